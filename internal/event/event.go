@@ -1,0 +1,448 @@
+// Package event defines the ActivitySchema v2.0 activity record that flows
+// through activitybi: its columns, the validation every accepted event passes,
+// identity (generated, time-ordered activity ids and caller-given idempotency
+// keys) and the compact JSON codec used on the wire and in the spool.
+//
+// The package is a leaf: it imports only the standard library and the ULID
+// generator, so every other package (and every fuzz target) can use it cheaply.
+package event
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/oklog/ulid/v2"
+)
+
+// Limits enforced on every event. They are part of the product's contract and
+// are documented in docs/architecture.md.
+const (
+	// MaxStringLen is the longest string column value, in characters
+	// (ActivitySchema: strings are typically <= 255 characters).
+	MaxStringLen = 255
+	// MaxFeatureBytes is the largest feature_json object, in bytes of compact JSON.
+	MaxFeatureBytes = 64 << 10
+	// MaxFutureSkew is how far in the future a timestamp may be (clock skew).
+	MaxFutureSkew = 5 * time.Minute
+	// MaxLineBytes bounds one encoded input line: the feature object plus the
+	// other columns and their JSON quoting.
+	MaxLineBytes = MaxFeatureBytes + 16<<10
+)
+
+// Sources: where an event entered the pipeline (the _source column).
+const (
+	SourceMCP    = "mcp"
+	SourceHook   = "hook"
+	SourceImport = "import"
+	SourceOTLP   = "otlp"
+	SourceProxy  = "proxy"
+	SourceAPI    = "api"
+	SourceCLI    = "cli"
+)
+
+var validSources = map[string]bool{
+	SourceMCP: true, SourceHook: true, SourceImport: true, SourceOTLP: true,
+	SourceProxy: true, SourceAPI: true, SourceCLI: true,
+}
+
+// ActivityPattern is the verb_noun form every activity name must match.
+const ActivityPattern = `^[a-z][a-z0-9]*(_[a-z0-9]+)+$`
+
+var activityRE = regexp.MustCompile(ActivityPattern)
+
+// minTS rejects obviously broken timestamps (zero values, seconds read as
+// milliseconds the wrong way round) while allowing any real history.
+var minTS = time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// Event is one row of the claude_stream table as it travels through the
+// pipeline. The occurrence columns (_activity_occurrence,
+// _activity_repeated_at) are computed by the warehouse on load and are
+// therefore not part of the record.
+type Event struct {
+	ActivityID          string          `json:"activity_id"`
+	TS                  time.Time       `json:"ts"`
+	Customer            string          `json:"customer,omitempty"`
+	Activity            string          `json:"activity"`
+	AnonymousCustomerID string          `json:"anonymous_customer_id,omitempty"`
+	Features            json.RawMessage `json:"feature_json"`
+	RevenueImpact       *float64        `json:"revenue_impact,omitempty"`
+	Link                string          `json:"link,omitempty"`
+	ReceivedAt          time.Time       `json:"_received_at"`
+	Source              string          `json:"_source"`
+}
+
+// Input is what a caller may send: the ActivitySchema columns and nothing
+// else. Every field is optional here; Normalize decides what is required.
+type Input struct {
+	ActivityID          string          `json:"activity_id,omitempty"`
+	TS                  *time.Time      `json:"ts,omitempty"`
+	Customer            string          `json:"customer,omitempty"`
+	Activity            string          `json:"activity"`
+	AnonymousCustomerID string          `json:"anonymous_customer_id,omitempty"`
+	Features            json.RawMessage `json:"feature_json,omitempty"`
+	RevenueImpact       *float64        `json:"revenue_impact,omitempty"`
+	Link                string          `json:"link,omitempty"`
+}
+
+// inputFields are the keys an input object may carry, in column order.
+var inputFields = []string{"activity_id", "ts", "customer", "activity",
+	"anonymous_customer_id", "feature_json", "revenue_impact", "link"}
+
+// pipelineFields are columns clients cannot set; naming them gives a precise error.
+var pipelineFields = map[string]bool{
+	"_activity_occurrence": true, "_activity_repeated_at": true,
+	"_received_at": true, "_source": true,
+	"activity_occurrence": true, "activity_repeated_at": true,
+}
+
+// FieldError says what is wrong with one field.
+type FieldError struct {
+	Field string
+	Msg   string
+}
+
+func (e FieldError) Error() string { return e.Field + ": " + e.Msg }
+
+// ValidationError lists every problem found in one event, so a person can fix
+// them all at once. It is never retryable: the same input fails again.
+type ValidationError struct {
+	Errs []FieldError
+}
+
+func (e *ValidationError) Error() string {
+	parts := make([]string, len(e.Errs))
+	for i, fe := range e.Errs {
+		parts[i] = fe.Error()
+	}
+	return "invalid event: " + strings.Join(parts, "; ")
+}
+
+func (e *ValidationError) add(field, format string, args ...any) {
+	e.Errs = append(e.Errs, FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (e *ValidationError) errOrNil() error {
+	if len(e.Errs) == 0 {
+		return nil
+	}
+	return e
+}
+
+// IsValidation reports whether err is a validation error (bad input that will
+// fail again unchanged), as opposed to an I/O or capacity error.
+func IsValidation(err error) bool {
+	var ve *ValidationError
+	return errors.As(err, &ve)
+}
+
+// Defaults fill what the input leaves out.
+type Defaults struct {
+	// Customer is used when the input names neither customer nor
+	// anonymous_customer_id (the configured identity).
+	Customer string
+	// Source is the _source column; required.
+	Source string
+	// Now is the clock; zero means time.Now.
+	Now func() time.Time
+}
+
+// Normalize validates in and returns the event to store, filling defaults:
+// a generated time-ordered activity_id, ts = now (UTC), the default customer.
+// Times are truncated to microseconds, the warehouse's precision, so that an
+// event reads back exactly as it was written.
+func Normalize(in Input, d Defaults) (Event, error) {
+	now := time.Now
+	if d.Now != nil {
+		now = d.Now
+	}
+	t := now().UTC()
+	var ve ValidationError
+	e := Event{
+		ActivityID:          in.ActivityID,
+		Customer:            in.Customer,
+		Activity:            in.Activity,
+		AnonymousCustomerID: in.AnonymousCustomerID,
+		RevenueImpact:       in.RevenueImpact,
+		Link:                in.Link,
+		ReceivedAt:          t.Truncate(time.Microsecond),
+		Source:              d.Source,
+	}
+	if in.TS != nil {
+		e.TS = in.TS.UTC().Truncate(time.Microsecond)
+	} else {
+		e.TS = e.ReceivedAt
+	}
+	if e.Customer == "" && e.AnonymousCustomerID == "" {
+		e.Customer = d.Customer
+	}
+	if !validSources[e.Source] {
+		ve.add("_source", "unknown source %q", e.Source)
+	}
+	if e.ActivityID == "" {
+		e.ActivityID = NewID(e.TS)
+	}
+	if len(in.Features) == 0 || string(in.Features) == "null" {
+		e.Features = json.RawMessage("{}")
+	} else {
+		e.Features = in.Features
+	}
+	validate(&e, t, &ve)
+	if err := ve.errOrNil(); err != nil {
+		return Event{}, err
+	}
+	return e, nil
+}
+
+// Validate checks a complete event (for example one read back from the
+// spool) against the same rules Normalize applies, with now as the clock for
+// the future-timestamp check.
+func Validate(e *Event, now time.Time) error {
+	var ve ValidationError
+	if !validSources[e.Source] {
+		ve.add("_source", "unknown source %q", e.Source)
+	}
+	if e.ActivityID == "" {
+		ve.add("activity_id", "is required")
+	}
+	validate(e, now, &ve)
+	return ve.errOrNil()
+}
+
+func validate(e *Event, now time.Time, ve *ValidationError) {
+	switch {
+	case e.Activity == "":
+		ve.add("activity", "is required (a verb_noun name such as called_tool)")
+	case !activityRE.MatchString(e.Activity):
+		ve.add("activity", "%q is not verb_noun: it must match %s (lowercase letters and digits, words joined by _, e.g. called_tool)", clip(e.Activity), ActivityPattern)
+	case len(e.Activity) > MaxStringLen:
+		ve.add("activity", "is %d characters; the limit is %d", len(e.Activity), MaxStringLen)
+	}
+	checkString(ve, "activity_id", e.ActivityID)
+	checkString(ve, "customer", e.Customer)
+	checkString(ve, "anonymous_customer_id", e.AnonymousCustomerID)
+	if e.Customer == "" && e.AnonymousCustomerID == "" {
+		ve.add("customer", "is required unless anonymous_customer_id is set")
+	}
+	if e.TS.Before(minTS) {
+		ve.add("ts", "%s is before 1970-01-01", e.TS.Format(time.RFC3339Nano))
+	} else if e.TS.After(now.Add(MaxFutureSkew)) {
+		ve.add("ts", "%s is more than %s in the future (now %s); check the clock or the time zone",
+			e.TS.Format(time.RFC3339Nano), MaxFutureSkew, now.Format(time.RFC3339))
+	}
+	if e.RevenueImpact != nil && (math.IsNaN(*e.RevenueImpact) || math.IsInf(*e.RevenueImpact, 0)) {
+		ve.add("revenue_impact", "must be a finite number")
+	}
+	if e.Link != "" {
+		checkString(ve, "link", e.Link)
+		if u, err := url.Parse(e.Link); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			ve.add("link", "%q is not an http(s) URL", clip(e.Link))
+		}
+	}
+	f, err := compactObject(e.Features)
+	if err != nil {
+		ve.add("feature_json", "%v", err)
+	} else {
+		e.Features = f
+	}
+}
+
+func checkString(ve *ValidationError, field, s string) {
+	if s == "" {
+		return
+	}
+	if !utf8.ValidString(s) {
+		ve.add(field, "is not valid UTF-8")
+		return
+	}
+	if n := utf8.RuneCountInString(s); n > MaxStringLen {
+		ve.add(field, "is %d characters; the limit is %d", n, MaxStringLen)
+	}
+	if strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		ve.add(field, "contains control characters")
+	}
+}
+
+// compactObject checks that raw is one JSON object within MaxFeatureBytes and
+// returns it compacted (no insignificant whitespace, hence no newlines).
+func compactObject(raw json.RawMessage) (json.RawMessage, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] != '{' {
+		return nil, errors.New("must be a JSON object, e.g. {\"tool\":\"search\"}")
+	}
+	if len(raw) > 4*MaxFeatureBytes {
+		return nil, fmt.Errorf("is larger than %d bytes", MaxFeatureBytes)
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil {
+		return nil, fmt.Errorf("is not valid JSON: %v", err)
+	}
+	if buf.Len() > MaxFeatureBytes {
+		return nil, fmt.Errorf("is %d bytes; the limit is %d (%d KiB)", buf.Len(), MaxFeatureBytes, MaxFeatureBytes>>10)
+	}
+	if !utf8.Valid(buf.Bytes()) {
+		return nil, errors.New("is not valid UTF-8")
+	}
+	return buf.Bytes(), nil
+}
+
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
+}
+
+var (
+	idMu      sync.Mutex
+	idEntropy = ulid.Monotonic(rand.Reader, 0)
+)
+
+// NewID returns a new ULID for time t: 26 characters, lexically ordered by
+// time, monotonic within one process.
+func NewID(t time.Time) string {
+	idMu.Lock()
+	defer idMu.Unlock()
+	ms := ulid.Timestamp(t)
+	if ms > ulid.MaxTime() {
+		ms = ulid.MaxTime()
+	}
+	id, err := ulid.New(ms, idEntropy)
+	if err != nil {
+		// Monotonic entropy overflows only after 2^80 ids in one
+		// millisecond; fall back to fresh entropy.
+		id = ulid.MustNew(ms, rand.Reader)
+	}
+	return id.String()
+}
+
+// DecodeInput parses one JSON object sent by a caller, rejecting unknown
+// fields and trailing data with messages that name the field.
+func DecodeInput(line []byte) (Input, error) {
+	var in Input
+	if len(bytes.TrimSpace(line)) == 0 {
+		return in, &ValidationError{Errs: []FieldError{{Field: "line", Msg: "is empty"}}}
+	}
+	if len(line) > MaxLineBytes {
+		return in, &ValidationError{Errs: []FieldError{{Field: "line", Msg: fmt.Sprintf("is %d bytes; the limit is %d", len(line), MaxLineBytes)}}}
+	}
+	if err := strictUnmarshal(line, &in); err != nil {
+		return Input{}, err
+	}
+	return in, nil
+}
+
+// Decode parses an event record (the spool's event payload). It is strict:
+// a record carrying an unknown field or a wrong type has drifted from the
+// schema and must be quarantined by the caller, not loaded.
+func Decode(b []byte) (Event, error) {
+	var e Event
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&e); err != nil {
+		return Event{}, fmt.Errorf("decode event: %w", err)
+	}
+	if dec.More() {
+		return Event{}, errors.New("decode event: trailing data after the object")
+	}
+	if e.ActivityID == "" || e.Activity == "" || e.TS.IsZero() || e.Source == "" {
+		return Event{}, errors.New("decode event: missing one of activity_id, activity, ts, _source")
+	}
+	if len(e.Features) == 0 {
+		e.Features = json.RawMessage("{}")
+	}
+	return e, nil
+}
+
+// Marshal encodes e as compact one-line JSON (no newline).
+func Marshal(e *Event) ([]byte, error) {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("encode event: %w", err)
+	}
+	return b, nil
+}
+
+func strictUnmarshal(line []byte, in *Input) error {
+	var ve ValidationError
+	// A first pass over the keys gives precise messages for unknown and
+	// pipeline-owned fields before the typed decode.
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(line, &keys); err != nil {
+		ve.add("line", "is not a JSON object: %v", describeJSONErr(err))
+		return &ve
+	}
+	for k := range keys {
+		if pipelineFields[k] {
+			ve.add(k, "is maintained by the pipeline and cannot be set by a client")
+		} else if !contains(inputFields, k) {
+			ve.add(k, "unknown field (allowed: %s)", strings.Join(inputFields, ", "))
+		}
+	}
+	if len(ve.Errs) > 0 {
+		return &ve
+	}
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(in); err != nil {
+		var te *json.UnmarshalTypeError
+		var pe *time.ParseError
+		switch {
+		case errors.As(err, &te):
+			ve.add(te.Field, "must be %s, not %s", jsonKind(te.Type.Kind().String()), te.Value)
+		case errors.As(err, &pe):
+			ve.add("ts", "%q is not an RFC 3339 timestamp (e.g. 2026-11-25T14:03:00Z)", pe.Value)
+		default:
+			ve.add("line", "%v", describeJSONErr(err))
+		}
+		return &ve
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		ve.add("line", "has data after the JSON object")
+		return &ve
+	}
+	return nil
+}
+
+func jsonKind(k string) string {
+	switch k {
+	case "string":
+		return "a string"
+	case "float64", "int", "int64":
+		return "a number"
+	case "struct", "map":
+		return "an object"
+	case "slice":
+		return "an array"
+	case "ptr":
+		return "a timestamp string or a number"
+	}
+	return k
+}
+
+func describeJSONErr(err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("JSON syntax error at byte %d: %v", se.Offset, se)
+	}
+	return strings.TrimPrefix(err.Error(), "json: ")
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,150 @@
+// Package warehouse defines the one provider-side interface of activitybi:
+// the Driver that stores the activity stream and answers read-only queries.
+// Two drivers implement it — duckdb (embedded, the default) and snowflake
+// (production) — and both must pass the conformance suite in warehousetest.
+//
+// Every method's comment says how the DuckDB driver does it and how the
+// Snowflake driver will, so that the interface stays honest for both.
+package warehouse
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/activitybi/activitybi/internal/event"
+)
+
+// Driver is a warehouse. Implementations are safe for concurrent use.
+// The uploader is the only caller of Load for a given data directory.
+type Driver interface {
+	// Migrate applies every pending schema migration in order, each in its
+	// own transaction, recording it in the schema_migrations table. It
+	// returns the versions it applied (none when up to date).
+	// DuckDB: embedded .sql files executed in a transaction.
+	// Snowflake: the same versions with Snowflake DDL (VARIANT, clustering
+	// keys, row access policy on customer), run with a role that owns the
+	// schema; DDL auto-commits there, so each migration is idempotent
+	// (CREATE ... IF NOT EXISTS) and its version row is written last.
+	Migrate(ctx context.Context) (applied []int, err error)
+
+	// SchemaVersion returns the highest applied migration (0 for none).
+	SchemaVersion(ctx context.Context) (int, error)
+
+	// Load stores one uploader batch atomically: the events (deduplicated on
+	// (customer, activity_id) against the table and within the batch), the
+	// quarantined records, and the new read offsets of the segments the
+	// batch came from. Either all of it commits or none of it does, so a
+	// crash at any point neither loses nor duplicates rows. Occurrence
+	// columns (_activity_occurrence, _activity_repeated_at) are maintained
+	// incrementally: only the partitions (customer, activity) the batch
+	// touches are updated, and only from the earliest new ts on.
+	// DuckDB: one transaction — Appender into a temporary staging table,
+	// INSERT ... ON CONFLICT DO NOTHING into claude_stream, occurrence
+	// update, quarantine insert, offsets upsert.
+	// Snowflake: rows go through a Snowpipe Streaming channel per segment
+	// with the segment offset as the offset token (exactly-once is the
+	// channel's committed offset token); dedup is a MERGE from the landing
+	// table into claude_stream by a triggered task that also maintains the
+	// occurrence columns for the touched partitions; Offsets reads the
+	// channel's committed offset token.
+	Load(ctx context.Context, b *Batch) (LoadResult, error)
+
+	// Offsets returns the committed read offset of every segment the
+	// uploader has loaded from and not yet forgotten.
+	// DuckDB: SELECT from upload_offsets. Snowflake: bulk-channel-status.
+	Offsets(ctx context.Context) (map[string]Offset, error)
+
+	// ForgetOffsets drops the offsets of segments that were deleted from the
+	// spool after being fully committed.
+	// DuckDB: DELETE FROM upload_offsets. Snowflake: drop the channels.
+	ForgetOffsets(ctx context.Context, segments []string) error
+
+	// Query runs one read-only SQL statement written by an analyst (the
+	// `activitybi sql` command) and returns at most maxRows rows (0 means no
+	// limit). Anything but exactly one read-only statement is refused with an
+	// *UnsafeSQLError before it runs: writes, several statements, ATTACH,
+	// COPY, PRAGMA/SET, INSTALL/LOAD, file-reading functions.
+	// DuckDB: the statement is parsed by DuckDB itself and checked, then run
+	// on a connection of a database opened with external access disabled.
+	// Snowflake: a role with SELECT grants only, a statement timeout, and
+	// MULTI_STATEMENT_COUNT=1.
+	Query(ctx context.Context, sql string, maxRows int) (*Table, error)
+
+	// Stats returns row counts and sizes for status output and tests.
+	// DuckDB: COUNT(*) per table. Snowflake: INFORMATION_SCHEMA.TABLES.
+	Stats(ctx context.Context) (Stats, error)
+
+	// Close flushes and releases the warehouse (DuckDB: checkpoint).
+	Close() error
+}
+
+// Batch is one uploader transaction.
+type Batch struct {
+	Events     []event.Event
+	Quarantine []QuarantineRecord
+	// Offsets are the segment positions after this batch's records.
+	Offsets []Offset
+}
+
+// Offset is the uploader's committed position in one spool segment.
+type Offset struct {
+	Segment string // segment name (spool.SegmentID), stable across close/rename
+	Offset  int64  // byte offset just after the last committed record
+	Records int64  // records committed from this segment so far (loaded + quarantined)
+	// Closed is true once the segment is closed and fully committed; the
+	// uploader may then delete it.
+	Closed bool
+}
+
+// QuarantineRecord is a record that reached the uploader but could not be
+// loaded: corrupt bytes, a payload that no longer fits the schema, an event
+// that fails validation. It is kept with the reason, never dropped.
+type QuarantineRecord struct {
+	Segment string
+	Offset  int64
+	Kind    string // spool record kind, "" if unreadable
+	Reason  string
+	Raw     []byte
+	At      time.Time
+}
+
+// LoadResult counts what a Load did.
+type LoadResult struct {
+	Inserted    int // new rows in claude_stream
+	Duplicates  int // events already present (same customer and activity_id)
+	Quarantined int
+}
+
+// Stats are row counts of the main tables.
+type Stats struct {
+	StreamRows     int64
+	QuarantineRows int64
+	Segments       int64 // segments with a committed offset
+	SchemaVersion  int
+}
+
+// Column describes one result column.
+type Column struct {
+	Name string
+	Type string // the engine's type name, e.g. VARCHAR, TIMESTAMP, BIGINT
+}
+
+// Table is a query result: columns and rows of Go values (string, int64,
+// float64, bool, time.Time, nil, or a decoded JSON value).
+type Table struct {
+	Columns   []Column
+	Rows      [][]any
+	Truncated bool // more rows existed than were returned
+}
+
+// UnsafeSQLError says why analyst SQL was refused. It is the caller's fault
+// and never retryable.
+type UnsafeSQLError struct {
+	Reason string
+}
+
+func (e *UnsafeSQLError) Error() string { return "refused: " + e.Reason }
+
+// ErrClosed is returned by a driver after Close.
+var ErrClosed = errors.New("warehouse closed")

@@ -1,0 +1,296 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/activitybi/activitybi/internal/event"
+	"github.com/activitybi/activitybi/internal/spool"
+	"github.com/activitybi/activitybi/internal/upload"
+)
+
+// Ingest limits and pacing.
+const (
+	ingestChunkRecords = 1000    // records per spool append
+	ingestChunkBytes   = 1 << 20 // bytes per spool append
+	ingestMaxErrors    = 100     // rejected lines printed before summarising
+	backpressureWait   = 100 * time.Millisecond
+	backpressureNote   = 10 * time.Second // how often to say we are still waiting
+	progressEvery      = 200 * time.Millisecond
+)
+
+func (a *app) ingestCmd() *cobra.Command {
+	var rejectsPath string
+	var source string
+	cmd := &cobra.Command{
+		Use:   "ingest [FILE|-]",
+		Short: "Ingest NDJSON events from a file or stdin",
+		Long: `Read ActivitySchema events, one JSON object per line, and append them to the
+spool. Each line may carry activity_id, ts, customer, activity,
+anonymous_customer_id, feature_json, revenue_impact and link; a line without a
+customer gets the configured identity. Events that carry an activity_id are
+idempotent: ingesting the same file twice adds no rows.
+
+A bad line is reported with its line number and reason and the good lines are
+kept; the exit status is 1 when any line was rejected. At the backpressure
+limit ingest waits for the uploader instead of failing.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := "-"
+			if len(args) == 1 {
+				name = args[0]
+			}
+			var r io.Reader = a.stdin
+			var size int64 = -1
+			if name != "-" {
+				f, err := os.Open(name)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+					size = st.Size()
+				}
+				r = f
+			}
+			var rejects io.Writer
+			if rejectsPath != "" {
+				f, err := os.OpenFile(rejectsPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				bw := bufio.NewWriter(f)
+				defer bw.Flush()
+				rejects = bw
+			}
+			w, err := a.openSpool()
+			if err != nil {
+				return err
+			}
+			in := &ingester{a: a, w: w, src: source, rejects: rejects, name: name, size: size, start: time.Now()}
+			in.tty = size > 0 && isTerminal(a.stderr)
+			runErr := in.run(cmd, r)
+			closeErr := w.Close()
+			in.summary()
+			if runErr != nil {
+				return runErr
+			}
+			if closeErr != nil {
+				return closeErr
+			}
+			if in.rejected > 0 {
+				return &exitError{code: 1}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&rejectsPath, "rejects", "", "write rejected lines with their reasons to this NDJSON file")
+	cmd.Flags().StringVar(&source, "source", event.SourceImport, "the _source column of ingested events")
+	return cmd
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+type ingester struct {
+	a        *app
+	w        *spool.Writer
+	src      string
+	rejects  io.Writer
+	name     string
+	size     int64
+	tty      bool
+	start    time.Time
+	read     int64 // bytes read
+	lines    int
+	accepted int
+	rejected int
+	chunk    [][]byte
+	chunkB   int
+	lastProg time.Time
+}
+
+func (in *ingester) run(cmd *cobra.Command, r io.Reader) error {
+	ctx := cmd.Context()
+	br := bufio.NewReaderSize(r, 1<<20)
+	defaults := event.Defaults{Customer: in.a.cfg.Customer, Source: in.src}
+	for {
+		line, tooLong, err := readLine(br, event.MaxLineBytes)
+		if len(line) > 0 || tooLong {
+			in.lines++
+			in.read += int64(len(line)) + 1
+			if tooLong {
+				in.reject(line, fmt.Sprintf("line is longer than %d bytes", event.MaxLineBytes))
+			} else if len(bytes.TrimSpace(line)) > 0 {
+				in.one(line, defaults)
+			}
+			if len(in.chunk) >= ingestChunkRecords || in.chunkB >= ingestChunkBytes {
+				if err := in.flush(ctx.Done()); err != nil {
+					return err
+				}
+			}
+			in.progress(false)
+		} else if err == nil {
+			in.lines++ // an empty line
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("read %s: %w", in.name, err)
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if err := in.flush(ctx.Done()); err != nil {
+		return err
+	}
+	in.progress(true)
+	if ctx.Err() != nil {
+		return fmt.Errorf("interrupted after line %d; everything before it was accepted", in.lines)
+	}
+	return nil
+}
+
+func (in *ingester) one(line []byte, d event.Defaults) {
+	inp, err := event.DecodeInput(line)
+	if err == nil {
+		var ev event.Event
+		ev, err = event.Normalize(inp, d)
+		if err == nil {
+			var p []byte
+			p, err = event.Marshal(&ev)
+			if err == nil {
+				in.chunk = append(in.chunk, p)
+				in.chunkB += len(p)
+				return
+			}
+		}
+	}
+	in.reject(line, err.Error())
+}
+
+func (in *ingester) reject(line []byte, reason string) {
+	in.rejected++
+	if in.rejected <= ingestMaxErrors {
+		in.clearProgress()
+		fmt.Fprintf(in.a.stderr, "%s:%d: %s\n", in.name, in.lines, reason)
+	}
+	if in.rejects != nil {
+		rec := map[string]any{"line": in.lines, "reason": reason, "raw": string(line)}
+		b, _ := json.Marshal(rec)
+		in.rejects.Write(append(b, '\n'))
+	}
+}
+
+// flush appends the chunk, waiting at the backpressure limit.
+func (in *ingester) flush(done <-chan struct{}) error {
+	if len(in.chunk) == 0 {
+		return nil
+	}
+	waitingSince := time.Time{}
+	lastNote := time.Time{}
+	for {
+		err := in.w.AppendBatch(upload.KindEvent, in.chunk)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, spool.ErrBackpressure) {
+			return err
+		}
+		now := time.Now()
+		if waitingSince.IsZero() {
+			waitingSince = now
+		}
+		if now.Sub(lastNote) >= backpressureNote {
+			in.clearProgress()
+			fmt.Fprintf(in.a.stderr, "ingest: %v — waiting for the uploader (%s so far)\n", err, now.Sub(waitingSince).Round(time.Second))
+			lastNote = now
+		}
+		select {
+		case <-done:
+			return fmt.Errorf("interrupted while waiting for the uploader; %d events of line %d onwards were not accepted", len(in.chunk), in.lines-len(in.chunk)+1)
+		case <-time.After(backpressureWait):
+		}
+	}
+	in.accepted += len(in.chunk)
+	in.chunk = in.chunk[:0]
+	in.chunkB = 0
+	return nil
+}
+
+func (in *ingester) progress(final bool) {
+	if !in.tty {
+		return
+	}
+	now := time.Now()
+	if !final && now.Sub(in.lastProg) < progressEvery {
+		return
+	}
+	in.lastProg = now
+	pct := float64(in.read) / float64(in.size) * 100
+	if pct > 100 || final {
+		pct = 100
+	}
+	const width = 30
+	filled := int(pct / 100 * width)
+	bar := bytes.Repeat([]byte("="), filled)
+	bar = append(bar, bytes.Repeat([]byte(" "), width-filled)...)
+	rate := float64(in.accepted) / max(now.Sub(in.start).Seconds(), 0.001)
+	fmt.Fprintf(in.a.stderr, "\r[%s] %5.1f%%  %d events  %.0f/s", bar, pct, in.accepted+len(in.chunk), rate)
+	if final {
+		fmt.Fprintln(in.a.stderr)
+	}
+}
+
+func (in *ingester) clearProgress() {
+	if in.tty {
+		fmt.Fprint(in.a.stderr, "\r\033[K")
+	}
+}
+
+func (in *ingester) summary() {
+	d := time.Since(in.start)
+	fmt.Fprintf(in.a.stderr, "ingest: %d events accepted, %d lines rejected, from %s in %s (%.0f events/s)\n",
+		in.accepted, in.rejected, in.name, d.Round(time.Millisecond), float64(in.accepted)/max(d.Seconds(), 0.001))
+	if in.rejected > ingestMaxErrors {
+		fmt.Fprintf(in.a.stderr, "ingest: only the first %d rejected lines were printed; use --rejects FILE for all\n", ingestMaxErrors)
+	}
+}
+
+// readLine returns the next line without its newline. A line longer than
+// limit is consumed to its end and reported with tooLong set (its first
+// bytes are returned for the rejects file).
+func readLine(br *bufio.Reader, limit int) (line []byte, tooLong bool, err error) {
+	var buf []byte
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if len(buf)+len(chunk) > limit+1 {
+			tooLong = true
+			if len(buf) < 256 {
+				buf = append(buf, chunk[:min(len(chunk), 256)]...)
+			}
+		} else {
+			buf = append(buf, chunk...)
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		buf = bytes.TrimSuffix(buf, []byte("\n"))
+		buf = bytes.TrimSuffix(buf, []byte("\r"))
+		return buf, tooLong, err
+	}
+}

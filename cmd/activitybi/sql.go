@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/activitybi/activitybi/internal/server"
+)
+
+func (a *app) sqlCmd() *cobra.Command {
+	var format string
+	var maxRows int
+	cmd := &cobra.Command{
+		Use:   `sql "SELECT ..." | sql -`,
+		Short: "Run one read-only SQL query on the warehouse",
+		Long: `Run exactly one read-only SQL statement on the warehouse and print the result.
+It goes through the running core when one holds the warehouse, otherwise it
+opens the warehouse file read-only. Writes, several statements, ATTACH, COPY,
+PRAGMA/SET, INSTALL/LOAD and functions that read files are refused.
+
+Tables: claude_stream (the activity stream), insight_atoms, upload_quarantine,
+upload_offsets, audit_log, ...`,
+		Example: `  activitybi sql "SELECT activity, count(*) FROM claude_stream GROUP BY ALL ORDER BY 2 DESC"
+  echo "SELECT * FROM claude_stream LIMIT 5" | activitybi sql - --format json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			q := args[0]
+			if q == "-" {
+				b, err := io.ReadAll(io.LimitReader(a.stdin, 1<<20))
+				if err != nil {
+					return err
+				}
+				q = string(b)
+			}
+			if strings.TrimSpace(q) == "" {
+				return errors.New("sql: the query is empty")
+			}
+			switch format {
+			case "table", "csv", "json":
+			default:
+				return fmt.Errorf("--format: %q is not one of table, csv, json", format)
+			}
+			t, err := a.runSQL(cmd.Context(), q, maxRows)
+			if err != nil {
+				return err
+			}
+			return printTable(a.stdout, t, format)
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "table", "output: table, csv or json")
+	cmd.Flags().IntVar(&maxRows, "max-rows", 10_000, "most rows to print")
+	return cmd
+}
+
+// runSQL asks the running core, or opens the warehouse read-only itself.
+func (a *app) runSQL(ctx context.Context, q string, maxRows int) (*server.WireTable, error) {
+	if info, err := server.ReadCoreInfo(a.cfg.DataDir); err == nil {
+		c := &server.Client{Info: info}
+		t, err := c.SQL(ctx, q, maxRows)
+		var ue *server.UnreachableError
+		if err == nil || !errors.As(err, &ue) {
+			return t, err
+		}
+		a.log.Debug("core in core.json does not answer; opening the warehouse directly", "err", err)
+	}
+	if _, err := os.Stat(a.cfg.Warehouse.Path); errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("no warehouse at %s yet: start `activitybi serve` (or run `activitybi migrate`)", a.cfg.Warehouse.Path)
+	}
+	db, err := a.openWarehouse(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	t, err := db.Query(ctx, q, maxRows)
+	if err != nil {
+		return nil, err
+	}
+	return server.EncodeTable(t), nil
+}
+
+func printTable(w io.Writer, t *server.WireTable, format string) error {
+	switch format {
+	case "json":
+		rows := make([]map[string]any, len(t.Rows))
+		for i, r := range t.Rows {
+			m := make(map[string]any, len(r))
+			for j, c := range t.Columns {
+				m[c.Name] = r[j]
+			}
+			rows[i] = m
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	case "csv":
+		cw := csv.NewWriter(w)
+		head := make([]string, len(t.Columns))
+		for i, c := range t.Columns {
+			head[i] = c.Name
+		}
+		cw.Write(head)
+		for _, r := range t.Rows {
+			rec := make([]string, len(r))
+			for j, v := range r {
+				if v != nil {
+					rec[j] = cell(v)
+				}
+			}
+			cw.Write(rec)
+		}
+		cw.Flush()
+		return cw.Error()
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	head := make([]string, len(t.Columns))
+	for i, c := range t.Columns {
+		head[i] = c.Name
+	}
+	fmt.Fprintln(tw, strings.Join(head, "\t"))
+	for _, r := range t.Rows {
+		cells := make([]string, len(r))
+		for j, v := range r {
+			cells[j] = cell(v)
+			if v == nil {
+				cells[j] = "NULL"
+			}
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	suffix := ""
+	if t.Truncated {
+		suffix = " (truncated: raise --max-rows to see more)"
+	}
+	_, err := fmt.Fprintf(w, "(%d rows)%s\n", len(t.Rows), suffix)
+	return err
+}
+
+func cell(v any) string {
+	switch x := v.(type) {
+	case string:
+		return strings.NewReplacer("\t", `\t`, "\n", `\n`).Replace(x)
+	case nil:
+		return ""
+	case float64, int64, int, bool, int32, uint64:
+		return fmt.Sprint(x)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
+}

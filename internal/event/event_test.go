@@ -1,0 +1,249 @@
+package event
+
+import (
+	"encoding/json"
+	"math"
+	"strings"
+	"testing"
+	"time"
+)
+
+var fixedNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+func defaults() Defaults {
+	return Defaults{Customer: "alice", Source: SourceCLI, Now: func() time.Time { return fixedNow }}
+}
+
+func TestNormalizeFillsDefaults(t *testing.T) {
+	t.Parallel()
+	in, err := DecodeInput([]byte(`{"activity":"called_tool","feature_json":{ "tool" : "search" }}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := Normalize(in, defaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Customer != "alice" || e.Source != SourceCLI || !e.TS.Equal(fixedNow) || !e.ReceivedAt.Equal(fixedNow) {
+		t.Fatalf("defaults not applied: %+v", e)
+	}
+	if len(e.ActivityID) != 26 {
+		t.Fatalf("want a ULID, got %q", e.ActivityID)
+	}
+	if string(e.Features) != `{"tool":"search"}` {
+		t.Fatalf("features not compacted: %s", e.Features)
+	}
+}
+
+func TestNormalizeKeepsCallerIDAndCustomer(t *testing.T) {
+	t.Parallel()
+	in, err := DecodeInput([]byte(`{"activity_id":"req-1","customer":"bob","activity":"submitted_prompt","ts":"2026-11-25T11:00:00.1234567+01:00","revenue_impact":-0.5,"link":"https://example.com/x"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := Normalize(in, defaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := time.Date(2026, 11, 25, 10, 0, 0, 123456000, time.UTC)
+	if e.ActivityID != "req-1" || e.Customer != "bob" || !e.TS.Equal(want) || e.TS.Location() != time.UTC {
+		t.Fatalf("got %+v", e)
+	}
+	if string(e.Features) != "{}" || *e.RevenueImpact != -0.5 {
+		t.Fatalf("got %+v", e)
+	}
+}
+
+func TestAnonymousOnly(t *testing.T) {
+	t.Parallel()
+	in := Input{Activity: "started_session", AnonymousCustomerID: "anon-7"}
+	e, err := Normalize(in, defaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Customer != "" || e.AnonymousCustomerID != "anon-7" {
+		t.Fatalf("got %+v", e)
+	}
+	if _, err := Normalize(Input{Activity: "started_session"}, Defaults{Source: SourceCLI}); err == nil || !strings.Contains(err.Error(), "customer: is required") {
+		t.Fatalf("want customer required, got %v", err)
+	}
+}
+
+func TestValidationErrors(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("x", MaxStringLen+1)
+	bigFeatures := `{"k":"` + strings.Repeat("a", MaxFeatureBytes) + `"}`
+	cases := map[string]struct {
+		line string
+		want string // substring of the error
+	}{
+		"empty line":           {``, "line: is empty"},
+		"not json":             {`{"activity":`, "line: is not a JSON object"},
+		"array":                {`[1,2]`, "line: is not a JSON object"},
+		"missing activity":     {`{"feature_json":{}}`, "activity: is required"},
+		"camel activity":       {`{"activity":"calledTool"}`, "is not verb_noun"},
+		"single word":          {`{"activity":"called"}`, "is not verb_noun"},
+		"leading digit":        {`{"activity":"1called_tool"}`, "is not verb_noun"},
+		"trailing underscore":  {`{"activity":"called_"}`, "is not verb_noun"},
+		"upper case":           {`{"activity":"Called_tool"}`, "is not verb_noun"},
+		"unknown field":        {`{"activity":"called_tool","tool":"x"}`, `tool: unknown field`},
+		"pipeline field":       {`{"activity":"called_tool","_activity_occurrence":3}`, "_activity_occurrence: is maintained by the pipeline"},
+		"source field":         {`{"activity":"called_tool","_source":"mcp"}`, "_source: is maintained by the pipeline"},
+		"long customer":        {`{"activity":"called_tool","customer":"` + long + `"}`, "customer: is 256 characters; the limit is 255"},
+		"long activity id":     {`{"activity":"called_tool","activity_id":"` + long + `"}`, "activity_id: is 256 characters"},
+		"control in id":        {`{"activity":"called_tool","activity_id":"a\u0001b"}`, "activity_id: contains control characters"},
+		"features not object":  {`{"activity":"called_tool","feature_json":[1]}`, "feature_json: must be a JSON object"},
+		"features string":      {`{"activity":"called_tool","feature_json":"{}"}`, "feature_json: must be a JSON object"},
+		"features too big":     {`{"activity":"called_tool","feature_json":` + bigFeatures + `}`, "feature_json: is 65544 bytes; the limit is 65536"},
+		"ts in future":         {`{"activity":"called_tool","ts":"2026-11-25T12:05:01Z"}`, "more than 5m0s in the future"},
+		"ts bad format":        {`{"activity":"called_tool","ts":"yesterday"}`, "ts: "},
+		"ts before 1970":       {`{"activity":"called_tool","ts":"1969-12-31T23:59:59Z"}`, "before 1970"},
+		"revenue not number":   {`{"activity":"called_tool","revenue_impact":"1.5"}`, "revenue_impact: must be a number"},
+		"revenue out of range": {`{"activity":"called_tool","revenue_impact":1e400}`, "revenue_impact"},
+		"link not http":        {`{"activity":"called_tool","link":"ftp://x.org/a"}`, "link: \"ftp://x.org/a\" is not an http(s) URL"},
+		"link relative":        {`{"activity":"called_tool","link":"/a/b"}`, "is not an http(s) URL"},
+		"trailing data":        {`{"activity":"called_tool"} {"activity":"called_tool"}`, "line: "},
+		"several problems":     {`{"activity":"x","link":"nope"}`, "activity: \"x\" is not verb_noun"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			in, err := DecodeInput([]byte(tc.line))
+			if err == nil {
+				_, err = Normalize(in, defaults())
+			}
+			if err == nil {
+				t.Fatalf("accepted %s", tc.line)
+			}
+			if !IsValidation(err) {
+				t.Fatalf("not a ValidationError: %T %v", err, err)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %q does not contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestSeveralProblemsReportedTogether(t *testing.T) {
+	t.Parallel()
+	in, err := DecodeInput([]byte(`{"activity":"x","link":"nope"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Normalize(in, defaults())
+	ve := err.(*ValidationError)
+	if len(ve.Errs) != 2 || ve.Errs[0].Field != "activity" || ve.Errs[1].Field != "link" {
+		t.Fatalf("want activity and link errors, got %v", ve.Errs)
+	}
+}
+
+func TestNonFiniteRevenue(t *testing.T) {
+	t.Parallel()
+	for _, v := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
+		v := v
+		if _, err := Normalize(Input{Activity: "called_tool", RevenueImpact: &v}, defaults()); err == nil || !strings.Contains(err.Error(), "finite") {
+			t.Fatalf("%v accepted: %v", v, err)
+		}
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	t.Parallel()
+	r := -0.25
+	ts := time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC)
+	in := Input{ActivityID: "id-1", TS: &ts, Customer: "c", Activity: "called_tool", AnonymousCustomerID: "a",
+		Features: json.RawMessage(`{"b":1,"a":"x"}`), RevenueImpact: &r, Link: "http://x.y/z"}
+	e, err := Normalize(in, defaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Marshal(&e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.ContainsRune(string(b), '\n') {
+		t.Fatal("encoded event contains a newline")
+	}
+	got, err := Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ActivityID != e.ActivityID || !got.TS.Equal(e.TS) || got.Customer != e.Customer || got.Activity != e.Activity ||
+		got.AnonymousCustomerID != e.AnonymousCustomerID || string(got.Features) != string(e.Features) ||
+		*got.RevenueImpact != *e.RevenueImpact || got.Link != e.Link || !got.ReceivedAt.Equal(e.ReceivedAt) || got.Source != e.Source {
+		t.Fatalf("round trip changed the event:\n%+v\n%+v", e, got)
+	}
+}
+
+func TestDecodeRejectsDrift(t *testing.T) {
+	t.Parallel()
+	for name, rec := range map[string]string{
+		"unknown column": `{"activity_id":"a","ts":"2026-01-01T00:00:00Z","customer":"c","activity":"called_tool","feature_json":{},"_received_at":"2026-01-01T00:00:00Z","_source":"cli","extra":1}`,
+		"wrong type":     `{"activity_id":"a","ts":"2026-01-01T00:00:00Z","customer":5,"activity":"called_tool","feature_json":{},"_received_at":"2026-01-01T00:00:00Z","_source":"cli"}`,
+		"missing ts":     `{"activity_id":"a","customer":"c","activity":"called_tool","feature_json":{},"_received_at":"2026-01-01T00:00:00Z","_source":"cli"}`,
+	} {
+		if _, err := Decode([]byte(rec)); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func TestIDsAreOrderedAndUnique(t *testing.T) {
+	t.Parallel()
+	seen := map[string]bool{}
+	prev := ""
+	for i := 0; i < 10000; i++ {
+		id := NewID(fixedNow)
+		if seen[id] || id <= prev {
+			t.Fatalf("id %d %q not unique/increasing after %q", i, id, prev)
+		}
+		seen[id] = true
+		prev = id
+	}
+}
+
+// FuzzDecodeInput: no input panics; whatever is accepted normalizes into an
+// event that encodes to one line and decodes back to the same event.
+func FuzzDecodeInput(f *testing.F) {
+	for _, s := range []string{
+		`{"activity":"called_tool"}`,
+		`{"activity":"called_tool","feature_json":{"a":[1,2,{"b":null}]},"ts":"2026-11-25T11:00:00Z"}`,
+		`{"activity_id":"x","customer":"c","activity":"a_b","revenue_impact":-1.5,"link":"https://a.b"}`,
+		`{"activity":"a_b","anonymous_customer_id":"z","customer":""}`,
+		`{"activity":"a_b","feature_json":{"\u2028":"\n"}}`,
+		`{`, `null`, `[]`, `{"activity":1}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		in, err := DecodeInput(line)
+		if err != nil {
+			if !IsValidation(err) {
+				t.Fatalf("non-validation error %T: %v", err, err)
+			}
+			return
+		}
+		e, err := Normalize(in, defaults())
+		if err != nil {
+			return
+		}
+		b, err := Marshal(&e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.ContainsRune(string(b), '\n') {
+			t.Fatalf("newline in encoded event %q", b)
+		}
+		got, err := Decode(b)
+		if err != nil {
+			t.Fatalf("decode of own encoding %q: %v", b, err)
+		}
+		if err := Validate(&got, fixedNow); err != nil {
+			t.Fatalf("re-validate: %v", err)
+		}
+		if got.ActivityID != e.ActivityID || !got.TS.Equal(e.TS) || string(got.Features) != string(e.Features) {
+			t.Fatalf("round trip changed %+v -> %+v", e, got)
+		}
+	})
+}

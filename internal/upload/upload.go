@@ -1,0 +1,534 @@
+// Package upload moves records from the spool into the warehouse: it tails
+// every segment (open ones too, so rotation never becomes lag), batches by
+// size and by poll interval, and commits rows together with its read offsets
+// in one warehouse transaction, so a crash at any point neither loses nor
+// duplicates. Records that cannot be loaded — corrupt lines, payloads that no
+// longer fit the schema, records the warehouse rejects — go to the
+// quarantine table with the reason; nothing is dropped.
+package upload
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/activitybi/activitybi/internal/event"
+	"github.com/activitybi/activitybi/internal/spool"
+	"github.com/activitybi/activitybi/internal/telemetry"
+	"github.com/activitybi/activitybi/internal/warehouse"
+)
+
+// Warehouse is the part of warehouse.Driver the uploader uses.
+type Warehouse interface {
+	Load(ctx context.Context, b *warehouse.Batch) (warehouse.LoadResult, error)
+	Offsets(ctx context.Context) (map[string]warehouse.Offset, error)
+	ForgetOffsets(ctx context.Context, segments []string) error
+}
+
+// Record kinds the uploader knows.
+const KindEvent = "event"
+
+// Defaults.
+const (
+	DefaultBatchMaxRecords = 20_000
+	DefaultBatchMaxBytes   = 16 << 20
+	DefaultPollInterval    = 50 * time.Millisecond
+	DefaultRetryMin        = 100 * time.Millisecond
+	DefaultRetryMax        = 30 * time.Second
+	// poisonAfter is how many consecutive failures of one batch make the
+	// uploader suspect a record rather than the warehouse, and start
+	// halving the batch to find it.
+	poisonAfter = 3
+)
+
+// Options configure an Uploader.
+type Options struct {
+	SpoolDir  string    // required
+	Warehouse Warehouse // required
+	// BatchMaxRecords caps records per transaction; 0 = 20,000.
+	BatchMaxRecords int
+	// BatchMaxBytes caps spool bytes per transaction; 0 = 16 MiB.
+	BatchMaxBytes int64
+	// PollInterval is how often the spool is checked when idle; 0 = 50 ms.
+	PollInterval time.Duration
+	// RetryMin and RetryMax bound the jittered exponential backoff after
+	// warehouse errors; 0 = 100 ms and 30 s.
+	RetryMin, RetryMax time.Duration
+	Logger             *slog.Logger          // nil = discard
+	Registerer         prometheus.Registerer // nil = metrics not registered
+	Now                func() time.Time      // nil = time.Now
+}
+
+// Uploader is the single consumer of a spool directory.
+type Uploader struct {
+	opts    Options
+	log     *slog.Logger
+	m       *metrics
+	now     func() time.Time
+	buf     []byte
+	offsets map[string]warehouse.Offset // committed, as in the warehouse
+
+	mu     sync.Mutex // guards status
+	status Status
+}
+
+// Status is a snapshot for `activitybi status` and /readyz.
+type Status struct {
+	Started          bool
+	LastCommit       time.Time
+	LastError        string
+	ConsecutiveFails int
+	Segments         int   // segments in the spool at the last look
+	BacklogBytes     int64 // spool bytes not yet committed
+	Inserted         int64
+	Duplicates       int64
+	Quarantined      int64
+}
+
+// New validates opts and returns an Uploader. It does not touch the
+// warehouse until Run or Drain.
+func New(opts Options) (*Uploader, error) {
+	if opts.SpoolDir == "" {
+		return nil, errors.New("upload: SpoolDir is required")
+	}
+	if opts.Warehouse == nil {
+		return nil, errors.New("upload: Warehouse is required")
+	}
+	if opts.BatchMaxRecords <= 0 {
+		opts.BatchMaxRecords = DefaultBatchMaxRecords
+	}
+	if opts.BatchMaxBytes <= 0 {
+		opts.BatchMaxBytes = DefaultBatchMaxBytes
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = DefaultPollInterval
+	}
+	if opts.RetryMin <= 0 {
+		opts.RetryMin = DefaultRetryMin
+	}
+	if opts.RetryMax <= 0 {
+		opts.RetryMax = DefaultRetryMax
+	}
+	if opts.RetryMax < opts.RetryMin {
+		return nil, fmt.Errorf("upload: RetryMax %s is below RetryMin %s", opts.RetryMax, opts.RetryMin)
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	m, err := newMetrics(opts.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	return &Uploader{opts: opts, log: telemetry.OrDiscard(opts.Logger), m: m, now: now}, nil
+}
+
+// Status returns a snapshot of the uploader's state.
+func (u *Uploader) Status() Status {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.status
+}
+
+func (u *Uploader) setStatus(f func(s *Status)) {
+	u.mu.Lock()
+	f(&u.status)
+	u.mu.Unlock()
+}
+
+// Run uploads until ctx is cancelled. Warehouse errors are retried with
+// backoff forever; Run returns nil on cancellation and an error only when the
+// spool cannot be read at all.
+func (u *Uploader) Run(ctx context.Context) error {
+	if err := u.start(ctx); err != nil {
+		return err
+	}
+	for {
+		busy, err := u.cycle(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if !busy {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(u.opts.PollInterval):
+			}
+		}
+	}
+}
+
+// Drain loads everything in the spool now and returns when nothing is left
+// or ctx ends. It is used on shutdown (after intake stopped) and by tests.
+func (u *Uploader) Drain(ctx context.Context) error {
+	if err := u.start(ctx); err != nil {
+		return err
+	}
+	for {
+		busy, err := u.cycle(ctx)
+		if err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !busy {
+			return nil
+		}
+	}
+}
+
+func (u *Uploader) start(ctx context.Context) error {
+	if u.offsets != nil {
+		return nil
+	}
+	for attempt := 0; ; attempt++ {
+		offs, err := u.opts.Warehouse.Offsets(ctx)
+		if err == nil {
+			u.offsets = offs
+			break
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		u.log.Warn("upload: read offsets", "err", err, "attempt", attempt+1)
+		if err := u.sleep(ctx, attempt); err != nil {
+			return err
+		}
+	}
+	if _, err := spool.Recover(u.opts.SpoolDir, u.log, nil); err != nil {
+		return fmt.Errorf("upload: recover spool: %w", err)
+	}
+	u.setStatus(func(s *Status) { s.Started = true })
+	return nil
+}
+
+// pendingBatch is a batch plus what to do after it commits.
+type pendingBatch struct {
+	b        warehouse.Batch
+	bytes    int64
+	toDelete []string // closed segments fully committed by this batch
+	segs     []spool.SegmentInfo
+	origins  []origin // where each of b.Events came from
+}
+
+type origin struct {
+	segment string
+	offset  int64
+}
+
+func (p *pendingBatch) empty() bool {
+	return len(p.b.Events) == 0 && len(p.b.Quarantine) == 0 && len(p.b.Offsets) == 0
+}
+
+// cycle builds and commits one batch. busy reports whether there was work
+// (so the caller should look again at once).
+func (u *Uploader) cycle(ctx context.Context) (busy bool, err error) {
+	limit := u.opts.BatchMaxRecords
+	for attempt := 0; ; attempt++ {
+		pb, err := u.build(limit)
+		if err != nil {
+			return false, err
+		}
+		if pb.empty() {
+			u.forgetVanished(ctx, pb.segs)
+			return false, nil
+		}
+		res, err := u.commit(ctx, pb)
+		if err == nil {
+			u.afterCommit(ctx, pb, res)
+			return true, nil
+		}
+		if ctx.Err() != nil {
+			return false, nil
+		}
+		u.m.retries.Inc()
+		u.m.batches.WithLabelValues("failed").Inc()
+		u.setStatus(func(s *Status) { s.LastError = err.Error(); s.ConsecutiveFails = attempt + 1 })
+		u.log.Warn("upload: load failed; will retry", "err", err, "attempt", attempt+1,
+			"events", len(pb.b.Events), "limit", limit)
+
+		// After repeated failures, suspect one record: halve the batch
+		// until a single event fails alone while an empty probe succeeds,
+		// then quarantine that event with the warehouse's reason.
+		if attempt+1 >= poisonAfter && len(pb.b.Events) > 0 {
+			if len(pb.b.Events) > 1 {
+				limit = max(1, len(pb.b.Events)/2)
+				continue // no sleep: smaller batches are a different question
+			}
+			if _, perr := u.opts.Warehouse.Load(ctx, &warehouse.Batch{}); perr == nil {
+				u.poison(pb, err)
+				res, err2 := u.commit(ctx, pb)
+				if err2 == nil {
+					u.afterCommit(ctx, pb, res)
+					return true, nil
+				}
+				u.log.Warn("upload: quarantining a rejected record failed", "err", err2)
+			}
+		}
+		if err := u.sleep(ctx, attempt); err != nil {
+			return false, nil
+		}
+	}
+}
+
+// poison moves the batch's single event to quarantine with reason err.
+func (u *Uploader) poison(pb *pendingBatch, err error) {
+	e, o := pb.b.Events[0], pb.origins[0]
+	raw, _ := event.Marshal(&e)
+	u.log.Error("upload: the warehouse rejects a record; quarantined", "segment", o.segment, "offset", o.offset, "activity_id", e.ActivityID, "err", err)
+	pb.b.Quarantine = append(pb.b.Quarantine, warehouse.QuarantineRecord{
+		Segment: o.segment, Offset: o.offset, Kind: KindEvent, Reason: "rejected by the warehouse: " + err.Error(), Raw: raw, At: u.now().UTC(),
+	})
+	pb.b.Events, pb.origins = nil, nil
+}
+
+func (u *Uploader) sleep(ctx context.Context, attempt int) error {
+	d := u.opts.RetryMin << min(attempt, 30)
+	if d > u.opts.RetryMax || d <= 0 {
+		d = u.opts.RetryMax
+	}
+	// Full jitter between d/2 and d keeps many uploaders from retrying in step.
+	d = d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
+
+// build reads the next batch from the spool, from the committed offsets.
+func (u *Uploader) build(limit int) (*pendingBatch, error) {
+	segs, err := spool.ListSegments(u.opts.SpoolDir)
+	if err != nil {
+		return nil, fmt.Errorf("upload: list segments: %w", err)
+	}
+	pb := &pendingBatch{segs: segs}
+	var backlog int64
+	for _, s := range segs {
+		off := u.offsets[s.ID]
+		backlog += max(0, s.Size-off.Offset)
+	}
+	u.m.backlog.Set(float64(backlog))
+	u.setStatus(func(st *Status) { st.Segments = len(segs); st.BacklogBytes = backlog })
+
+	now := u.now().UTC()
+	for _, s := range segs {
+		if len(pb.b.Events)+len(pb.b.Quarantine) >= limit || pb.bytes >= u.opts.BatchMaxBytes {
+			break
+		}
+		off := u.offsets[s.ID]
+		off.Segment = s.ID
+		if off.Offset >= s.Size {
+			if s.Closed && !off.Closed {
+				off.Closed = true
+				pb.b.Offsets = append(pb.b.Offsets, off)
+			}
+			if s.Closed {
+				pb.toDelete = append(pb.toDelete, s.ID)
+			}
+			continue
+		}
+		budget := int(min(u.opts.BatchMaxBytes-pb.bytes, 1<<30))
+		entries, next, err := spool.ReadSegment(s.Path, off.Offset, budget, u.buf)
+		if err != nil {
+			return nil, fmt.Errorf("upload: read segment %s: %w", s.ID, err)
+		}
+		if room := limit - len(pb.b.Events) - len(pb.b.Quarantine); len(entries) > room {
+			entries = entries[:room]
+			next = entries[len(entries)-1].End
+		}
+		if len(entries) == 0 {
+			continue // only an incomplete line so far
+		}
+		for i := range entries {
+			u.take(pb, s.ID, &entries[i], now)
+		}
+		pb.bytes += next - off.Offset
+		off.Offset = next
+		off.Records += int64(len(entries))
+		// A closed segment is finished once everything up to its size is
+		// committed; re-listing below decides deletion after commit.
+		off.Closed = s.Closed && next >= s.Size
+		pb.b.Offsets = append(pb.b.Offsets, off)
+		if off.Closed {
+			pb.toDelete = append(pb.toDelete, s.ID)
+		}
+	}
+	return pb, nil
+}
+
+// take adds one spool entry to the batch as an event or a quarantine record.
+func (u *Uploader) take(pb *pendingBatch, seg string, e *spool.Entry, now time.Time) {
+	b := &pb.b
+	q := func(kind, reason string) {
+		b.Quarantine = append(b.Quarantine, warehouse.QuarantineRecord{
+			Segment: seg, Offset: e.Offset, Kind: kind, Reason: reason,
+			Raw: append([]byte(nil), e.Raw...), At: now,
+		})
+	}
+	if e.Corrupt != "" {
+		q("", "corrupt record: "+e.Corrupt)
+		return
+	}
+	switch e.Kind {
+	case KindEvent:
+		ev, err := event.Decode(e.Payload)
+		if err != nil {
+			q(e.Kind, "schema drift: "+err.Error())
+			return
+		}
+		// Validate against the clock of the moment it was accepted.
+		if err := event.Validate(&ev, ev.ReceivedAt); err != nil {
+			q(e.Kind, "schema drift: "+err.Error())
+			return
+		}
+		b.Events = append(b.Events, ev)
+		pb.origins = append(pb.origins, origin{seg, e.Offset})
+	default:
+		q(e.Kind, fmt.Sprintf("unknown record kind %q (written by a newer activitybi?)", e.Kind))
+	}
+}
+
+func (u *Uploader) commit(ctx context.Context, pb *pendingBatch) (warehouse.LoadResult, error) {
+	start := time.Now()
+	res, err := u.opts.Warehouse.Load(ctx, &pb.b)
+	u.m.batchDur.Observe(time.Since(start).Seconds())
+	return res, err
+}
+
+func (u *Uploader) afterCommit(ctx context.Context, pb *pendingBatch, res warehouse.LoadResult) {
+	now := u.now()
+	for i := range pb.b.Events {
+		u.m.lag.Observe(now.Sub(pb.b.Events[i].ReceivedAt).Seconds())
+	}
+	for _, o := range pb.b.Offsets {
+		u.offsets[o.Segment] = o
+	}
+	u.m.batches.WithLabelValues("committed").Inc()
+	u.m.rows.WithLabelValues("inserted").Add(float64(res.Inserted))
+	u.m.rows.WithLabelValues("duplicate").Add(float64(res.Duplicates))
+	u.m.rows.WithLabelValues("quarantined").Add(float64(res.Quarantined))
+	u.m.lastCommit.Set(float64(now.UnixNano()) / 1e9)
+	u.setStatus(func(s *Status) {
+		s.LastCommit = now
+		s.LastError = ""
+		s.ConsecutiveFails = 0
+		s.Inserted += int64(res.Inserted)
+		s.Duplicates += int64(res.Duplicates)
+		s.Quarantined += int64(res.Quarantined)
+	})
+	if len(pb.b.Quarantine) > 0 {
+		u.log.Warn("upload: records quarantined", "count", len(pb.b.Quarantine), "first_reason", pb.b.Quarantine[0].Reason)
+	}
+	u.publish()
+	// Delete closed, fully committed segments, then forget their offsets.
+	// A crash between the two leaves an offset for a missing segment, which
+	// forgetVanished cleans up.
+	var gone []string
+	for _, id := range pb.toDelete {
+		if err := spool.DeleteSegment(u.opts.SpoolDir, id); err != nil {
+			u.log.Warn("upload: delete committed segment", "segment", id, "err", err)
+			continue
+		}
+		u.m.deleted.Inc()
+		gone = append(gone, id)
+	}
+	u.forget(ctx, gone)
+}
+
+func (u *Uploader) forget(ctx context.Context, ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	if err := u.opts.Warehouse.ForgetOffsets(ctx, ids); err != nil {
+		u.log.Warn("upload: forget offsets", "err", err)
+		return
+	}
+	for _, id := range ids {
+		delete(u.offsets, id)
+	}
+	u.publish()
+}
+
+// forgetVanished drops offsets of segments no longer in the spool (deleted
+// after commit by an earlier run that crashed before forgetting them).
+func (u *Uploader) forgetVanished(ctx context.Context, segs []spool.SegmentInfo) {
+	present := make(map[string]bool, len(segs))
+	for _, s := range segs {
+		present[s.ID] = true
+	}
+	var gone []string
+	for id, o := range u.offsets {
+		if !present[id] {
+			if !o.Closed {
+				u.log.Warn("upload: segment vanished before it was fully committed", "segment", id, "offset", o.Offset)
+			}
+			gone = append(gone, id)
+		}
+	}
+	u.forget(ctx, gone)
+}
+
+// publish tells writers (in any process) how far the warehouse has
+// committed, for their backpressure accounting.
+func (u *Uploader) publish() {
+	c := make(map[string]spool.Committed, len(u.offsets))
+	for id, o := range u.offsets {
+		c[id] = spool.Committed{Offset: o.Offset, Records: o.Records}
+	}
+	if err := spool.PublishCommitted(u.opts.SpoolDir, c); err != nil {
+		u.log.Warn("upload: publish committed offsets", "err", err)
+	}
+}
+
+type metrics struct {
+	batches    *prometheus.CounterVec
+	rows       *prometheus.CounterVec
+	retries    prometheus.Counter
+	deleted    prometheus.Counter
+	batchDur   prometheus.Histogram
+	lag        prometheus.Histogram
+	backlog    prometheus.Gauge
+	lastCommit prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		batches: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "activitybi_upload_batches_total",
+			Help: "Uploader batches by outcome (committed, failed)."}, []string{"outcome"}),
+		rows: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "activitybi_upload_rows_total",
+			Help: "Records the uploader committed, by result (inserted, duplicate, quarantined)."}, []string{"result"}),
+		retries: prometheus.NewCounter(prometheus.CounterOpts{Name: "activitybi_upload_retries_total",
+			Help: "Batches retried after a warehouse error."}),
+		deleted: prometheus.NewCounter(prometheus.CounterOpts{Name: "activitybi_upload_segments_deleted_total",
+			Help: "Spool segments deleted after being closed and fully committed."}),
+		batchDur: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "activitybi_upload_batch_duration_seconds",
+			Help: "Time to commit one batch to the warehouse.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
+		lag: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "activitybi_ingestion_lag_seconds",
+			Help:    "Time from an event's acknowledgement by the spool to its commit in the warehouse.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 18)}),
+		backlog: prometheus.NewGauge(prometheus.GaugeOpts{Name: "activitybi_upload_backlog_bytes",
+			Help: "Spool bytes not yet committed to the warehouse."}),
+		lastCommit: prometheus.NewGauge(prometheus.GaugeOpts{Name: "activitybi_upload_last_commit_timestamp_seconds",
+			Help: "Unix time of the last committed batch."}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.batches, m.rows, m.retries, m.deleted, m.batchDur, m.lag, m.backlog, m.lastCommit} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("upload: register metrics: %w", err)
+			}
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,173 @@
+package spool
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// pendingTracker estimates the records of a spool directory that are not yet
+// committed to the warehouse: the lines of every segment minus the records
+// committed.json says are committed. It scans only bytes it has not scanned
+// before, so a refresh costs a directory read, a stat per segment and a read
+// of what was appended since the last refresh.
+type pendingTracker struct {
+	dir string
+
+	mu        sync.Mutex // held for a whole refresh; never taken under Writer.mu
+	counts    map[string]lineCount
+	committed map[string]Committed
+	stamp     fileStamp // of committed.json when it was last read
+	buf       []byte
+
+	snap atomic.Pointer[pendingSnap] // latest result, read lock-free by Append
+}
+
+type lineCount struct {
+	scanned int64 // bytes [0, scanned) of the segment are counted
+	lines   int64 // '\n' bytes in [0, scanned)
+}
+
+// pendingSnap is one refresh's result. own is the writer's append count when
+// the refresh began: appends after it are added on top by the writer, so the
+// estimate never misses this writer's own records (it may count a few twice
+// until the next refresh, which errs on the safe side).
+type pendingSnap struct {
+	pending int64
+	own     int64
+	at      time.Time
+}
+
+type fileStamp struct {
+	ino     uint64
+	size    int64
+	modTime time.Time
+}
+
+func newPendingTracker(dir string) *pendingTracker {
+	p := &pendingTracker{dir: dir, counts: map[string]lineCount{}, committed: map[string]Committed{}}
+	p.snap.Store(&pendingSnap{})
+	return p
+}
+
+// estimate is the current estimate given the writer's own append count.
+func (p *pendingTracker) estimate(own int64) int64 {
+	s := p.snap.Load()
+	return s.pending + own - s.own
+}
+
+// refresh recomputes pending from the filesystem unless another refresh
+// finished less than minAge ago (callers racing to refresh share one).
+func (p *pendingTracker) refresh(own func() int64, minAge time.Duration) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if s := p.snap.Load(); !s.at.IsZero() && time.Since(s.at) < minAge {
+		return nil
+	}
+	before := own()
+	start := time.Now()
+	segs, err := ListSegments(p.dir)
+	if err != nil {
+		return err
+	}
+	if err := p.loadCommitted(); err != nil {
+		return err
+	}
+	var total int64
+	live := make(map[string]bool, len(segs))
+	for _, s := range segs {
+		c := p.committed[s.ID]
+		if c.Offset >= s.Size {
+			continue // fully committed (or empty): nothing pending, nothing to scan
+		}
+		lc, ok := p.counts[s.ID]
+		if !ok || s.Size < lc.scanned {
+			// New to us, or truncated by recovery: start at the committed
+			// point, which the uploader counted for us.
+			lc = lineCount{scanned: c.Offset, lines: c.Records}
+		}
+		if s.Size > lc.scanned {
+			n, err := p.countLines(s.Path, s.ID, lc.scanned, s.Size)
+			if err != nil {
+				if isNotExist(err) {
+					continue // deleted meanwhile
+				}
+				return err
+			}
+			lc.lines += n
+			lc.scanned = s.Size
+		}
+		p.counts[s.ID] = lc
+		live[s.ID] = true
+		if d := lc.lines - c.Records; d > 0 {
+			total += d
+		}
+	}
+	for id := range p.counts {
+		if !live[id] {
+			delete(p.counts, id)
+		}
+	}
+	p.snap.Store(&pendingSnap{pending: total, own: before, at: start})
+	return nil
+}
+
+// countLines counts '\n' bytes in [from, to) of a segment, following a
+// rename to .seg.
+func (p *pendingTracker) countLines(path, id string, from, to int64) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil && isNotExist(err) {
+		f, err = os.Open(segmentPath(p.dir, id, true))
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	if p.buf == nil {
+		p.buf = make([]byte, 64<<10)
+	}
+	var n int64
+	for off := from; off < to; {
+		b := p.buf[:min(int64(len(p.buf)), to-off)]
+		m, err := f.ReadAt(b, off)
+		n += int64(bytes.Count(b[:m], []byte{'\n'}))
+		off += int64(m)
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				break // truncated meanwhile; the next refresh notices
+			}
+			return 0, fmt.Errorf("count lines: %w", err)
+		}
+	}
+	return n, nil
+}
+
+// loadCommitted re-reads committed.json when it changed (it is replaced by
+// rename, so a new inode or mtime means new content).
+func (p *pendingTracker) loadCommitted() error {
+	path := filepath.Join(p.dir, committedFile)
+	fi, err := os.Stat(path)
+	if err != nil {
+		if isNotExist(err) {
+			p.committed, p.stamp = map[string]Committed{}, fileStamp{}
+			return nil
+		}
+		return fmt.Errorf("pending: %w", err)
+	}
+	st := fileStamp{ino: inode(fi), size: fi.Size(), modTime: fi.ModTime()}
+	if st == p.stamp {
+		return nil
+	}
+	c, err := ReadCommitted(p.dir)
+	if err != nil {
+		return fmt.Errorf("pending: %w", err)
+	}
+	p.committed, p.stamp = c, st
+	return nil
+}

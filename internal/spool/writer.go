@@ -1,0 +1,582 @@
+// Package spool is activitybi's durable, segmented, multi-process NDJSON log.
+//
+// Every writer process appends to a segment file of its own, one checksummed
+// JSON object per line, and holds a flock on it while it does; the uploader
+// (usually another process) tails open and closed segments with ReadSegment,
+// publishes how far it committed with PublishCommitted and deletes what is
+// fully committed. Writers read that state to apply backpressure. Recover
+// closes the segments of writers that died, truncating a torn tail at the
+// last good record. docs/spool-format.md describes the format.
+//
+// Lock order: Writer.mu is a leaf. pendingTracker.mu is never taken while
+// Writer.mu is held.
+package spool
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+)
+
+// Durability selects when Append acknowledges a record.
+type Durability int
+
+const (
+	// DurabilityDefault acknowledges after write(2): a process crash loses
+	// nothing acknowledged; a power loss may lose the last FsyncInterval.
+	DurabilityDefault Durability = iota
+	// DurabilitySync acknowledges only after a group-commit fsync covering
+	// the record.
+	DurabilitySync
+)
+
+// ParseDurability parses "default" or "sync".
+func ParseDurability(s string) (Durability, error) {
+	switch s {
+	case "default":
+		return DurabilityDefault, nil
+	case "sync":
+		return DurabilitySync, nil
+	}
+	return 0, fmt.Errorf("unknown spool durability %q: want \"default\" or \"sync\"", s)
+}
+
+func (d Durability) String() string {
+	switch d {
+	case DurabilityDefault:
+		return "default"
+	case DurabilitySync:
+		return "sync"
+	}
+	return fmt.Sprintf("Durability(%d)", int(d))
+}
+
+// Options configure a Writer. Zero values mean the documented defaults.
+type Options struct {
+	Dir             string        // spool directory; required; created 0700
+	Durability      Durability    // DurabilityDefault
+	SegmentMaxBytes int64         // rotation size; 0 = 16 MiB
+	SegmentMaxAge   time.Duration // rotation age; 0 = 60 s
+	FsyncInterval   time.Duration // background fsync in default mode; 0 = 100 ms
+	MaxPending      int           // backpressure limit in records not yet committed to the warehouse; 0 = 100000
+	Logger          *slog.Logger  // nil = discard
+	Metrics         *Metrics      // nil = private unregistered metrics
+}
+
+func (o *Options) normalize() error {
+	if o.Dir == "" {
+		return errors.New("spool: Options.Dir is required")
+	}
+	if o.Durability != DurabilityDefault && o.Durability != DurabilitySync {
+		return fmt.Errorf("spool: invalid durability %d", o.Durability)
+	}
+	if o.SegmentMaxBytes < 0 || o.SegmentMaxAge < 0 || o.FsyncInterval < 0 || o.MaxPending < 0 {
+		return errors.New("spool: SegmentMaxBytes, SegmentMaxAge, FsyncInterval and MaxPending must not be negative")
+	}
+	if o.SegmentMaxBytes == 0 {
+		o.SegmentMaxBytes = DefaultSegmentMaxBytes
+	}
+	if o.SegmentMaxAge == 0 {
+		o.SegmentMaxAge = DefaultSegmentMaxAge
+	}
+	if o.FsyncInterval == 0 {
+		o.FsyncInterval = DefaultFsyncInterval
+	}
+	if o.MaxPending == 0 {
+		o.MaxPending = DefaultMaxPending
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Metrics == nil {
+		o.Metrics = NewMetrics(nil)
+	}
+	return nil
+}
+
+// ErrBackpressure is matched (errors.Is) by the *BackpressureError Append
+// returns when too many records are not yet in the warehouse. It is
+// retryable: nothing was written.
+var ErrBackpressure = errors.New("spool backpressure")
+
+// BackpressureError reports a rejected append.
+type BackpressureError struct {
+	Pending int // estimated records not yet committed to the warehouse
+	Limit   int // Options.MaxPending
+}
+
+func (e *BackpressureError) Error() string {
+	return fmt.Sprintf("spool has %d events not yet in the warehouse (limit %d); is `activitybi serve` running? retry later",
+		e.Pending, e.Limit)
+}
+
+func (e *BackpressureError) Is(target error) bool { return target == ErrBackpressure }
+
+// ErrClosed is returned by Append after Close.
+var ErrClosed = errors.New("spool: writer is closed")
+
+// Writer appends records to its own segment in a spool directory. It is safe
+// for concurrent use.
+type Writer struct {
+	opts     Options
+	log      *slog.Logger
+	m        *Metrics
+	segDir   string
+	writerID string // ULID shared by this writer's segment ids
+	pend     *pendingTracker
+	appended atomic.Int64 // records this writer wrote, all segments
+
+	mu      sync.Mutex
+	cond    sync.Cond // on mu; signalled when synced or err change
+	f       *os.File  // current segment, locked; nil after Close
+	seq     int
+	id      string
+	size    int64
+	records int64
+	created time.Time
+	gen     uint64 // bumped whenever f changes
+	buf     []byte // reused line buffer
+	err     error  // sticky failure: set once, returned forever
+	closed  bool
+	dirty   bool   // written since the last fsync began
+	written uint64 // sequence number of the last write(2)
+	synced  uint64 // every write <= synced is on stable storage
+
+	syncReq   chan struct{} // capacity 1: sync durability wants an fsync
+	done      chan struct{}
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// maxKeptBuf bounds the line buffer a writer keeps between appends.
+const maxKeptBuf = 1 << 20
+
+// Open recovers orphaned segments in opts.Dir (see Recover) and creates this
+// writer's own new segment. Several writers, in one process or many, may
+// share a directory.
+func Open(opts Options) (*Writer, error) {
+	if err := opts.normalize(); err != nil {
+		return nil, err
+	}
+	segDir := segmentsDir(opts.Dir)
+	if err := os.MkdirAll(segDir, dirPerm); err != nil {
+		return nil, fmt.Errorf("open spool: %w", err)
+	}
+	if _, err := Recover(opts.Dir, opts.Logger, opts.Metrics); err != nil {
+		// Another writer's dead segment must not stop this one: it is logged
+		// and retried by the next Open or `activitybi spool repair`.
+		opts.Logger.Error("spool recovery incomplete", "dir", opts.Dir, "err", err)
+	}
+	w := &Writer{
+		opts:     opts,
+		log:      opts.Logger,
+		m:        opts.Metrics,
+		segDir:   segDir,
+		writerID: ulid.Make().String(),
+		pend:     newPendingTracker(opts.Dir),
+		syncReq:  make(chan struct{}, 1),
+		done:     make(chan struct{}),
+	}
+	w.cond.L = &w.mu
+	f, id, err := w.createSegment(1)
+	if err != nil {
+		return nil, fmt.Errorf("open spool: %w", err)
+	}
+	w.f, w.id, w.seq, w.created = f, id, 1, time.Now()
+	if err := w.pend.refresh(w.appended.Load, 0); err != nil {
+		w.log.Warn("spool pending estimate unavailable", "err", err)
+	}
+	w.m.pending.Set(float64(w.pend.estimate(0)))
+	w.wg.Add(2)
+	go w.syncLoop()
+	go w.refreshLoop()
+	w.log.Debug("spool writer opened", "segment", id, "durability", opts.Durability.String())
+	return w, nil
+}
+
+// SegmentID is the id of the segment the writer currently appends to.
+func (w *Writer) SegmentID() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.id
+}
+
+// Pending is the current estimate of records in the directory not yet
+// committed to the warehouse (refreshed from the filesystem about every
+// 100 ms, plus this writer's own appends since).
+func (w *Writer) Pending() int {
+	return int(w.pend.estimate(w.appended.Load()))
+}
+
+// Append appends one record. See AppendBatch.
+func (w *Writer) Append(kind string, payload []byte) error {
+	return w.appendRecords(kind, nil, payload)
+}
+
+// AppendBatch appends several records of one kind with one write(2). Either
+// all are accepted or none (bad input, backpressure); after a write error the
+// segment may hold a prefix, which recovery truncates to whole records.
+//
+// Errors: ErrInvalidRecord for a bad kind or payload (a payload must be a
+// compact JSON object on one line); ErrBackpressure when pending records
+// reach MaxPending; ErrClosed after Close; after a write or fsync error the
+// writer is failed for good and returns that error from every later call.
+func (w *Writer) AppendBatch(kind string, payloads [][]byte) error {
+	if len(payloads) == 0 {
+		return nil
+	}
+	return w.appendRecords(kind, payloads, nil)
+}
+
+// appendRecords appends payloads, or the single payload one when payloads is
+// nil (so Append does not allocate a slice).
+func (w *Writer) appendRecords(kind string, payloads [][]byte, one []byte) error {
+	if err := checkKind(kind); err != nil {
+		return err
+	}
+	n, size := 1, 0
+	if payloads == nil {
+		if err := checkPayload(one); err != nil {
+			return err
+		}
+		size = recordLen(kind, one)
+	} else {
+		n = len(payloads)
+		for i, p := range payloads {
+			if err := checkPayload(p); err != nil {
+				return fmt.Errorf("record %d: %w", i, err)
+			}
+			size += recordLen(kind, p)
+		}
+		if n > w.opts.MaxPending {
+			return fmt.Errorf("%w: batch of %d records exceeds the spool's MaxPending %d", ErrInvalidRecord, n, w.opts.MaxPending)
+		}
+	}
+	limit := int64(w.opts.MaxPending)
+	if w.pend.estimate(w.appended.Load())+int64(n) > limit*9/10 {
+		// Near the limit the estimate must be fresh: other writers and the
+		// uploader move it. Refresh outside w.mu so appends go on meanwhile.
+		if err := w.pend.refresh(w.appended.Load, blockedRefreshInterval); err != nil {
+			w.log.Warn("spool pending refresh failed", "err", err)
+		}
+	}
+
+	w.mu.Lock()
+	if w.err != nil {
+		err := w.err
+		w.mu.Unlock()
+		return err
+	}
+	if w.closed {
+		w.mu.Unlock()
+		return ErrClosed
+	}
+	if est := w.pend.estimate(w.appended.Load()); est+int64(n) > limit {
+		w.mu.Unlock()
+		w.m.backpressureRejections.Inc()
+		return &BackpressureError{Pending: int(est), Limit: int(limit)}
+	}
+	if w.size > 0 && w.size+int64(size) > w.opts.SegmentMaxBytes {
+		if err := w.rotateLocked("size"); err != nil {
+			w.mu.Unlock()
+			return err
+		}
+	}
+	buf := w.buf[:0]
+	if payloads == nil {
+		buf = appendRecord(buf, kind, one)
+	} else {
+		for _, p := range payloads {
+			buf = appendRecord(buf, kind, p)
+		}
+	}
+	if _, err := w.f.Write(buf); err != nil {
+		w.failLocked(fmt.Errorf("write segment %s: %w", w.id, err))
+		err := w.err
+		w.mu.Unlock()
+		return err
+	}
+	if cap(buf) <= maxKeptBuf {
+		w.buf = buf
+	}
+	w.size += int64(len(buf))
+	w.records += int64(n)
+	w.appended.Add(int64(n))
+	w.dirty = true
+	w.written++
+	var err error
+	if w.opts.Durability == DurabilitySync {
+		target := w.written
+		select {
+		case w.syncReq <- struct{}{}:
+		default: // an fsync is already requested; it will cover this write
+		}
+		for w.synced < target && w.err == nil {
+			w.cond.Wait()
+		}
+		if w.synced < target {
+			err = w.err
+		}
+	}
+	w.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	w.m.appends.Add(float64(n))
+	w.m.appendBytes.Add(float64(size))
+	return nil
+}
+
+// failLocked fails the writer for good. After a failed write or fsync the
+// state of the file is unknown (PostgreSQL's fsync lesson): stop, and leave
+// the segment to recovery.
+func (w *Writer) failLocked(err error) {
+	if w.err != nil {
+		return
+	}
+	w.err = err
+	w.m.writerFailures.Inc()
+	w.log.Error("spool writer failed; appends will fail until the process restarts", "segment", w.id, "err", err)
+	w.cond.Broadcast()
+}
+
+// createSegment creates, locks and names the writer's segment number seq:
+// created as .tmp, flocked, fsynced, renamed to .open, directory fsynced.
+func (w *Writer) createSegment(seq int) (*os.File, string, error) {
+	id := fmt.Sprintf("%s-%0*d", w.writerID, seqDigits, seq)
+	tmp := filepath.Join(w.segDir, id+tmpExt)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
+	if err != nil {
+		return nil, "", fmt.Errorf("create segment: %w", err)
+	}
+	fail := func(err error) (*os.File, string, error) {
+		f.Close()
+		os.Remove(tmp)
+		return nil, "", fmt.Errorf("create segment %s: %w", id, err)
+	}
+	held, err := tryLock(f)
+	if err == nil && held {
+		err = errors.New("segment is locked by someone else")
+	}
+	if err != nil {
+		return fail(err)
+	}
+	if err := w.fsync(f); err != nil {
+		return fail(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(w.segDir, id+openExt)); err != nil {
+		return fail(err)
+	}
+	if err := syncDir(w.segDir); err != nil {
+		f.Close() // the .open file exists; recovery removes it (empty)
+		return nil, "", fmt.Errorf("create segment %s: %w", id, err)
+	}
+	return f, id, nil
+}
+
+// closeSegment makes a segment closed: fsync, rename .open -> .seg (or remove
+// it when it holds no record), fsync the directory, then close the file,
+// which releases the lock. The lock is held until the name has changed so
+// recovery never mistakes the segment for an orphan.
+func (w *Writer) closeSegment(f *os.File, id string, records int64) error {
+	defer f.Close()
+	if err := w.fsync(f); err != nil {
+		return fmt.Errorf("close segment %s: %w", id, err)
+	}
+	open := filepath.Join(w.segDir, id+openExt)
+	var err error
+	if records == 0 {
+		err = os.Remove(open)
+	} else {
+		err = os.Rename(open, filepath.Join(w.segDir, id+closedExt))
+	}
+	if err == nil {
+		err = syncDir(w.segDir)
+	}
+	if err != nil {
+		return fmt.Errorf("close segment %s: %w", id, err)
+	}
+	return nil
+}
+
+func (w *Writer) fsync(f *os.File) error {
+	start := time.Now()
+	err := f.Sync()
+	w.m.fsyncDuration.Observe(time.Since(start).Seconds())
+	return err
+}
+
+// rotateLocked starts a new segment and closes the current one. A failure to
+// create the new segment leaves the writer on the old one (the append that
+// asked fails, the next one retries); a failure to close the old one fails
+// the writer.
+func (w *Writer) rotateLocked(reason string) error {
+	f, id, err := w.createSegment(w.seq + 1)
+	if err != nil {
+		return err
+	}
+	old, oldID, oldRecords, oldSize := w.f, w.id, w.records, w.size
+	w.f, w.id, w.seq, w.size, w.records, w.created = f, id, w.seq+1, 0, 0, time.Now()
+	w.gen++
+	w.dirty = false
+	if err := w.closeSegment(old, oldID, oldRecords); err != nil {
+		w.failLocked(err)
+		return w.err
+	}
+	// closeSegment fsynced every write made so far.
+	w.synced = w.written
+	w.cond.Broadcast()
+	w.m.rotations.Inc()
+	w.log.Debug("spool segment rotated", "reason", reason, "closed", oldID, "records", oldRecords, "bytes", oldSize, "next", id)
+	return nil
+}
+
+// syncLoop is the writer's background goroutine: fsync requests (sync
+// durability), the periodic fsync (default durability) and age rotation.
+func (w *Writer) syncLoop() {
+	defer w.wg.Done()
+	var tick <-chan time.Time
+	if w.opts.Durability == DurabilityDefault {
+		t := time.NewTicker(w.opts.FsyncInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	age := time.NewTimer(w.opts.SegmentMaxAge)
+	defer age.Stop()
+	for {
+		select {
+		case <-w.done:
+			return
+		case <-w.syncReq:
+			w.syncNow()
+		case <-tick:
+			w.syncNow()
+		case <-age.C:
+			age.Reset(w.rotateIfOld())
+		}
+	}
+}
+
+// syncNow fsyncs the current segment if it was written since the last fsync.
+// The fsync runs without w.mu, so appenders keep writing meanwhile and the
+// next fsync covers all of them (group commit).
+func (w *Writer) syncNow() {
+	w.mu.Lock()
+	if w.err != nil || w.closed || !w.dirty {
+		w.mu.Unlock()
+		return
+	}
+	f, gen, target := w.f, w.gen, w.written
+	w.dirty = false
+	w.mu.Unlock()
+
+	err := w.fsync(f)
+
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if gen != w.gen {
+		// Rotated meanwhile: closing the old segment fsynced it and
+		// advanced synced past target, and an error here may just say the
+		// file was closed under us.
+		return
+	}
+	if err != nil {
+		w.failLocked(fmt.Errorf("fsync segment %s: %w", w.id, err))
+		return
+	}
+	if target > w.synced {
+		w.synced = target
+		w.cond.Broadcast()
+	}
+}
+
+// rotateIfOld rotates a segment that reached SegmentMaxAge and returns when
+// to check again. An empty segment is kept (nothing to hand over) and its
+// age restarts.
+func (w *Writer) rotateIfOld() time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil || w.closed {
+		return w.opts.SegmentMaxAge
+	}
+	if left := w.opts.SegmentMaxAge - time.Since(w.created); left > 0 {
+		return left
+	}
+	if w.records == 0 {
+		w.created = time.Now()
+		return w.opts.SegmentMaxAge
+	}
+	if err := w.rotateLocked("age"); err != nil {
+		w.log.Error("spool age rotation failed", "segment", w.id, "err", err)
+		return time.Second // retry soon; appends go on in the old segment
+	}
+	return w.opts.SegmentMaxAge
+}
+
+// idleRefreshInterval bounds how stale the pending estimate of a writer that
+// does not append may get.
+const idleRefreshInterval = time.Second
+
+// refreshLoop keeps the pending estimate fresh: every 100 ms while this
+// writer appends, every second while it is idle.
+func (w *Writer) refreshLoop() {
+	defer w.wg.Done()
+	t := time.NewTicker(pendingRefreshInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-w.done:
+			return
+		case <-t.C:
+			s := w.pend.snap.Load()
+			if w.appended.Load() == s.own && time.Since(s.at) < idleRefreshInterval {
+				continue
+			}
+			if err := w.pend.refresh(w.appended.Load, pendingRefreshInterval/2); err != nil {
+				w.log.Warn("spool pending refresh failed", "err", err)
+				continue
+			}
+			w.m.pending.Set(float64(w.pend.estimate(w.appended.Load())))
+		}
+	}
+}
+
+// Close fsyncs and closes the writer's segment and marks it closed (renamed
+// to .seg; removed when it holds no record). It is idempotent: later calls
+// return the first call's result. A failed writer's segment is left open for
+// recovery to truncate and close.
+func (w *Writer) Close() error {
+	w.closeOnce.Do(func() {
+		close(w.done)
+		w.wg.Wait()
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.closed = true
+		defer w.cond.Broadcast()
+		f := w.f
+		w.f = nil
+		w.gen++
+		if w.err != nil {
+			f.Close()
+			w.closeErr = w.err
+			return
+		}
+		if err := w.closeSegment(f, w.id, w.records); err != nil {
+			w.failLocked(err)
+			w.closeErr = w.err
+			return
+		}
+		w.synced = w.written
+		w.log.Debug("spool writer closed", "segment", w.id, "records", w.records)
+	})
+	return w.closeErr
+}

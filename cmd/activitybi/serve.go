@@ -93,6 +93,7 @@ func (a *app) serve(ctx context.Context, insecure bool) error {
 		PollInterval:    cfg.Upload.PollInterval,
 		RetryMin:        cfg.Upload.RetryMin,
 		RetryMax:        cfg.Upload.RetryMax,
+		SpoolMetrics:    spoolMetrics,
 		Logger:          a.log,
 		Registerer:      reg,
 	})

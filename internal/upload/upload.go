@@ -45,6 +45,10 @@ const (
 	// uploader suspect a record rather than the warehouse, and start
 	// halving the batch to find it.
 	poisonAfter = 3
+	// recoverEvery is how often Run looks for segments whose writer died
+	// (a killed edge), to truncate their torn tail and close them so they
+	// can be committed and deleted.
+	recoverEvery = 2 * time.Second
 )
 
 // Options configure an Uploader.
@@ -60,9 +64,11 @@ type Options struct {
 	// RetryMin and RetryMax bound the jittered exponential backoff after
 	// warehouse errors; 0 = 100 ms and 30 s.
 	RetryMin, RetryMax time.Duration
-	Logger             *slog.Logger          // nil = discard
-	Registerer         prometheus.Registerer // nil = metrics not registered
-	Now                func() time.Time      // nil = time.Now
+	// SpoolMetrics counts what spool recovery finds; nil = not counted.
+	SpoolMetrics *spool.Metrics
+	Logger       *slog.Logger          // nil = discard
+	Registerer   prometheus.Registerer // nil = metrics not registered
+	Now          func() time.Time      // nil = time.Now
 }
 
 // Uploader is the single consumer of a spool directory.
@@ -149,7 +155,14 @@ func (u *Uploader) Run(ctx context.Context) error {
 	if err := u.start(ctx); err != nil {
 		return err
 	}
+	lastRecover := time.Now()
 	for {
+		if time.Since(lastRecover) >= recoverEvery {
+			lastRecover = time.Now()
+			if _, err := spool.Recover(u.opts.SpoolDir, u.log, u.opts.SpoolMetrics); err != nil {
+				u.log.Warn("upload: recover orphaned segments", "err", err)
+			}
+		}
 		busy, err := u.cycle(ctx)
 		if ctx.Err() != nil {
 			return nil
@@ -205,7 +218,7 @@ func (u *Uploader) start(ctx context.Context) error {
 			return err
 		}
 	}
-	if _, err := spool.Recover(u.opts.SpoolDir, u.log, nil); err != nil {
+	if _, err := spool.Recover(u.opts.SpoolDir, u.log, u.opts.SpoolMetrics); err != nil {
 		return fmt.Errorf("upload: recover spool: %w", err)
 	}
 	u.setStatus(func(s *Status) { s.Started = true })
@@ -517,7 +530,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Time to commit one batch to the warehouse.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
 		lag: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "activitybi_ingestion_lag_seconds",
 			Help:    "Time from an event's acknowledgement by the spool to its commit in the warehouse.",
-			Buckets: prometheus.ExponentialBuckets(0.001, 2, 18)}),
+			Buckets: prometheus.ExponentialBucketsRange(0.001, 120, 60)}),
 		backlog: prometheus.NewGauge(prometheus.GaugeOpts{Name: "activitybi_upload_backlog_bytes",
 			Help: "Spool bytes not yet committed to the warehouse."}),
 		lastCommit: prometheus.NewGauge(prometheus.GaugeOpts{Name: "activitybi_upload_last_commit_timestamp_seconds",

@@ -1,0 +1,410 @@
+// Command activitybi-load is the end-to-end load tool behind bench/: it
+// drives a real `activitybi serve` process and real spool writers and prints
+// percentiles, rates and memory. See bench/README.md for the commands.
+//
+//	activitybi-load lag    --bin ./activitybi --rate 10000 --duration 30s
+//	activitybi-load upload --events 200000
+package main
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"errors"
+	"flag"
+	"fmt"
+	"math"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	_ "github.com/duckdb/duckdb-go/v2"
+
+	"github.com/activitybi/activitybi/internal/event"
+	"github.com/activitybi/activitybi/internal/server"
+	"github.com/activitybi/activitybi/internal/spool"
+	"github.com/activitybi/activitybi/internal/upload"
+	"github.com/activitybi/activitybi/internal/warehouse/duckdb"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: activitybi-load lag|upload [flags]")
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "lag":
+		err = lag(os.Args[2:])
+	case "upload":
+		err = uploadBench(os.Args[2:])
+	default:
+		err = fmt.Errorf("unknown mode %q (lag, upload)", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "activitybi-load:", err)
+		os.Exit(1)
+	}
+}
+
+func makeEvent(customer string, i int) []byte {
+	ev, err := event.Normalize(event.Input{
+		Activity: []string{"called_tool", "submitted_prompt", "completed_response"}[i%3],
+		Features: []byte(`{"tool":"search","duration_ms":` + strconv.Itoa(i%2000) + `,"model":"claude-sonnet-4-5","input_tokens":` + strconv.Itoa(i%5000) + `}`),
+	}, event.Defaults{Customer: customer, Source: event.SourceAPI})
+	if err != nil {
+		panic(err)
+	}
+	b, _ := event.Marshal(&ev)
+	return b
+}
+
+// lag runs a core, appends at a fixed rate from several writers, and reports
+// acknowledged->committed lag percentiles from the core's histogram, the
+// append latency seen by writers, and the core's RSS.
+func lag(args []string) error {
+	fs := flag.NewFlagSet("lag", flag.ExitOnError)
+	bin := fs.String("bin", "./activitybi", "activitybi binary")
+	rate := fs.Int("rate", 10000, "events per second, in total")
+	dur := fs.Duration("duration", 30*time.Second, "how long to send")
+	writers := fs.Int("writers", 4, "spool writers (one segment each)")
+	customers := fs.Int("customers", 100, "distinct customers")
+	fs.Parse(args)
+
+	dir, err := os.MkdirTemp("", "activitybi-load")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	cmd := exec.Command(*bin, "serve", "--data-dir", dir, "--listen", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "HOME="+dir)
+	logf, _ := os.Create(filepath.Join(dir, "core.log"))
+	cmd.Stderr = logf
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	}()
+	info, err := waitCore(dir, cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
+	before, err := scrapeHistogram(info, "activitybi_ingestion_lag_seconds")
+	if err != nil {
+		return err
+	}
+
+	var rssMax atomic.Int64
+	stopRSS := make(chan struct{})
+	go func() {
+		for {
+			if r := rssKB(cmd.Process.Pid); r > rssMax.Load() {
+				rssMax.Store(r)
+			}
+			select {
+			case <-stopRSS:
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}()
+
+	var wg sync.WaitGroup
+	lat := make([][]time.Duration, *writers)
+	var sent atomic.Int64
+	var rejected atomic.Int64
+	start := time.Now()
+	for w := 0; w < *writers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			sw, err := spool.Open(spool.Options{Dir: filepath.Join(dir, "spool")})
+			if err != nil {
+				panic(err)
+			}
+			defer sw.Close()
+			per := float64(*rate) / float64(*writers)
+			const tick = 2 * time.Millisecond
+			i := 0
+			for t0 := time.Now(); time.Since(t0) < *dur; {
+				due := int(per * time.Since(t0).Seconds())
+				for ; i < due; i++ {
+					p := makeEvent(fmt.Sprintf("customer-%03d", (i*7+w)%*customers), i)
+					a := time.Now()
+					if err := sw.Append(upload.KindEvent, p); err != nil {
+						rejected.Add(1)
+						continue
+					}
+					lat[w] = append(lat[w], time.Since(a))
+					sent.Add(1)
+				}
+				time.Sleep(tick)
+			}
+		}(w)
+	}
+	wg.Wait()
+	sendTime := time.Since(start)
+	// Let the uploader finish what was sent.
+	total := sent.Load()
+	deadline := time.Now().Add(60 * time.Second)
+	var after histogram
+	for {
+		after, err = scrapeHistogram(info, "activitybi_ingestion_lag_seconds")
+		if err != nil {
+			return err
+		}
+		if after.count-before.count >= float64(total) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	close(stopRSS)
+	d := after.sub(before)
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+	fmt.Printf("lag: rate %d/s target, %d writers, %d customers, %s\n", *rate, *writers, *customers, *dur)
+	fmt.Printf("  sent %d events in %s (%.0f/s achieved), %d rejected by backpressure\n", total, sendTime.Round(time.Millisecond), float64(total)/sendTime.Seconds(), rejected.Load())
+	fmt.Printf("  committed %d; ingestion lag (ack -> committed) p50 %s  p95 %s  p99 %s  max bucket %s\n",
+		int64(d.count), fmtSec(d.quantile(0.50)), fmtSec(d.quantile(0.95)), fmtSec(d.quantile(0.99)), fmtSec(d.quantile(1)))
+	fmt.Printf("  append latency p50 %s  p95 %s  p99 %s  max %s\n", pct(all, 0.50), pct(all, 0.95), pct(all, 0.99), pct(all, 1))
+	fmt.Printf("  core peak RSS %.1f MB\n", float64(rssMax.Load())/1024)
+	return nil
+}
+
+func pct(s []time.Duration, q float64) time.Duration {
+	if len(s) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(q*float64(len(s)))) - 1
+	return s[max(0, min(i, len(s)-1))]
+}
+
+func fmtSec(s float64) string {
+	return time.Duration(s * float64(time.Second)).Round(10 * time.Microsecond).String()
+}
+
+func waitCore(dir string, pid int) (server.CoreInfo, error) {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		info, err := server.ReadCoreInfo(dir)
+		if err == nil && info.PID == pid {
+			if resp, err := http.Get(info.URL() + "/readyz"); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					return info, nil
+				}
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return server.CoreInfo{}, errors.New("core did not become ready")
+}
+
+// rssKB reads VmRSS of pid from /proc (Linux).
+func rssKB(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			f := strings.Fields(line)
+			n, _ := strconv.ParseInt(f[1], 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+type histogram struct {
+	bounds []float64 // upper bounds, ascending, last +Inf
+	counts []float64 // cumulative
+	count  float64
+}
+
+func (h histogram) sub(o histogram) histogram {
+	r := histogram{bounds: h.bounds, counts: make([]float64, len(h.counts)), count: h.count - o.count}
+	for i := range h.counts {
+		r.counts[i] = h.counts[i]
+		if i < len(o.counts) {
+			r.counts[i] -= o.counts[i]
+		}
+	}
+	return r
+}
+
+// quantile interpolates linearly within the bucket, as Prometheus'
+// histogram_quantile does.
+func (h histogram) quantile(q float64) float64 {
+	if h.count == 0 {
+		return math.NaN()
+	}
+	rank := q * h.count
+	lower, prev := 0.0, 0.0
+	for i, b := range h.bounds {
+		if h.counts[i] >= rank {
+			if math.IsInf(b, 1) {
+				return lower
+			}
+			if h.counts[i] == prev {
+				return b
+			}
+			return lower + (b-lower)*(rank-prev)/(h.counts[i]-prev)
+		}
+		lower, prev = b, h.counts[i]
+	}
+	return lower
+}
+
+func scrapeHistogram(info server.CoreInfo, name string) (histogram, error) {
+	resp, err := http.Get(info.URL() + "/metrics")
+	if err != nil {
+		return histogram{}, err
+	}
+	defer resp.Body.Close()
+	var h histogram
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, name+"_bucket{le=\""):
+			rest := strings.TrimPrefix(line, name+"_bucket{le=\"")
+			le, val, _ := strings.Cut(rest, "\"} ")
+			b, _ := strconv.ParseFloat(le, 64)
+			if le == "+Inf" {
+				b = math.Inf(1)
+			}
+			v, _ := strconv.ParseFloat(val, 64)
+			h.bounds = append(h.bounds, b)
+			h.counts = append(h.counts, v)
+		case strings.HasPrefix(line, name+"_count "):
+			h.count, _ = strconv.ParseFloat(strings.TrimPrefix(line, name+"_count "), 64)
+		}
+	}
+	if len(h.bounds) == 0 {
+		return h, fmt.Errorf("metric %s not found", name)
+	}
+	return h, sc.Err()
+}
+
+// uploadBench measures the uploader (spool -> DuckDB, exactly-once, with
+// occurrence maintenance) against DuckDB's own read_ndjson bulk load of the
+// same events into a table with the same primary key, in one run.
+func uploadBench(args []string) error {
+	fs := flag.NewFlagSet("upload", flag.ExitOnError)
+	n := fs.Int("events", 200_000, "events")
+	customers := fs.Int("customers", 100, "distinct customers")
+	fs.Parse(args)
+	dir, err := os.MkdirTemp("", "activitybi-upload")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	// The same events as a plain NDJSON file and in the spool.
+	nd := filepath.Join(dir, "events.ndjson")
+	f, _ := os.Create(nd)
+	bw := bufio.NewWriterSize(f, 1<<20)
+	sw, err := spool.Open(spool.Options{Dir: filepath.Join(dir, "spool"), MaxPending: *n + 1})
+	if err != nil {
+		return err
+	}
+	batch := make([][]byte, 0, 1000)
+	for i := 0; i < *n; i++ {
+		p := makeEvent(fmt.Sprintf("customer-%03d", i%*customers), i)
+		bw.Write(p)
+		bw.WriteByte('\n')
+		batch = append(batch, p)
+		if len(batch) == cap(batch) {
+			if err := sw.AppendBatch(upload.KindEvent, batch); err != nil {
+				return err
+			}
+			batch = batch[:0]
+		}
+	}
+	if len(batch) > 0 {
+		if err := sw.AppendBatch(upload.KindEvent, batch); err != nil {
+			return err
+		}
+	}
+	sw.Close()
+	bw.Flush()
+	f.Close()
+
+	// Ceiling: read_ndjson into a table with the same key, one statement.
+	ceil, err := readNDJSON(filepath.Join(dir, "ceiling.duckdb"), nd)
+	if err != nil {
+		return fmt.Errorf("read_ndjson ceiling: %w", err)
+	}
+
+	ctx := context.Background()
+	db, err := duckdb.Open(ctx, duckdb.Options{Path: filepath.Join(dir, "warehouse.duckdb")})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.Migrate(ctx); err != nil {
+		return err
+	}
+	up, err := upload.New(upload.Options{SpoolDir: filepath.Join(dir, "spool"), Warehouse: db})
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	if err := up.Drain(ctx); err != nil {
+		return err
+	}
+	el := time.Since(t0)
+	st := up.Status()
+	if st.Inserted != int64(*n) {
+		return fmt.Errorf("uploader inserted %d of %d", st.Inserted, *n)
+	}
+	upRate := float64(*n) / el.Seconds()
+	ceilRate := float64(*n) / ceil.Seconds()
+	fmt.Printf("upload: %d events, %d customers\n", *n, *customers)
+	fmt.Printf("  read_ndjson ceiling: %s  %.0f rows/s\n", ceil.Round(time.Millisecond), ceilRate)
+	fmt.Printf("  uploader (spool -> duckdb, dedup, occurrence): %s  %.0f rows/s  = %.0f%% of the ceiling\n",
+		el.Round(time.Millisecond), upRate, 100*upRate/ceilRate)
+	return nil
+}
+
+func readNDJSON(path, nd string) (time.Duration, error) {
+	db, err := sql.Open("duckdb", path)
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	if _, err := db.Exec(`CREATE TABLE t (activity_id VARCHAR, ts TIMESTAMP, customer VARCHAR NOT NULL, activity VARCHAR,
+		anonymous_customer_id VARCHAR, feature_json JSON, revenue_impact DOUBLE, link VARCHAR,
+		_received_at TIMESTAMP, _source VARCHAR, PRIMARY KEY (customer, activity_id))`); err != nil {
+		return 0, err
+	}
+	t0 := time.Now()
+	_, err = db.Exec(`INSERT INTO t SELECT activity_id, ts, customer, activity, anonymous_customer_id, feature_json,
+		revenue_impact, link, _received_at, _source FROM read_ndjson(?, columns={activity_id:'VARCHAR', ts:'TIMESTAMP',
+		customer:'VARCHAR', activity:'VARCHAR', anonymous_customer_id:'VARCHAR', feature_json:'JSON', revenue_impact:'DOUBLE',
+		link:'VARCHAR', _received_at:'TIMESTAMP', _source:'VARCHAR'})`, nd)
+	el := time.Since(t0)
+	if err != nil {
+		return 0, err
+	}
+	var c int
+	db.QueryRow("SELECT count(*) FROM t").Scan(&c)
+	if c == 0 {
+		return 0, errors.New("ceiling loaded no rows")
+	}
+	return el, nil
+}

@@ -1,0 +1,163 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+func setup(t *testing.T, args ...string) *Flags {
+	t.Helper()
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	fl := BindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return fl
+}
+
+func env(kv ...string) []string { return append([]string{"HOME=/home/x", "PATH=/bin"}, kv...) }
+
+func TestDefaults(t *testing.T) {
+	t.Parallel()
+	c, err := Load(setup(t, "--config", writeFile(t, "")), env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Durability != "default" || c.Listen != "127.0.0.1:7314" || c.Spool.MaxPending != 100000 ||
+		c.Spool.SegmentMaxBytes != 16<<20 || c.Spool.SegmentMaxAge != time.Minute || c.Spool.FsyncInterval != 100*time.Millisecond {
+		t.Fatalf("defaults: %+v", c)
+	}
+	if c.Warehouse.Path != filepath.Join(c.DataDir, "warehouse.duckdb") {
+		t.Fatalf("warehouse path %q does not follow data dir %q", c.Warehouse.Path, c.DataDir)
+	}
+	if c.Sources["durability"] != "default" {
+		t.Fatalf("source %q", c.Sources["durability"])
+	}
+}
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestPrecedenceFileEnvFlag(t *testing.T) {
+	t.Parallel()
+	file := writeFile(t, "durability: sync\nlisten: 127.0.0.1:1\ncustomer: file-cust\nspool:\n  max_pending: 500\n  segment_max_age: 10s\n")
+	c, err := Load(setup(t, "--config", file, "--listen", "127.0.0.1:3"),
+		env("ACTIVITYBI_LISTEN=127.0.0.1:2", "ACTIVITYBI_CUSTOMER=env-cust"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct{ key, val, src string }{
+		{"durability", "sync", "file " + file},
+		{"customer", "env-cust", "env ACTIVITYBI_CUSTOMER"},
+		{"listen", "127.0.0.1:3", "flag --listen"},
+		{"spool.max_pending", "500", "file " + file},
+		{"spool.segment_max_age", "10s", "file " + file},
+		{"log_level", "info", "default"},
+	}
+	for _, ch := range checks {
+		if got := c.Get(ch.key); got != ch.val {
+			t.Errorf("%s = %q, want %q", ch.key, got, ch.val)
+		}
+		if c.Sources[ch.key] != ch.src {
+			t.Errorf("%s source %q, want %q", ch.key, c.Sources[ch.key], ch.src)
+		}
+	}
+}
+
+func TestDataDirOverride(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	c, err := Load(setup(t, "--data-dir", dir, "--config", writeFile(t, "")), env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DataDir != dir || c.SpoolDir() != filepath.Join(dir, "spool") || c.Warehouse.Path != filepath.Join(dir, "warehouse.duckdb") {
+		t.Fatalf("%+v", c)
+	}
+}
+
+func TestBadConfigNamesTheField(t *testing.T) {
+	t.Parallel()
+	cases := map[string]struct {
+		file string
+		env  []string
+		args []string
+		want string
+	}{
+		"bad durability flag": {args: []string{"--durability", "fast"}, want: `durability (from flag --durability): "fast" is not one of default, sync`},
+		"bad duration env":    {env: []string{"ACTIVITYBI_SPOOL_FSYNC_INTERVAL=soon"}, want: "spool.fsync_interval (from env ACTIVITYBI_SPOOL_FSYNC_INTERVAL)"},
+		"unknown env":         {env: []string{"ACTIVITYBI_DURABLITY=sync"}, want: "unknown environment variable ACTIVITYBI_DURABLITY"},
+		"unknown file key":    {file: "durablity: sync\n", want: `unknown key "durablity"`},
+		"unknown nested key":  {file: "spool:\n  max_pendng: 3\n", want: `unknown key "spool.max_pendng"`},
+		"bad yaml":            {file: "durability: [\n", want: "is not valid YAML"},
+		"out of range":        {file: "spool:\n  max_pending: 5\n", want: "spool.max_pending (from file"},
+		"bad size":            {file: "spool:\n  segment_max_bytes: huge\n", want: `"huge" is not a size`},
+		"retry order":         {file: "upload:\n  retry_min: 10s\n  retry_max: 1s\n", want: "upload.retry_max (1s) is below upload.retry_min (10s)"},
+		"bad log level":       {args: []string{"--log-level", "loud"}, want: "log_level"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			args := append([]string{"--config", writeFile(t, tc.file)}, tc.args...)
+			_, err := Load(setup(t, args...), env(tc.env...))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestMissingExplicitFile(t *testing.T) {
+	t.Parallel()
+	_, err := Load(setup(t, "--config", "/nonexistent/x.yaml"), env())
+	if err == nil || !strings.Contains(err.Error(), "/nonexistent/x.yaml") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestDataHome(t *testing.T) {
+	t.Parallel()
+	get := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	cases := []struct {
+		goos string
+		env  map[string]string
+		want string
+	}{
+		{"linux", map[string]string{"HOME": "/h", "XDG_DATA_HOME": "/xdg"}, "/xdg"},
+		{"linux", map[string]string{"HOME": "/h"}, "/h/.local/share"},
+		{"linux", map[string]string{"HOME": "/h", "XDG_DATA_HOME": "relative"}, "/h/.local/share"},
+		{"darwin", map[string]string{"HOME": "/Users/a"}, "/Users/a/Library/Application Support"},
+		{"windows", map[string]string{"HOME": "/h", "AppData": `C:\Users\a\AppData\Roaming`}, `C:\Users\a\AppData\Roaming`},
+	}
+	for _, tc := range cases {
+		if got := dataHome(tc.goos, get(tc.env)); got != tc.want {
+			t.Errorf("%s %v: %q, want %q", tc.goos, tc.env, got, tc.want)
+		}
+	}
+}
+
+func TestSizes(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]int64{"16MiB": 16 << 20, "512MB": 512e6, "64KiB": 64 << 10, "100": 100, "1GiB": 1 << 30, "2 mib": 2 << 20} {
+		got, err := ParseSize(in)
+		if err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "-1", "1.5MiB", "lots"} {
+		if _, err := ParseSize(bad); err == nil {
+			t.Errorf("ParseSize(%q) accepted", bad)
+		}
+	}
+}

@@ -21,8 +21,8 @@ const (
 	crcPrefixLen  = len(recStart) + 8 + len(recCRCEnd) // 18: `{"crc":"xxxxxxxx",`
 	recOverhead   = crcPrefixLen + len(recKindStart) + len(recKindEnd) + 1 + 1
 	minRecordLen  = recOverhead + 1 + 2 - 1 // shortest line without '\n': kind "a", payload "{}"
-	MaxKindLen    = 32      // longest record kind
-	MaxPayloadLen = 4 << 20 // largest payload in bytes; a record line is at most MaxPayloadLen+recOverhead+MaxKindLen
+	MaxKindLen    = 32                      // longest record kind
+	MaxPayloadLen = 4 << 20                 // largest payload in bytes; a record line is at most MaxPayloadLen+recOverhead+MaxKindLen
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)

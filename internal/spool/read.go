@@ -151,41 +151,36 @@ func readEntries(f *os.File, off int64, maxBytes int, buf []byte, closed bool) (
 		buf = make([]byte, maxBytes)
 	}
 	buf = buf[:cap(buf)]
-	// Read at most maxBytes, more only while not even one line is complete.
-	n, last := 0, -1
-	limit := maxBytes
+	// Read maxBytes, more only while not even one line is complete.
+	n, limit, eof := 0, maxBytes, false
 	for {
 		m, rerr := f.ReadAt(buf[n:limit], off+int64(n))
-		if i := bytes.LastIndexByte(buf[n:n+m], '\n'); i >= 0 {
-			last = n + i
-		}
 		n += m
 		if rerr != nil && !errors.Is(rerr, io.EOF) {
 			return nil, off, buf, rerr
 		}
-		eof := rerr != nil
-		if eof && closed && last < n-1 {
-			// Nothing will complete the last line of a closed segment:
-			// report it as one corrupt entry.
-			entries = splitEntries(buf[:n], off, last, entries)
-			entries = append(entries, Entry{
-				Offset: off + int64(last+1), End: off + int64(n),
-				Corrupt: ReasonUnterminate, Raw: buf[last+1 : n],
-			})
-			return entries, off + int64(n), buf, nil
-		}
-		if last >= 0 || eof {
+		eof = rerr != nil
+		if eof || bytes.IndexByte(buf[n-m:n], '\n') >= 0 {
 			break
 		}
-		if n == limit { // one line longer than buf: grow and keep reading
-			buf = slices.Grow(buf[:n], n)[:2*n]
-			limit = len(buf)
-		}
+		buf = slices.Grow(buf[:n], n)[:2*n] // one line longer than buf
+		limit = len(buf)
 	}
-	if last < 0 {
-		return nil, off, buf, nil
+	data := buf[:n]
+	lastNL := bytes.LastIndexByte(data, '\n')
+	last := lastNL
+	if n > maxBytes && last >= 0 {
+		last = bytes.IndexByte(data, '\n') // a line longer than maxBytes comes alone
 	}
-	return splitEntries(buf[:n], off, last, entries), off + int64(last+1), buf, nil
+	entries = splitEntries(data, off, last, entries)
+	next = off + int64(last+1)
+	if eof && closed && last == lastNL && last < n-1 {
+		// Nothing will complete the last line of a closed segment: report
+		// it as one corrupt entry.
+		entries = append(entries, Entry{Offset: next, End: off + int64(n), Corrupt: ReasonUnterminate, Raw: data[last+1:]})
+		next = off + int64(n)
+	}
+	return entries, next, buf, nil
 }
 
 // splitEntries appends one Entry per complete line of b[:last+1] (b starts at

@@ -1,0 +1,283 @@
+// Package duckdb is the embedded warehouse driver: one DuckDB file owned by
+// one process (the core, `activitybi serve`), loaded through the Appender and
+// queried read-only by analysts.
+//
+// Every database this driver opens has enable_external_access=false and a
+// locked configuration, so no SQL that ever runs in this process can read or
+// write files, ATTACH, INSTALL or LOAD. That is the structural guard behind
+// Query; the statement check in safesql.go only gives clear refusals.
+//
+// Connections: one dedicated writer connection (it holds the TEMP staging
+// tables) serialized by writeMu, and a small pool for readers. Load, Migrate
+// and ForgetOffsets take writeMu; Query, Offsets and Stats do not.
+package duckdb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/duckdb/duckdb-go/v2"
+
+	"github.com/activitybi/activitybi/internal/warehouse"
+)
+
+var _ warehouse.Driver = (*DB)(nil)
+
+const (
+	// dirMode is the permission of the warehouse directory: the data is
+	// private to the user running activitybi.
+	dirMode = 0o700
+
+	// DefaultMemoryLimit bounds DuckDB's buffer pool; DuckDB's own default
+	// is 80% of RAM, far above the core's memory target.
+	DefaultMemoryLimit = "512MB"
+	// DefaultThreads is DuckDB's worker thread count.
+	DefaultThreads = 2
+	// DefaultQueryTimeout bounds one analyst query.
+	DefaultQueryTimeout = 60 * time.Second
+
+	// orFilterThreshold lets a hash join push up to this many distinct
+	// build-side values into the probe-side scan as an IN filter, which is
+	// checked against zonemaps. Load's point updates (previous last rows,
+	// anchors of late events) rely on it to touch only the row groups that
+	// hold those rows; DuckDB's default is 50.
+	orFilterThreshold = 4096
+)
+
+// Options configure Open. The zero value of each field means its default.
+type Options struct {
+	// Path is the .duckdb file; required. Its directory is created with
+	// mode 0700 if missing.
+	Path string
+	// ReadOnly opens the file with access_mode=READ_ONLY, for a second
+	// process that reads while no core holds the file. Load, Migrate and
+	// ForgetOffsets then fail. Default false (read-write).
+	ReadOnly bool
+	// MemoryLimit is DuckDB's memory_limit, e.g. "512MB". Default "512MB".
+	MemoryLimit string
+	// Threads is DuckDB's worker thread count. Default 2.
+	Threads int
+	// QueryTimeout bounds each Query; on expiry the statement is
+	// interrupted. Default 60s.
+	QueryTimeout time.Duration
+	// Logger receives debug logs of loads and migrations. Default: discard.
+	Logger *slog.Logger
+}
+
+func (o *Options) setDefaults() error {
+	if o.Path == "" {
+		return errors.New("duckdb: Options.Path is required")
+	}
+	if strings.ContainsAny(o.Path, "?#") {
+		return fmt.Errorf("duckdb: path %q must not contain '?' or '#'", o.Path)
+	}
+	if o.MemoryLimit == "" {
+		o.MemoryLimit = DefaultMemoryLimit
+	}
+	if o.Threads == 0 {
+		o.Threads = DefaultThreads
+	}
+	if o.Threads < 0 {
+		return fmt.Errorf("duckdb: Threads must be positive, got %d", o.Threads)
+	}
+	if o.QueryTimeout == 0 {
+		o.QueryTimeout = DefaultQueryTimeout
+	}
+	if o.QueryTimeout < 0 {
+		return fmt.Errorf("duckdb: QueryTimeout must be positive, got %s", o.QueryTimeout)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return nil
+}
+
+// LockedError is returned by Open when another process holds the database
+// file. The usual cause is a running core.
+type LockedError struct {
+	Path string
+	Err  error // DuckDB's error, naming the process that holds the lock
+}
+
+func (e *LockedError) Error() string {
+	return "warehouse " + e.Path + " is locked by another process (is `activitybi serve` running?)"
+}
+
+func (e *LockedError) Unwrap() error { return e.Err }
+
+// DB is the DuckDB warehouse driver. It is safe for concurrent use; loads
+// are serialized.
+type DB struct {
+	opts      Options
+	path      string
+	log       *slog.Logger
+	connector *duckdb.Connector
+	sqlDB     *sql.DB
+
+	// writeMu serializes every write; it guards writer and the fields below.
+	writeMu sync.Mutex
+	writer  *sql.Conn // nil in read-only mode
+	staged  bool      // the writer's TEMP staging tables exist
+	closed  bool
+
+	// closeMu guards closing against readers starting (RLock while reading).
+	closeMu  sync.RWMutex
+	isClosed bool
+
+	// testHookAfterInsert, when set by a test, runs inside Load's
+	// transaction after the rows are inserted; an error aborts the load.
+	testHookAfterInsert func() error
+}
+
+// openPaths stops one process from opening the same file twice: DuckDB would
+// hand both the same cached instance, and two drivers would then each think
+// they are the only writer.
+var (
+	openPathsMu sync.Mutex
+	openPaths   = map[string]bool{}
+)
+
+// Open opens (creating if needed) the warehouse file. It does not migrate:
+// call Migrate before the first Load.
+func Open(ctx context.Context, opts Options) (*DB, error) {
+	if err := opts.setDefaults(); err != nil {
+		return nil, err
+	}
+	abs, err := filepath.Abs(opts.Path)
+	if err != nil {
+		return nil, fmt.Errorf("duckdb: resolve path: %w", err)
+	}
+	if !opts.ReadOnly {
+		if err := os.MkdirAll(filepath.Dir(abs), dirMode); err != nil {
+			return nil, fmt.Errorf("duckdb: create warehouse directory: %w", err)
+		}
+	}
+
+	openPathsMu.Lock()
+	if openPaths[abs] {
+		openPathsMu.Unlock()
+		return nil, fmt.Errorf("warehouse %s is already open in this process", abs)
+	}
+	openPaths[abs] = true
+	openPathsMu.Unlock()
+	release := func() {
+		openPathsMu.Lock()
+		delete(openPaths, abs)
+		openPathsMu.Unlock()
+	}
+
+	q := url.Values{}
+	if opts.ReadOnly {
+		q.Set("access_mode", "READ_ONLY")
+	}
+	q.Set("memory_limit", opts.MemoryLimit)
+	q.Set("threads", strconv.Itoa(opts.Threads))
+	q.Set("enable_external_access", "false")
+	q.Set("dynamic_or_filter_threshold", strconv.Itoa(orFilterThreshold))
+	// Configuration is locked last: from here on no statement can turn
+	// external access back on.
+	q.Set("lock_configuration", "true")
+	connector, err := duckdb.NewConnector(abs+"?"+q.Encode(), nil)
+	if err != nil {
+		release()
+		if isLockError(err) {
+			return nil, &LockedError{Path: abs, Err: err}
+		}
+		return nil, fmt.Errorf("duckdb: open %s: %w", abs, err)
+	}
+	sqlDB := sql.OpenDB(connector)
+	// One writer connection plus readers; DuckDB parallelizes inside a
+	// query, so more readers than threads would only queue.
+	sqlDB.SetMaxOpenConns(opts.Threads + 2)
+	sqlDB.SetMaxIdleConns(opts.Threads + 2)
+	sqlDB.SetConnMaxIdleTime(0)
+	sqlDB.SetConnMaxLifetime(0)
+
+	db := &DB{opts: opts, path: abs, log: opts.Logger, connector: connector, sqlDB: sqlDB}
+	if !opts.ReadOnly {
+		db.writer, err = sqlDB.Conn(ctx)
+		if err != nil {
+			sqlDB.Close()
+			release()
+			return nil, fmt.Errorf("duckdb: writer connection: %w", err)
+		}
+	}
+	db.log.Debug("warehouse opened", "path", abs, "read_only", opts.ReadOnly,
+		"memory_limit", opts.MemoryLimit, "threads", opts.Threads)
+	return db, nil
+}
+
+// isLockError recognizes DuckDB's "Could not set lock on file" IO error,
+// raised when another process holds the file (the lock is an fcntl lock, so
+// it is only ever held by another process).
+func isLockError(err error) bool {
+	return strings.Contains(err.Error(), "Could not set lock on file")
+}
+
+// Path is the absolute path of the database file.
+func (db *DB) Path() string { return db.path }
+
+// Close checkpoints the WAL into the database file and releases it. It waits
+// for a running Load and for running queries.
+func (db *DB) Close() error {
+	db.writeMu.Lock()
+	defer db.writeMu.Unlock()
+	if db.closed {
+		return nil
+	}
+	db.closed = true
+	db.closeMu.Lock()
+	db.isClosed = true
+	db.closeMu.Unlock()
+
+	var errs []error
+	if db.writer != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		if _, err := db.writer.ExecContext(ctx, "CHECKPOINT"); err != nil {
+			errs = append(errs, fmt.Errorf("checkpoint: %w", err))
+		}
+		cancel()
+		if err := db.writer.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := db.sqlDB.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	openPathsMu.Lock()
+	delete(openPaths, db.path)
+	openPathsMu.Unlock()
+	return errors.Join(errs...)
+}
+
+// writable returns the writer connection or why there is none. writeMu held.
+func (db *DB) writable() (*sql.Conn, error) {
+	if db.closed {
+		return nil, warehouse.ErrClosed
+	}
+	if db.writer == nil {
+		return nil, fmt.Errorf("warehouse %s is open read-only", db.path)
+	}
+	return db.writer, nil
+}
+
+// reader starts a read; the returned func ends it. Reads fail after Close.
+func (db *DB) reader() (func(), error) {
+	db.closeMu.RLock()
+	if db.isClosed {
+		db.closeMu.RUnlock()
+		return nil, warehouse.ErrClosed
+	}
+	return db.closeMu.RUnlock, nil
+}

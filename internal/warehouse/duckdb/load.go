@@ -1,0 +1,588 @@
+package duckdb
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/duckdb/duckdb-go/v2"
+
+	"github.com/activitybi/activitybi/internal/event"
+	"github.com/activitybi/activitybi/internal/warehouse"
+)
+
+// Load algorithm (one transaction on the writer connection):
+//
+//  1. quarantine rows: INSERT ... ON CONFLICT DO NOTHING (primary key
+//     (segment, offset), so a retried batch adds nothing); offsets upserted.
+//  2. events deduplicated in Go (first of each (customer, activity_id) wins),
+//     the touched partitions' states read from stream_partitions, and
+//     occurrence values planned in Go (occurrence.go).
+//  3. rows appended into the TEMP table load_stage with the Appender, then
+//     INSERT INTO claude_stream SELECT ... FROM load_stage ON CONFLICT DO
+//     NOTHING: the primary-key index (ART) finds rows already stored, no
+//     join over the table. If fewer rows went in than were staged, some were
+//     already stored and the planned numbers are off: the transaction is
+//     rolled back, a trial insert (rolled back too) with RETURNING tells
+//     which events are new, and the load runs again with only those. This
+//     happens only for re-sent events, so the common case pays nothing.
+//  4. previous last rows of in-order partitions and anchors of late
+//     partitions get their _activity_repeated_at in one UPDATE joined on
+//     (customer, activity_id, ts); the ts values reach the scan as an IN
+//     filter (dynamic_or_filter_threshold) that zonemaps check, so only the
+//     row groups holding those rows are read.
+//  5. late partitions are renumbered from their earliest new ts (see
+//     lateRecompute), and stream_partitions is upserted.
+//
+// Cost: in-order loads touch the new rows, one stored row per touched
+// partition and the partition summaries, independent of the table's size.
+// A late row costs a scan of the row groups from its ts to the end of the
+// table (zonemap-pruned on ts) and an update of its partition's rows from
+// that ts on, plus the search for the row just before it.
+
+// errStoredDuplicate says that some staged events were already stored.
+var errStoredDuplicate = errors.New("batch holds events already stored")
+
+const stageDDL = `CREATE OR REPLACE TEMP TABLE load_stage (
+    activity_id           VARCHAR,
+    ts                    TIMESTAMP,
+    customer              VARCHAR,
+    activity              VARCHAR,
+    anonymous_customer_id VARCHAR,
+    feature_json          VARCHAR,
+    revenue_impact        DOUBLE,
+    link                  VARCHAR,
+    occ                   BIGINT,
+    rep                   TIMESTAMP,
+    received_at           TIMESTAMP,
+    source                VARCHAR
+)`
+
+const insertFromStage = `INSERT INTO claude_stream (activity_id, ts, customer, activity,
+    anonymous_customer_id, feature_json, revenue_impact, link,
+    _activity_occurrence, _activity_repeated_at, _received_at, _source)
+SELECT activity_id, ts, customer, activity, anonymous_customer_id,
+    feature_json::JSON, revenue_impact, link, occ, rep, received_at, source
+FROM temp.main.load_stage
+ON CONFLICT DO NOTHING`
+
+// Load stores one batch atomically; see the algorithm above.
+func (db *DB) Load(ctx context.Context, b *warehouse.Batch) (warehouse.LoadResult, error) {
+	db.writeMu.Lock()
+	defer db.writeMu.Unlock()
+	var res warehouse.LoadResult
+	conn, err := db.writable()
+	if err != nil {
+		return res, err
+	}
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
+	if !db.staged {
+		if _, err := conn.ExecContext(ctx, stageDDL); err != nil {
+			return res, fmt.Errorf("load: create staging table: %w", err)
+		}
+		db.staged = true
+	}
+	start := time.Now()
+	evs := dedupBatch(b.Events)
+	res, err = db.loadTx(ctx, conn, b, evs)
+	if errors.Is(err, errStoredDuplicate) {
+		var fresh []*event.Event
+		fresh, err = db.freshEvents(ctx, conn, evs)
+		if err != nil {
+			return warehouse.LoadResult{}, fmt.Errorf("load: %w", err)
+		}
+		res, err = db.loadTx(ctx, conn, b, fresh)
+		if errors.Is(err, errStoredDuplicate) {
+			err = errors.New("stored rows changed between the trial insert and the load")
+		}
+	}
+	if err != nil {
+		return warehouse.LoadResult{}, fmt.Errorf("load: %w", err)
+	}
+	res.Duplicates = len(b.Events) - res.Inserted
+	db.log.Debug("warehouse load", "events", len(b.Events), "inserted", res.Inserted,
+		"duplicates", res.Duplicates, "quarantined", res.Quarantined, "took", time.Since(start))
+	return res, nil
+}
+
+func (db *DB) loadTx(ctx context.Context, conn *sql.Conn, b *warehouse.Batch, evs []*event.Event) (warehouse.LoadResult, error) {
+	var res warehouse.LoadResult
+	err := inTx(ctx, conn, func() error {
+		var err error
+		if res.Quarantined, err = insertQuarantine(ctx, conn, b.Quarantine); err != nil {
+			return err
+		}
+		if err := upsertOffsets(ctx, conn, b.Offsets); err != nil {
+			return err
+		}
+		if len(evs) == 0 {
+			return nil
+		}
+		before, err := partitionStates(ctx, conn, evs)
+		if err != nil {
+			return err
+		}
+		plan := planOccurrences(evs, before)
+		if err := stage(ctx, conn, plan.rows); err != nil {
+			return err
+		}
+		r, err := conn.ExecContext(ctx, insertFromStage)
+		if err != nil {
+			return fmt.Errorf("insert rows: %w", err)
+		}
+		n, err := r.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("insert rows: %w", err)
+		}
+		if int(n) != len(evs) {
+			return errStoredDuplicate
+		}
+		res.Inserted = int(n)
+		if db.testHookAfterInsert != nil {
+			if err := db.testHookAfterInsert(); err != nil {
+				return err
+			}
+		}
+		anchors, err := lateRecompute(ctx, conn, plan.late)
+		if err != nil {
+			return err
+		}
+		if err := updateRepeatedAt(ctx, conn, append(plan.prevLast, anchors...)); err != nil {
+			return err
+		}
+		return upsertPartitions(ctx, conn, plan.after)
+	})
+	return res, err
+}
+
+// freshEvents returns the events of evs that are not stored yet, by a trial
+// insert whose RETURNING clause lists what the primary key let in. The trial
+// is rolled back.
+func (db *DB) freshEvents(ctx context.Context, conn *sql.Conn, evs []*event.Event) ([]*event.Event, error) {
+	rows := make([]stageRow, len(evs))
+	for i, e := range evs {
+		rows[i].ev = e
+	}
+	if _, err := conn.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK") //nolint:errcheck // the trial is always undone
+	if err := stage(ctx, conn, rows); err != nil {
+		return nil, err
+	}
+	rs, err := conn.QueryContext(ctx, insertFromStage+" RETURNING customer, activity_id")
+	if err != nil {
+		return nil, fmt.Errorf("trial insert: %w", err)
+	}
+	defer rs.Close()
+	fresh := make(map[[2]string]bool)
+	for rs.Next() {
+		var c, id string
+		if err := rs.Scan(&c, &id); err != nil {
+			return nil, fmt.Errorf("trial insert: %w", err)
+		}
+		fresh[[2]string{c, id}] = true
+	}
+	if err := rs.Err(); err != nil {
+		return nil, fmt.Errorf("trial insert: %w", err)
+	}
+	out := make([]*event.Event, 0, len(fresh))
+	for _, e := range evs {
+		if fresh[[2]string{e.Customer, e.ActivityID}] {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// stage replaces the contents of load_stage with rows, through the Appender.
+func stage(ctx context.Context, conn *sql.Conn, rows []stageRow) error {
+	if _, err := conn.ExecContext(ctx, "DELETE FROM temp.main.load_stage"); err != nil {
+		return fmt.Errorf("clear staging table: %w", err)
+	}
+	err := conn.Raw(func(dc any) error {
+		a, err := duckdb.NewAppender(dc.(driver.Conn), "temp", "main", "load_stage")
+		if err != nil {
+			return err
+		}
+		vals := make([]driver.Value, 12)
+		for i := range rows {
+			if i%4096 == 0 {
+				if err := ctx.Err(); err != nil {
+					a.Close()
+					return err
+				}
+			}
+			r := &rows[i]
+			e := r.ev
+			vals[0] = e.ActivityID
+			vals[1] = e.TS
+			vals[2] = e.Customer
+			vals[3] = e.Activity
+			vals[4] = nullString(e.AnonymousCustomerID)
+			if len(e.Features) == 0 {
+				vals[5] = "{}"
+			} else {
+				vals[5] = string(e.Features)
+			}
+			if e.RevenueImpact != nil {
+				vals[6] = *e.RevenueImpact
+			} else {
+				vals[6] = nil
+			}
+			vals[7] = nullString(e.Link)
+			if r.occ > 0 {
+				vals[8] = r.occ
+			} else {
+				vals[8] = nil
+			}
+			if r.rep.IsZero() {
+				vals[9] = nil
+			} else {
+				vals[9] = r.rep
+			}
+			vals[10] = e.ReceivedAt
+			vals[11] = e.Source
+			if err := a.AppendRow(vals...); err != nil {
+				a.Close()
+				return err
+			}
+		}
+		return a.Close()
+	})
+	if err != nil {
+		return fmt.Errorf("stage rows: %w", err)
+	}
+	return nil
+}
+
+func nullString(s string) driver.Value {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// partitionStates reads the stored states of the partitions evs touch.
+func partitionStates(ctx context.Context, conn *sql.Conn, evs []*event.Event) (map[partKey]partState, error) {
+	seen := make(map[partKey]bool)
+	var cs, as []string
+	for _, e := range evs {
+		k := partKey{e.Customer, e.Activity}
+		if !seen[k] {
+			seen[k] = true
+			cs = append(cs, k.customer)
+			as = append(as, k.activity)
+		}
+	}
+	rows, err := conn.QueryContext(ctx, `SELECT p.customer, p.activity, p.n, p.first_ts, p.last_ts, p.last_id
+FROM stream_partitions p
+JOIN (SELECT unnest(?::VARCHAR[]) AS customer, unnest(?::VARCHAR[]) AS activity) t
+  ON p.customer = t.customer AND p.activity = t.activity`, cs, as)
+	if err != nil {
+		return nil, fmt.Errorf("read partitions: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[partKey]partState, len(cs))
+	for rows.Next() {
+		var k partKey
+		var s partState
+		if err := rows.Scan(&k.customer, &k.activity, &s.n, &s.firstTS, &s.lastTS, &s.lastID); err != nil {
+			return nil, fmt.Errorf("read partitions: %w", err)
+		}
+		s.firstTS, s.lastTS = s.firstTS.UTC(), s.lastTS.UTC()
+		out[k] = s
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read partitions: %w", err)
+	}
+	return out, nil
+}
+
+func upsertPartitions(ctx context.Context, conn *sql.Conn, after map[partKey]partState) error {
+	n := len(after)
+	cs, as, ids := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
+	ns, firsts, lasts := make([]int64, 0, n), make([]int64, 0, n), make([]int64, 0, n)
+	for k, s := range after {
+		cs, as, ids = append(cs, k.customer), append(as, k.activity), append(ids, s.lastID)
+		ns, firsts, lasts = append(ns, s.n), append(firsts, s.firstTS.UnixMicro()), append(lasts, s.lastTS.UnixMicro())
+	}
+	_, err := conn.ExecContext(ctx, `INSERT INTO stream_partitions (customer, activity, n, first_ts, last_ts, last_id)
+SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::BIGINT[]),
+       make_timestamp(unnest(?::BIGINT[])), make_timestamp(unnest(?::BIGINT[])), unnest(?::VARCHAR[])
+ON CONFLICT (customer, activity) DO UPDATE SET
+    n = excluded.n, first_ts = excluded.first_ts, last_ts = excluded.last_ts, last_id = excluded.last_id`,
+		cs, as, ns, firsts, lasts, ids)
+	if err != nil {
+		return fmt.Errorf("update partitions: %w", err)
+	}
+	return nil
+}
+
+// updateRepeatedAt applies point updates of _activity_repeated_at.
+func updateRepeatedAt(ctx context.Context, conn *sql.Conn, ups []pointUpdate) error {
+	if len(ups) == 0 {
+		return nil
+	}
+	cs, ids := make([]string, len(ups)), make([]string, len(ups))
+	tss, reps := make([]int64, len(ups)), make([]int64, len(ups))
+	for i, u := range ups {
+		cs[i], ids[i], tss[i], reps[i] = u.customer, u.activityID, u.ts.UnixMicro(), u.rep.UnixMicro()
+	}
+	r, err := conn.ExecContext(ctx, `UPDATE claude_stream SET _activity_repeated_at = u.rep
+FROM (SELECT unnest(?::VARCHAR[]) AS customer, unnest(?::VARCHAR[]) AS activity_id,
+             make_timestamp(unnest(?::BIGINT[])) AS ts, make_timestamp(unnest(?::BIGINT[])) AS rep) u
+WHERE claude_stream.customer = u.customer AND claude_stream.activity_id = u.activity_id
+  AND claude_stream.ts = u.ts`, cs, ids, tss, reps)
+	if err != nil {
+		return fmt.Errorf("update repeated_at: %w", err)
+	}
+	if n, err := r.RowsAffected(); err == nil && int(n) != len(ups) {
+		return fmt.Errorf("update repeated_at: %d of %d rows found (stream_partitions out of step with claude_stream)", n, len(ups))
+	}
+	return nil
+}
+
+// tsLiteral renders t as a TIMESTAMP literal. Bounds on ts are literals, not
+// parameters, so that the optimizer pushes them into the scan and zonemaps
+// skip row groups; the values come from Go times, never from input text.
+func tsLiteral(t time.Time) string {
+	return "TIMESTAMP '" + t.UTC().Format("2006-01-02 15:04:05.999999") + "'"
+}
+
+// lateRecompute renumbers the late partitions from their earliest new ts and
+// returns the point updates for their anchors (the stored row just before
+// that ts, whose repeated_at becomes that ts).
+//
+// For a late partition with earliest new ts L, window W is every row with
+// ts >= L. The stored rows of W are a suffix of the partition, so the rows
+// before W number base = nBefore - (stored rows in W), and W is renumbered
+// base+1, base+2, ... with repeated_at = the next ts in W. New rows are told
+// from stored ones by their NULL occurrence (every committed row has one).
+// The anchor, if base > 0, is the row with occurrence base; it is found by
+// a backward search over growing ts windows, each pruned by zonemaps.
+func lateRecompute(ctx context.Context, conn *sql.Conn, late []latePart) ([]pointUpdate, error) {
+	if len(late) == 0 {
+		return nil, nil
+	}
+	minLower := late[0].lower
+	cs, as := make([]string, len(late)), make([]string, len(late))
+	lowers, nbs := make([]int64, len(late)), make([]int64, len(late))
+	for i, l := range late {
+		cs[i], as[i], lowers[i], nbs[i] = l.key.customer, l.key.activity, l.lower.UnixMicro(), l.nBefore
+		if l.lower.Before(minLower) {
+			minLower = l.lower
+		}
+	}
+	// Bases.
+	rows, err := conn.QueryContext(ctx, `SELECT l.customer, l.activity, l.nb - count(c._activity_occurrence) AS base
+FROM (SELECT unnest(?::VARCHAR[]) AS customer, unnest(?::VARCHAR[]) AS activity,
+             make_timestamp(unnest(?::BIGINT[])) AS lower, unnest(?::BIGINT[]) AS nb) l
+LEFT JOIN (SELECT customer, activity, ts, _activity_occurrence FROM claude_stream
+           WHERE ts >= `+tsLiteral(minLower)+`) c
+  ON c.customer = l.customer AND c.activity = l.activity AND c.ts >= l.lower
+GROUP BY l.customer, l.activity, l.nb`, cs, as, lowers, nbs)
+	if err != nil {
+		return nil, fmt.Errorf("late rows: count window: %w", err)
+	}
+	bases := make(map[partKey]int64, len(late))
+	for rows.Next() {
+		var k partKey
+		var base int64
+		if err := rows.Scan(&k.customer, &k.activity, &base); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("late rows: count window: %w", err)
+		}
+		bases[k] = base
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("late rows: count window: %w", err)
+	}
+	bs := make([]int64, len(late))
+	for i, l := range late {
+		b, ok := bases[l.key]
+		if !ok || b < 0 {
+			return nil, fmt.Errorf("late rows: partition (%q, %q): bad window base %d", l.key.customer, l.key.activity, b)
+		}
+		bs[i] = b
+	}
+	// Renumber each window.
+	_, err = conn.ExecContext(ctx, `UPDATE claude_stream SET _activity_occurrence = w.occ, _activity_repeated_at = w.rep
+FROM (
+    SELECT c.customer, c.activity_id, c.ts,
+           l.base + row_number() OVER win AS occ,
+           lead(c.ts) OVER win AS rep
+    FROM (SELECT customer, activity, activity_id, ts FROM claude_stream WHERE ts >= `+tsLiteral(minLower)+`) c
+    JOIN (SELECT unnest(?::VARCHAR[]) AS customer, unnest(?::VARCHAR[]) AS activity,
+                 make_timestamp(unnest(?::BIGINT[])) AS lower, unnest(?::BIGINT[]) AS base) l
+      ON c.customer = l.customer AND c.activity = l.activity AND c.ts >= l.lower
+    WINDOW win AS (PARTITION BY c.customer, c.activity ORDER BY c.ts, c.activity_id)
+) w
+WHERE claude_stream.customer = w.customer AND claude_stream.activity_id = w.activity_id
+  AND claude_stream.ts = w.ts AND claude_stream.ts >= `+tsLiteral(minLower)+`
+  AND (claude_stream._activity_occurrence IS DISTINCT FROM w.occ
+       OR claude_stream._activity_repeated_at IS DISTINCT FROM w.rep)`, cs, as, lowers, bs)
+	if err != nil {
+		return nil, fmt.Errorf("late rows: renumber: %w", err)
+	}
+	return findAnchors(ctx, conn, late, bs)
+}
+
+// findAnchors finds, for each late partition with base > 0, the row with
+// occurrence base (the last row before the window). It searches backwards
+// from the window's lower bound over spans that start at a few average gaps
+// of the partition and double, so a dense partition is found in one small
+// scan and the search ends at the partition's first ts at the latest.
+func findAnchors(ctx context.Context, conn *sql.Conn, late []latePart, bases []int64) ([]pointUpdate, error) {
+	type want struct {
+		l    latePart
+		base int64
+		span time.Duration
+	}
+	var todo []want
+	for i, l := range late {
+		if bases[i] == 0 {
+			continue
+		}
+		gap := time.Second
+		if l.nBefore > 1 {
+			if g := l.lastTS.Sub(l.firstTS) / time.Duration(l.nBefore-1); g > gap {
+				gap = g
+			}
+		}
+		todo = append(todo, want{l: l, base: bases[i], span: 8 * gap})
+	}
+	var out []pointUpdate
+	for round := 0; len(todo) > 0; round++ {
+		if round > 80 {
+			return nil, errors.New("late rows: anchor search did not converge")
+		}
+		n := len(todo)
+		cs, as := make([]string, n), make([]string, n)
+		bs, froms, tos := make([]int64, n), make([]int64, n), make([]int64, n)
+		minFrom, maxTo := todo[0].l.lower, todo[0].l.lower
+		for i, w := range todo {
+			from := w.l.lower.Add(-w.span)
+			if from.Before(w.l.firstTS) {
+				from = w.l.firstTS
+			}
+			cs[i], as[i], bs[i] = w.l.key.customer, w.l.key.activity, w.base
+			froms[i], tos[i] = from.UnixMicro(), w.l.lower.UnixMicro()
+			if from.Before(minFrom) {
+				minFrom = from
+			}
+			if w.l.lower.After(maxTo) {
+				maxTo = w.l.lower
+			}
+		}
+		rows, err := conn.QueryContext(ctx, `SELECT c.customer, c.activity, c.activity_id, c.ts, a.lower
+FROM (SELECT customer, activity, activity_id, ts, _activity_occurrence FROM claude_stream
+      WHERE ts >= `+tsLiteral(minFrom)+` AND ts < `+tsLiteral(maxTo)+`) c
+JOIN (SELECT unnest(?::VARCHAR[]) AS customer, unnest(?::VARCHAR[]) AS activity, unnest(?::BIGINT[]) AS base,
+             make_timestamp(unnest(?::BIGINT[])) AS "from", make_timestamp(unnest(?::BIGINT[])) AS lower) a
+  ON c.customer = a.customer AND c.activity = a.activity AND c._activity_occurrence = a.base
+ AND c.ts >= a."from" AND c.ts < a.lower`, cs, as, bs, froms, tos)
+		if err != nil {
+			return nil, fmt.Errorf("late rows: find anchors: %w", err)
+		}
+		found := make(map[partKey]bool)
+		for rows.Next() {
+			var k partKey
+			var u pointUpdate
+			if err := rows.Scan(&k.customer, &k.activity, &u.activityID, &u.ts, &u.rep); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("late rows: find anchors: %w", err)
+			}
+			u.customer = k.customer
+			u.ts, u.rep = u.ts.UTC(), u.rep.UTC()
+			found[k] = true
+			out = append(out, u)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("late rows: find anchors: %w", err)
+		}
+		next := todo[:0]
+		for _, w := range todo {
+			if found[w.l.key] {
+				continue
+			}
+			if !w.l.lower.Add(-w.span).After(w.l.firstTS) {
+				return nil, fmt.Errorf("late rows: partition (%q, %q): no row with occurrence %d (stream_partitions out of step with claude_stream)",
+					w.l.key.customer, w.l.key.activity, w.base)
+			}
+			w.span *= 2
+			next = append(next, w)
+		}
+		todo = next
+	}
+	return out, nil
+}
+
+// insertQuarantine stores quarantined records, ignoring ones already stored.
+func insertQuarantine(ctx context.Context, conn *sql.Conn, qs []warehouse.QuarantineRecord) (int, error) {
+	if len(qs) == 0 {
+		return 0, nil
+	}
+	stmt, err := conn.PrepareContext(ctx, `INSERT INTO upload_quarantine
+    (segment, "offset", kind, reason, raw, quarantined_at) VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT DO NOTHING`)
+	if err != nil {
+		return 0, fmt.Errorf("quarantine: %w", err)
+	}
+	defer stmt.Close()
+	now := time.Now().UTC()
+	var total int
+	for _, q := range qs {
+		at := q.At
+		if at.IsZero() {
+			at = now
+		}
+		raw := q.Raw
+		if raw == nil {
+			raw = []byte{}
+		}
+		r, err := stmt.ExecContext(ctx, q.Segment, q.Offset, q.Kind, q.Reason, raw, at.UTC())
+		if err != nil {
+			return 0, fmt.Errorf("quarantine %s@%d: %w", q.Segment, q.Offset, err)
+		}
+		n, _ := r.RowsAffected()
+		total += int(n)
+	}
+	return total, nil
+}
+
+// upsertOffsets writes the batch's segment offsets; for a segment named
+// twice the last one wins.
+func upsertOffsets(ctx context.Context, conn *sql.Conn, offs []warehouse.Offset) error {
+	if len(offs) == 0 {
+		return nil
+	}
+	last := make(map[string]int, len(offs))
+	for i, o := range offs {
+		last[o.Segment] = i
+	}
+	stmt, err := conn.PrepareContext(ctx, `INSERT INTO upload_offsets (segment, "offset", records, closed, updated_at)
+VALUES (?, ?, ?, ?, now()::TIMESTAMP)
+ON CONFLICT (segment) DO UPDATE SET "offset" = excluded."offset", records = excluded.records,
+    closed = excluded.closed, updated_at = excluded.updated_at`)
+	if err != nil {
+		return fmt.Errorf("offsets: %w", err)
+	}
+	defer stmt.Close()
+	for i, o := range offs {
+		if last[o.Segment] != i {
+			continue
+		}
+		if _, err := stmt.ExecContext(ctx, o.Segment, o.Offset, o.Records, o.Closed); err != nil {
+			return fmt.Errorf("offset %s: %w", o.Segment, err)
+		}
+	}
+	return nil
+}

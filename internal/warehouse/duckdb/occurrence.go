@@ -1,0 +1,163 @@
+package duckdb
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/activitybi/activitybi/internal/event"
+)
+
+// Occurrence columns are maintained incrementally, per partition
+// (customer, activity), in the order (ts, activity_id):
+//
+//   - _activity_occurrence is the 1-based rank of the row in that order;
+//   - _activity_repeated_at is the ts of the next row in that order, NULL for
+//     the last row.
+//
+// stream_partitions keeps, per partition, the row count n and the key
+// (last_ts, last_id) of the last row. planOccurrences splits a batch's
+// partitions in two:
+//
+//   - in order: every new row sorts after the stored last row (the normal case
+//     for a live stream). The new rows are numbered n+1, n+2, ... in Go, get
+//     their repeated_at from the next new row, and the previous last row is
+//     the only stored row touched (its repeated_at becomes the first new ts).
+//   - late: some new row sorts before the stored last row. Those rows are
+//     inserted without occurrence values and the partition is recomputed in
+//     SQL from the earliest new ts on (see lateRecompute in load.go).
+
+// partKey names one occurrence partition.
+type partKey struct {
+	customer, activity string
+}
+
+// partState is a stream_partitions row.
+type partState struct {
+	n       int64
+	firstTS time.Time
+	lastTS  time.Time
+	lastID  string
+}
+
+// stageRow is one event to insert with its occurrence values; occ == 0 and a
+// zero rep mean NULL.
+type stageRow struct {
+	ev  *event.Event
+	occ int64
+	rep time.Time
+}
+
+// pointUpdate sets _activity_repeated_at of one stored row, found by its key
+// and its ts (the ts lets zonemaps skip every other row group).
+type pointUpdate struct {
+	customer, activityID string
+	ts, rep              time.Time
+}
+
+// latePart is a partition that received rows older than its stored last row.
+type latePart struct {
+	key     partKey
+	lower   time.Time // earliest new ts: rows from here on are renumbered
+	nBefore int64     // rows stored before this batch
+	firstTS time.Time // stored first ts before this batch (bounds the anchor search)
+	lastTS  time.Time // stored last ts before this batch
+}
+
+// occPlan is what a batch does to the occurrence columns.
+type occPlan struct {
+	rows     []stageRow // in batch order
+	prevLast []pointUpdate
+	late     []latePart
+	after    map[partKey]partState // states after the batch, for touched partitions
+}
+
+// keyLess orders rows within a partition.
+func keyLess(ts1 time.Time, id1 string, ts2 time.Time, id2 string) bool {
+	if c := ts1.Compare(ts2); c != 0 {
+		return c < 0
+	}
+	return id1 < id2
+}
+
+// planOccurrences plans a batch of events that are all new (deduplicated
+// within the batch and absent from the table). before holds the stored state
+// of the touched partitions; a partition missing from it is empty.
+func planOccurrences(evs []*event.Event, before map[partKey]partState) occPlan {
+	p := occPlan{rows: make([]stageRow, len(evs)), after: make(map[partKey]partState)}
+	parts := make(map[partKey][]int)
+	var order []partKey
+	for i, e := range evs {
+		p.rows[i].ev = e
+		k := partKey{e.Customer, e.Activity}
+		if _, ok := parts[k]; !ok {
+			order = append(order, k)
+		}
+		parts[k] = append(parts[k], i)
+	}
+	for _, k := range order {
+		idx := parts[k]
+		slices.SortFunc(idx, func(a, b int) int {
+			ea, eb := evs[a], evs[b]
+			if c := ea.TS.Compare(eb.TS); c != 0 {
+				return c
+			}
+			return strings.Compare(ea.ActivityID, eb.ActivityID)
+		})
+		first, last := evs[idx[0]], evs[idx[len(idx)-1]]
+		st, stored := before[k]
+		if stored && st.n > 0 && !keyLess(st.lastTS, st.lastID, first.TS, first.ActivityID) {
+			p.late = append(p.late, latePart{key: k, lower: first.TS, nBefore: st.n, firstTS: st.firstTS, lastTS: st.lastTS})
+			next := st
+			next.n += int64(len(idx))
+			if first.TS.Before(next.firstTS) {
+				next.firstTS = first.TS
+			}
+			if keyLess(next.lastTS, next.lastID, last.TS, last.ActivityID) {
+				next.lastTS, next.lastID = last.TS, last.ActivityID
+			}
+			p.after[k] = next
+			continue
+		}
+		var n int64
+		firstTS := first.TS
+		if stored && st.n > 0 {
+			n = st.n
+			firstTS = st.firstTS
+			p.prevLast = append(p.prevLast, pointUpdate{customer: k.customer, activityID: st.lastID, ts: st.lastTS, rep: first.TS})
+		}
+		for j, i := range idx {
+			p.rows[i].occ = n + int64(j) + 1
+			if j+1 < len(idx) {
+				p.rows[i].rep = evs[idx[j+1]].TS
+			}
+		}
+		p.after[k] = partState{n: n + int64(len(idx)), firstTS: firstTS, lastTS: last.TS, lastID: last.ActivityID}
+	}
+	return p
+}
+
+// dedupBatch keeps the first event of each (customer, activity_id). It
+// returns copies with times in UTC truncated to microseconds (the
+// warehouse's precision), so that Go and DuckDB order rows alike; the
+// caller's events are not modified.
+func dedupBatch(evs []event.Event) []*event.Event {
+	cp := make([]event.Event, 0, len(evs))
+	seen := make(map[[2]string]struct{}, len(evs))
+	for i := range evs {
+		k := [2]string{evs[i].Customer, evs[i].ActivityID}
+		if _, dup := seen[k]; dup {
+			continue
+		}
+		seen[k] = struct{}{}
+		e := evs[i]
+		e.TS = e.TS.UTC().Truncate(time.Microsecond)
+		e.ReceivedAt = e.ReceivedAt.UTC().Truncate(time.Microsecond)
+		cp = append(cp, e)
+	}
+	out := make([]*event.Event, len(cp))
+	for i := range cp {
+		out[i] = &cp[i]
+	}
+	return out
+}

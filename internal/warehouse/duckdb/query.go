@@ -1,0 +1,176 @@
+package duckdb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/big"
+	"strings"
+	"time"
+
+	"github.com/duckdb/duckdb-go/v2"
+
+	"github.com/activitybi/activitybi/internal/warehouse"
+)
+
+// Query runs one analyst SELECT (see safesql.go) in a READ ONLY transaction
+// on a pooled connection, interrupted when ctx ends or QueryTimeout passes.
+// With maxRows > 0 the statement is wrapped as
+// SELECT * FROM (<sql>) LIMIT maxRows+1, so DuckDB stops early and the extra
+// row tells that the result was truncated.
+func (db *DB) Query(ctx context.Context, q string, maxRows int) (*warehouse.Table, error) {
+	done, err := db.reader()
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	if maxRows < 0 {
+		return nil, fmt.Errorf("query: maxRows must not be negative, got %d", maxRows)
+	}
+	ctx, cancel := context.WithTimeout(ctx, db.opts.QueryTimeout)
+	defer cancel()
+	conn, err := db.sqlDB.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("query: %w", err)
+	}
+	defer conn.Close()
+
+	if err := checkSQL(ctx, conn, q); err != nil {
+		return nil, err
+	}
+	run := q
+	if maxRows > 0 {
+		// The wrapped text is checked again, so what runs is always a
+		// checked single SELECT. Should wrapping fail to parse (a trailing
+		// comment after a semicolon, say), the statement runs unwrapped
+		// and reading stops after maxRows+1 rows.
+		w := fmt.Sprintf("SELECT * FROM (\n%s\n) AS analyst_query LIMIT %d", trimStatementEnd(q), maxRows+1)
+		if checkSQL(ctx, conn, w) == nil {
+			run = w
+		}
+	}
+
+	if _, err := conn.ExecContext(ctx, "BEGIN TRANSACTION READ ONLY"); err != nil {
+		return nil, fmt.Errorf("query: begin: %w", err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK") //nolint:errcheck // read-only: nothing to keep
+	t, err := readTable(ctx, conn, run, maxRows)
+	if err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, fmt.Errorf("query: interrupted after %s (timeout): %w", db.opts.QueryTimeout, err)
+		}
+		return nil, fmt.Errorf("query: %w", err)
+	}
+	return t, nil
+}
+
+// trimStatementEnd drops trailing white space and semicolons.
+func trimStatementEnd(q string) string {
+	return strings.TrimRight(q, " \t\r\n;")
+}
+
+func readTable(ctx context.Context, conn *sql.Conn, q string, maxRows int) (*warehouse.Table, error) {
+	rows, err := conn.QueryContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	cts, err := rows.ColumnTypes()
+	if err != nil {
+		return nil, err
+	}
+	t := &warehouse.Table{Columns: make([]warehouse.Column, len(cts)), Rows: [][]any{}}
+	for i, ct := range cts {
+		t.Columns[i] = warehouse.Column{Name: ct.Name(), Type: ct.DatabaseTypeName()}
+	}
+	for rows.Next() {
+		if maxRows > 0 && len(t.Rows) == maxRows {
+			t.Truncated = true
+			break
+		}
+		vals := make([]any, len(cts))
+		ptrs := make([]any, len(cts))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		for i, v := range vals {
+			vals[i] = goValue(v)
+		}
+		t.Rows = append(t.Rows, vals)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// goValue converts a driver value to one of the Table value types: string,
+// int64, float64, bool, time.Time, nil, or a decoded JSON value ([]any,
+// map[string]any). Lists and structs are converted element by element.
+func goValue(v any) any {
+	switch v := v.(type) {
+	case nil, string, int64, float64, bool:
+		return v
+	case time.Time:
+		return v.UTC()
+	case []byte:
+		return string(v)
+	case int8:
+		return int64(v)
+	case int16:
+		return int64(v)
+	case int32:
+		return int64(v)
+	case int:
+		return int64(v)
+	case uint8:
+		return int64(v)
+	case uint16:
+		return int64(v)
+	case uint32:
+		return int64(v)
+	case uint64:
+		if v <= 1<<63-1 {
+			return int64(v)
+		}
+		return fmt.Sprint(v)
+	case float32:
+		return float64(v)
+	case *big.Int:
+		if v.IsInt64() {
+			return v.Int64()
+		}
+		return v.String()
+	case duckdb.Decimal:
+		return v.Float64()
+	case duckdb.UUID:
+		return v.String()
+	case *duckdb.UUID:
+		return v.String()
+	case duckdb.Interval:
+		return fmt.Sprintf("P%dM%dDT%gS", v.Months, v.Days, float64(v.Micros)/1e6)
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = goValue(e)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			out[k] = goValue(e)
+		}
+		return out
+	case duckdb.Map:
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			out[fmt.Sprint(goValue(k))] = goValue(e)
+		}
+		return out
+	}
+	return fmt.Sprint(v)
+}

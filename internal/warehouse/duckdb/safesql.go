@@ -1,0 +1,267 @@
+package duckdb
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/duckdb/duckdb-go/v2"
+
+	"github.com/activitybi/activitybi/internal/warehouse"
+)
+
+// Analyst SQL is checked by DuckDB's own parser before it runs:
+// json_serialize_sql(sql) serializes only SELECT statements (anything else is
+// an error object) and lists every statement, so "exactly one SELECT" is
+// decided by the engine that will run it, not by a prefix check. The
+// statement's syntax tree is then walked: table functions must be on an
+// allow-list (file readers, scans of other systems and catalog functions are
+// not), a few scalar functions with side effects are refused, and a table
+// name that looks like a file path is refused (DuckDB would treat it as a
+// replacement scan of that file).
+//
+// This check gives clear refusals; it is not the only guard. The database has
+// external access disabled and its configuration locked, and the statement
+// runs in a READ ONLY transaction.
+
+// allowedTableFunctions are the table functions an analyst may call: they
+// produce rows from their arguments only.
+var allowedTableFunctions = map[string]bool{
+	"range":           true,
+	"generate_series": true,
+	"unnest":          true,
+	"json_each":       true,
+	"json_tree":       true,
+}
+
+// deniedFunctions are scalar functions that change state.
+var deniedFunctions = map[string]string{
+	"nextval": "nextval() advances a sequence",
+	"setseed": "setseed() changes the session's random state",
+}
+
+func unsafe(format string, args ...any) error {
+	return &warehouse.UnsafeSQLError{Reason: fmt.Sprintf(format, args...)}
+}
+
+// serialized is json_serialize_sql's answer.
+type serialized struct {
+	Error        bool              `json:"error"`
+	ErrorType    string            `json:"error_type"`
+	ErrorMessage string            `json:"error_message"`
+	Statements   []json.RawMessage `json:"statements"`
+}
+
+// checkSQL returns nil if q is exactly one SELECT statement that uses only
+// allowed functions, an *UnsafeSQLError if it must be refused, or another
+// error (a syntax error, a failure to ask DuckDB).
+func checkSQL(ctx context.Context, conn *sql.Conn, q string) error {
+	if strings.TrimSpace(q) == "" {
+		return unsafe("empty statement")
+	}
+	var js string
+	if err := conn.QueryRowContext(ctx, `SELECT json_serialize_sql(?::VARCHAR)::VARCHAR`, q).Scan(&js); err != nil {
+		return fmt.Errorf("parse sql: %w", err)
+	}
+	var s serialized
+	if err := json.Unmarshal([]byte(js), &s); err != nil {
+		return fmt.Errorf("parse sql: %w", err)
+	}
+	if s.Error {
+		if s.ErrorType == "parser" {
+			return fmt.Errorf("sql syntax: %s", s.ErrorMessage)
+		}
+		return classify(conn, q)
+	}
+	switch len(s.Statements) {
+	case 0:
+		return unsafe("empty statement")
+	case 1:
+	default:
+		return unsafe("%d statements; exactly one SELECT statement is allowed", len(s.Statements))
+	}
+	var tree any
+	if err := json.Unmarshal(s.Statements[0], &tree); err != nil {
+		return fmt.Errorf("parse sql: %w", err)
+	}
+	return walk(tree)
+}
+
+// walk refuses disallowed table functions, functions and file-like tables
+// anywhere in the syntax tree (subqueries, CTEs, joins, expressions).
+func walk(n any) error {
+	switch n := n.(type) {
+	case []any:
+		for _, c := range n {
+			if err := walk(c); err != nil {
+				return err
+			}
+		}
+	case map[string]any:
+		typ, _ := n["type"].(string)
+		switch {
+		case typ == "TABLE_FUNCTION":
+			fn, _ := n["function"].(map[string]any)
+			name, _ := fn["function_name"].(string)
+			if !allowedTableFunctions[strings.ToLower(name)] {
+				return unsafe("table function %s() is not allowed%s (allowed: %s)", name, whyDenied(name), allowedList())
+			}
+		case typ == "BASE_TABLE":
+			name, _ := n["table_name"].(string)
+			if strings.ContainsAny(name, `/\:`) || strings.Contains(name, ".") {
+				return unsafe("%q looks like a file or URL; queries read only the warehouse's tables", name)
+			}
+		case n["class"] == "FUNCTION":
+			name, _ := n["function_name"].(string)
+			if why, ok := deniedFunctions[strings.ToLower(name)]; ok {
+				return unsafe("%s", why)
+			}
+		}
+		for _, c := range n {
+			if err := walk(c); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func whyDenied(name string) string {
+	l := strings.ToLower(name)
+	switch {
+	case strings.HasPrefix(l, "read_") || strings.HasSuffix(l, "_scan") || strings.HasPrefix(l, "parquet_") ||
+		l == "glob" || l == "sniff_csv" || strings.HasPrefix(l, "iceberg") || strings.HasPrefix(l, "delta"):
+		return ": it reads files or other systems"
+	case l == "query" || l == "query_table":
+		return ": it runs SQL given as text"
+	case strings.HasPrefix(l, "duckdb_") || strings.HasPrefix(l, "pragma_"):
+		return ": it reads the engine's configuration"
+	}
+	return ""
+}
+
+func allowedList() string {
+	names := make([]string, 0, len(allowedTableFunctions))
+	for n := range allowedTableFunctions {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+// classify explains why a statement that is not a plain SELECT is refused.
+// The driver's Prepare refuses several statements without running any and
+// otherwise only binds the one statement (no execution); its statement type
+// names the kind. The first keyword is the fallback when binding fails.
+func classify(conn *sql.Conn, q string) error {
+	var reason string
+	_ = conn.Raw(func(dc any) error {
+		c, ok := dc.(*duckdb.Conn)
+		if !ok {
+			return nil
+		}
+		st, err := c.Prepare(q)
+		if err != nil {
+			if strings.Contains(err.Error(), "multi-statement") {
+				reason = "more than one statement; exactly one SELECT statement is allowed"
+			}
+			return nil
+		}
+		defer st.Close()
+		if ds, ok := st.(*duckdb.Stmt); ok {
+			if t, err := ds.StatementType(); err == nil {
+				reason = reasonForType(t)
+			}
+		}
+		return nil
+	})
+	if reason == "" {
+		reason = reasonForKeyword(firstKeyword(q))
+	}
+	return unsafe("%s", reason)
+}
+
+func reasonForType(t duckdb.StmtType) string {
+	switch t {
+	case duckdb.STATEMENT_TYPE_INSERT, duckdb.STATEMENT_TYPE_UPDATE, duckdb.STATEMENT_TYPE_DELETE,
+		duckdb.STATEMENT_TYPE_CREATE, duckdb.STATEMENT_TYPE_CREATE_FUNC, duckdb.STATEMENT_TYPE_DROP,
+		duckdb.STATEMENT_TYPE_ALTER, duckdb.STATEMENT_TYPE_ANALYZE, duckdb.STATEMENT_TYPE_VACUUM:
+		return "writes and DDL are not allowed; queries are read-only"
+	case duckdb.STATEMENT_TYPE_COPY:
+		return "COPY is not allowed: queries cannot read or write files"
+	case duckdb.STATEMENT_TYPE_ATTACH, duckdb.STATEMENT_TYPE_DETACH:
+		return "ATTACH/DETACH is not allowed: queries see only this warehouse"
+	case duckdb.STATEMENT_TYPE_PRAGMA, duckdb.STATEMENT_TYPE_SET, duckdb.STATEMENT_TYPE_VARIABLE_SET:
+		return "PRAGMA, SET and RESET are not allowed: the configuration is fixed"
+	case duckdb.STATEMENT_TYPE_LOAD, duckdb.STATEMENT_TYPE_EXTENSION:
+		return "INSTALL and LOAD are not allowed: extensions cannot be added"
+	case duckdb.STATEMENT_TYPE_CALL:
+		return "CALL is not allowed"
+	case duckdb.STATEMENT_TYPE_EXPORT:
+		return "EXPORT DATABASE is not allowed: queries cannot write files"
+	case duckdb.STATEMENT_TYPE_TRANSACTION:
+		return "transaction control is not allowed: each query runs in its own read-only transaction"
+	case duckdb.STATEMENT_TYPE_EXPLAIN:
+		return "EXPLAIN is not supported; run the SELECT itself"
+	case duckdb.STATEMENT_TYPE_PREPARE, duckdb.STATEMENT_TYPE_EXECUTE:
+		return "PREPARE and EXECUTE are not allowed"
+	}
+	return "only a single SELECT statement is allowed"
+}
+
+func reasonForKeyword(kw string) string {
+	switch kw {
+	case "INSERT", "UPDATE", "DELETE", "MERGE", "CREATE", "DROP", "ALTER", "TRUNCATE", "VACUUM", "ANALYZE", "CHECKPOINT", "FORCE", "COMMENT":
+		return "writes and DDL are not allowed; queries are read-only"
+	case "COPY":
+		return reasonForType(duckdb.STATEMENT_TYPE_COPY)
+	case "ATTACH", "DETACH", "USE":
+		return reasonForType(duckdb.STATEMENT_TYPE_ATTACH)
+	case "PRAGMA", "SET", "RESET":
+		return reasonForType(duckdb.STATEMENT_TYPE_SET)
+	case "INSTALL", "LOAD", "UPDATE_EXTENSIONS":
+		return reasonForType(duckdb.STATEMENT_TYPE_LOAD)
+	case "CALL":
+		return reasonForType(duckdb.STATEMENT_TYPE_CALL)
+	case "EXPORT", "IMPORT":
+		return "EXPORT/IMPORT DATABASE is not allowed: queries cannot touch files"
+	case "BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT":
+		return reasonForType(duckdb.STATEMENT_TYPE_TRANSACTION)
+	case "EXPLAIN":
+		return reasonForType(duckdb.STATEMENT_TYPE_EXPLAIN)
+	}
+	return "only a single SELECT statement is allowed"
+}
+
+// firstKeyword returns the first word of q in upper case, skipping
+// whitespace, comments and opening parentheses.
+func firstKeyword(q string) string {
+	for {
+		q = strings.TrimLeft(q, " \t\r\n(")
+		switch {
+		case strings.HasPrefix(q, "--"):
+			i := strings.IndexByte(q, '\n')
+			if i < 0 {
+				return ""
+			}
+			q = q[i+1:]
+		case strings.HasPrefix(q, "/*"):
+			i := strings.Index(q, "*/")
+			if i < 0 {
+				return ""
+			}
+			q = q[i+2:]
+		default:
+			end := strings.IndexFunc(q, func(r rune) bool {
+				return !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
+			})
+			if end < 0 {
+				end = len(q)
+			}
+			return strings.ToUpper(q[:end])
+		}
+	}
+}

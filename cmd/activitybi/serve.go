@@ -79,6 +79,7 @@ func (a *app) serve(ctx context.Context, insecure bool) error {
 
 	reg := telemetry.NewRegistry()
 	spoolMetrics := spool.NewMetrics(reg)
+	reg.MustRegister(upload.NewSpoolCollector(cfg.SpoolDir()))
 	if err := os.MkdirAll(cfg.SpoolDir(), 0o700); err != nil {
 		return err
 	}

@@ -134,27 +134,39 @@ type Writer struct {
 	pend     *pendingTracker
 	appended atomic.Int64 // records this writer wrote, all segments
 
-	mu      sync.Mutex
-	cond    sync.Cond // on mu; signalled when synced or err change
-	f       *os.File  // current segment, locked; nil after Close
-	seq     int
-	id      string
-	size    int64
-	records int64
-	created time.Time
-	gen     uint64 // bumped whenever f changes
-	buf     []byte // reused line buffer
-	err     error  // sticky failure: set once, returned forever
-	closed  bool
-	dirty   bool   // written since the last fsync began
-	written uint64 // sequence number of the last write(2)
-	synced  uint64 // every write <= synced is on stable storage
+	mu       sync.Mutex
+	cond     sync.Cond // on mu; broadcast when synced, err, spare or creating change
+	f        *os.File  // current segment, locked; nil after Close
+	id       string
+	size     int64
+	records  int64
+	created  time.Time
+	gen      uint64 // bumped whenever f changes
+	buf      []byte // reused line buffer
+	err      error  // sticky failure: set once, returned forever
+	closed   bool
+	dirty    bool   // written since the last fsync began
+	written  uint64 // sequence number of the last write(2)
+	synced   uint64 // every write <= synced is on stable storage
+	lastSeq  int    // highest segment sequence number taken
+	spare    *os.File
+	spareID  string    // the next segment, created ahead by the background goroutine
+	creating bool      // the background goroutine is creating the spare
+	retiring []retired // rotated-out segments the background goroutine closes, oldest first
 
-	syncReq   chan struct{} // capacity 1: sync durability wants an fsync
+	kick      chan struct{} // capacity 1: wake the background goroutine
 	done      chan struct{}
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 	closeErr  error
+}
+
+// retired is a segment rotated out by an append, waiting to be closed.
+type retired struct {
+	f       *os.File
+	id      string
+	records int64
+	written uint64 // the write sequence number when it was rotated out
 }
 
 // maxKeptBuf bounds the line buffer a writer keeps between appends.
@@ -183,7 +195,7 @@ func Open(opts Options) (*Writer, error) {
 		segDir:   segDir,
 		writerID: ulid.Make().String(),
 		pend:     newPendingTracker(opts.Dir),
-		syncReq:  make(chan struct{}, 1),
+		kick:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
 	}
 	w.cond.L = &w.mu
@@ -191,13 +203,13 @@ func Open(opts Options) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open spool: %w", err)
 	}
-	w.f, w.id, w.seq, w.created = f, id, 1, time.Now()
+	w.f, w.id, w.lastSeq, w.created = f, id, 1, time.Now()
 	if err := w.pend.refresh(w.appended.Load, 0); err != nil {
 		w.log.Warn("spool pending estimate unavailable", "err", err)
 	}
 	w.m.pending.Set(float64(w.pend.estimate(0)))
 	w.wg.Add(2)
-	go w.syncLoop()
+	go w.loop()
 	go w.refreshLoop()
 	w.log.Debug("spool writer opened", "segment", id, "durability", opts.Durability.String())
 	return w, nil
@@ -271,6 +283,20 @@ func (w *Writer) appendRecords(kind string, payloads [][]byte, one []byte) error
 	}
 
 	w.mu.Lock()
+	// Rotate first if this write would take the segment past its size. The
+	// next segment is normally ready (created in the background once the
+	// current one is half full) and the old one is closed in the background,
+	// so no fsync happens here.
+	for w.err == nil && !w.closed && w.size > 0 && w.size+int64(size) > w.opts.SegmentMaxBytes {
+		if w.spare == nil && w.creating {
+			w.cond.Wait()
+			continue
+		}
+		if err := w.rotateLocked("size"); err != nil {
+			w.mu.Unlock()
+			return err
+		}
+	}
 	if w.err != nil {
 		err := w.err
 		w.mu.Unlock()
@@ -284,12 +310,6 @@ func (w *Writer) appendRecords(kind string, payloads [][]byte, one []byte) error
 		w.mu.Unlock()
 		w.m.backpressureRejections.Inc()
 		return &BackpressureError{Pending: int(est), Limit: int(limit)}
-	}
-	if w.size > 0 && w.size+int64(size) > w.opts.SegmentMaxBytes {
-		if err := w.rotateLocked("size"); err != nil {
-			w.mu.Unlock()
-			return err
-		}
 	}
 	buf := w.buf[:0]
 	if payloads == nil {
@@ -313,13 +333,13 @@ func (w *Writer) appendRecords(kind string, payloads [][]byte, one []byte) error
 	w.appended.Add(int64(n))
 	w.dirty = true
 	w.written++
+	if w.spare == nil && !w.creating && w.size >= w.opts.SegmentMaxBytes/2 {
+		w.wake() // time to create the next segment
+	}
 	var err error
 	if w.opts.Durability == DurabilitySync {
 		target := w.written
-		select {
-		case w.syncReq <- struct{}{}:
-		default: // an fsync is already requested; it will cover this write
-		}
+		w.wake() // an fsync already requested will cover this write too
 		for w.synced < target && w.err == nil {
 			w.cond.Wait()
 		}
@@ -415,34 +435,44 @@ func (w *Writer) fsync(f *os.File) error {
 	return err
 }
 
-// rotateLocked starts a new segment and closes the current one. A failure to
-// create the new segment leaves the writer on the old one (the append that
-// asked fails, the next one retries); a failure to close the old one fails
-// the writer.
-func (w *Writer) rotateLocked(reason string) error {
-	f, id, err := w.createSegment(w.seq + 1)
-	if err != nil {
-		return err
+// wake wakes the background goroutine without blocking.
+func (w *Writer) wake() {
+	select {
+	case w.kick <- struct{}{}:
+	default: // already awake or about to be
 	}
-	old, oldID, oldRecords, oldSize := w.f, w.id, w.records, w.size
-	w.f, w.id, w.seq, w.size, w.records, w.created = f, id, w.seq+1, 0, 0, time.Now()
+}
+
+// rotateLocked switches to the next segment and hands the current one to
+// the background goroutine to close. Without a spare ready it creates the
+// next segment itself (with its fsyncs); a failure to do so leaves the
+// writer on the old segment: the append that asked fails, the next retries.
+func (w *Writer) rotateLocked(reason string) error {
+	f, id := w.spare, w.spareID
+	w.spare, w.spareID = nil, ""
+	if f == nil {
+		seq := w.lastSeq + 1
+		var err error
+		if f, id, err = w.createSegment(seq); err != nil {
+			return err
+		}
+		w.lastSeq = seq
+	}
+	w.retiring = append(w.retiring, retired{f: w.f, id: w.id, records: w.records, written: w.written})
+	w.log.Debug("spool segment rotated", "reason", reason, "closing", w.id, "records", w.records, "bytes", w.size, "next", id)
+	w.f, w.id, w.size, w.records, w.created = f, id, 0, 0, time.Now()
 	w.gen++
 	w.dirty = false
-	if err := w.closeSegment(old, oldID, oldRecords); err != nil {
-		w.failLocked(err)
-		return w.err
-	}
-	// closeSegment fsynced every write made so far.
-	w.synced = w.written
-	w.cond.Broadcast()
 	w.m.rotations.Inc()
-	w.log.Debug("spool segment rotated", "reason", reason, "closed", oldID, "records", oldRecords, "bytes", oldSize, "next", id)
+	w.wake()
 	return nil
 }
 
-// syncLoop is the writer's background goroutine: fsync requests (sync
-// durability), the periodic fsync (default durability) and age rotation.
-func (w *Writer) syncLoop() {
+// loop is the writer's background goroutine: it closes rotated-out
+// segments, fsyncs (on request in sync durability, every FsyncInterval in
+// default durability), creates the next segment ahead of time and rotates
+// segments by age.
+func (w *Writer) loop() {
 	defer w.wg.Done()
 	var tick <-chan time.Time
 	if w.opts.Durability == DurabilityDefault {
@@ -453,16 +483,55 @@ func (w *Writer) syncLoop() {
 	age := time.NewTimer(w.opts.SegmentMaxAge)
 	defer age.Stop()
 	for {
+		syncDue := w.opts.Durability == DurabilitySync
 		select {
 		case <-w.done:
 			return
-		case <-w.syncReq:
-			w.syncNow()
+		case <-w.kick:
 		case <-tick:
-			w.syncNow()
+			syncDue = true
 		case <-age.C:
 			age.Reset(w.rotateIfOld())
 		}
+		// Closing rotated-out segments comes first: an fsync of the current
+		// segment must not acknowledge writes still in an unsynced old one.
+		w.closeRetired()
+		if syncDue {
+			w.syncNow()
+		}
+		w.makeSpare(false)
+	}
+}
+
+// closeRetired closes the rotated-out segments in order and then marks
+// their writes synced. Only the background goroutine (or Close, after it
+// stopped) calls it.
+func (w *Writer) closeRetired() {
+	for {
+		w.mu.Lock()
+		if len(w.retiring) == 0 {
+			w.mu.Unlock()
+			return
+		}
+		r, failed := w.retiring[0], w.err != nil
+		w.mu.Unlock()
+
+		var err error
+		if failed {
+			r.f.Close() // leave it to recovery
+		} else {
+			err = w.closeSegment(r.f, r.id, r.records)
+		}
+
+		w.mu.Lock()
+		w.retiring = w.retiring[1:]
+		if err != nil {
+			w.failLocked(err)
+		} else if !failed && r.written > w.synced {
+			w.synced = r.written
+			w.cond.Broadcast()
+		}
+		w.mu.Unlock()
 	}
 }
 
@@ -475,6 +544,11 @@ func (w *Writer) syncNow() {
 		w.mu.Unlock()
 		return
 	}
+	if len(w.retiring) > 0 { // rotated since closeRetired: close first
+		w.mu.Unlock()
+		w.wake()
+		return
+	}
 	f, gen, target := w.f, w.gen, w.written
 	w.dirty = false
 	w.mu.Unlock()
@@ -484,9 +558,8 @@ func (w *Writer) syncNow() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if gen != w.gen {
-		// Rotated meanwhile: closing the old segment fsynced it and
-		// advanced synced past target, and an error here may just say the
-		// file was closed under us.
+		// Rotated meanwhile: the file is retiring, and closing it fsyncs it
+		// and advances synced past target.
 		return
 	}
 	if err != nil {
@@ -499,21 +572,62 @@ func (w *Writer) syncNow() {
 	}
 }
 
+// makeSpare creates the next segment ahead of time, outside w.mu, once the
+// current one is half full (or when force is set, for age rotation).
+func (w *Writer) makeSpare(force bool) {
+	w.mu.Lock()
+	if w.spare != nil || w.creating || w.err != nil || w.closed ||
+		!force && w.size < w.opts.SegmentMaxBytes/2 {
+		w.mu.Unlock()
+		return
+	}
+	w.creating = true
+	w.lastSeq++
+	seq := w.lastSeq
+	w.mu.Unlock()
+
+	f, id, err := w.createSegment(seq)
+
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.creating = false
+	w.cond.Broadcast()
+	if err != nil {
+		// An append that needs it creates one itself (and reports the error).
+		w.log.Warn("spool could not create the next segment ahead", "err", err)
+		return
+	}
+	w.spare, w.spareID = f, id
+}
+
 // rotateIfOld rotates a segment that reached SegmentMaxAge and returns when
 // to check again. An empty segment is kept (nothing to hand over) and its
 // age restarts.
 func (w *Writer) rotateIfOld() time.Duration {
+	due := func() (time.Duration, bool) {
+		if w.err != nil || w.closed {
+			return w.opts.SegmentMaxAge, false
+		}
+		if left := w.opts.SegmentMaxAge - time.Since(w.created); left > 0 {
+			return left, false
+		}
+		if w.records == 0 {
+			w.created = time.Now()
+			return w.opts.SegmentMaxAge, false
+		}
+		return 0, true
+	}
+	w.mu.Lock()
+	d, ok := due()
+	w.mu.Unlock()
+	if !ok {
+		return d
+	}
+	w.makeSpare(true)
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.err != nil || w.closed {
-		return w.opts.SegmentMaxAge
-	}
-	if left := w.opts.SegmentMaxAge - time.Since(w.created); left > 0 {
-		return left
-	}
-	if w.records == 0 {
-		w.created = time.Now()
-		return w.opts.SegmentMaxAge
+	if d, ok := due(); !ok {
+		return d
 	}
 	if err := w.rotateLocked("age"); err != nil {
 		w.log.Error("spool age rotation failed", "segment", w.id, "err", err)
@@ -556,12 +670,21 @@ func (w *Writer) refreshLoop() {
 // recovery to truncate and close.
 func (w *Writer) Close() error {
 	w.closeOnce.Do(func() {
+		w.mu.Lock()
+		w.closed = true // no more appends, so no more rotations
+		w.mu.Unlock()
 		close(w.done)
-		w.wg.Wait()
+		w.wg.Wait() // the background goroutine is gone: its work is ours now
+		w.closeRetired()
 		w.mu.Lock()
 		defer w.mu.Unlock()
-		w.closed = true
 		defer w.cond.Broadcast()
+		if w.spare != nil {
+			if err := w.closeSegment(w.spare, w.spareID, 0); err != nil {
+				w.log.Warn("spool could not remove the unused next segment; recovery will", "err", err)
+			}
+			w.spare = nil
+		}
 		f := w.f
 		w.f = nil
 		w.gen++

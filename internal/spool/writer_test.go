@@ -153,15 +153,28 @@ func TestRotationBySize(t *testing.T) {
 		if s.Size > maxBytes {
 			t.Errorf("segment %s has %d bytes > %d", s.ID, s.Size, maxBytes)
 		}
-		last := i == len(segs)-1
-		if s.Closed == last {
-			t.Errorf("segment %d/%d closed=%v", i, len(segs), s.Closed)
-		}
 		if want := fmt.Sprintf("%s-%06d", first[:26], i+1); s.ID != want {
 			t.Errorf("segment %d id %s, want %s", i, s.ID, want)
 		}
 	}
+	// Rotated-out segments are closed in the background, soon.
+	eventually(t, 5*time.Second, "rotated segments closed", func() bool {
+		segs, _ := ListSegments(dir)
+		closed := 0
+		for _, s := range segs {
+			if s.Closed {
+				closed++
+			}
+		}
+		return closed >= len(segs)-2 // all but the current one and a spare
+	})
 	w.Close()
+	segs, _ = ListSegments(dir)
+	for _, s := range segs {
+		if !s.Closed || s.Size == 0 {
+			t.Errorf("after Close: segment %+v", s)
+		}
+	}
 	recs, corrupt := readAll(t, dir)
 	if len(recs) != 40 || len(corrupt) != 0 {
 		t.Fatalf("%d records, %d corrupt", len(recs), len(corrupt))
@@ -181,7 +194,10 @@ func TestRotationByAge(t *testing.T) {
 	if err := w.Append("event", testPayload(0, 0, 0)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "age rotation", func() bool { return w.SegmentID() != first })
+	eventually(t, 5*time.Second, "age rotation", func() bool {
+		segs, _ := ListSegments(dir)
+		return len(segs) > 0 && segs[0].Closed
+	})
 	segs, _ := ListSegments(dir)
 	if len(segs) != 2 || !segs[0].Closed || segs[0].ID != first || segs[1].Closed {
 		t.Fatalf("segments after age rotation: %+v", segs)

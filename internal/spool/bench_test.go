@@ -1,0 +1,143 @@
+package spool
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+// benchPayload is a typical called_tool event as the event package encodes it.
+var benchPayload = []byte(`{"activity_id":"01JD3Q8V7Z6XKJ2M4N5P6Q7R8S","ts":"2026-11-25T22:44:01.123456Z","customer":"alice@example.com",` +
+	`"activity":"called_tool","feature_json":{"tool":"submit_query","server":"activitybi","duration_ms":12.5,"ok":true,` +
+	`"input_bytes":412,"output_bytes":2048},"revenue_impact":-0.0012,"_source":"mcp","_received_at":"2026-11-25T22:44:01.124Z"}`)
+
+// benchDir is where benchmarks write: $SPOOL_BENCH_DIR (a real disk, for
+// meaningful fsync numbers) or the test temp dir.
+func benchDir(b *testing.B) string {
+	root := os.Getenv("SPOOL_BENCH_DIR")
+	if root == "" {
+		return b.TempDir()
+	}
+	dir, err := os.MkdirTemp(root, "spool-bench-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+func benchWriter(b *testing.B, d Durability) *Writer {
+	w, err := Open(Options{Dir: benchDir(b), Durability: d, MaxPending: math.MaxInt32})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { w.Close() })
+	return w
+}
+
+func BenchmarkAppend(b *testing.B) {
+	for _, d := range []Durability{DurabilityDefault, DurabilitySync} {
+		b.Run(d.String(), func(b *testing.B) {
+			w := benchWriter(b, d)
+			b.ReportAllocs()
+			b.SetBytes(int64(recordLen("event", benchPayload)))
+			for b.Loop() {
+				if err := w.Append("event", benchPayload); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkAppendLatency times every Append of b.N, spread over 1 or 8
+// goroutines, and reports the latency distribution and the sustained rate.
+func BenchmarkAppendLatency(b *testing.B) {
+	for _, d := range []Durability{DurabilityDefault, DurabilitySync} {
+		for _, g := range []int{1, 8} {
+			b.Run(fmt.Sprintf("%s/goroutines=%d", d, g), func(b *testing.B) {
+				w := benchWriter(b, d)
+				per := (b.N + g - 1) / g
+				lat := make([][]time.Duration, g)
+				for i := range lat {
+					lat[i] = make([]time.Duration, 0, per)
+				}
+				var wg sync.WaitGroup
+				b.ResetTimer()
+				start := time.Now()
+				for i := range g {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for range per {
+							t0 := time.Now()
+							if err := w.Append("event", benchPayload); err != nil {
+								b.Error(err)
+								return
+							}
+							lat[i] = append(lat[i], time.Since(t0))
+						}
+					}()
+				}
+				wg.Wait()
+				elapsed := time.Since(start)
+				b.StopTimer()
+				all := slices.Concat(lat...)
+				slices.Sort(all)
+				q := func(p float64) float64 { return float64(all[min(len(all)-1, int(p*float64(len(all))))].Nanoseconds()) }
+				b.ReportMetric(q(0.50), "p50-ns")
+				b.ReportMetric(q(0.95), "p95-ns")
+				b.ReportMetric(q(0.99), "p99-ns")
+				b.ReportMetric(q(0.999), "p99.9-ns")
+				b.ReportMetric(float64(all[len(all)-1].Nanoseconds()), "max-ns")
+				b.ReportMetric(float64(len(all))/elapsed.Seconds(), "events/s")
+			})
+		}
+	}
+}
+
+// BenchmarkReadSegment measures the uploader's read path over a closed
+// segment of typical records.
+func BenchmarkReadSegment(b *testing.B) {
+	dir := benchDir(b)
+	w, err := Open(Options{Dir: dir, MaxPending: math.MaxInt32})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const n = 20000
+	for range n {
+		if err := w.Append("event", benchPayload); err != nil {
+			b.Fatal(err)
+		}
+	}
+	path := segmentPath(dir, w.SegmentID(), true)
+	if err := w.Close(); err != nil {
+		b.Fatal(err)
+	}
+	fi, _ := os.Stat(path)
+	b.SetBytes(fi.Size())
+	b.ReportAllocs()
+	buf := make([]byte, DefaultReadBytes)
+	for b.Loop() {
+		got := 0
+		for off := int64(0); ; {
+			es, next, err := ReadSegment(path, off, DefaultReadBytes, buf)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if next == off {
+				break
+			}
+			got += len(es)
+			off = next
+		}
+		if got != n {
+			b.Fatalf("read %d records", got)
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "records/s")
+}

@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -306,6 +307,7 @@ func scrapeHistogram(info server.CoreInfo, name string) (histogram, error) {
 func uploadBench(args []string) error {
 	fs := flag.NewFlagSet("upload", flag.ExitOnError)
 	n := fs.Int("events", 200_000, "events")
+	prof := fs.String("cpuprofile", "", "write a CPU profile of the uploader run to this file")
 	customers := fs.Int("customers", 100, "distinct customers")
 	fs.Parse(args)
 	dir, err := os.MkdirTemp("", "activitybi-upload")
@@ -362,6 +364,14 @@ func uploadBench(args []string) error {
 	up, err := upload.New(upload.Options{SpoolDir: filepath.Join(dir, "spool"), Warehouse: db})
 	if err != nil {
 		return err
+	}
+	if *prof != "" {
+		pf, err := os.Create(*prof)
+		if err != nil {
+			return err
+		}
+		pprof.StartCPUProfile(pf)
+		defer pprof.StopCPUProfile()
 	}
 	t0 := time.Now()
 	if err := up.Drain(ctx); err != nil {

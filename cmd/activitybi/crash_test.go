@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -79,7 +80,8 @@ func TestCrashKill9(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		last := -1
+		var last atomic.Int64
+		last.Store(-1)
 		var wg sync.WaitGroup
 		wg.Add(1)
 		go func() {
@@ -87,11 +89,15 @@ func TestCrashKill9(t *testing.T) {
 			sc := bufio.NewScanner(stdout)
 			for sc.Scan() {
 				if n, err := strconv.Atoi(sc.Text()); err == nil {
-					last = n
+					last.Store(int64(n))
 				}
 			}
 		}()
-		time.Sleep(time.Duration(50+rng.IntN(250)) * time.Millisecond)
+		// Wait until the writer is appending, then kill it at a random moment.
+		for start := time.Now(); last.Load() < 0 && time.Since(start) < 30*time.Second; {
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
 		if r%3 == 1 {
 			// Kill the core too, mid-upload, and start a new one.
 			c.kill()
@@ -102,8 +108,8 @@ func TestCrashKill9(t *testing.T) {
 		}
 		cmd.Wait()
 		wg.Wait()
-		acked[prefix] = last
-		t.Logf("round %d: %d events acknowledged before SIGKILL", r, last+1)
+		acked[prefix] = int(last.Load())
+		t.Logf("round %d: %d events acknowledged before SIGKILL", r, last.Load()+1)
 	}
 	c.stop(t)
 	c = e.startCore()

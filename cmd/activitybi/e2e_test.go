@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -243,9 +244,10 @@ func TestVersionAndConfig(t *testing.T) {
 		t.Fatalf("version: %q", out)
 	}
 	out := e.mustRun(nil, "config", "--durability", "sync")
-	for _, want := range []string{"durability               sync", "flag --durability", "env ACTIVITYBI_DATA_DIR", "spool.max_pending"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("config output lacks %q:\n%s", want, out)
+	for _, want := range []string{`(?m)^durability +sync +flag --durability$`, `(?m)^data_dir +\S+ +env ACTIVITYBI_DATA_DIR$`,
+		`(?m)^spool.max_pending +100000 +default$`} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("config output lacks %s:\n%s", want, out)
 		}
 	}
 	_, errs, code := e.run(nil, "config", "--durability", "fast")

@@ -211,7 +211,7 @@ var fields = func() []field {
 	}
 	{
 		set, get := size(func(c *Config) *int64 { return &c.Upload.BatchMaxBytes }, 64<<10, 1<<30)
-		add(field{key: "upload.batch_max_bytes", help: "most spool bytes in one warehouse transaction", def: constant("16MiB"), set: set, get: get})
+		add(field{key: "upload.batch_max_bytes", help: "most spool bytes in one warehouse transaction", def: constant("8MiB"), set: set, get: get})
 	}
 	{
 		set, get := dur(func(c *Config) *time.Duration { return &c.Upload.PollInterval }, time.Millisecond, time.Minute)

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -37,7 +38,7 @@ const KindEvent = "event"
 // Defaults.
 const (
 	DefaultBatchMaxRecords = 20_000
-	DefaultBatchMaxBytes   = 16 << 20
+	DefaultBatchMaxBytes   = 8 << 20
 	DefaultPollInterval    = 50 * time.Millisecond
 	DefaultRetryMin        = 100 * time.Millisecond
 	DefaultRetryMax        = 30 * time.Second
@@ -57,7 +58,7 @@ type Options struct {
 	Warehouse Warehouse // required
 	// BatchMaxRecords caps records per transaction; 0 = 20,000.
 	BatchMaxRecords int
-	// BatchMaxBytes caps spool bytes per transaction; 0 = 16 MiB.
+	// BatchMaxBytes caps spool bytes per transaction; 0 = 8 MiB.
 	BatchMaxBytes int64
 	// PollInterval is how often the spool is checked when idle; 0 = 50 ms.
 	PollInterval time.Duration
@@ -77,8 +78,13 @@ type Uploader struct {
 	log     *slog.Logger
 	m       *metrics
 	now     func() time.Time
-	buf     []byte
 	offsets map[string]warehouse.Offset // committed, as in the warehouse
+
+	// Read buffers for build, alternating so that a batch built ahead
+	// (ahead) never shares one with the batch being committed.
+	bufs    [2][]byte
+	bufTurn int
+	ahead   chan buildResult
 
 	mu     sync.Mutex // guards status
 	status Status
@@ -232,6 +238,7 @@ type pendingBatch struct {
 	toDelete []string // closed segments fully committed by this batch
 	segs     []spool.SegmentInfo
 	origins  []origin // where each of b.Events came from
+	full     bool     // stopped at a limit: more is probably waiting
 }
 
 type origin struct {
@@ -243,12 +250,57 @@ func (p *pendingBatch) empty() bool {
 	return len(p.b.Events) == 0 && len(p.b.Quarantine) == 0 && len(p.b.Offsets) == 0
 }
 
+// buildResult is a batch built ahead, while the previous one commits.
+type buildResult struct {
+	pb  *pendingBatch
+	err error
+}
+
+// view returns a private copy of the committed offsets with extra applied:
+// the offsets as they will be once the batch holding extra commits.
+func (u *Uploader) view(extra []warehouse.Offset) map[string]warehouse.Offset {
+	v := make(map[string]warehouse.Offset, len(u.offsets)+len(extra))
+	for k, o := range u.offsets {
+		v[k] = o
+	}
+	for _, o := range extra {
+		v[o.Segment] = o
+	}
+	return v
+}
+
+// nextBuf alternates between two read buffers, so a batch built ahead never
+// shares one with the batch before it.
+func (u *Uploader) nextBuf() int {
+	u.bufTurn ^= 1
+	return u.bufTurn
+}
+
+// discardAhead waits for and drops a batch built ahead (it was built on
+// offsets that did not commit).
+func (u *Uploader) discardAhead() {
+	if u.ahead != nil {
+		<-u.ahead
+		u.ahead = nil
+	}
+}
+
 // cycle builds and commits one batch. busy reports whether there was work
-// (so the caller should look again at once).
+// (so the caller should look again at once). When a batch is full, the next
+// one is read and decoded while this one commits (the warehouse and the
+// decoding then use different cores).
 func (u *Uploader) cycle(ctx context.Context) (busy bool, err error) {
 	limit := u.opts.BatchMaxRecords
 	for attempt := 0; ; attempt++ {
-		pb, err := u.build(limit)
+		var pb *pendingBatch
+		if u.ahead != nil && attempt == 0 {
+			r := <-u.ahead
+			u.ahead = nil
+			pb, err = r.pb, r.err
+		} else {
+			u.discardAhead()
+			pb, err = u.build(u.view(nil), limit, u.nextBuf())
+		}
 		if err != nil {
 			return false, err
 		}
@@ -256,11 +308,21 @@ func (u *Uploader) cycle(ctx context.Context) (busy bool, err error) {
 			u.forgetVanished(ctx, pb.segs)
 			return false, nil
 		}
+		if attempt == 0 && pb.full {
+			view, buf := u.view(pb.b.Offsets), u.nextBuf()
+			ch := make(chan buildResult, 1)
+			go func() {
+				p, err := u.build(view, limit, buf)
+				ch <- buildResult{p, err}
+			}()
+			u.ahead = ch
+		}
 		res, err := u.commit(ctx, pb)
 		if err == nil {
 			u.afterCommit(ctx, pb, res)
 			return true, nil
 		}
+		u.discardAhead()
 		if ctx.Err() != nil {
 			return false, nil
 		}
@@ -320,8 +382,9 @@ func (u *Uploader) sleep(ctx context.Context, attempt int) error {
 	}
 }
 
-// build reads the next batch from the spool, from the committed offsets.
-func (u *Uploader) build(limit int) (*pendingBatch, error) {
+// build reads the next batch from the spool, starting at the offsets in
+// view (which it owns), with read buffer number buf.
+func (u *Uploader) build(view map[string]warehouse.Offset, limit int, buf int) (*pendingBatch, error) {
 	segs, err := spool.ListSegments(u.opts.SpoolDir)
 	if err != nil {
 		return nil, fmt.Errorf("upload: list segments: %w", err)
@@ -329,8 +392,7 @@ func (u *Uploader) build(limit int) (*pendingBatch, error) {
 	pb := &pendingBatch{segs: segs}
 	var backlog int64
 	for _, s := range segs {
-		off := u.offsets[s.ID]
-		backlog += max(0, s.Size-off.Offset)
+		backlog += max(0, s.Size-view[s.ID].Offset)
 	}
 	u.m.backlog.Set(float64(backlog))
 	u.setStatus(func(st *Status) { st.Segments = len(segs); st.BacklogBytes = backlog })
@@ -338,9 +400,10 @@ func (u *Uploader) build(limit int) (*pendingBatch, error) {
 	now := u.now().UTC()
 	for _, s := range segs {
 		if len(pb.b.Events)+len(pb.b.Quarantine) >= limit || pb.bytes >= u.opts.BatchMaxBytes {
+			pb.full = true
 			break
 		}
-		off := u.offsets[s.ID]
+		off := view[s.ID]
 		off.Segment = s.ID
 		if off.Offset >= s.Size {
 			if s.Closed && !off.Closed {
@@ -353,13 +416,17 @@ func (u *Uploader) build(limit int) (*pendingBatch, error) {
 			continue
 		}
 		budget := int(min(u.opts.BatchMaxBytes-pb.bytes, 1<<30))
-		entries, next, err := spool.ReadSegment(s.Path, off.Offset, budget, u.buf)
+		if cap(u.bufs[buf]) < int(u.opts.BatchMaxBytes) {
+			u.bufs[buf] = make([]byte, 0, u.opts.BatchMaxBytes)
+		}
+		entries, next, err := spool.ReadSegment(s.Path, off.Offset, budget, u.bufs[buf])
 		if err != nil {
 			return nil, fmt.Errorf("upload: read segment %s: %w", s.ID, err)
 		}
 		if room := limit - len(pb.b.Events) - len(pb.b.Quarantine); len(entries) > room {
 			entries = entries[:room]
 			next = entries[len(entries)-1].End
+			pb.full = true
 		}
 		if len(entries) == 0 {
 			continue // only an incomplete line so far
@@ -450,7 +517,10 @@ func (u *Uploader) afterCommit(ctx context.Context, pb *pendingBatch, res wareho
 	// forgetVanished cleans up.
 	var gone []string
 	for _, id := range pb.toDelete {
-		if err := spool.DeleteSegment(u.opts.SpoolDir, id); err != nil {
+		if err := spool.DeleteSegment(u.opts.SpoolDir, id); errors.Is(err, fs.ErrNotExist) {
+			gone = append(gone, id) // deleted after an earlier batch already
+			continue
+		} else if err != nil {
 			u.log.Warn("upload: delete committed segment", "segment", id, "err", err)
 			continue
 		}

@@ -32,6 +32,8 @@ type pendingTracker struct {
 type lineCount struct {
 	scanned int64 // bytes [0, scanned) of the segment are counted
 	lines   int64 // '\n' bytes in [0, scanned)
+	closed  bool  // the segment was closed (immutable) when last seen
+	done    bool  // closed and fully committed: nothing pending, ever
 }
 
 // pendingSnap is one refresh's result. own is the writer's append count when
@@ -72,40 +74,55 @@ func (p *pendingTracker) refresh(own func() int64, minAge time.Duration) error {
 	}
 	before := own()
 	start := time.Now()
-	segs, err := ListSegments(p.dir)
-	if err != nil {
-		return err
+	des, err := os.ReadDir(segmentsDir(p.dir))
+	if err != nil && !isNotExist(err) {
+		return fmt.Errorf("pending: %w", err)
 	}
 	if err := p.loadCommitted(); err != nil {
 		return err
 	}
 	var total int64
-	live := make(map[string]bool, len(segs))
-	for _, s := range segs {
-		c := p.committed[s.ID]
-		if c.Offset >= s.Size {
-			continue // fully committed (or empty): nothing pending, nothing to scan
+	live := make(map[string]bool, len(des))
+	for _, de := range des {
+		id, ext, ok := splitSegmentName(de.Name())
+		if !ok || ext == tmpExt || live[id] {
+			continue
 		}
-		lc, ok := p.counts[s.ID]
-		if !ok || s.Size < lc.scanned {
-			// New to us, or truncated by recovery: start at the committed
-			// point, which the uploader counted for us.
-			lc = lineCount{scanned: c.Offset, lines: c.Records}
-		}
-		if s.Size > lc.scanned {
-			n, err := p.countLines(s.Path, s.ID, lc.scanned, s.Size)
+		lc, known := p.counts[id]
+		closed := ext == closedExt
+		if !(closed && known && lc.closed) {
+			// Closed segments do not change: stat only the others.
+			info, err := statSegment(p.dir, id, closed)
 			if err != nil {
 				if isNotExist(err) {
 					continue // deleted meanwhile
 				}
-				return err
+				return fmt.Errorf("pending: %w", err)
 			}
-			lc.lines += n
-			lc.scanned = s.Size
+			if !known || info.Size < lc.scanned {
+				// New to us, or truncated by recovery: start at the committed
+				// point, which the uploader counted for us.
+				c := p.committed[id]
+				lc = lineCount{scanned: min(c.Offset, info.Size), lines: c.Records}
+			}
+			if info.Size > lc.scanned {
+				n, err := p.countLines(info.Path, id, lc.scanned, info.Size)
+				if err != nil {
+					if isNotExist(err) {
+						continue
+					}
+					return err
+				}
+				lc.lines += n
+				lc.scanned = info.Size
+			}
+			lc.closed = info.Closed
 		}
-		p.counts[s.ID] = lc
-		live[s.ID] = true
-		if d := lc.lines - c.Records; d > 0 {
+		live[id] = true
+		c := p.committed[id]
+		lc.done = lc.closed && c.Offset >= lc.scanned
+		p.counts[id] = lc
+		if d := lc.lines - c.Records; d > 0 && !lc.done {
 			total += d
 		}
 	}

@@ -20,7 +20,7 @@ type Report struct {
 	Bytes     int64           // sum of Segments[i].Size
 	Corrupt   int64           // sum of len(Segments[i].Corrupt) (Stat: 0, it does not check)
 	TornBytes int64           // sum of Segments[i].TornBytes
-	Pending   int64           // lines not yet committed according to committed.json
+	Pending   int64           // lines not yet committed according to committed.json (Stat, Verify)
 	Orphaned  int             // open segments whose writer is gone
 	Recovered int             // segments closed or removed by this Recover call
 }
@@ -34,7 +34,7 @@ type SegmentReport struct {
 	Recovered bool   // closed by this Recover call (renamed to .seg, or Removed)
 	Removed   bool   // removed by this Recover call: no valid record survived
 	Size      int64  // bytes when inspected, before any repair
-	Lines     int64  // complete lines (records, valid or corrupt) when inspected
+	Lines     int64  // complete lines, valid or corrupt (orphaned: those that remain after repair); not set by Recover for other segments
 	Records   int64  // Stat: complete lines; Verify and Recover: valid records that remain
 	// Corrupt lists complete lines that fail the integrity check and stay in
 	// place (the uploader quarantines them). For an orphaned segment only
@@ -84,6 +84,9 @@ func Verify(dir string) (Report, error) { return inspect(dir, modeVerify, nil, n
 // and logged with their offsets. Live segments (lock held by a writer in
 // this or another process) are never touched. Leftover temporary files older
 // than a minute are removed.
+//
+// Only orphaned segments are read, so Recover is cheap enough for every
+// Open; its report describes the others by id, state and size only.
 //
 // A segment that cannot be recovered does not stop the others: their
 // errors are joined. logger and m may be nil.
@@ -206,6 +209,16 @@ func inspectSegment(dir, id string, closed bool, mode inspectMode, buf []byte, l
 			}
 			sr.Orphaned = true
 		}
+	}
+	if mode == modeRecover && !sr.Orphaned {
+		// Recover runs on every Open and periodically in the uploader: it
+		// reads only what it repairs.
+		fi, err := f.Stat()
+		if err != nil {
+			return sr, buf, err
+		}
+		sr.Size = fi.Size()
+		return sr, buf, nil
 	}
 	sc, buf, err := scanFile(f, mode != modeStat, buf)
 	if err != nil {

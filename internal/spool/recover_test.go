@@ -189,10 +189,15 @@ func TestRecoverFaults(t *testing.T) {
 			if !slices.Equal(survive, tc.want.survive) || !slices.Equal(corrupt, tc.want.corrupt) {
 				t.Fatalf("survivors %v corrupt %q, want %v %q", survive, corrupt, tc.want.survive, tc.want.corrupt)
 			}
-			// A second pass finds nothing more to do.
+			// A second pass finds nothing more to do, and the result verifies
+			// with only the corruption left in the middle.
 			rep2, err := Recover(dir, nil, nil)
-			if err != nil || rep2.Recovered != 0 || rep2.TornBytes != 0 || rep2.Corrupt != int64(len(tc.want.corrupt)) {
+			if err != nil || rep2.Recovered != 0 || rep2.Orphaned != 0 {
 				t.Fatalf("second Recover = %+v, %v", rep2, err)
+			}
+			v2, err := Verify(dir)
+			if err != nil || v2.TornBytes != 0 || v2.Corrupt != int64(len(tc.want.corrupt)) || v2.Records != int64(len(tc.want.survive)) {
+				t.Fatalf("Verify after Recover = %+v, %v", v2, err)
 			}
 		})
 	}

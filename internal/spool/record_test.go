@@ -23,6 +23,11 @@ func TestRecordFormat(t *testing.T) {
 	if reason != "" || string(kind) != "event" || string(payload) != `{"a":1}` {
 		t.Fatalf("parse: %q %q %q", kind, payload, reason)
 	}
+	// The example in docs/spool-format.md.
+	doc := `{"crc":"f1a7e3e7","kind":"event","data":{"activity_id":"01JD3Q8V7Z6XKJ2M4N5P6Q7R8S","ts":"2026-11-25T22:44:01Z","customer":"alice","activity":"called_tool","feature_json":{"tool":"submit_query"}}}`
+	if got := appendRecord(nil, "event", []byte(doc[len(`{"crc":"f1a7e3e7","kind":"event","data":`):len(doc)-1])); string(got) != doc+"\n" {
+		t.Fatalf("documented example:\n got %s\nwant %s", got, doc)
+	}
 }
 
 func hex8(v uint32) string {

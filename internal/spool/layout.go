@@ -106,4 +106,30 @@ func syncDir(dir string) error {
 	return nil
 }
 
+// mkdirDurable creates dir and its missing parents with dirPerm and fsyncs
+// the parent of every directory it created, so a fresh spool directory
+// survives a power loss along with the first segment in it.
+func mkdirDurable(dir string) error {
+	dir = filepath.Clean(dir)
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	var created []string
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil || filepath.Dir(d) == d {
+			break
+		}
+		created = append(created, d)
+	}
+	if err := os.MkdirAll(dir, dirPerm); err != nil {
+		return err
+	}
+	for _, d := range created {
+		if err := syncDir(filepath.Dir(d)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func isNotExist(err error) bool { return errors.Is(err, os.ErrNotExist) }

@@ -520,3 +520,60 @@ func FuzzRecover(f *testing.F) {
 		}
 	})
 }
+
+// TestRecoverRacesWriters: Recover running in a loop while writers in this
+// process rotate quickly never takes a live, closing or new segment for an
+// orphan, and nothing is lost.
+func TestRecoverRacesWriters(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	const writers, each = 3, 400
+	done := make(chan struct{})
+	recovered := make(chan int, 1)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-done:
+				recovered <- n
+				return
+			default:
+			}
+			rep, err := Recover(dir, nil, nil)
+			if err != nil {
+				t.Error(err)
+			}
+			n += rep.Recovered
+		}
+	}()
+	errs := make(chan error, writers)
+	for c := range writers {
+		go func() {
+			w, err := Open(Options{Dir: dir, SegmentMaxBytes: 600, Durability: Durability(c % 2)})
+			if err != nil {
+				errs <- err
+				return
+			}
+			for i := range each {
+				if err := w.Append("event", testPayload(c, i, 10)); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- w.Close()
+		}()
+	}
+	for range writers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(done)
+	if n := <-recovered; n != 0 {
+		t.Fatalf("Recover took %d live segments for orphans", n)
+	}
+	recs, corrupt := readAll(t, dir)
+	if len(recs) != writers*each || len(corrupt) != 0 {
+		t.Fatalf("%d records, %d corrupt", len(recs), len(corrupt))
+	}
+}

@@ -180,7 +180,7 @@ func Open(opts Options) (*Writer, error) {
 		return nil, err
 	}
 	segDir := segmentsDir(opts.Dir)
-	if err := os.MkdirAll(segDir, dirPerm); err != nil {
+	if err := mkdirDurable(segDir); err != nil {
 		return nil, fmt.Errorf("open spool: %w", err)
 	}
 	if _, err := Recover(opts.Dir, opts.Logger, opts.Metrics); err != nil {

@@ -15,8 +15,8 @@ import (
 // pendingTracker estimates the records of a spool directory that are not yet
 // committed to the warehouse: the lines of every segment minus the records
 // committed.json says are committed. It scans only bytes it has not scanned
-// before, so a refresh costs a directory read, a stat per segment and a read
-// of what was appended since the last refresh.
+// before, so a refresh costs a directory read, a stat per open segment and a
+// read of what was appended since the last refresh.
 type pendingTracker struct {
 	dir string
 
@@ -33,7 +33,6 @@ type lineCount struct {
 	scanned int64 // bytes [0, scanned) of the segment are counted
 	lines   int64 // '\n' bytes in [0, scanned)
 	closed  bool  // the segment was closed (immutable) when last seen
-	done    bool  // closed and fully committed: nothing pending, ever
 }
 
 // pendingSnap is one refresh's result. own is the writer's append count when
@@ -119,10 +118,9 @@ func (p *pendingTracker) refresh(own func() int64, minAge time.Duration) error {
 			lc.closed = info.Closed
 		}
 		live[id] = true
-		c := p.committed[id]
-		lc.done = lc.closed && c.Offset >= lc.scanned
 		p.counts[id] = lc
-		if d := lc.lines - c.Records; d > 0 && !lc.done {
+		c := p.committed[id]
+		if d := lc.lines - c.Records; d > 0 && !(lc.closed && c.Offset >= lc.scanned) {
 			total += d
 		}
 	}

@@ -14,15 +14,21 @@ import (
 // The CRC-32C covers every byte after crcPrefixLen up to, not including, the
 // '\n'. The fixed prefix lets a record be checked without a JSON parser.
 const (
-	recStart      = `{"crc":"`
-	recCRCEnd     = `",`
-	recKindStart  = `"kind":"`
-	recKindEnd    = `","data":`
-	crcPrefixLen  = len(recStart) + 8 + len(recCRCEnd) // 18: `{"crc":"xxxxxxxx",`
-	recOverhead   = crcPrefixLen + len(recKindStart) + len(recKindEnd) + 1 + 1
-	minRecordLen  = recOverhead + 1 + 2 - 1 // shortest line without '\n': kind "a", payload "{}"
-	MaxKindLen    = 32                      // longest record kind
-	MaxPayloadLen = 4 << 20                 // largest payload in bytes; a record line is at most MaxPayloadLen+recOverhead+MaxKindLen
+	recStart     = `{"crc":"`
+	recCRCEnd    = `",`
+	recKindStart = `"kind":"`
+	recKindEnd   = `","data":`
+	crcPrefixLen = len(recStart) + 8 + len(recCRCEnd) // 18: {"crc":"xxxxxxxx",
+	// recOverhead is a record's length less its kind and payload: the
+	// framing, the closing '}' and the '\n'.
+	recOverhead  = crcPrefixLen + len(recKindStart) + len(recKindEnd) + 1 + 1
+	minRecordLen = recOverhead - 1 + 1 + 2 // shortest line without '\n': kind "a", payload "{}"
+)
+
+// Input limits checked by Append.
+const (
+	MaxKindLen    = 32      // longest record kind
+	MaxPayloadLen = 4 << 20 // largest payload in bytes
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)

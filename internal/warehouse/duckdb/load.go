@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/duckdb/duckdb-go/v2"
@@ -61,13 +62,16 @@ const stageDDL = `CREATE OR REPLACE TEMP TABLE load_stage (
     source                VARCHAR
 )`
 
+// insertFromStage is a plain INSERT: the primary-key index rejects a row
+// that is already stored, failing the statement (and the transaction). That
+// is about three times cheaper than ON CONFLICT DO NOTHING, which the rare
+// batch holding re-sent events pays in freshEvents instead.
 const insertFromStage = `INSERT INTO claude_stream (activity_id, ts, customer, activity,
     anonymous_customer_id, feature_json, revenue_impact, link,
     _activity_occurrence, _activity_repeated_at, _received_at, _source)
 SELECT activity_id, ts, customer, activity, anonymous_customer_id,
     feature_json::JSON, revenue_impact, link, occ, rep, received_at, source
-FROM temp.main.load_stage
-ON CONFLICT DO NOTHING`
+FROM temp.main.load_stage`
 
 // Load stores one batch atomically; see the algorithm above.
 func (db *DB) Load(ctx context.Context, b *warehouse.Batch) (warehouse.LoadResult, error) {
@@ -112,6 +116,7 @@ func (db *DB) Load(ctx context.Context, b *warehouse.Batch) (warehouse.LoadResul
 
 func (db *DB) loadTx(ctx context.Context, conn *sql.Conn, b *warehouse.Batch, evs []*event.Event) (warehouse.LoadResult, error) {
 	var res warehouse.LoadResult
+	var tm loadTimes
 	err := inTx(ctx, conn, func() error {
 		var err error
 		if res.Quarantined, err = insertQuarantine(ctx, conn, b.Quarantine); err != nil {
@@ -123,26 +128,21 @@ func (db *DB) loadTx(ctx context.Context, conn *sql.Conn, b *warehouse.Batch, ev
 		if len(evs) == 0 {
 			return nil
 		}
+		t := time.Now()
 		before, err := partitionStates(ctx, conn, evs)
 		if err != nil {
 			return err
 		}
 		plan := planOccurrences(evs, before)
-		if err := stage(ctx, conn, plan.rows); err != nil {
-			return err
-		}
-		r, err := conn.ExecContext(ctx, insertFromStage)
-		if err != nil {
+		tm.plan, t = time.Since(t), time.Now()
+		if err := appendRows(ctx, conn, plan.rows, true); err != nil {
+			if isDuplicateKey(err) {
+				return errStoredDuplicate
+			}
 			return fmt.Errorf("insert rows: %w", err)
 		}
-		n, err := r.RowsAffected()
-		if err != nil {
-			return fmt.Errorf("insert rows: %w", err)
-		}
-		if int(n) != len(evs) {
-			return errStoredDuplicate
-		}
-		res.Inserted = int(n)
+		tm.append, t = time.Since(t), time.Now()
+		res.Inserted = len(evs)
 		if db.testHookAfterInsert != nil {
 			if err := db.testHookAfterInsert(); err != nil {
 				return err
@@ -155,9 +155,30 @@ func (db *DB) loadTx(ctx context.Context, conn *sql.Conn, b *warehouse.Batch, ev
 		if err := updateRepeatedAt(ctx, conn, append(plan.prevLast, anchors...)); err != nil {
 			return err
 		}
-		return upsertPartitions(ctx, conn, plan.after)
+		if err := upsertPartitions(ctx, conn, plan.after, before); err != nil {
+			return err
+		}
+		tm.occurrence, tm.commitStart = time.Since(t), time.Now()
+		return nil
 	})
+	if err == nil && !tm.commitStart.IsZero() {
+		db.log.Debug("warehouse load phases", "plan", tm.plan, "append", tm.append,
+			"occurrence", tm.occurrence, "commit", time.Since(tm.commitStart))
+	}
 	return res, err
+}
+
+// loadTimes are the durations of a load's phases, for the debug log.
+type loadTimes struct {
+	plan, append, occurrence time.Duration
+	commitStart              time.Time
+}
+
+// isDuplicateKey reports whether err is DuckDB's primary key violation. The
+// appender reports it as text ("Failed to append: Duplicate key ...
+// violates primary key constraint"), not as a typed constraint error.
+func isDuplicateKey(err error) bool {
+	return strings.Contains(err.Error(), "violates primary key constraint")
 }
 
 // freshEvents returns the events of evs that are not stored yet, by a trial
@@ -175,7 +196,7 @@ func (db *DB) freshEvents(ctx context.Context, conn *sql.Conn, evs []*event.Even
 	if err := stage(ctx, conn, rows); err != nil {
 		return nil, err
 	}
-	rs, err := conn.QueryContext(ctx, insertFromStage+" RETURNING customer, activity_id")
+	rs, err := conn.QueryContext(ctx, insertFromStage+" ON CONFLICT DO NOTHING RETURNING customer, activity_id")
 	if err != nil {
 		return nil, fmt.Errorf("trial insert: %w", err)
 	}
@@ -200,13 +221,69 @@ func (db *DB) freshEvents(ctx context.Context, conn *sql.Conn, evs []*event.Even
 	return out, nil
 }
 
-// stage replaces the contents of load_stage with rows, through the Appender.
+// stage replaces the contents of load_stage with rows.
 func stage(ctx context.Context, conn *sql.Conn, rows []stageRow) error {
 	if _, err := conn.ExecContext(ctx, "DELETE FROM temp.main.load_stage"); err != nil {
 		return fmt.Errorf("clear staging table: %w", err)
 	}
-	err := conn.Raw(func(dc any) error {
-		a, err := duckdb.NewAppender(dc.(driver.Conn), "temp", "main", "load_stage")
+	if err := appendRows(ctx, conn, rows, false); err != nil {
+		return fmt.Errorf("stage rows: %w", err)
+	}
+	return nil
+}
+
+// appendQuery inserts the appended rows into claude_stream. A query
+// appender (rather than a table appender) lets feature_json travel as
+// VARCHAR and be cast to JSON by DuckDB, which validates it; the table
+// appender would re-encode every value with encoding/json. Columns added by
+// later migrations take their defaults.
+const appendQuery = `INSERT INTO claude_stream (activity_id, ts, customer, activity,
+    anonymous_customer_id, feature_json, revenue_impact, link,
+    _activity_occurrence, _activity_repeated_at, _received_at, _source)
+SELECT activity_id, ts, customer, activity, anonymous_customer_id,
+    feature_json::JSON, revenue_impact, link, occ, rep, received_at, source
+FROM appended_rows`
+
+var appendColumns = []string{"activity_id", "ts", "customer", "activity", "anonymous_customer_id",
+	"feature_json", "revenue_impact", "link", "occ", "rep", "received_at", "source"}
+
+// appendTypes are the column types of appendColumns.
+func appendTypes() ([]duckdb.TypeInfo, error) {
+	ts := []duckdb.Type{duckdb.TYPE_VARCHAR, duckdb.TYPE_TIMESTAMP, duckdb.TYPE_VARCHAR, duckdb.TYPE_VARCHAR,
+		duckdb.TYPE_VARCHAR, duckdb.TYPE_VARCHAR, duckdb.TYPE_DOUBLE, duckdb.TYPE_VARCHAR,
+		duckdb.TYPE_BIGINT, duckdb.TYPE_TIMESTAMP, duckdb.TYPE_TIMESTAMP, duckdb.TYPE_VARCHAR}
+	out := make([]duckdb.TypeInfo, len(ts))
+	for i, t := range ts {
+		ti, err := duckdb.NewTypeInfo(t)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = ti
+	}
+	return out, nil
+}
+
+// appendRows appends rows with the Appender, in the current transaction,
+// either straight into claude_stream (direct) or into load_stage. Into
+// claude_stream, a row whose key is already stored fails the insert (the
+// primary-key index checks every row), as does a feature_json that is not
+// JSON.
+func appendRows(ctx context.Context, conn *sql.Conn, rows []stageRow, direct bool) error {
+	var types []duckdb.TypeInfo
+	if direct {
+		var err error
+		if types, err = appendTypes(); err != nil {
+			return err
+		}
+	}
+	return conn.Raw(func(dc any) error {
+		var a *duckdb.Appender
+		var err error
+		if direct {
+			a, err = duckdb.NewQueryAppender(dc.(driver.Conn), appendQuery, "appended_rows", types, appendColumns)
+		} else {
+			a, err = duckdb.NewAppender(dc.(driver.Conn), "temp", "main", "load_stage")
+		}
 		if err != nil {
 			return err
 		}
@@ -214,6 +291,7 @@ func stage(ctx context.Context, conn *sql.Conn, rows []stageRow) error {
 		for i := range rows {
 			if i%4096 == 0 {
 				if err := ctx.Err(); err != nil {
+					_ = a.Clear()
 					a.Close()
 					return err
 				}
@@ -225,11 +303,11 @@ func stage(ctx context.Context, conn *sql.Conn, rows []stageRow) error {
 			vals[2] = e.Customer
 			vals[3] = e.Activity
 			vals[4] = nullString(e.AnonymousCustomerID)
-			if len(e.Features) == 0 {
-				vals[5] = "{}"
-			} else {
-				vals[5] = string(e.Features)
+			f := e.Features
+			if len(f) == 0 {
+				f = []byte("{}")
 			}
+			vals[5] = string(f)
 			if e.RevenueImpact != nil {
 				vals[6] = *e.RevenueImpact
 			} else {
@@ -249,16 +327,17 @@ func stage(ctx context.Context, conn *sql.Conn, rows []stageRow) error {
 			vals[10] = e.ReceivedAt
 			vals[11] = e.Source
 			if err := a.AppendRow(vals...); err != nil {
+				_ = a.Clear()
 				a.Close()
 				return err
 			}
 		}
-		return a.Close()
+		if err := a.Close(); err != nil {
+			_ = a.Clear()
+			return err
+		}
+		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("stage rows: %w", err)
-	}
-	return nil
 }
 
 func nullString(s string) driver.Value {
@@ -304,24 +383,52 @@ JOIN (SELECT unnest(?::VARCHAR[]) AS customer, unnest(?::VARCHAR[]) AS activity)
 	return out, nil
 }
 
-func upsertPartitions(ctx context.Context, conn *sql.Conn, after map[partKey]partState) error {
-	n := len(after)
-	cs, as, ids := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
-	ns, firsts, lasts := make([]int64, 0, n), make([]int64, 0, n), make([]int64, 0, n)
+func upsertPartitions(ctx context.Context, conn *sql.Conn, after map[partKey]partState, before map[partKey]partState) error {
+	// Existing partitions are updated in place (their key columns, which
+	// the primary-key index covers, do not change); new ones are inserted.
+	// That is several times cheaper than INSERT ... ON CONFLICT DO UPDATE
+	// or DELETE + INSERT, which both go through the index.
+	var upd, ins partitionLists
 	for k, s := range after {
-		cs, as, ids = append(cs, k.customer), append(as, k.activity), append(ids, s.lastID)
-		ns, firsts, lasts = append(ns, s.n), append(firsts, s.firstTS.UnixMicro()), append(lasts, s.lastTS.UnixMicro())
+		if _, ok := before[k]; ok {
+			upd.add(k, s)
+		} else {
+			ins.add(k, s)
+		}
 	}
-	_, err := conn.ExecContext(ctx, `INSERT INTO stream_partitions (customer, activity, n, first_ts, last_ts, last_id)
+	if len(upd.cs) > 0 {
+		_, err := conn.ExecContext(ctx, `UPDATE stream_partitions
+SET n = u.n, first_ts = u.first_ts, last_ts = u.last_ts, last_id = u.last_id
+FROM (SELECT unnest(?::VARCHAR[]) AS customer, unnest(?::VARCHAR[]) AS activity, unnest(?::BIGINT[]) AS n,
+             make_timestamp(unnest(?::BIGINT[])) AS first_ts, make_timestamp(unnest(?::BIGINT[])) AS last_ts,
+             unnest(?::VARCHAR[]) AS last_id) u
+WHERE stream_partitions.customer = u.customer AND stream_partitions.activity = u.activity`,
+			upd.cs, upd.as, upd.ns, upd.firsts, upd.lasts, upd.ids)
+		if err != nil {
+			return fmt.Errorf("update partitions: %w", err)
+		}
+	}
+	if len(ins.cs) > 0 {
+		_, err := conn.ExecContext(ctx, `INSERT INTO stream_partitions (customer, activity, n, first_ts, last_ts, last_id)
 SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::BIGINT[]),
-       make_timestamp(unnest(?::BIGINT[])), make_timestamp(unnest(?::BIGINT[])), unnest(?::VARCHAR[])
-ON CONFLICT (customer, activity) DO UPDATE SET
-    n = excluded.n, first_ts = excluded.first_ts, last_ts = excluded.last_ts, last_id = excluded.last_id`,
-		cs, as, ns, firsts, lasts, ids)
-	if err != nil {
-		return fmt.Errorf("update partitions: %w", err)
+       make_timestamp(unnest(?::BIGINT[])), make_timestamp(unnest(?::BIGINT[])), unnest(?::VARCHAR[])`,
+			ins.cs, ins.as, ins.ns, ins.firsts, ins.lasts, ins.ids)
+		if err != nil {
+			return fmt.Errorf("insert partitions: %w", err)
+		}
 	}
 	return nil
+}
+
+// partitionLists are partition states as column lists, for unnest().
+type partitionLists struct {
+	cs, as, ids       []string
+	ns, firsts, lasts []int64
+}
+
+func (l *partitionLists) add(k partKey, s partState) {
+	l.cs, l.as, l.ids = append(l.cs, k.customer), append(l.as, k.activity), append(l.ids, s.lastID)
+	l.ns, l.firsts, l.lasts = append(l.ns, s.n), append(l.firsts, s.firstTS.UnixMicro()), append(l.lasts, s.lastTS.UnixMicro())
 }
 
 // updateRepeatedAt applies point updates of _activity_repeated_at.

@@ -345,14 +345,14 @@ func testOccurrenceLateAndTies(t *testing.T, open Open) {
 		checkOccurrences(t, d, all)
 	}
 	step(ev("alice", "called_tool", "M", t0.Add(10*time.Minute)), ev("alice", "called_tool", "N", t0.Add(20*time.Minute)))
-	step(ev("alice", "called_tool", "L", t0.Add(5*time.Minute)))                                 // late, before everything
-	step(ev("alice", "called_tool", "O", t0.Add(15*time.Minute)))                                // late, in the middle
-	step(ev("alice", "called_tool", "A", t0.Add(20*time.Minute)))                                // tie with the last, smaller id: late
-	step(ev("alice", "called_tool", "Z", t0.Add(20*time.Minute)))                                // tie with the last, larger id: in order
+	step(ev("alice", "called_tool", "L", t0.Add(5*time.Minute)))                                                           // late, before everything
+	step(ev("alice", "called_tool", "O", t0.Add(15*time.Minute)))                                                          // late, in the middle
+	step(ev("alice", "called_tool", "A", t0.Add(20*time.Minute)))                                                          // tie with the last, smaller id: late
+	step(ev("alice", "called_tool", "Z", t0.Add(20*time.Minute)))                                                          // tie with the last, larger id: in order
 	step(ev("alice", "called_tool", "B", t0.Add(10*time.Minute)), ev("alice", "called_tool", "C", t0.Add(10*time.Minute))) // ties inside a batch and with stored
 	step(ev("alice", "called_tool", "Q", t0.Add(30*time.Minute)), ev("alice", "called_tool", "K", t0.Add(time.Minute)))    // one late, one in order
-	step(ev("alice", "called_tool", "Y", t0.Add(-time.Hour*24*365)))                             // very late: anchor search has nothing before
-	step(ev("alice", "called_tool", "X", t0.Add(-time.Hour*24*300)))                             // late with an anchor far behind
+	step(ev("alice", "called_tool", "Y", t0.Add(-time.Hour*24*365)))                                                       // very late: anchor search has nothing before
+	step(ev("alice", "called_tool", "X", t0.Add(-time.Hour*24*300)))                                                       // late with an anchor far behind
 }
 
 func testOccurrenceRandomized(t *testing.T, open Open) {

@@ -32,16 +32,29 @@ type Driver interface {
 	SchemaVersion(ctx context.Context) (int, error)
 
 	// Load stores one uploader batch atomically: the events (deduplicated on
-	// (customer, activity_id) against the table and within the batch), the
-	// quarantined records, and the new read offsets of the segments the
-	// batch came from. Either all of it commits or none of it does, so a
-	// crash at any point neither loses nor duplicates rows. Occurrence
-	// columns (_activity_occurrence, _activity_repeated_at) are maintained
-	// incrementally: only the partitions (customer, activity) the batch
-	// touches are updated, and only from the earliest new ts on.
-	// DuckDB: one transaction — Appender into a temporary staging table,
-	// INSERT ... ON CONFLICT DO NOTHING into claude_stream, occurrence
-	// update, quarantine insert, offsets upsert.
+	// (customer, activity_id) against the table and within the batch, the
+	// first one winning), the quarantined records (a record already stored
+	// at the same segment and offset is not stored again), and the new read
+	// offsets of the segments the batch came from. Either all of it commits
+	// or none of it does, so a crash at any point neither loses nor
+	// duplicates rows; after a failed Load the driver stays usable and the
+	// same batch may be retried. Events must have passed event.Validate;
+	// a feature_json that is not JSON fails the whole Load.
+	//
+	// Occurrence columns are maintained by Load, per partition (customer,
+	// activity) in the order (ts, activity_id): _activity_occurrence is the
+	// row's 1-based rank, _activity_repeated_at the ts of the next row (NULL
+	// for the last). Rows of an anonymous-only visitor store customer = ''
+	// (the column is part of the primary key, so NOT NULL) and therefore
+	// share one partition per activity. Maintenance is incremental: only the
+	// partitions the batch touches are updated, and only from the earliest
+	// new ts on; a batch of in-order events touches just its new rows and the
+	// previous last row of each partition, whatever the table's size.
+	// DuckDB: one transaction — rows appended straight into claude_stream
+	// (the primary-key index rejects stored duplicates; a batch holding
+	// re-sent events is retried with only its new events, found by INSERT
+	// ... ON CONFLICT DO NOTHING RETURNING), occurrence update, quarantine
+	// insert, offsets upsert; see duckdb/load.go.
 	// Snowflake: rows go through a Snowpipe Streaming channel per segment
 	// with the segment offset as the offset token (exactly-once is the
 	// channel's committed offset token); dedup is a MERGE from the landing
@@ -62,11 +75,19 @@ type Driver interface {
 
 	// Query runs one read-only SQL statement written by an analyst (the
 	// `activitybi sql` command) and returns at most maxRows rows (0 means no
-	// limit). Anything but exactly one read-only statement is refused with an
-	// *UnsafeSQLError before it runs: writes, several statements, ATTACH,
-	// COPY, PRAGMA/SET, INSTALL/LOAD, file-reading functions.
-	// DuckDB: the statement is parsed by DuckDB itself and checked, then run
-	// on a connection of a database opened with external access disabled.
+	// limit); Table.Truncated says that more rows existed. Anything but
+	// exactly one read-only statement is refused with an *UnsafeSQLError
+	// before it runs: writes and DDL, several statements, transaction
+	// control, ATTACH, COPY, PRAGMA/SET/RESET, INSTALL/LOAD, CALL, EXPORT,
+	// and table functions outside a small allow-list (file and remote
+	// readers in particular). A statement that is safe but wrong (a syntax
+	// error, an unknown column) fails with an ordinary error. The statement
+	// has a timeout; cancelling ctx interrupts it. JSON values come back
+	// decoded, binary values as strings.
+	// DuckDB: the statement is parsed by DuckDB itself (json_serialize_sql)
+	// and its syntax tree checked, then run in a READ ONLY transaction on a
+	// database opened with external access disabled and its configuration
+	// locked.
 	// Snowflake: a role with SELECT grants only, a statement timeout, and
 	// MULTI_STATEMENT_COUNT=1.
 	Query(ctx context.Context, sql string, maxRows int) (*Table, error)
@@ -79,7 +100,8 @@ type Driver interface {
 	Close() error
 }
 
-// Batch is one uploader transaction.
+// Batch is one uploader transaction. Any part may be empty: a batch of only
+// offsets advances the uploader past records it skipped.
 type Batch struct {
 	Events     []event.Event
 	Quarantine []QuarantineRecord
@@ -105,15 +127,15 @@ type QuarantineRecord struct {
 	Offset  int64
 	Kind    string // spool record kind, "" if unreadable
 	Reason  string
-	Raw     []byte
-	At      time.Time
+	Raw     []byte    // the record's bytes as read, not necessarily UTF-8
+	At      time.Time // when it was quarantined; zero means now
 }
 
 // LoadResult counts what a Load did.
 type LoadResult struct {
 	Inserted    int // new rows in claude_stream
-	Duplicates  int // events already present (same customer and activity_id)
-	Quarantined int
+	Duplicates  int // events not inserted: already stored, or repeated within the batch
+	Quarantined int // newly stored quarantine records (a retried record counts 0)
 }
 
 // Stats are row counts of the main tables.

@@ -22,29 +22,34 @@ import (
 //  2. events deduplicated in Go (first of each (customer, activity_id) wins),
 //     the touched partitions' states read from stream_partitions, and
 //     occurrence values planned in Go (occurrence.go).
-//  3. rows appended into the TEMP table load_stage with the Appender, then
-//     INSERT INTO claude_stream SELECT ... FROM load_stage ON CONFLICT DO
-//     NOTHING: the primary-key index (ART) finds rows already stored, no
-//     join over the table. If fewer rows went in than were staged, some were
-//     already stored and the planned numbers are off: the transaction is
-//     rolled back, a trial insert (rolled back too) with RETURNING tells
-//     which events are new, and the load runs again with only those. This
-//     happens only for re-sent events, so the common case pays nothing.
+//  3. rows appended straight into claude_stream by a query appender
+//     (INSERT ... SELECT FROM the appended rows): the primary-key index
+//     (ART) checks every row, so a row already stored fails the insert —
+//     dedup against the table is an index probe per row, never a join over
+//     the table. Such a failure means the batch holds re-sent events and the
+//     planned numbers are off: the transaction is rolled back, a trial
+//     insert (rolled back too) of the batch through load_stage with
+//     ON CONFLICT DO NOTHING RETURNING tells which events are new, and the
+//     load runs again with only those. Only batches with re-sent events pay
+//     for that; ON CONFLICT DO NOTHING costs about three times a plain
+//     insert, which is why it is not the common path.
 //  4. previous last rows of in-order partitions and anchors of late
 //     partitions get their _activity_repeated_at in one UPDATE joined on
 //     (customer, activity_id, ts); the ts values reach the scan as an IN
 //     filter (dynamic_or_filter_threshold) that zonemaps check, so only the
 //     row groups holding those rows are read.
 //  5. late partitions are renumbered from their earliest new ts (see
-//     lateRecompute), and stream_partitions is upserted.
+//     lateRecompute), and stream_partitions is updated in place.
 //
 // Cost: in-order loads touch the new rows, one stored row per touched
 // partition and the partition summaries, independent of the table's size.
 // A late row costs a scan of the row groups from its ts to the end of the
-// table (zonemap-pruned on ts) and an update of its partition's rows from
-// that ts on, plus the search for the row just before it.
+// table (zonemap-pruned on ts, so proportional to the data that arrived
+// after it, not to the table), an update of its partition's rows from that
+// ts on, and a backward search for the row just before it (usually one
+// small zonemap-pruned scan).
 
-// errStoredDuplicate says that some staged events were already stored.
+// errStoredDuplicate says that some events of the batch were already stored.
 var errStoredDuplicate = errors.New("batch holds events already stored")
 
 const stageDDL = `CREATE OR REPLACE TEMP TABLE load_stage (
@@ -62,10 +67,8 @@ const stageDDL = `CREATE OR REPLACE TEMP TABLE load_stage (
     source                VARCHAR
 )`
 
-// insertFromStage is a plain INSERT: the primary-key index rejects a row
-// that is already stored, failing the statement (and the transaction). That
-// is about three times cheaper than ON CONFLICT DO NOTHING, which the rare
-// batch holding re-sent events pays in freshEvents instead.
+// insertFromStage moves the staged rows into claude_stream; freshEvents
+// adds ON CONFLICT DO NOTHING RETURNING to learn which rows are new.
 const insertFromStage = `INSERT INTO claude_stream (activity_id, ts, customer, activity,
     anonymous_customer_id, feature_json, revenue_impact, link,
     _activity_occurrence, _activity_repeated_at, _received_at, _source)

@@ -3,6 +3,7 @@ package duckdb
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"math/big"
@@ -54,7 +55,13 @@ func (db *DB) Query(ctx context.Context, q string, maxRows int) (*warehouse.Tabl
 	if _, err := conn.ExecContext(ctx, "BEGIN TRANSACTION READ ONLY"); err != nil {
 		return nil, fmt.Errorf("query: begin: %w", err)
 	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK") //nolint:errcheck // read-only: nothing to keep
+	defer func() {
+		// A connection whose transaction could not be ended must not go
+		// back to the pool: ErrBadConn makes database/sql discard it.
+		if _, err := conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK"); err != nil {
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+	}()
 	t, err := readTable(ctx, conn, run, maxRows)
 	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {

@@ -147,6 +147,12 @@ func BenchmarkLoad(b *testing.B) {
 			b.StopTimer()
 			b.ReportMetric(float64(b.N*benchBatch)/total.Seconds(), "rows/s")
 			reportPercentiles(b, lat)
+			// The primary-key index lives in DuckDB's buffer pool and counts
+			// against memory_limit; report its size with the table's.
+			var artMB float64
+			if err := db.sqlDB.QueryRow(`SELECT coalesce(sum(memory_usage_bytes), 0) / 1e6 FROM duckdb_memory() WHERE tag = 'ART_INDEX'`).Scan(&artMB); err == nil {
+				b.ReportMetric(artMB, "index-MB")
+			}
 			if c.late > 0 {
 				checkBenchOccurrences(b, db)
 			}

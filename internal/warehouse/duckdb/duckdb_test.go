@@ -323,3 +323,54 @@ func TestPlanOccurrences(t *testing.T) {
 		t.Errorf("a after %+v", s)
 	}
 }
+
+// TestReadersDuringLoads runs queries while loads commit: readers use their
+// own connections and see committed data only.
+func TestReadersDuringLoads(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := setup(t)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	done := make(chan struct{})
+	errc := make(chan error, 2)
+	for r := 0; r < 2; r++ {
+		go func() {
+			var last int64
+			for {
+				select {
+				case <-done:
+					errc <- nil
+					return
+				default:
+				}
+				tab, err := db.Query(ctx, "SELECT count(*), count(DISTINCT _activity_occurrence) FROM claude_stream", 0)
+				if err != nil {
+					errc <- err
+					return
+				}
+				n := tab.Rows[0][0].(int64)
+				if n%100 != 0 || n < last {
+					errc <- fmt.Errorf("saw %d rows after %d: a partial or reverted batch", n, last)
+					return
+				}
+				last = n
+			}
+		}()
+	}
+	for b := 0; b < 20; b++ {
+		var evs []event.Event
+		for i := 0; i < 100; i++ {
+			n := b*100 + i
+			evs = append(evs, testEvent("a", "called_tool", fmt.Sprintf("%05d", n), t0.Add(time.Duration(n)*time.Second)))
+		}
+		if _, err := db.Load(ctx, &warehouse.Batch{Events: evs}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(done)
+	for r := 0; r < 2; r++ {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -130,6 +130,9 @@ type DB struct {
 	writer  *sql.Conn // nil in read-only mode
 	staged  bool      // the writer's TEMP staging tables exist
 	closed  bool
+	// parts mirrors stream_partitions (nil: not read yet); see
+	// partitionStates.
+	parts map[partKey]partState
 
 	// closeMu guards closing against readers starting (RLock while reading).
 	closeMu  sync.RWMutex

@@ -120,6 +120,7 @@ func (db *DB) Load(ctx context.Context, b *warehouse.Batch) (warehouse.LoadResul
 func (db *DB) loadTx(ctx context.Context, conn *sql.Conn, b *warehouse.Batch, evs []*event.Event) (warehouse.LoadResult, error) {
 	var res warehouse.LoadResult
 	var tm loadTimes
+	var after map[partKey]partState
 	err := inTx(ctx, conn, func() error {
 		var err error
 		if res.Quarantined, err = insertQuarantine(ctx, conn, b.Quarantine); err != nil {
@@ -132,7 +133,7 @@ func (db *DB) loadTx(ctx context.Context, conn *sql.Conn, b *warehouse.Batch, ev
 			return nil
 		}
 		t := time.Now()
-		before, err := partitionStates(ctx, conn, evs)
+		before, err := db.partitionStates(ctx, conn, evs)
 		if err != nil {
 			return err
 		}
@@ -162,8 +163,19 @@ func (db *DB) loadTx(ctx context.Context, conn *sql.Conn, b *warehouse.Batch, ev
 			return err
 		}
 		tm.occurrence, tm.commitStart = time.Since(t), time.Now()
+		after = plan.after
 		return nil
 	})
+	switch {
+	case err == nil:
+		for k, s := range after {
+			db.parts[k] = s
+		}
+	case !tm.commitStart.IsZero():
+		// The COMMIT itself failed: whether it took effect is unknown
+		// to the cache, so reread stream_partitions next time.
+		db.parts = nil
+	}
 	if err == nil && !tm.commitStart.IsZero() {
 		db.log.Debug("warehouse load phases", "plan", tm.plan, "append", tm.append,
 			"occurrence", tm.occurrence, "commit", time.Since(tm.commitStart))
@@ -350,27 +362,35 @@ func nullString(s string) driver.Value {
 	return s
 }
 
-// partitionStates reads the stored states of the partitions evs touch.
-func partitionStates(ctx context.Context, conn *sql.Conn, evs []*event.Event) (map[partKey]partState, error) {
-	seen := make(map[partKey]bool)
-	var cs, as []string
+// partitionStates returns the stored states of the partitions evs touch.
+// They come from db.parts, a copy of stream_partitions read on the first
+// load and kept in step after each commit (only Load writes the table, and
+// one process owns the file); it saves a query per load.
+func (db *DB) partitionStates(ctx context.Context, conn *sql.Conn, evs []*event.Event) (map[partKey]partState, error) {
+	if db.parts == nil {
+		all, err := readPartitions(ctx, conn)
+		if err != nil {
+			return nil, err
+		}
+		db.parts = all
+	}
+	out := make(map[partKey]partState)
 	for _, e := range evs {
 		k := partKey{e.Customer, e.Activity}
-		if !seen[k] {
-			seen[k] = true
-			cs = append(cs, k.customer)
-			as = append(as, k.activity)
+		if s, ok := db.parts[k]; ok {
+			out[k] = s
 		}
 	}
-	rows, err := conn.QueryContext(ctx, `SELECT p.customer, p.activity, p.n, p.first_ts, p.last_ts, p.last_id
-FROM stream_partitions p
-JOIN (SELECT unnest(?::VARCHAR[]) AS customer, unnest(?::VARCHAR[]) AS activity) t
-  ON p.customer = t.customer AND p.activity = t.activity`, cs, as)
+	return out, nil
+}
+
+func readPartitions(ctx context.Context, conn *sql.Conn) (map[partKey]partState, error) {
+	rows, err := conn.QueryContext(ctx, `SELECT customer, activity, n, first_ts, last_ts, last_id FROM stream_partitions`)
 	if err != nil {
 		return nil, fmt.Errorf("read partitions: %w", err)
 	}
 	defer rows.Close()
-	out := make(map[partKey]partState, len(cs))
+	out := make(map[partKey]partState)
 	for rows.Next() {
 		var k partKey
 		var s partState

@@ -99,6 +99,7 @@ func (db *DB) Migrate(ctx context.Context) ([]int, error) {
 	}
 	if len(applied) > 0 {
 		db.staged = false // staging tables mirror claude_stream: recreate them
+		db.parts = nil
 	}
 	return applied, nil
 }

@@ -147,19 +147,30 @@ func ReadSegment(path string, off int64, maxBytes int, buf []byte) (entries []En
 // readEntries is ReadSegment on an open file. It also returns the buffer it
 // used, so a caller reading a whole file reuses a grown buffer.
 func readEntries(f *os.File, off int64, maxBytes int, buf []byte, closed bool) (entries []Entry, next int64, _ []byte, err error) {
-	if cap(buf) < maxBytes {
-		buf = make([]byte, maxBytes)
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, off, buf, err
+	}
+	size := fi.Size()
+	if off >= size {
+		return nil, off, buf, nil
+	}
+	// Read up to maxBytes of what is there (so tailing a few new bytes does
+	// not allocate maxBytes), more only while not even one line is complete.
+	limit := int(min(int64(maxBytes), size-off))
+	if cap(buf) < limit {
+		buf = make([]byte, limit)
 	}
 	buf = buf[:cap(buf)]
-	// Read maxBytes, more only while not even one line is complete.
-	n, limit, eof := 0, maxBytes, false
+	n, eof := 0, false
 	for {
 		m, rerr := f.ReadAt(buf[n:limit], off+int64(n))
 		n += m
 		if rerr != nil && !errors.Is(rerr, io.EOF) {
 			return nil, off, buf, rerr
 		}
-		eof = rerr != nil
+		// The end as of the stat above; a closed segment does not grow.
+		eof = rerr != nil || off+int64(n) >= size
 		if eof || bytes.IndexByte(buf[n-m:n], '\n') >= 0 {
 			break
 		}

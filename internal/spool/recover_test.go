@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -575,5 +576,20 @@ func TestRecoverRacesWriters(t *testing.T) {
 	recs, corrupt := readAll(t, dir)
 	if len(recs) != writers*each || len(corrupt) != 0 {
 		t.Fatalf("%d records, %d corrupt", len(recs), len(corrupt))
+	}
+}
+
+func TestReadSegmentAllocatesWhatIsThere(t *testing.T) {
+	dir := t.TempDir()
+	path := writeSegment(t, dir, testID+openExt, newFixture(3).data)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	es, _, err := ReadSegment(path, 0, 64<<20, nil)
+	runtime.ReadMemStats(&after)
+	if err != nil || len(es) != 3 {
+		t.Fatalf("ReadSegment = %d entries, %v", len(es), err)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 1<<20 {
+		t.Fatalf("reading a %d-byte segment with maxBytes 64 MiB allocated %d bytes", len(newFixture(3).data), got)
 	}
 }

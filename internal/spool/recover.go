@@ -114,13 +114,20 @@ func inspect(dir string, mode inspectMode, log *slog.Logger, m *Metrics) (Report
 		}
 		return rep, fmt.Errorf("spool %s: %w", dir, err)
 	}
+	var errs []error
 	committed, err := ReadCommitted(dir)
 	if err != nil {
-		return rep, err
+		// Repairs do not need it; reports go on without commit figures.
+		if log != nil {
+			log.Warn("spool recovery cannot read the committed state", "err", err)
+		}
+		if mode != modeRecover {
+			errs = append(errs, err)
+		}
+		committed = map[string]Committed{}
 	}
-	var errs []error
 	var buf []byte
-	seen := map[string]int{} // id -> index in rep.Segments
+	seen := map[string]bool{}
 	for _, de := range des {
 		id, ext, ok := splitSegmentName(de.Name())
 		if !ok {
@@ -144,7 +151,7 @@ func inspect(dir string, mode inspectMode, log *slog.Logger, m *Metrics) (Report
 			errs = append(errs, fmt.Errorf("segment %s: %w", id, err))
 			continue
 		}
-		seen[id] = len(rep.Segments)
+		seen[id] = true
 		rep.Segments = append(rep.Segments, sr)
 	}
 	if mode == modeRecover {

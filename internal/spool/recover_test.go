@@ -593,3 +593,28 @@ func TestReadSegmentAllocatesWhatIsThere(t *testing.T) {
 		t.Fatalf("reading a %d-byte segment with maxBytes 64 MiB allocated %d bytes", len(newFixture(3).data), got)
 	}
 }
+
+func TestRecoverWithBadCommittedState(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	fx := newFixture(2)
+	writeSegment(t, dir, testID+openExt, lines(fx.data, []byte("torn")))
+	if err := os.WriteFile(filepath.Join(dir, committedFile), []byte("{not json"), filePerm); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Recover(dir, nil, nil)
+	if err != nil || rep.Recovered != 1 || rep.TornBytes != 4 {
+		t.Fatalf("Recover with a bad committed.json = %+v, %v", rep, err)
+	}
+	st, err := Stat(dir)
+	if err == nil || !strings.Contains(err.Error(), committedFile) || len(st.Segments) != 1 || st.Records != 2 {
+		t.Fatalf("Stat with a bad committed.json = %+v, %v", st, err)
+	}
+	w, err := Open(Options{Dir: dir})
+	if err != nil {
+		t.Fatalf("Open with a bad committed.json: %v", err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+}

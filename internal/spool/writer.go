@@ -451,12 +451,11 @@ func (w *Writer) rotateLocked(reason string) error {
 	f, id := w.spare, w.spareID
 	w.spare, w.spareID = nil, ""
 	if f == nil {
-		seq := w.lastSeq + 1
+		w.lastSeq++ // never reused, even when creation fails half way
 		var err error
-		if f, id, err = w.createSegment(seq); err != nil {
+		if f, id, err = w.createSegment(w.lastSeq); err != nil {
 			return err
 		}
-		w.lastSeq = seq
 	}
 	w.retiring = append(w.retiring, retired{f: w.f, id: w.id, records: w.records, written: w.written})
 	w.log.Debug("spool segment rotated", "reason", reason, "closing", w.id, "records", w.records, "bytes", w.size, "next", id)

@@ -147,20 +147,33 @@ func (p *pendingTracker) countLines(path, id string, from, to int64) (int64, err
 	if p.buf == nil {
 		p.buf = make([]byte, 64<<10)
 	}
-	var n int64
+	n, _, err := countLines(f, from, to, p.buf)
+	if err != nil {
+		return 0, fmt.Errorf("count lines: %w", err)
+	}
+	return n, nil
+}
+
+// countLines counts the '\n' bytes in [from, to) of f and returns the offset
+// after the last one (from when there is none). A file shorter than to (it
+// was truncated meanwhile) is counted to its end.
+func countLines(f *os.File, from, to int64, buf []byte) (lines, lastLineEnd int64, err error) {
+	lastLineEnd = from
 	for off := from; off < to; {
-		b := p.buf[:min(int64(len(p.buf)), to-off)]
-		m, err := f.ReadAt(b, off)
-		n += int64(bytes.Count(b[:m], []byte{'\n'}))
+		m, err := f.ReadAt(buf[:min(int64(len(buf)), to-off)], off)
+		if i := bytes.LastIndexByte(buf[:m], '\n'); i >= 0 {
+			lastLineEnd = off + int64(i) + 1
+		}
+		lines += int64(bytes.Count(buf[:m], []byte{'\n'}))
 		off += int64(m)
 		if err != nil {
 			if errors.Is(err, io.EOF) {
-				break // truncated meanwhile; the next refresh notices
+				break
 			}
-			return 0, fmt.Errorf("count lines: %w", err)
+			return 0, 0, err
 		}
 	}
-	return n, nil
+	return lines, lastLineEnd, nil
 }
 
 // loadCommitted re-reads committed.json when it changed (it is replaced by

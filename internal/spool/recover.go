@@ -1,7 +1,6 @@
 package spool
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -344,28 +343,16 @@ func scanFile(f *os.File, verify bool, from fileScan, buf []byte) (fileScan, []b
 	}
 	sc.size = fi.Size()
 	if !verify {
-		if from.lastLineEnd <= sc.size {
-			sc.lines, sc.lastLineEnd = from.lines, from.lastLineEnd
+		if from.lastLineEnd > sc.size {
+			from = fileScan{}
 		}
 		if cap(buf) < scanReadBytes {
 			buf = make([]byte, scanReadBytes)
 		}
 		buf = buf[:scanReadBytes]
-		for off := sc.lastLineEnd; off < sc.size; {
-			n, err := f.ReadAt(buf[:min(int64(len(buf)), sc.size-off)], off)
-			if i := bytes.LastIndexByte(buf[:n], '\n'); i >= 0 {
-				sc.lastLineEnd = off + int64(i) + 1
-			}
-			sc.lines += int64(bytes.Count(buf[:n], []byte{'\n'}))
-			off += int64(n)
-			if err != nil {
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				return sc, buf, err
-			}
-		}
-		return sc, buf, nil
+		n, end, err := countLines(f, from.lastLineEnd, sc.size, buf)
+		sc.lines, sc.lastLineEnd = from.lines+n, end
+		return sc, buf, err
 	}
 	var entries []Entry
 	for off := int64(0); off < sc.size; {

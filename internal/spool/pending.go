@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,7 +19,8 @@ import (
 // before, so a refresh costs a directory read, a stat per open segment and a
 // read of what was appended since the last refresh.
 type pendingTracker struct {
-	dir string
+	dir      string
+	writerID string // prefix of the ids of the owning writer's segments
 
 	mu        sync.Mutex // held for a whole refresh; never taken under Writer.mu
 	counts    map[string]lineCount
@@ -35,10 +37,17 @@ type lineCount struct {
 	closed  bool  // the segment was closed (immutable) when last seen
 }
 
-// pendingSnap is one refresh's result. own is the writer's append count when
-// the refresh began: appends after it are added on top by the writer, so the
-// estimate never misses this writer's own records (it may count a few twice
-// until the next refresh, which errs on the safe side).
+// ownMark is where the writer stood when a refresh began: its append count,
+// its current segment and the bytes written to it. The refresh counts the
+// writer's own records only up to that point and the writer adds those
+// appended since, so its own records are counted exactly once.
+type ownMark struct {
+	appended int64
+	segment  string
+	size     int64
+}
+
+// pendingSnap is one refresh's result; own is ownMark.appended.
 type pendingSnap struct {
 	pending int64
 	own     int64
@@ -51,8 +60,8 @@ type fileStamp struct {
 	modTime time.Time
 }
 
-func newPendingTracker(dir string) *pendingTracker {
-	p := &pendingTracker{dir: dir, counts: map[string]lineCount{}, committed: map[string]Committed{}}
+func newPendingTracker(dir, writerID string) *pendingTracker {
+	p := &pendingTracker{dir: dir, writerID: writerID, counts: map[string]lineCount{}, committed: map[string]Committed{}}
 	p.snap.Store(&pendingSnap{})
 	return p
 }
@@ -65,13 +74,13 @@ func (p *pendingTracker) estimate(own int64) int64 {
 
 // refresh recomputes pending from the filesystem unless another refresh
 // finished less than minAge ago (callers racing to refresh share one).
-func (p *pendingTracker) refresh(own func() int64, minAge time.Duration) error {
+func (p *pendingTracker) refresh(own func() ownMark, minAge time.Duration) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if s := p.snap.Load(); !s.at.IsZero() && time.Since(s.at) < minAge {
 		return nil
 	}
-	before := own()
+	mark := own()
 	start := time.Now()
 	des, err := os.ReadDir(segmentsDir(p.dir))
 	if err != nil && !isNotExist(err) {
@@ -87,6 +96,10 @@ func (p *pendingTracker) refresh(own func() int64, minAge time.Duration) error {
 		if !ok || ext == tmpExt || live[id] {
 			continue
 		}
+		mine := strings.HasPrefix(id, p.writerID)
+		if mine && id > mark.segment {
+			continue // created after the mark: all its records are counted by the writer
+		}
 		lc, known := p.counts[id]
 		closed := ext == closedExt
 		if !(closed && known && lc.closed) {
@@ -97,6 +110,9 @@ func (p *pendingTracker) refresh(own func() int64, minAge time.Duration) error {
 					continue // deleted meanwhile
 				}
 				return fmt.Errorf("pending: %w", err)
+			}
+			if mine && id == mark.segment {
+				info.Size = min(info.Size, mark.size) // the rest came after the mark
 			}
 			if !known || info.Size < lc.scanned {
 				// New to us, or truncated by recovery: start at the committed
@@ -129,7 +145,7 @@ func (p *pendingTracker) refresh(own func() int64, minAge time.Duration) error {
 			delete(p.counts, id)
 		}
 	}
-	p.snap.Store(&pendingSnap{pending: total, own: before, at: start})
+	p.snap.Store(&pendingSnap{pending: total, own: mark.appended, at: start})
 	return nil
 }
 

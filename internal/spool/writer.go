@@ -8,8 +8,9 @@
 // closes the segments of writers that died, truncating a torn tail at the
 // last good record. docs/spool-format.md describes the format.
 //
-// Lock order: Writer.mu is a leaf. pendingTracker.mu is never taken while
-// Writer.mu is held.
+// Lock order: pendingTracker.mu, then Writer.mu (a refresh reads the
+// writer's position); Writer.mu is never held while taking
+// pendingTracker.mu.
 package spool
 
 import (
@@ -194,17 +195,17 @@ func Open(opts Options) (*Writer, error) {
 		m:        opts.Metrics,
 		segDir:   segDir,
 		writerID: ulid.Make().String(),
-		pend:     newPendingTracker(opts.Dir),
 		kick:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
 	}
 	w.cond.L = &w.mu
+	w.pend = newPendingTracker(opts.Dir, w.writerID+"-")
 	f, id, err := w.createSegment(1)
 	if err != nil {
 		return nil, fmt.Errorf("open spool: %w", err)
 	}
 	w.f, w.id, w.lastSeq, w.created = f, id, 1, time.Now()
-	if err := w.pend.refresh(w.appended.Load, 0); err != nil {
+	if err := w.pend.refresh(w.mark, 0); err != nil {
 		w.log.Warn("spool pending estimate unavailable", "err", err)
 	}
 	w.m.pending.Set(float64(w.pend.estimate(0)))
@@ -220,6 +221,13 @@ func (w *Writer) SegmentID() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.id
+}
+
+// mark tells a pending refresh where the writer stands (see ownMark).
+func (w *Writer) mark() ownMark {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return ownMark{appended: w.appended.Load(), segment: w.id, size: w.size}
 }
 
 // Pending is the current estimate of records in the directory not yet
@@ -277,7 +285,7 @@ func (w *Writer) appendRecords(kind string, payloads [][]byte, one []byte) error
 	if w.pend.estimate(w.appended.Load())+int64(n) > limit*9/10 {
 		// Near the limit the estimate must be fresh: other writers and the
 		// uploader move it. Refresh outside w.mu so appends go on meanwhile.
-		if err := w.pend.refresh(w.appended.Load, blockedRefreshInterval); err != nil {
+		if err := w.pend.refresh(w.mark, blockedRefreshInterval); err != nil {
 			w.log.Warn("spool pending refresh failed", "err", err)
 		}
 	}
@@ -654,7 +662,7 @@ func (w *Writer) refreshLoop() {
 			if w.appended.Load() == s.own && time.Since(s.at) < idleRefreshInterval {
 				continue
 			}
-			if err := w.pend.refresh(w.appended.Load, pendingRefreshInterval/2); err != nil {
+			if err := w.pend.refresh(w.mark, pendingRefreshInterval/2); err != nil {
 				w.log.Warn("spool pending refresh failed", "err", err)
 				continue
 			}

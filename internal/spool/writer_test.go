@@ -413,7 +413,7 @@ func TestPendingAcrossRotationAndDelete(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := w.pend.refresh(w.appended.Load, 0); err != nil {
+	if err := w.pend.refresh(w.mark, 0); err != nil {
 		t.Fatal(err)
 	}
 	if got := w.Pending(); got != 30 {
@@ -439,7 +439,7 @@ func TestPendingAcrossRotationAndDelete(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := w.pend.refresh(w.appended.Load, 0); err != nil {
+	if err := w.pend.refresh(w.mark, 0); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := w.Pending(), 30-int(committed); got != want {
@@ -578,4 +578,45 @@ func metricValue(t testing.TB, c prometheus.Metric) float64 {
 	}
 	t.Fatalf("unsupported metric %v", c.Desc())
 	return 0
+}
+
+// TestPendingExactUnderConcurrentRefresh: refreshes racing appends (and
+// rotations) count the writer's own records exactly once.
+func TestPendingExactUnderConcurrentRefresh(t *testing.T) {
+	t.Parallel()
+	w, _ := setup(t, Options{SegmentMaxBytes: 2000, MaxPending: 1 << 30})
+	const n = 1500
+	stop := make(chan struct{})
+	refreshed := make(chan error, 1)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				refreshed <- nil
+				return
+			default:
+			}
+			if err := w.pend.refresh(w.mark, 0); err != nil {
+				refreshed <- err
+				return
+			}
+		}
+	}()
+	for i := 0; i < n; i++ {
+		if err := w.Append("event", testPayload(0, i, i%40)); err != nil {
+			t.Fatal(err)
+		}
+		if i%100 == 99 {
+			if got := w.Pending(); got != i+1 {
+				t.Fatalf("after %d appends Pending = %d", i+1, got)
+			}
+		}
+	}
+	close(stop)
+	if err := <-refreshed; err != nil {
+		t.Fatal(err)
+	}
+	if got := w.Pending(); got != n {
+		t.Fatalf("Pending = %d, want %d", got, n)
+	}
 }

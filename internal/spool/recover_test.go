@@ -1,6 +1,7 @@
 package spool
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"os"
@@ -260,11 +261,11 @@ func TestRecoverOtherProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stdin.Close()
-	line := make([]byte, len(testID)+1)
-	if _, err := stdout.Read(line); err != nil {
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
 		t.Fatal(err)
 	}
-	id := strings.TrimSpace(string(line))
+	id := strings.TrimSpace(line)
 
 	rep, err := Recover(dir, nil, nil)
 	if err != nil || len(rep.Segments) != 1 || rep.Segments[0].ID != id || rep.Segments[0].Orphaned || rep.Recovered != 0 {

@@ -309,7 +309,8 @@ var (
 )
 
 // NewID returns a new ULID for time t: 26 characters, lexically ordered by
-// time, monotonic within one process.
+// time; within one process, ids for the same millisecond increase as long as
+// no id for another millisecond is made in between.
 func NewID(t time.Time) string {
 	idMu.Lock()
 	defer idMu.Unlock()

@@ -154,9 +154,9 @@ func (u *Uploader) setStatus(f func(s *Status)) {
 	u.mu.Unlock()
 }
 
-// Run uploads until ctx is cancelled. Warehouse errors are retried with
-// backoff forever; Run returns nil on cancellation and an error only when the
-// spool cannot be read at all.
+// Run uploads until ctx is cancelled. Warehouse and spool errors are
+// retried (with backoff) forever and reported through Status and the logs;
+// Run returns nil on cancellation, or an error if it cannot start.
 func (u *Uploader) Run(ctx context.Context) error {
 	if err := u.start(ctx); err != nil {
 		return err
@@ -174,7 +174,12 @@ func (u *Uploader) Run(ctx context.Context) error {
 			return nil
 		}
 		if err != nil {
-			return err
+			// The spool could not be read (permissions, a full or failing
+			// disk): say so and keep trying; nothing is lost meanwhile.
+			u.setStatus(func(s *Status) { s.LastError = err.Error(); s.ConsecutiveFails++ })
+			u.log.Error("upload: cannot read the spool; retrying", "err", err)
+			u.m.retries.Inc()
+			busy = false
 		}
 		if !busy {
 			select {
@@ -420,6 +425,9 @@ func (u *Uploader) build(view map[string]warehouse.Offset, limit int, buf int) (
 			u.bufs[buf] = make([]byte, 0, u.opts.BatchMaxBytes)
 		}
 		entries, next, err := spool.ReadSegment(s.Path, off.Offset, budget, u.bufs[buf])
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // removed since listing (an empty segment); the next look sees it gone
+		}
 		if err != nil {
 			return nil, fmt.Errorf("upload: read segment %s: %w", s.ID, err)
 		}

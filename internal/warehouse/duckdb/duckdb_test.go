@@ -374,3 +374,33 @@ func TestReadersDuringLoads(t *testing.T) {
 		}
 	}
 }
+
+// TestQueryPivot: a PIVOT without an IN list is several statements to DuckDB
+// and is refused with a way out; with the values listed, in a subquery, it
+// runs.
+func TestQueryPivot(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := setup(t)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if _, err := db.Load(ctx, &warehouse.Batch{Events: []event.Event{
+		testEvent("a", "called_tool", "1", t0), testEvent("a", "started_session", "2", t0),
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		"PIVOT claude_stream ON activity USING count(*) GROUP BY customer",
+		"SELECT * FROM (PIVOT claude_stream ON activity USING count(*) GROUP BY customer)",
+	} {
+		_, err := db.Query(ctx, q, 0)
+		var u *warehouse.UnsafeSQLError
+		if !errors.As(err, &u) || !strings.Contains(u.Reason, "IN ('a', 'b')") {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	tab, err := db.Query(ctx, `SELECT * FROM (PIVOT claude_stream ON activity IN ('called_tool', 'started_session')
+USING count(*) GROUP BY customer)`, 0)
+	if err != nil || len(tab.Rows) != 1 || len(tab.Columns) != 3 {
+		t.Fatalf("PIVOT subquery: %+v, %v", tab, err)
+	}
+}

@@ -74,7 +74,7 @@ func checkSQL(ctx context.Context, conn *sql.Conn, q string) error {
 		if s.ErrorType == "parser" {
 			return fmt.Errorf("sql syntax: %s", s.ErrorMessage)
 		}
-		return classify(conn, q)
+		return classify(conn, q, s.ErrorMessage)
 	}
 	switch len(s.Statements) {
 	case 0:
@@ -156,7 +156,7 @@ func allowedList() string {
 // The driver's Prepare refuses several statements without running any and
 // otherwise only binds the one statement (no execution); its statement type
 // names the kind. The first keyword is the fallback when binding fails.
-func classify(conn *sql.Conn, q string) error {
+func classify(conn *sql.Conn, q, serializeErr string) error {
 	var reason string
 	_ = conn.Raw(func(dc any) error {
 		c, ok := dc.(*duckdb.Conn)
@@ -167,6 +167,11 @@ func classify(conn *sql.Conn, q string) error {
 		if err != nil {
 			if strings.Contains(err.Error(), "multi-statement") {
 				reason = "more than one statement; exactly one SELECT statement is allowed"
+				if strings.Contains(strings.ToUpper(q), "PIVOT") {
+					// DuckDB runs a PIVOT without an IN list as a query
+					// for the values followed by the pivot.
+					reason = pivotReason
+				}
 			}
 			return nil
 		}
@@ -174,6 +179,10 @@ func classify(conn *sql.Conn, q string) error {
 		if ds, ok := st.(*duckdb.Stmt); ok {
 			if t, err := ds.StatementType(); err == nil {
 				reason = reasonForType(t)
+				if t == duckdb.STATEMENT_TYPE_SELECT {
+					// A read-only form the checker cannot see into.
+					reason = "this statement cannot be checked (" + serializeErr + "); write it as a plain SELECT"
+				}
 			}
 		}
 		return nil
@@ -183,6 +192,9 @@ func classify(conn *sql.Conn, q string) error {
 	}
 	return unsafe("%s", reason)
 }
+
+const pivotReason = "PIVOT without an IN list runs as several statements and cannot be checked; " +
+	"list the values, as a subquery: SELECT * FROM (PIVOT t ON col IN ('a', 'b') USING count(*))"
 
 func reasonForType(t duckdb.StmtType) string {
 	switch t {

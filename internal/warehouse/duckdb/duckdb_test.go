@@ -404,3 +404,31 @@ USING count(*) GROUP BY customer)`, 0)
 		t.Fatalf("PIVOT subquery: %+v, %v", tab, err)
 	}
 }
+
+// TestLoadCancelledMidway cancels the load's context after its rows went
+// in: the statements after it fail, the transaction is rolled back, and the
+// driver keeps loading.
+func TestLoadCancelledMidway(t *testing.T) {
+	t.Parallel()
+	db := setup(t)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	b := &warehouse.Batch{
+		Events:     []event.Event{testEvent("a", "called_tool", "1", t0), testEvent("a", "called_tool", "2", t0.Add(time.Second))},
+		Quarantine: []warehouse.QuarantineRecord{{Segment: "s", Offset: 1, Reason: "x"}},
+		Offsets:    []warehouse.Offset{{Segment: "s", Offset: 9, Records: 3}},
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	db.testHookAfterInsert = func() error { cancel(); return nil }
+	if _, err := db.Load(ctx, b); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Load cancelled midway: %v; want context.Canceled", err)
+	}
+	db.testHookAfterInsert = nil
+	s, err := db.Stats(context.Background())
+	if err != nil || s.StreamRows != 0 || s.QuarantineRows != 0 || s.Segments != 0 {
+		t.Fatalf("after a cancelled load: %+v, %v", s, err)
+	}
+	res, err := db.Load(context.Background(), b)
+	if err != nil || res.Inserted != 2 || res.Quarantined != 1 {
+		t.Fatalf("Load after a cancelled one: %+v, %v", res, err)
+	}
+}

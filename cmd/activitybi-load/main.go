@@ -308,6 +308,7 @@ func uploadBench(args []string) error {
 	fs := flag.NewFlagSet("upload", flag.ExitOnError)
 	n := fs.Int("events", 200_000, "events")
 	prof := fs.String("cpuprofile", "", "write a CPU profile of the uploader run to this file")
+	batchSize := fs.Int("batch", 0, "uploader batch size in records (0 = the uploader's default)")
 	customers := fs.Int("customers", 100, "distinct customers")
 	fs.Parse(args)
 	dir, err := os.MkdirTemp("", "activitybi-upload")
@@ -361,7 +362,8 @@ func uploadBench(args []string) error {
 	if _, err := db.Migrate(ctx); err != nil {
 		return err
 	}
-	up, err := upload.New(upload.Options{SpoolDir: filepath.Join(dir, "spool"), Warehouse: db})
+	up, err := upload.New(upload.Options{SpoolDir: filepath.Join(dir, "spool"), Warehouse: db,
+		BatchMaxRecords: *batchSize, BatchMaxBytes: int64(max(*batchSize, 20000)) * 500})
 	if err != nil {
 		return err
 	}

@@ -59,6 +59,7 @@ var validSources = map[string]bool{
 // ActivityPattern is the verb_noun form every activity name must match.
 const ActivityPattern = `^[a-z][a-z0-9]*(_[a-z0-9]+)+$`
 
+// activityRE is the reference for validActivity (tests hold them equal).
 var activityRE = regexp.MustCompile(ActivityPattern)
 
 // minTS rejects obviously broken timestamps (zero values, seconds read as
@@ -197,7 +198,7 @@ func Normalize(in Input, d Defaults) (Event, error) {
 	} else {
 		e.Features = in.Features
 	}
-	validate(&e, t, &ve)
+	validate(&e, t, &ve, true)
 	if err := ve.errOrNil(); err != nil {
 		return Event{}, err
 	}
@@ -215,15 +216,42 @@ func Validate(e *Event, now time.Time) error {
 	if e.ActivityID == "" {
 		ve.add("activity_id", "is required")
 	}
-	validate(e, now, &ve)
+	validate(e, now, &ve, false)
 	return ve.errOrNil()
 }
 
-func validate(e *Event, now time.Time, ve *ValidationError) {
+// validActivity is ActivityPattern without a regexp (it runs once per event
+// on the upload path).
+func validActivity(s string) bool {
+	if s == "" || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	words, wordLen := 1, 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+			wordLen++
+		case c == '_':
+			if wordLen == 0 {
+				return false
+			}
+			words, wordLen = words+1, 0
+		default:
+			return false
+		}
+	}
+	return words >= 2 && wordLen > 0
+}
+
+// validate checks e. With compact it also rewrites feature_json in compact
+// form (input from callers); without, it only checks it (stored records,
+// which were compacted when accepted).
+func validate(e *Event, now time.Time, ve *ValidationError, compact bool) {
 	switch {
 	case e.Activity == "":
 		ve.add("activity", "is required (a verb_noun name such as called_tool)")
-	case !activityRE.MatchString(e.Activity):
+	case !validActivity(e.Activity):
 		ve.add("activity", "%q is not verb_noun: it must match %s (lowercase letters and digits, words joined by _, e.g. called_tool)", clip(e.Activity), ActivityPattern)
 	case len(e.Activity) > MaxStringLen:
 		ve.add("activity", "is %d characters; the limit is %d", len(e.Activity), MaxStringLen)
@@ -249,12 +277,30 @@ func validate(e *Event, now time.Time, ve *ValidationError) {
 			ve.add("link", "%q is not an http(s) URL", clip(e.Link))
 		}
 	}
-	f, err := compactObject(e.Features)
-	if err != nil {
+	if compact {
+		f, err := compactObject(e.Features)
+		if err != nil {
+			ve.add("feature_json", "%v", err)
+		} else {
+			e.Features = f
+		}
+	} else if err := checkObject(e.Features); err != nil {
 		ve.add("feature_json", "%v", err)
-	} else {
-		e.Features = f
 	}
+}
+
+// checkObject is compactObject's check without the rewrite.
+func checkObject(raw json.RawMessage) error {
+	if len(raw) == 0 || raw[0] != '{' {
+		return errors.New("must be a JSON object, e.g. {\"tool\":\"search\"}")
+	}
+	if len(raw) > MaxFeatureBytes {
+		return fmt.Errorf("is %d bytes; the limit is %d (%d KiB)", len(raw), MaxFeatureBytes, MaxFeatureBytes>>10)
+	}
+	if !json.Valid(raw) {
+		return errors.New("is not valid JSON")
+	}
+	return nil
 }
 
 func checkString(ve *ValidationError, field, s string) {
@@ -348,6 +394,14 @@ func DecodeInput(line []byte) (Input, error) {
 // schema and must be quarantined by the caller, not loaded.
 func Decode(b []byte) (Event, error) {
 	var e Event
+	if decodeFast(b, &e) {
+		return finishDecode(e)
+	}
+	return decodeSlow(b)
+}
+
+func decodeSlow(b []byte) (Event, error) {
+	var e Event
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&e); err != nil {
@@ -356,6 +410,10 @@ func Decode(b []byte) (Event, error) {
 	if dec.More() {
 		return Event{}, errors.New("decode event: trailing data after the object")
 	}
+	return finishDecode(e)
+}
+
+func finishDecode(e Event) (Event, error) {
 	if e.ActivityID == "" || e.Activity == "" || e.TS.IsZero() || e.Source == "" {
 		return Event{}, errors.New("decode event: missing one of activity_id, activity, ts, _source")
 	}

@@ -248,3 +248,70 @@ func FuzzDecodeInput(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeFast: whatever the fast record decoder accepts, encoding/json
+// decodes to the same event.
+func FuzzDecodeFast(f *testing.F) {
+	r := -0.125
+	ts := time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC)
+	e, _ := Normalize(Input{ActivityID: "id-ü", TS: &ts, Customer: "c", Activity: "called_tool",
+		Features: json.RawMessage(`{"b":[1,{"c":"\"}"}],"a":"x"}`), RevenueImpact: &r, Link: "http://x.y/z"}, defaults())
+	b, _ := Marshal(&e)
+	f.Add(b)
+	f.Add([]byte(`{"activity_id":"a","ts":"2026-01-01T00:00:00Z","activity":"a_b","feature_json":{},"_received_at":"2026-01-01T00:00:00Z","_source":"cli","revenue_impact":null}`))
+	f.Add([]byte(`{"activity_id":"a","activity_id":"b"}`))
+	f.Add([]byte(`{"revenue_impact":1e400}`))
+	f.Add([]byte(` { "customer" : "x\u0041" } `))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var fast Event
+		if !decodeFast(b, &fast) {
+			return
+		}
+		slow, err := decodeSlow(b)
+		fastE, ferr := finishDecode(fast)
+		if (err == nil) != (ferr == nil) {
+			t.Fatalf("fast err %v, slow err %v for %q", ferr, err, b)
+		}
+		if err != nil {
+			return
+		}
+		same := fastE.ActivityID == slow.ActivityID && fastE.TS.Equal(slow.TS) && fastE.Customer == slow.Customer &&
+			fastE.Activity == slow.Activity && fastE.AnonymousCustomerID == slow.AnonymousCustomerID &&
+			string(fastE.Features) == string(slow.Features) && fastE.Link == slow.Link &&
+			fastE.ReceivedAt.Equal(slow.ReceivedAt) && fastE.Source == slow.Source &&
+			(fastE.RevenueImpact == nil) == (slow.RevenueImpact == nil) &&
+			(fastE.RevenueImpact == nil || *fastE.RevenueImpact == *slow.RevenueImpact)
+		if !same {
+			t.Fatalf("decoders differ on %q:\nfast %+v\nslow %+v", b, fastE, slow)
+		}
+	})
+}
+
+func TestValidActivityMatchesPattern(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{"called_tool", "a_b", "a1_b2_c3", "a__b", "_a_b", "a_", "a", "", "A_b", "a_B", "1a_b", "a-b", "a_b_", "ab_1", "a_1b", "é_b"} {
+		if got, want := validActivity(s), activityRE.MatchString(s); got != want {
+			t.Errorf("validActivity(%q) = %v, regexp says %v", s, got, want)
+		}
+	}
+}
+
+func BenchmarkDecode(b *testing.B) {
+	e, _ := Normalize(Input{Activity: "called_tool", Features: json.RawMessage(`{"tool":"search","duration_ms":412,"model":"claude-sonnet-4-5"}`)}, defaults())
+	rec, _ := Marshal(&e)
+	b.Run("fast+validate", func(b *testing.B) {
+		for b.Loop() {
+			ev, err := Decode(rec)
+			if err != nil || Validate(&ev, fixedNow) != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encoding/json", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := decodeSlow(rec); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -38,7 +38,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: activitybi-load lag|upload [flags]")
+		fmt.Fprintln(os.Stderr, "usage: activitybi-load lag|upload|append [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -47,8 +47,10 @@ func main() {
 		err = lag(os.Args[2:])
 	case "upload":
 		err = uploadBench(os.Args[2:])
+	case "append":
+		err = appendBench(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown mode %q (lag, upload)", os.Args[1])
+		err = fmt.Errorf("unknown mode %q (lag, upload, append)", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "activitybi-load:", err)
@@ -181,7 +183,10 @@ func lag(args []string) error {
 	fmt.Printf("  committed %d; ingestion lag (ack -> committed) p50 %s  p95 %s  p99 %s  max bucket %s\n",
 		int64(d.count), fmtSec(d.quantile(0.50)), fmtSec(d.quantile(0.95)), fmtSec(d.quantile(0.99)), fmtSec(d.quantile(1)))
 	fmt.Printf("  append latency p50 %s  p95 %s  p99 %s  max %s\n", pct(all, 0.50), pct(all, 0.95), pct(all, 0.99), pct(all, 1))
-	fmt.Printf("  core peak RSS %.1f MB\n", float64(rssMax.Load())/1024)
+	heap := scrapeGauge(info, "go_memstats_heap_inuse_bytes")
+	sys := scrapeGauge(info, "go_memstats_sys_bytes")
+	fmt.Printf("  core peak RSS %.1f MB (at the end: Go heap in use %.1f MB, Go runtime total %.1f MB; the rest is DuckDB)\n",
+		float64(rssMax.Load())/1024, heap/1e6, sys/1e6)
 	return nil
 }
 
@@ -419,4 +424,75 @@ func readNDJSON(path, nd string) (time.Duration, error) {
 		return 0, errors.New("ceiling loaded no rows")
 	}
 	return el, nil
+}
+
+// appendBench runs N independent spool writers (each its own segment, as N
+// processes would have) appending as fast as they can, and reports the
+// sustained rate and per-append latency percentiles.
+func appendBench(args []string) error {
+	fs := flag.NewFlagSet("append", flag.ExitOnError)
+	writers := fs.Int("writers", 1, "independent spool writers")
+	dur := fs.Duration("duration", 5*time.Second, "how long to append")
+	durability := fs.String("durability", "default", "default or sync")
+	fs.Parse(args)
+	d, err := spool.ParseDurability(*durability)
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "activitybi-append")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	p := makeEvent("customer-001", 1)
+	lat := make([][]time.Duration, *writers)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := 0; w < *writers; w++ {
+		sw, err := spool.Open(spool.Options{Dir: dir, Durability: d, MaxPending: 100_000_000})
+		if err != nil {
+			return err
+		}
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			defer sw.Close()
+			l := make([]time.Duration, 0, 1<<20)
+			for t0 := time.Now(); time.Since(t0) < *dur; {
+				a := time.Now()
+				if err := sw.Append(upload.KindEvent, p); err != nil {
+					panic(err)
+				}
+				l = append(l, time.Since(a))
+			}
+			lat[w] = l
+		}(w)
+	}
+	wg.Wait()
+	el := time.Since(start)
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+	fmt.Printf("append: %d writers, durability %s, %s, %d-byte events\n", *writers, d, *dur, len(p))
+	fmt.Printf("  %d appends, %.0f/s sustained; latency p50 %s  p95 %s  p99 %s  max %s\n",
+		len(all), float64(len(all))/el.Seconds(), pct(all, 0.5), pct(all, 0.95), pct(all, 0.99), pct(all, 1))
+	return nil
+}
+
+func scrapeGauge(info server.CoreInfo, name string) float64 {
+	resp, err := http.Get(info.URL() + "/metrics")
+	if err != nil {
+		return math.NaN()
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			return f
+		}
+	}
+	return math.NaN()
 }

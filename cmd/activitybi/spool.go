@@ -7,7 +7,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/activitybi/activitybi/internal/config"
 	"github.com/activitybi/activitybi/internal/spool"
 )
 
@@ -37,11 +36,11 @@ func (a *app) spoolCmd() *cobra.Command {
 			case s.Orphaned:
 				state = "orphaned"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\n", s.ID, state, config.FormatSize(s.Size), s.Records, s.Committed.Records, len(s.Corrupt), s.TornBytes)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\n", s.ID, state, humanBytes(s.Size), s.Records, s.Committed.Records, len(s.Corrupt), s.TornBytes)
 		}
 		tw.Flush()
 		fmt.Fprintf(a.stdout, "%s: %d segments, %d records, %s, %d pending (not yet in the warehouse), %d corrupt, %d torn bytes, %d orphaned",
-			r.Dir, len(r.Segments), r.Records, config.FormatSize(r.Bytes), r.Pending, r.Corrupt, r.TornBytes, r.Orphaned)
+			r.Dir, len(r.Segments), r.Records, humanBytes(r.Bytes), r.Pending, r.Corrupt, r.TornBytes, r.Orphaned)
 		if verb == "repair" {
 			fmt.Fprintf(a.stdout, ", %d recovered", r.Recovered)
 		}
@@ -99,4 +98,18 @@ upload_quarantine table with the reason. Live writers are never touched.`,
 		},
 	})
 	return cmd
+}
+
+// humanBytes prints n with a binary unit and one decimal.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -42,10 +42,6 @@ const (
 	DefaultPollInterval    = 50 * time.Millisecond
 	DefaultRetryMin        = 100 * time.Millisecond
 	DefaultRetryMax        = 30 * time.Second
-	// poisonAfter is how many consecutive failures of one batch make the
-	// uploader suspect a record rather than the warehouse, and start
-	// halving the batch to find it.
-	poisonAfter = 3
 	// recoverEvery is how often Run looks for segments whose writer died
 	// (a killed edge), to truncate their torn tail and close them so they
 	// can be committed and deleted.
@@ -337,23 +333,22 @@ func (u *Uploader) cycle(ctx context.Context) (busy bool, err error) {
 		u.log.Warn("upload: load failed; will retry", "err", err, "attempt", attempt+1,
 			"events", len(pb.b.Events), "limit", limit)
 
-		// After repeated failures, suspect one record: halve the batch
-		// until a single event fails alone while an empty probe succeeds,
-		// then quarantine that event with the warehouse's reason.
-		if attempt+1 >= poisonAfter && len(pb.b.Events) > 0 {
+		// A record the warehouse cannot hold fails every time: halve the
+		// batch until it is alone, then quarantine it with the reason. Any
+		// other error is the warehouse's state, retried with backoff and
+		// never blamed on the records.
+		if errors.Is(err, warehouse.ErrRecordRejected) && len(pb.b.Events) > 0 {
 			if len(pb.b.Events) > 1 {
 				limit = max(1, len(pb.b.Events)/2)
-				continue // no sleep: smaller batches are a different question
+				continue // no sleep: the same data fails the same way
 			}
-			if _, perr := u.opts.Warehouse.Load(ctx, &warehouse.Batch{}); perr == nil {
-				u.poison(pb, err)
-				res, err2 := u.commit(ctx, pb)
-				if err2 == nil {
-					u.afterCommit(ctx, pb, res)
-					return true, nil
-				}
-				u.log.Warn("upload: quarantining a rejected record failed", "err", err2)
+			u.poison(pb, err)
+			res, err2 := u.commit(ctx, pb)
+			if err2 == nil {
+				u.afterCommit(ctx, pb, res)
+				return true, nil
 			}
+			u.log.Warn("upload: quarantining a rejected record failed", "err", err2)
 		}
 		if err := u.sleep(ctx, attempt); err != nil {
 			return false, nil
@@ -373,11 +368,13 @@ func (u *Uploader) poison(pb *pendingBatch, err error) {
 }
 
 func (u *Uploader) sleep(ctx context.Context, attempt int) error {
-	d := u.opts.RetryMin << min(attempt, 30)
-	if d > u.opts.RetryMax || d <= 0 {
-		d = u.opts.RetryMax
+	d := u.opts.RetryMax
+	if attempt < 30 {
+		if x := u.opts.RetryMin << attempt; x > 0 && x < d && x>>attempt == u.opts.RetryMin {
+			d = x
+		}
 	}
-	// Full jitter between d/2 and d keeps many uploaders from retrying in step.
+	// Equal jitter (between d/2 and d) keeps many uploaders from retrying in step.
 	d = d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
 	select {
 	case <-ctx.Done():
@@ -561,10 +558,10 @@ func (u *Uploader) forgetVanished(ctx context.Context, segs []spool.SegmentInfo)
 	}
 	var gone []string
 	for id, o := range u.offsets {
-		if !present[id] {
-			if !o.Closed {
-				u.log.Warn("upload: segment vanished before it was fully committed", "segment", id, "offset", o.Offset)
-			}
+		// Only closed, fully committed segments are ever deleted. An open
+		// one missing from a listing may be mid-rename (.open -> .seg, which
+		// a directory read can miss under both names): keep its offset.
+		if !present[id] && o.Closed {
 			gone = append(gone, id)
 		}
 	}

@@ -30,6 +30,7 @@ type faulty struct {
 	*duckdb.DB
 	mu        sync.Mutex
 	failNext  int           // fail this many Loads before reaching the driver
+	failAt    int64         // fail the Load with this 1-based number (0 = none)
 	stall     time.Duration // block each Load this long (honouring ctx) while > 0
 	ackLost   int           // commit, then report an error, this many times
 	rejectID  string        // fail any Load whose batch holds this activity_id
@@ -41,7 +42,7 @@ type faulty struct {
 var errInjected = errors.New("injected warehouse error")
 
 func (f *faulty) Load(ctx context.Context, b *warehouse.Batch) (warehouse.LoadResult, error) {
-	f.loads.Add(1)
+	n := f.loads.Add(1)
 	f.mu.Lock()
 	stall := f.stall
 	fail := f.failNext > 0
@@ -61,14 +62,14 @@ func (f *faulty) Load(ctx context.Context, b *warehouse.Batch) (warehouse.LoadRe
 			return warehouse.LoadResult{}, ctx.Err()
 		}
 	}
-	if fail {
+	if fail || n == f.failAt {
 		f.failures.Add(1)
 		return warehouse.LoadResult{}, errInjected
 	}
 	for _, e := range b.Events {
 		if reject != "" && e.ActivityID == reject {
 			f.failures.Add(1)
-			return warehouse.LoadResult{}, fmt.Errorf("conversion error: value of %s does not fit", reject)
+			return warehouse.LoadResult{}, fmt.Errorf("%w: conversion error: value of %s does not fit", warehouse.ErrRecordRejected, reject)
 		}
 	}
 	res, err := f.DB.Load(ctx, b)
@@ -204,7 +205,9 @@ func TestTailsOpenSegment(t *testing.T) {
 	}
 	// More appends to the same open segment are picked up from the offset.
 	for i := 100; i < 150; i++ {
-		w.Append(KindEvent, payload(t, "open"+strconv.Itoa(i)))
+		if err := w.Append(KindEvent, payload(t, "open"+strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
 	}
 	drain(t, u)
 	if got := b.count(t, "claude_stream"); got != 150 {
@@ -270,11 +273,15 @@ func TestRestartResumesFromCommittedOffsets(t *testing.T) {
 	}
 	defer w.Close()
 	for i := 0; i < 300; i++ {
-		w.Append(KindEvent, payload(t, "r"+strconv.Itoa(i)))
+		if err := w.Append(KindEvent, payload(t, "r"+strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
 	}
 	drain(t, u)
 	for i := 300; i < 400; i++ {
-		w.Append(KindEvent, payload(t, "r"+strconv.Itoa(i)))
+		if err := w.Append(KindEvent, payload(t, "r"+strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// A new uploader (a restarted core) starts from the warehouse's offsets.
 	u2, err := New(Options{SpoolDir: b.dir, Warehouse: b.db})
@@ -415,5 +422,55 @@ func TestNewValidates(t *testing.T) {
 	}
 	if _, err := New(Options{SpoolDir: "x", Warehouse: &faulty{}, RetryMin: time.Second, RetryMax: time.Millisecond}); err == nil {
 		t.Fatal("RetryMax < RetryMin accepted")
+	}
+}
+
+// TestLongOutageQuarantinesNothing: errors that are the warehouse's state
+// (not ErrRecordRejected) are retried however long they last; no good record
+// is ever blamed and quarantined.
+func TestLongOutageQuarantinesNothing(t *testing.T) {
+	t.Parallel()
+	u, b := setup(t)
+	b.db.failNext = 25
+	writeN(t, b.dir, "o", 1000)
+	drain(t, u)
+	if got := b.count(t, "claude_stream"); got != 1000 {
+		t.Fatalf("rows %d, want 1000", got)
+	}
+	if got := b.count(t, "upload_quarantine"); got != 0 {
+		t.Fatalf("%d records quarantined during an outage", got)
+	}
+	if b.db.failures.Load() != 25 {
+		t.Fatalf("%d failures, want 25", b.db.failures.Load())
+	}
+}
+
+// TestPipelinedBatchesSurviveAFailedCommit: with small batches the next one
+// is built while the previous commits; a commit failing while a batch is
+// built ahead must neither skip nor repeat records.
+func TestPipelinedBatchesSurviveAFailedCommit(t *testing.T) {
+	t.Parallel()
+	_, b := setup(t)
+	u, err := New(Options{SpoolDir: b.dir, Warehouse: b.db, BatchMaxRecords: 100,
+		RetryMin: time.Millisecond, RetryMax: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.db.failAt = 3
+	writeN(t, b.dir, "q", 1000)
+	writeN(t, b.dir, "s", 550)
+	drain(t, u)
+	if got := b.count(t, "claude_stream"); got != 1550 {
+		t.Fatalf("rows %d, want 1550", got)
+	}
+	st := u.Status()
+	if st.Inserted != 1550 || st.Duplicates != 0 || st.Quarantined != 0 {
+		t.Fatalf("status %+v", st)
+	}
+	if b.db.failures.Load() != 1 || b.db.committed.Load() < 16 {
+		t.Fatalf("failures %d, commits %d: the pipelined path did not run as intended", b.db.failures.Load(), b.db.committed.Load())
+	}
+	if segs, _ := spool.ListSegments(b.dir); len(segs) != 0 {
+		t.Fatalf("%d segments left", len(segs))
 	}
 }

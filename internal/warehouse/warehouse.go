@@ -170,3 +170,13 @@ func (e *UnsafeSQLError) Error() string { return "refused: " + e.Reason }
 
 // ErrClosed is returned by a driver after Close.
 var ErrClosed = errors.New("warehouse closed")
+
+// ErrRecordRejected marks a Load error caused by the data of a record (a
+// value the table cannot hold: a failed conversion, an out-of-range number,
+// invalid JSON), not by the warehouse's state. The same record fails again,
+// so the uploader isolates it and quarantines it with the reason. Every other
+// Load error (I/O, memory, locks, a closed connection) is retried as it is,
+// without touching the records.
+// DuckDB: errors of type Conversion, OutOfRange, InvalidInput, MismatchType
+// or Constraint. Snowflake: per-row errors reported by Snowpipe Streaming.
+var ErrRecordRejected = errors.New("record rejected by the warehouse")

@@ -109,6 +109,9 @@ func (db *DB) Load(ctx context.Context, b *warehouse.Batch) (warehouse.LoadResul
 		}
 	}
 	if err != nil {
+		if rejectedByData(err) {
+			return warehouse.LoadResult{}, fmt.Errorf("load: %w: %w", warehouse.ErrRecordRejected, err)
+		}
 		return warehouse.LoadResult{}, fmt.Errorf("load: %w", err)
 	}
 	res.Duplicates = len(b.Events) - res.Inserted
@@ -715,4 +718,28 @@ ON CONFLICT (segment) DO UPDATE SET "offset" = excluded."offset", records = excl
 		}
 	}
 	return nil
+}
+
+// rejectedByData reports whether err is DuckDB refusing a value of the batch
+// (see warehouse.ErrRecordRejected), as opposed to a problem of the engine.
+func rejectedByData(err error) bool {
+	var de *duckdb.Error
+	if !errors.As(err, &de) {
+		return false
+	}
+	switch de.Type {
+	case duckdb.ErrorTypeConversion, duckdb.ErrorTypeOutOfRange, duckdb.ErrorTypeInvalidInput,
+		duckdb.ErrorTypeMismatchType, duckdb.ErrorTypeConstraint:
+		return true
+	}
+	// The appender reports a value it cannot cast as "Failed to append: ..."
+	// without a typed prefix; recognise the casting failures in it.
+	if strings.HasPrefix(de.Msg, "Failed to append") {
+		for _, s := range []string{"Malformed JSON", "Conversion Error", "Could not convert", "out of range", "Invalid Input"} {
+			if strings.Contains(de.Msg, s) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -571,20 +571,25 @@ func testFailingLoad(t *testing.T, open Open) {
 	badJSON := ev("bob", "called_tool", "B2", t0.Add(time.Second))
 	badJSON.Features = json.RawMessage(`{"unterminated":`)
 	cases := []struct {
-		name string
-		ctx  func() context.Context
-		b    *warehouse.Batch
+		name     string
+		ctx      func() context.Context
+		b        *warehouse.Batch
+		rejected bool // the error must match warehouse.ErrRecordRejected (or must not)
 	}{
-		{"InvalidFeatureJSON", context.Background, failing(badJSON)},
+		{"InvalidFeatureJSON", context.Background, failing(badJSON), true},
 		{"CancelledContext", func() context.Context {
 			ctx, cancel := context.WithCancel(context.Background())
 			cancel()
 			return ctx
-		}, failing(ev("bob", "called_tool", "B3", t0))},
+		}, failing(ev("bob", "called_tool", "B3", t0)), false},
 	}
 	for _, c := range cases {
-		if _, err := d.Load(c.ctx(), c.b); err == nil {
+		_, err := d.Load(c.ctx(), c.b)
+		if err == nil {
 			t.Fatalf("%s: Load succeeded; want an error", c.name)
+		}
+		if got := errors.Is(err, warehouse.ErrRecordRejected); got != c.rejected {
+			t.Fatalf("%s: errors.Is(err, ErrRecordRejected) = %v, want %v (err: %v)", c.name, got, c.rejected, err)
 		}
 		if after := snap(t, d); !reflect.DeepEqual(before, after) {
 			t.Fatalf("%s: a failed Load changed the warehouse:\nbefore %+v\nafter  %+v", c.name, before, after)

@@ -306,6 +306,10 @@ func TestBadInputIsReportedAndGoodKept(t *testing.T) {
 	if code != 1 || !strings.Contains(errs, "not valid JSON") {
 		t.Fatalf("log bad feature: %d %s", code, errs)
 	}
+	_, errs, code = e.run(nil, "log", "called_tool", "--features-json", "null", "-f", "a=b")
+	if code != 1 || !strings.Contains(errs, "--features-json: must be a JSON object") {
+		t.Fatalf("log null features: %d %s", code, errs)
+	}
 	if out := e.mustRun(nil, "log", "called_tool", "-f", "tool=search", "-f", "ms:=12", "--revenue-impact", "-0.01"); len(strings.TrimSpace(out)) != 26 {
 		t.Fatalf("log printed %q, want an activity id", out)
 	}
@@ -408,4 +412,25 @@ func TestConcurrentWriterProcesses(t *testing.T) {
 	if got := e.count("SELECT count(DISTINCT activity_id) FROM claude_stream"); got != 100_000 {
 		t.Fatalf("distinct ids %d", got)
 	}
+}
+
+// TestIngestWaitsAtBackpressure: with a limit below ingest's chunk size and
+// a core draining, ingest waits instead of failing and everything arrives.
+func TestIngestWaitsAtBackpressure(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.startCore()
+	defer c.stop(t)
+	file := filepath.Join(t.TempDir(), "events.ndjson")
+	writeEvents(t, file, "bp", 3000)
+	cmd := e.command("ingest", file)
+	cmd.Env = append(cmd.Env, "ACTIVITYBI_SPOOL_MAX_PENDING=500")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("ingest: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "3000 events accepted") || !strings.Contains(string(out), "waited for the uploader") {
+		t.Fatalf("summary:\n%s", out)
+	}
+	e.waitCount("SELECT count(*) FROM claude_stream", 3000, 60*time.Second)
 }

@@ -77,7 +77,9 @@ limit ingest waits for the uploader instead of failing.`,
 			if err != nil {
 				return err
 			}
-			in := &ingester{a: a, w: w, src: source, rejects: rejects, name: name, size: size, start: time.Now()}
+			in := &ingester{a: a, w: w, src: source, rejects: rejects, name: name, size: size, start: time.Now(),
+				// A chunk must fit under the backpressure limit to ever be accepted.
+				chunkMax: max(1, min(ingestChunkRecords, a.cfg.Spool.MaxPending/2))}
 			in.tty = size > 0 && isTerminal(a.stderr)
 			runErr := in.run(cmd, r)
 			closeErr := w.Close()
@@ -119,6 +121,9 @@ type ingester struct {
 	rejected int
 	chunk    [][]byte
 	chunkB   int
+	chunkMax int // records per append
+	first    int // line number of the chunk's first record
+	waits    int // appends refused by backpressure and retried
 	lastProg time.Time
 }
 
@@ -136,7 +141,7 @@ func (in *ingester) run(cmd *cobra.Command, r io.Reader) error {
 			} else if len(bytes.TrimSpace(line)) > 0 {
 				in.one(line, defaults)
 			}
-			if len(in.chunk) >= ingestChunkRecords || in.chunkB >= ingestChunkBytes {
+			if len(in.chunk) >= in.chunkMax || in.chunkB >= ingestChunkBytes {
 				if err := in.flush(ctx.Done()); err != nil {
 					return err
 				}
@@ -174,6 +179,9 @@ func (in *ingester) one(line []byte, d event.Defaults) {
 			var p []byte
 			p, err = event.Marshal(&ev)
 			if err == nil {
+				if len(in.chunk) == 0 {
+					in.first = in.lines
+				}
 				in.chunk = append(in.chunk, p)
 				in.chunkB += len(p)
 				return
@@ -211,6 +219,7 @@ func (in *ingester) flush(done <-chan struct{}) error {
 		if !errors.Is(err, spool.ErrBackpressure) {
 			return err
 		}
+		in.waits++
 		now := time.Now()
 		if waitingSince.IsZero() {
 			waitingSince = now
@@ -222,7 +231,7 @@ func (in *ingester) flush(done <-chan struct{}) error {
 		}
 		select {
 		case <-done:
-			return fmt.Errorf("interrupted while waiting for the uploader; %d events of line %d onwards were not accepted", len(in.chunk), in.lines-len(in.chunk)+1)
+			return fmt.Errorf("interrupted while waiting for the uploader; the %d events from line %d on were not accepted (everything before was)", len(in.chunk), in.first)
 		case <-time.After(backpressureWait):
 		}
 	}
@@ -266,6 +275,9 @@ func (in *ingester) summary() {
 	d := time.Since(in.start)
 	fmt.Fprintf(in.a.stderr, "ingest: %d events accepted, %d lines rejected, from %s in %s (%.0f events/s)\n",
 		in.accepted, in.rejected, in.name, d.Round(time.Millisecond), float64(in.accepted)/max(d.Seconds(), 0.001))
+	if in.waits > 0 {
+		fmt.Fprintf(in.a.stderr, "ingest: waited for the uploader %d times at the backpressure limit (spool.max_pending %d)\n", in.waits, in.a.cfg.Spool.MaxPending)
+	}
 	if in.rejected > ingestMaxErrors {
 		fmt.Fprintf(in.a.stderr, "ingest: only the first %d rejected lines were printed; use --rejects FILE for all\n", ingestMaxErrors)
 	}

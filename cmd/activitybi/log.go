@@ -57,8 +57,8 @@ The event's customer is --customer, else the configured identity.`,
 			in := event.Input{Activity: args[0], ActivityID: id, Customer: customer, AnonymousCustomerID: anon, Link: link}
 			feats := map[string]json.RawMessage{}
 			if featJSON != "" {
-				if err := json.Unmarshal([]byte(featJSON), &feats); err != nil {
-					return fmt.Errorf("--features-json: must be a JSON object: %v", err)
+				if err := json.Unmarshal([]byte(featJSON), &feats); err != nil || feats == nil {
+					return fmt.Errorf("--features-json: must be a JSON object such as '{\"tool\":\"search\"}'")
 				}
 			}
 			for _, f := range features {

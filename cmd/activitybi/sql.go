@@ -49,11 +49,20 @@ upload_offsets, audit_log, ...`,
 			default:
 				return fmt.Errorf("--format: %q is not one of table, csv, json", format)
 			}
+			if maxRows < 1 {
+				return fmt.Errorf("--max-rows: %d; it must be at least 1", maxRows)
+			}
 			t, err := a.runSQL(cmd.Context(), q, maxRows)
 			if err != nil {
 				return err
 			}
-			return printTable(a.stdout, t, format)
+			if err := printTable(a.stdout, t, format); err != nil {
+				return err
+			}
+			if t.Truncated && format != "table" {
+				fmt.Fprintf(a.stderr, "activitybi sql: output truncated at %d rows; raise --max-rows to see more\n", maxRows)
+			}
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "table", "output: table, csv or json")

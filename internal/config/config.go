@@ -170,6 +170,9 @@ var fields = func() []field {
 			if v == "" || len([]rune(v)) > 255 {
 				return errors.New("must be 1 to 255 characters")
 			}
+			if strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+				return errors.New("must not contain control characters")
+			}
 			return set(c, v)
 		}, get: get, flag: true})
 	}
@@ -232,6 +235,9 @@ var fields = func() []field {
 	{
 		set, get := str(func(c *Config) *string { return &c.Warehouse.Path })
 		add(field{key: "warehouse.path", help: "DuckDB file", def: func(c *Config) string { return filepath.Join(c.DataDir, "warehouse.duckdb") }, set: func(c *Config, v string) error {
+			if v == "" {
+				return errors.New("must not be empty")
+			}
 			abs, err := filepath.Abs(expandHome(v))
 			if err != nil {
 				return err
@@ -322,7 +328,12 @@ func Load(fl *Flags, env []string) (*Config, error) {
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return nil, fmt.Errorf("config: unknown environment variable %s (known: see `activitybi config`)", strings.Join(unknown, ", "))
+		names := make([]string, 0, len(known))
+		for k := range known {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		return nil, fmt.Errorf("config: unknown environment variable %s (known: %s)", strings.Join(unknown, ", "), strings.Join(names, ", "))
 	}
 
 	file, explicit := "", false

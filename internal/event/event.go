@@ -461,6 +461,8 @@ func strictUnmarshal(line []byte, in *Input) error {
 			ve.add(te.Field, "must be %s, not %s", jsonKind(te.Type.Kind().String()), te.Value)
 		case errors.As(err, &pe):
 			ve.add("ts", "%q is not an RFC 3339 timestamp (e.g. 2026-11-25T14:03:00Z)", pe.Value)
+		case strings.Contains(err.Error(), "Time.UnmarshalJSON"):
+			ve.add("ts", "must be an RFC 3339 timestamp string (e.g. \"2026-11-25T14:03:00Z\")")
 		default:
 			ve.add("line", "%v", describeJSONErr(err))
 		}
@@ -484,7 +486,7 @@ func jsonKind(k string) string {
 	case "slice":
 		return "an array"
 	case "ptr":
-		return "a timestamp string or a number"
+		return "a number"
 	}
 	return k
 }

@@ -27,7 +27,7 @@ import (
 const (
 	maxSQLBody      = 1 << 20          // bytes of an SQL request body
 	maxSQLRows      = 1_000_000        // rows one SQL request may return
-	sqlTimeout      = 5 * time.Minute  // longest analyst query
+	sqlTimeout      = 60 * time.Second // longest analyst query (the driver has its own timeout too)
 	shutdownTimeout = 10 * time.Second // in-flight requests get this long on shutdown
 )
 
@@ -166,7 +166,10 @@ func (s *Server) Run(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 	defer cancel()
 	if err := s.srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("http shutdown: %w", err)
+		// Requests still running after the grace period are cut off; the
+		// shutdown itself goes on.
+		s.log.Warn("http: requests still running at shutdown were closed", "err", err)
+		s.srv.Close()
 	}
 	<-errc
 	return nil
@@ -226,13 +229,17 @@ func (s *Server) sql(w http.ResponseWriter, r *http.Request) {
 	t, err := s.opts.Warehouse.Query(ctx, req.SQL, req.MaxRows)
 	if err != nil {
 		var ue *warehouse.UnsafeSQLError
-		code := http.StatusInternalServerError
-		if errors.As(err, &ue) {
+		var code int
+		switch {
+		case errors.As(err, &ue):
 			code = http.StatusBadRequest
-		} else if ctx.Err() != nil {
+		case errors.Is(err, warehouse.ErrClosed):
+			code = http.StatusServiceUnavailable
+		case ctx.Err() != nil:
 			code = http.StatusGatewayTimeout
-		} else {
-			// Binder and parser errors are the analyst's to fix.
+		default:
+			// Parser and binder errors (unknown column, bad syntax) are the
+			// analyst's to fix.
 			code = http.StatusBadRequest
 		}
 		s.log.Info("admin sql refused or failed", "err", err)

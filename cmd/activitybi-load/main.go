@@ -13,6 +13,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/http"
 	"os"
@@ -313,6 +314,7 @@ func uploadBench(args []string) error {
 	fs := flag.NewFlagSet("upload", flag.ExitOnError)
 	n := fs.Int("events", 200_000, "events")
 	prof := fs.String("cpuprofile", "", "write a CPU profile of the uploader run to this file")
+	verbose := fs.Bool("v", false, "log the warehouse's per-phase timings to stderr")
 	batchSize := fs.Int("batch", 0, "uploader batch size in records (0 = the uploader's default)")
 	customers := fs.Int("customers", 100, "distinct customers")
 	fs.Parse(args)
@@ -359,7 +361,11 @@ func uploadBench(args []string) error {
 	}
 
 	ctx := context.Background()
-	db, err := duckdb.Open(ctx, duckdb.Options{Path: filepath.Join(dir, "warehouse.duckdb")})
+	var logger *slog.Logger
+	if *verbose {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	db, err := duckdb.Open(ctx, duckdb.Options{Path: filepath.Join(dir, "warehouse.duckdb"), Logger: logger})
 	if err != nil {
 		return err
 	}

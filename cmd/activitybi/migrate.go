@@ -26,14 +26,11 @@ itself: stop the core first.`,
 			if err != nil {
 				return err
 			}
-			v := 0
 			if len(applied) > 0 {
-				v = applied[len(applied)-1]
 				fmt.Fprintf(a.stdout, "applied migrations %v to %s\n", applied, a.cfg.Warehouse.Path)
 			} else {
 				fmt.Fprintf(a.stdout, "%s is up to date\n", a.cfg.Warehouse.Path)
 			}
-			_ = v
 			return nil
 		},
 	}

@@ -69,12 +69,8 @@ func (a *app) serve(ctx context.Context, insecure bool) error {
 			a.log.Error("close warehouse", "err", err)
 		}
 	}()
-	applied, err := db.Migrate(ctx)
-	if err != nil {
+	if _, err := db.Migrate(ctx); err != nil { // the driver logs what it applies
 		return fmt.Errorf("migrate: %w", err)
-	}
-	if len(applied) > 0 {
-		a.log.Info("warehouse migrated", "applied", applied, "path", cfg.Warehouse.Path)
 	}
 
 	reg := telemetry.NewRegistry()

@@ -423,13 +423,16 @@ func finishDecode(e Event) (Event, error) {
 	return e, nil
 }
 
-// Marshal encodes e as compact one-line JSON (no newline).
+// Marshal encodes e as compact one-line JSON (no newline). HTML characters
+// are not escaped, so feature_json is stored byte for byte as accepted.
 func Marshal(e *Event) ([]byte, error) {
-	b, err := json.Marshal(e)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(e); err != nil {
 		return nil, fmt.Errorf("encode event: %w", err)
 	}
-	return b, nil
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 func strictUnmarshal(line []byte, in *Input) error {

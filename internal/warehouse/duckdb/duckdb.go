@@ -188,8 +188,10 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	q.Set("threads", strconv.Itoa(opts.Threads))
 	q.Set("enable_external_access", "false")
 	q.Set("dynamic_or_filter_threshold", strconv.Itoa(orFilterThreshold))
-	// Configuration is locked last: from here on no statement can turn
-	// external access back on.
+	// These options are all applied when the database is created (in no
+	// particular order: the driver walks a map); lock_configuration then
+	// refuses every SET, so no statement can turn external access back on
+	// (TestOpen checks both settings on every run).
 	q.Set("lock_configuration", "true")
 	connector, err := duckdb.NewConnector(abs+"?"+q.Encode(), nil)
 	if err != nil {

@@ -191,7 +191,7 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	// These options are all applied when the database is created (in no
 	// particular order: the driver walks a map); lock_configuration then
 	// refuses every SET, so no statement can turn external access back on
-	// (TestOpen checks both settings on every run).
+	// (TestOpenOptions checks both settings on every run).
 	q.Set("lock_configuration", "true")
 	connector, err := duckdb.NewConnector(abs+"?"+q.Encode(), nil)
 	if err != nil {

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -75,6 +74,9 @@ func RemoveCoreInfo(dataDir string) {
 	}
 }
 
+// errLocked means another process holds the lock.
+var errLocked = errors.New("locked by another process")
+
 // LockCore takes the data directory's core lock, or says which process
 // holds it. The lock is released when the process exits, however it exits.
 func LockCore(dataDir string) (unlock func(), err error) {
@@ -86,10 +88,10 @@ func LockCore(dataDir string) (unlock func(), err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := tryLock(f); err != nil {
 		b, _ := os.ReadFile(path)
 		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
+		if errors.Is(err, errLocked) {
 			pid := strings.TrimSpace(string(b))
 			return nil, fmt.Errorf("another activitybi core is already running for %s (pid %s); stop it first or use another --data-dir", dataDir, pid)
 		}

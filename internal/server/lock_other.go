@@ -1,0 +1,14 @@
+//go:build !unix
+
+package server
+
+import (
+	"errors"
+	"os"
+)
+
+// tryLock is not implemented off Unix yet (the spool's locking is Unix-only
+// too): the core refuses to start rather than run without its guard.
+func tryLock(*os.File) error {
+	return errors.New("the core lock is not supported on this operating system yet")
+}

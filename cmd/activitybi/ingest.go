@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -45,6 +46,9 @@ kept; the exit status is 1 when any line was rejected. At the backpressure
 limit ingest waits for the uploader instead of failing.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if !event.ValidSource(source) {
+				return fmt.Errorf("--source: %q is not one of %s", source, strings.Join(event.Sources(), ", "))
+			}
 			name := "-"
 			if len(args) == 1 {
 				name = args[0]

@@ -56,6 +56,14 @@ var validSources = map[string]bool{
 	SourceProxy: true, SourceAPI: true, SourceCLI: true,
 }
 
+// ValidSource reports whether s is a known _source value.
+func ValidSource(s string) bool { return validSources[s] }
+
+// Sources lists the known _source values.
+func Sources() []string {
+	return []string{SourceMCP, SourceHook, SourceImport, SourceOTLP, SourceProxy, SourceAPI, SourceCLI}
+}
+
 // ActivityPattern is the verb_noun form every activity name must match.
 const ActivityPattern = `^[a-z][a-z0-9]*(_[a-z0-9]+)+$`
 

@@ -434,3 +434,29 @@ func TestIngestWaitsAtBackpressure(t *testing.T) {
 	}
 	e.waitCount("SELECT count(*) FROM claude_stream", 3000, 60*time.Second)
 }
+
+// TestShutdownDrains: SIGTERM right after an ingest finishes; the core drains
+// the spool before it exits, so the warehouse file (opened read-only
+// afterwards, no core running) already holds everything.
+func TestShutdownDrains(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	file := filepath.Join(t.TempDir(), "events.ndjson")
+	writeEvents(t, file, "sd", 30_000)
+	e.mustRun(nil, "ingest", file) // into the spool; no core yet
+	c := e.startCore()
+	c.stop(t) // at once: whatever the uploader has not loaded, the drain must
+	if !strings.Contains(c.log(), "core stopped") {
+		t.Fatalf("no clean stop in the log:\n%s", c.log())
+	}
+	if _, err := os.Stat(filepath.Join(e.dataDir, server.CoreInfoFile)); !os.IsNotExist(err) {
+		t.Fatalf("core.json left behind after a clean stop: %v", err)
+	}
+	if got := e.count("SELECT count(*) FROM claude_stream"); got != 30_000 {
+		t.Fatalf("%d rows after shutdown, want 30000", got)
+	}
+	out := e.mustRun(nil, "spool", "stat")
+	if !strings.Contains(out, "0 pending") {
+		t.Fatalf("spool not drained:\n%s", out)
+	}
+}

@@ -16,7 +16,6 @@ import (
 	"io"
 	"math"
 	"net/url"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -66,9 +65,6 @@ func Sources() []string {
 
 // ActivityPattern is the verb_noun form every activity name must match.
 const ActivityPattern = `^[a-z][a-z0-9]*(_[a-z0-9]+)+$`
-
-// activityRE is the reference for validActivity (tests hold them equal).
-var activityRE = regexp.MustCompile(ActivityPattern)
 
 // minTS rejects obviously broken timestamps (zero values, seconds read as
 // milliseconds the wrong way round) while allowing any real history.

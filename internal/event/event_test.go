@@ -3,6 +3,7 @@ package event
 import (
 	"encoding/json"
 	"math"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -289,6 +290,7 @@ func FuzzDecodeFast(f *testing.F) {
 
 func TestValidActivityMatchesPattern(t *testing.T) {
 	t.Parallel()
+	activityRE := regexp.MustCompile(ActivityPattern)
 	for _, s := range []string{"called_tool", "a_b", "a1_b2_c3", "a__b", "_a_b", "a_", "a", "", "A_b", "a_B", "1a_b", "a-b", "a_b_", "ab_1", "a_1b", "é_b"} {
 		if got, want := validActivity(s), activityRE.MatchString(s); got != want {
 			t.Errorf("validActivity(%q) = %v, regexp says %v", s, got, want)

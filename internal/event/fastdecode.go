@@ -85,10 +85,8 @@ func decodeFast(b []byte, e *Event) bool {
 			if key[0] == '_' {
 				bit, t = fReceived, &e.ReceivedAt
 			}
-			var s string
 			start := i
-			if s, i, ok = plainString(b, i); ok {
-				_ = s
+			if _, i, ok = plainString(b, i); ok {
 				ok = t.UnmarshalJSON(b[start:i]) == nil
 			}
 		case "feature_json":

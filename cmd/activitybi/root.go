@@ -102,6 +102,8 @@ the effective values and where each came from.`,
 		a.spoolCmd(),
 		a.migrateCmd(),
 		a.configCmd(),
+		a.tokenCmd(),
+		a.installCmd(),
 		a.versionCmd(),
 	)
 	return root

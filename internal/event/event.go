@@ -119,10 +119,13 @@ type FieldError struct {
 
 func (e FieldError) Error() string { return e.Field + ": " + e.Msg }
 
-// ValidationError lists every problem found in one event, so a person can fix
-// them all at once. It is never retryable: the same input fails again.
+// ValidationError lists every problem found in one event (or insight), so a
+// person can fix them all at once. It is never retryable: the same input
+// fails again.
 type ValidationError struct {
 	Errs []FieldError
+	// what names the record in the message; "" means "event".
+	what string
 }
 
 func (e *ValidationError) Error() string {
@@ -130,7 +133,11 @@ func (e *ValidationError) Error() string {
 	for i, fe := range e.Errs {
 		parts[i] = fe.Error()
 	}
-	return "invalid event: " + strings.Join(parts, "; ")
+	what := e.what
+	if what == "" {
+		what = "event"
+	}
+	return "invalid " + what + ": " + strings.Join(parts, "; ")
 }
 
 func (e *ValidationError) add(field, format string, args ...any) {
@@ -266,12 +273,7 @@ func validate(e *Event, now time.Time, ve *ValidationError, compact bool) {
 	if e.Customer == "" && e.AnonymousCustomerID == "" {
 		ve.add("customer", "is required unless anonymous_customer_id is set")
 	}
-	if e.TS.Before(minTS) {
-		ve.add("ts", "%s is before 1970-01-01", e.TS.Format(time.RFC3339Nano))
-	} else if e.TS.After(now.Add(MaxFutureSkew)) {
-		ve.add("ts", "%s is more than %s in the future (now %s); check the clock or the time zone",
-			e.TS.Format(time.RFC3339Nano), MaxFutureSkew, now.Format(time.RFC3339))
-	}
+	checkTS(ve, e.TS, now)
 	if e.RevenueImpact != nil && (math.IsNaN(*e.RevenueImpact) || math.IsInf(*e.RevenueImpact, 0)) {
 		ve.add("revenue_impact", "must be a finite number")
 	}
@@ -290,6 +292,16 @@ func validate(e *Event, now time.Time, ve *ValidationError, compact bool) {
 		}
 	} else if err := checkObject(e.Features); err != nil {
 		ve.add("feature_json", "%v", err)
+	}
+}
+
+// checkTS applies the timestamp rules shared by events and insights.
+func checkTS(ve *ValidationError, ts, now time.Time) {
+	if ts.Before(minTS) {
+		ve.add("ts", "%s is before 1970-01-01", ts.Format(time.RFC3339Nano))
+	} else if ts.After(now.Add(MaxFutureSkew)) {
+		ve.add("ts", "%s is more than %s in the future (now %s); check the clock or the time zone",
+			ts.Format(time.RFC3339Nano), MaxFutureSkew, now.Format(time.RFC3339))
 	}
 }
 
@@ -458,9 +470,16 @@ func strictUnmarshal(line []byte, in *Input) error {
 	if len(ve.Errs) > 0 {
 		return &ve
 	}
+	return strictDecode(line, in, &ve)
+}
+
+// strictDecode decodes line into v (a pointer to an input struct whose keys
+// were already checked), turning type and syntax errors into field errors
+// in ve.
+func strictDecode(line []byte, v any, ve *ValidationError) error {
 	dec := json.NewDecoder(bytes.NewReader(line))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(in); err != nil {
+	if err := dec.Decode(v); err != nil {
 		var te *json.UnmarshalTypeError
 		var pe *time.ParseError
 		switch {
@@ -473,11 +492,11 @@ func strictUnmarshal(line []byte, in *Input) error {
 		default:
 			ve.add("line", "%v", describeJSONErr(err))
 		}
-		return &ve
+		return ve
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		ve.add("line", "has data after the JSON object")
-		return &ve
+		return ve
 	}
 	return nil
 }

@@ -246,8 +246,9 @@ func (s *Store) Revoke(id string) error {
 // returned as well, so the caller can log which one was refused. Any other
 // error means the token file is unreadable.
 //
-// It costs about a microsecond: a base64 decode, one SHA-256 of 32 bytes and
-// a map lookup; the file is stat'ed at most every ReloadInterval.
+// It costs well under a microsecond and allocates nothing when it accepts
+// (BenchmarkVerify): a base64 decode, one SHA-256 of 32 bytes and a map
+// lookup; the file is stat'ed at most every ReloadInterval.
 func (s *Store) Verify(token string, now time.Time) (Token, error) {
 	snap := s.refresh(false)
 	if snap.err != nil {

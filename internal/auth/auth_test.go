@@ -475,20 +475,20 @@ func TestFileGoesBad(t *testing.T) {
 
 func TestParseExpiry(t *testing.T) {
 	t.Parallel()
-	now := time.Date(2026, 3, 10, 15, 4, 5, 0, time.UTC)
+	now := time.Date(2026, 3, 10, 15, 4, 5, 999, time.UTC)
 	for in, tc := range map[string]struct {
 		want    time.Time
 		wantErr string
 	}{
-		"30d":                       {want: now.Add(30 * 24 * time.Hour)},
-		"12h":                       {want: now.Add(12 * time.Hour)},
-		"90m":                       {want: now.Add(90 * time.Minute)},
-		"1d12h30m":                  {want: now.Add(36*time.Hour + 30*time.Minute)},
+		"30d":                       {want: now.Add(30 * 24 * time.Hour).Truncate(time.Second)},
+		"12h":                       {want: now.Add(12 * time.Hour).Truncate(time.Second)},
+		"90m":                       {want: now.Add(90 * time.Minute).Truncate(time.Second)},
+		"1d12h30m":                  {want: now.Add(36*time.Hour + 30*time.Minute).Truncate(time.Second)},
 		"2027-01-31":                {want: time.Date(2027, 2, 1, 0, 0, 0, 0, time.UTC)},
 		"2026-03-10":                {want: time.Date(2026, 3, 11, 0, 0, 0, 0, time.UTC)},
 		"2027-01-31T18:00:00+01:00": {want: time.Date(2027, 1, 31, 17, 0, 0, 0, time.UTC)},
 		"2027-01-31T18:00:00.5Z":    {want: time.Date(2027, 1, 31, 18, 0, 0, 5e8, time.UTC)},
-		"36500d":                    {want: now.Add(36500 * 24 * time.Hour)},
+		"36500d":                    {want: now.Add(36500 * 24 * time.Hour).Truncate(time.Second)},
 		"":                          {wantErr: "is not understood: use a duration such as 30d"},
 		"30":                        {wantErr: "is not understood"},
 		"30s":                       {wantErr: "is not understood"},

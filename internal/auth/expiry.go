@@ -16,7 +16,7 @@ const expiryForms = "use a duration such as 30d, 12h, 90m or 1d12h, a date such 
 // ParseExpiry reads an expiry as a person writes it and returns it in UTC:
 //
 //   - a duration from now in days, hours and minutes: "30d", "12h", "90m",
-//     "1d12h";
+//     "1d12h" (to the second);
 //   - a date, "2027-01-31": the token is valid through that whole day in UTC,
 //     so it expires at the start of the next day (2027-02-01T00:00:00Z);
 //   - an RFC 3339 time, "2027-01-31T18:00:00+01:00".
@@ -28,7 +28,7 @@ func ParseExpiry(s string, now time.Time) (time.Time, error) {
 		if err != nil {
 			return time.Time{}, fmt.Errorf("expiry %q: %w", s, err)
 		}
-		t = now.Add(d)
+		t = now.Add(d).Truncate(time.Second)
 	} else if day, err := time.Parse(time.DateOnly, s); err == nil {
 		t = day.AddDate(0, 0, 1)
 	} else if t, err = time.Parse(time.RFC3339, s); err != nil {

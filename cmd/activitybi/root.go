@@ -96,6 +96,9 @@ the effective values and where each came from.`,
 	a.flags = config.BindFlags(root.PersistentFlags())
 	root.AddCommand(
 		a.serveCmd(),
+		a.mcpCmd(),
+		a.statusCmd(),
+		a.stopCmd(),
 		a.logCmd(),
 		a.ingestCmd(),
 		a.sqlCmd(),

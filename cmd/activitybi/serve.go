@@ -31,28 +31,53 @@ func (a *app) openWarehouse(ctx context.Context, readOnly bool) (*duckdb.DB, err
 	})
 }
 
+// serveOptions are serve's own flags.
+type serveOptions struct {
+	insecure  bool
+	idleExit  time.Duration
+	startedBy string
+	tlsCert   string
+	tlsKey    string
+}
+
 func (a *app) serveCmd() *cobra.Command {
-	var insecure bool
+	var o serveOptions
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the core: the uploader into the warehouse and the HTTP server",
 		Long: `Run the core for the data directory: it owns the warehouse, uploads every
-spooled event into it exactly once, and serves /healthz, /readyz and /metrics
-on 127.0.0.1 (--listen). One core runs per data directory.
-SIGINT or SIGTERM stops intake, drains the spool and closes the warehouse.`,
+spooled event into it exactly once, and serves on 127.0.0.1 (--listen):
+/healthz, /readyz, /metrics, MCP over Streamable HTTP at /mcp and POST
+/v1/events and /v1/insights (bearer tokens from ` + "`activitybi token create`" + `).
+Local edges (` + "`activitybi mcp`" + `) and the CLI reach it over a socket in the data
+directory. One core runs per data directory; an edge that finds none starts
+one (it then exits after --idle-exit with no edge attached).
+SIGINT, SIGTERM or ` + "`activitybi stop`" + ` stops intake, drains the spool and closes
+the warehouse.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.serve(cmd.Context(), insecure)
+			return a.serve(cmd.Context(), o)
 		},
 	}
-	cmd.Flags().BoolVar(&insecure, "insecure-listen", false, "allow a non-loopback --listen address without TLS")
+	cmd.Flags().BoolVar(&o.insecure, "insecure-listen", false, "allow a non-loopback --listen address without TLS")
+	cmd.Flags().DurationVar(&o.idleExit, "idle-exit", 0, "exit after this long with no edge attached (0 = run until stopped)")
+	cmd.Flags().StringVar(&o.startedBy, "started-by", "hand", "who started this core (hand or edge), shown by status")
+	_ = cmd.Flags().MarkHidden("started-by")
+	cmd.Flags().StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate file: serve HTTPS (allows a non-loopback --listen)")
+	cmd.Flags().StringVar(&o.tlsKey, "tls-key", "", "PEM private key file for --tls-cert")
 	return cmd
 }
 
-func (a *app) serve(ctx context.Context, insecure bool) error {
+func (a *app) serve(ctx context.Context, o serveOptions) error {
 	cfg := a.cfg
-	if err := server.CheckListen(cfg.Listen, insecure); err != nil {
+	if (o.tlsCert == "") != (o.tlsKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	if err := server.CheckListen(cfg.Listen, o.insecure || o.tlsCert != ""); err != nil {
 		return err
+	}
+	if o.startedBy != "hand" && o.startedBy != "edge" {
+		return fmt.Errorf("--started-by must be hand or edge, not %q", o.startedBy)
 	}
 	unlock, err := server.LockCore(cfg.DataDir)
 	if err != nil {
@@ -101,10 +126,43 @@ func (a *app) serve(ctx context.Context, insecure bool) error {
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(server.Options{
-		Addr: cfg.Listen, InsecureListen: insecure, Registry: reg, Warehouse: db,
-		Uploader: up.Status, AdminToken: token, DataDir: cfg.DataDir, Version: versionString(), Logger: a.log,
-	})
+	// The core's own spool writer takes what arrives over HTTP.
+	sw, err := a.openSpool()
+	if err != nil {
+		return err
+	}
+	swClosed := false
+	closeSpool := func() {
+		if !swClosed {
+			swClosed = true
+			if err := sw.Close(); err != nil {
+				a.log.Error("close spool writer", "err", err)
+			}
+		}
+	}
+	defer closeSpool()
+	toolMetrics, err := server.NewToolMetrics(reg)
+	if err != nil {
+		return err
+	}
+	verify, err := a.tokenVerifier()
+	if err != nil {
+		return err
+	}
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	sopts := server.Options{
+		Addr: cfg.Listen, InsecureListen: o.insecure, TLSCert: o.tlsCert, TLSKey: o.tlsKey,
+		Socket: server.SocketPath(cfg.DataDir), Registry: reg, Warehouse: db,
+		Uploader: up.Status, AdminToken: token, Appender: sw, VerifyToken: verify, ToolMetrics: toolMetrics,
+		IdleExit: o.idleExit, StartedBy: o.startedBy,
+		// A core started by an edge must not fail because another data
+		// directory's core has the port: it takes a free one (status shows it).
+		FreePortIfBusy: o.startedBy == "edge",
+		Shutdown: func(reason string) { cancel(fmt.Errorf("stopped: %s", reason)) },
+		DataDir:  cfg.DataDir, SpoolDir: cfg.SpoolDir(), Version: versionString(), Logger: a.log,
+	}
+	srv, err := server.New(sopts)
 	if err != nil {
 		return err
 	}
@@ -112,17 +170,21 @@ func (a *app) serve(ctx context.Context, insecure bool) error {
 	if err != nil {
 		return err
 	}
+	scheme := "http://"
+	if o.tlsCert != "" {
+		scheme = "https://"
+	}
 	if err := server.WriteCoreInfo(cfg.DataDir, server.CoreInfo{
 		PID: os.Getpid(), Addr: addr.String(), Token: token, StartedAt: time.Now().UTC(), Version: versionString(),
+		Socket: sopts.Socket, StartedBy: o.startedBy,
 	}); err != nil {
 		return err
 	}
 	defer server.RemoveCoreInfo(cfg.DataDir)
-	a.log.Info("activitybi core running", "http", "http://"+addr.String(), "data_dir", cfg.DataDir, "warehouse", cfg.Warehouse.Path)
+	a.log.Info("activitybi core running", "http", scheme+addr.String(), "socket", sopts.Socket, "data_dir", cfg.DataDir,
+		"warehouse", cfg.Warehouse.Path, "started_by", o.startedBy, "idle_exit", o.idleExit)
 
 	// Run the parts; the first to fail stops the others.
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
 	wg.Add(2)
@@ -130,19 +192,20 @@ func (a *app) serve(ctx context.Context, insecure bool) error {
 		defer wg.Done()
 		if err := srv.Run(runCtx); err != nil {
 			errs <- fmt.Errorf("http: %w", err)
-			cancel()
+			cancel(err)
 		}
 	}()
 	go func() {
 		defer wg.Done()
 		if err := up.Run(runCtx); err != nil {
 			errs <- fmt.Errorf("uploader: %w", err)
-			cancel()
+			cancel(err)
 		}
 	}()
 	<-runCtx.Done()
-	a.log.Info("shutting down: draining the spool", "timeout", drainTimeout)
+	a.log.Info("shutting down: draining the spool", "reason", context.Cause(runCtx), "timeout", drainTimeout)
 	wg.Wait()
+	closeSpool() // HTTP intake is stopped; flush what it accepted before the drain
 	// Graceful order: intake stopped (HTTP down), drain, then close.
 	dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), drainTimeout)
 	defer dcancel()
@@ -159,3 +222,4 @@ func (a *app) serve(ctx context.Context, insecure bool) error {
 	}
 	return nil
 }
+

@@ -6,14 +6,40 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"time"
 )
 
-// Client talks to a local core's admin API.
+// Client talks to a local core's admin API: over its socket when Socket is
+// set (no token needed), else over TCP with the admin token of Info.
 type Client struct {
-	Info CoreInfo
-	HTTP *http.Client // nil = a client with no overall timeout
+	Info   CoreInfo
+	Socket string
+	HTTP   *http.Client // nil = a client with no overall timeout
+}
+
+// NewSocketClient returns a client of the core of dataDir over its socket.
+func NewSocketClient(dataDir string) *Client {
+	path := SocketPath(dataDir)
+	return &Client{Socket: path, HTTP: &http.Client{Transport: socketTransport(path)}}
+}
+
+func socketTransport(path string) *http.Transport {
+	return &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		},
+		MaxIdleConns: 4, IdleConnTimeout: 30 * time.Second,
+	}
+}
+
+func (c *Client) base() string {
+	if c.Socket != "" {
+		return "http://activitybi-core"
+	}
+	return c.Info.URL()
 }
 
 func (c *Client) do(ctx context.Context, method, path string, body any, out any) error {
@@ -25,11 +51,13 @@ func (c *Client) do(ctx context.Context, method, path string, body any, out any)
 		}
 		r = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.Info.URL()+path, r)
+	req, err := http.NewRequestWithContext(ctx, method, c.base()+path, r)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+c.Info.Token)
+	if c.Socket == "" {
+		req.Header.Set("Authorization", "Bearer "+c.Info.Token)
+	}
 	req.Header.Set("Content-Type", "application/json")
 	hc := c.HTTP
 	if hc == nil {
@@ -44,7 +72,7 @@ func (c *Client) do(ctx context.Context, method, path string, body any, out any)
 	if err != nil {
 		return err
 	}
-	if resp.StatusCode != http.StatusOK {
+	if resp.StatusCode/100 != 2 {
 		var e struct {
 			Error string `json:"error"`
 		}
@@ -90,4 +118,24 @@ func (c *Client) Status(ctx context.Context) (*StatusResponse, error) {
 		return nil, err
 	}
 	return &s, nil
+}
+
+// Healthy reports whether the core answers /healthz within a second.
+func (c *Client) Healthy(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	var v map[string]any
+	return c.do(ctx, http.MethodGet, "/healthz", nil, &v) == nil
+}
+
+// Shutdown asks the core to stop gracefully (drain, then exit) and returns
+// its pid.
+func (c *Client) Shutdown(ctx context.Context) (int, error) {
+	var v struct {
+		PID int `json:"pid"`
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	err := c.do(ctx, http.MethodPost, "/v1/shutdown", struct{}{}, &v)
+	return v.PID, err
 }

@@ -31,6 +31,8 @@ type CoreInfo struct {
 	Token     string    `json:"token"`
 	StartedAt time.Time `json:"started_at"`
 	Version   string    `json:"version"`
+	Socket    string    `json:"socket,omitempty"`
+	StartedBy string    `json:"started_by,omitempty"`
 }
 
 // URL is the core's base URL.
@@ -88,7 +90,14 @@ func LockCore(dataDir string) (unlock func(), err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := tryLock(f); err != nil {
+	err = tryLock(f)
+	// Probes (CoreRunning, an edge looking for a starting core) hold the
+	// lock for an instant; do not mistake one for a running core.
+	for i := 0; i < 5 && errors.Is(err, errLocked); i++ {
+		time.Sleep(20 * time.Millisecond)
+		err = tryLock(f)
+	}
+	if err != nil {
 		b, _ := os.ReadFile(path)
 		f.Close()
 		if errors.Is(err, errLocked) {

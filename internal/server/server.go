@@ -12,12 +12,17 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
+	"syscall"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/auth"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/activitybi/activitybi/internal/spool"
 	"github.com/activitybi/activitybi/internal/telemetry"
 	"github.com/activitybi/activitybi/internal/upload"
 	"github.com/activitybi/activitybi/internal/warehouse"
@@ -29,6 +34,9 @@ const (
 	maxSQLRows      = 1_000_000        // rows one SQL request may return
 	sqlTimeout      = 60 * time.Second // longest analyst query (the driver has its own timeout too)
 	shutdownTimeout = 10 * time.Second // in-flight requests get this long on shutdown
+	// mcpSessionTimeout closes an HTTP MCP session idle this long; the
+	// client starts a new one.
+	mcpSessionTimeout = 30 * time.Minute
 )
 
 // Querier is what the admin API needs from the warehouse.
@@ -40,28 +48,70 @@ type Querier interface {
 // Options configure a Server.
 type Options struct {
 	// Addr is host:port; required. A non-loopback host is refused unless
-	// InsecureListen is set (TLS arrives with the HTTP MCP surface).
+	// TLS is configured (TLSCert and TLSKey) or InsecureListen is set.
 	Addr           string
 	InsecureListen bool
-	Registry       *prometheus.Registry // required
-	Warehouse      Querier              // required
+	// FreePortIfBusy listens on a free port of the same host when Addr's
+	// port is taken.
+	FreePortIfBusy bool
+	// TLSCert and TLSKey are PEM files; when set the TCP listener serves HTTPS.
+	TLSCert, TLSKey string
+	// Socket is the path of the core's Unix socket, where edges attach and
+	// the CLI talks to the core; "" = no socket. Only this user may connect
+	// (0600 in a 0700 directory, and the peer's uid is checked on Linux).
+	Socket   string
+	Registry *prometheus.Registry // required
+	Warehouse Querier             // required
 	// Uploader reports pipeline state for /readyz and status.
 	Uploader func() upload.Status
-	// AdminToken authorises the local admin API (/v1/sql, /v1/status).
+	// AdminToken authorises the local admin API over TCP (/v1/sql,
+	// /v1/status, /v1/shutdown); on the socket the peer's identity does.
 	AdminToken string
-	DataDir    string
-	Version    string
-	Logger     *slog.Logger
+	// Appender takes what /v1/events, /v1/insights and /mcp log (the core's
+	// own spool writer); nil = those routes answer 503.
+	Appender Appender
+	// VerifyToken maps a bearer token to its customer; nil = every bearer
+	// route answers 401.
+	VerifyToken func(token string) (Principal, error)
+	// Recent is shared with every tool surface of this process; nil = new.
+	Recent      *RecentIDs
+	ToolMetrics *ToolMetrics
+	// IdleExit > 0 calls Shutdown("idle") once no edge has been attached for
+	// that long (a core started by an edge).
+	IdleExit time.Duration
+	// Shutdown asks the process to stop gracefully (activitybi stop, idle).
+	Shutdown  func(reason string)
+	StartedBy string // "hand" or "edge", for status
+	DataDir   string
+	SpoolDir  string // for status; "" = not reported
+	Version   string
+	Logger    *slog.Logger
+	Now       func() time.Time
 }
 
-// Server is the core's HTTP server.
+// Principal is who a bearer token speaks for.
+type Principal struct {
+	Customer string
+	TokenID  string
+	Expires  time.Time // zero = never
+}
+
+// Server is the core's HTTP server: TCP (loopback by default) and the local
+// socket.
 type Server struct {
-	opts Options
-	log  *slog.Logger
-	ln   net.Listener
-	srv  *http.Server
-	reqs *prometheus.CounterVec
-	dur  *prometheus.HistogramVec
+	opts    Options
+	log     *slog.Logger
+	pid     int
+	started time.Time
+	ln      net.Listener
+	srv     *http.Server
+	uln     net.Listener
+	usrv    *http.Server
+	umux    *http.ServeMux
+	reqs    *prometheus.CounterVec
+	dur     *prometheus.HistogramVec
+	recent  *RecentIDs
+	edges   *edges
 }
 
 // New validates opts.
@@ -75,19 +125,27 @@ func New(opts Options) (*Server, error) {
 	if len(opts.AdminToken) < 32 {
 		return nil, errors.New("server: AdminToken must be at least 32 characters")
 	}
-	if err := CheckListen(opts.Addr, opts.InsecureListen); err != nil {
+	if (opts.TLSCert == "") != (opts.TLSKey == "") {
+		return nil, errors.New("server: TLS needs both a certificate and a key file")
+	}
+	if err := CheckListen(opts.Addr, opts.InsecureListen || opts.TLSCert != ""); err != nil {
 		return nil, err
 	}
-	s := &Server{opts: opts, log: telemetry.OrDiscard(opts.Logger)}
+	s := &Server{opts: opts, log: telemetry.OrDiscard(opts.Logger), pid: os.Getpid(), started: opts.now().UTC(), recent: opts.Recent}
+	if s.recent == nil {
+		s.recent = NewRecentIDs(DefaultRecentIDs)
+	}
+	s.edges = newEdges(opts.now())
 	s.reqs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "activitybi_http_requests_total",
 		Help: "HTTP requests by route and status code."}, []string{"route", "code"})
 	s.dur = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "activitybi_http_request_duration_seconds",
 		Help: "HTTP request latency by route.", Buckets: prometheus.ExponentialBuckets(0.0001, 3, 12)}, []string{"route"})
-	if err := opts.Registry.Register(s.reqs); err != nil {
-		return nil, err
-	}
-	if err := opts.Registry.Register(s.dur); err != nil {
-		return nil, err
+	edgesGauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "activitybi_edges_attached",
+		Help: "Edge processes (activitybi mcp) attached to this core."}, func() float64 { return float64(len(s.edges.list())) })
+	for _, c := range []prometheus.Collector{s.reqs, s.dur, edgesGauge} {
+		if err := opts.Registry.Register(c); err != nil {
+			return nil, err
+		}
 	}
 	mux := http.NewServeMux()
 	s.handle(mux, "GET /healthz", s.healthz)
@@ -95,7 +153,26 @@ func New(opts Options) (*Server, error) {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{Registry: opts.Registry}))
 	s.handle(mux, "POST /v1/sql", s.admin(s.sql))
 	s.handle(mux, "GET /v1/status", s.admin(s.status))
+	s.handle(mux, "POST /v1/shutdown", s.admin(s.shutdown))
+	cop := http.NewCrossOriginProtection()
+	s.handle(mux, "POST /v1/events", cop.Handler(http.HandlerFunc(s.events)).ServeHTTP)
+	s.handle(mux, "POST /v1/insights", cop.Handler(http.HandlerFunc(s.insights)).ServeHTTP)
+	mcpHandler, err := s.mcpHandler()
+	if err != nil {
+		return nil, err
+	}
+	s.handle(mux, "/mcp", cop.Handler(mcpHandler).ServeHTTP)
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+
+	// The socket: the same user's edges and CLI; no tokens.
+	umux := http.NewServeMux()
+	s.umux = umux
+	s.handle(umux, "GET /healthz", s.healthz)
+	s.handle(umux, "POST /v1/sql", s.sql)
+	s.handle(umux, "GET /v1/status", s.status)
+	s.handle(umux, "POST /v1/shutdown", s.shutdown)
+	umux.HandleFunc("GET /v1/edges/attach", s.attach)
+	s.usrv = &http.Server{Handler: umux, ReadHeaderTimeout: 10 * time.Second}
 	return s, nil
 }
 
@@ -120,6 +197,9 @@ func CheckListen(addr string, insecure bool) error {
 
 func (s *Server) handle(mux *http.ServeMux, pattern string, h http.HandlerFunc) {
 	route := pattern[strings.IndexByte(pattern, ' ')+1:]
+	if mux == s.umux {
+		route = "socket:" + route
+	}
 	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rw := &statusWriter{ResponseWriter: w, code: 200}
@@ -139,40 +219,158 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
-// Listen binds the address now, so the caller can publish the real one.
+// Listen binds the address (and the socket) now, so the caller can publish
+// the real address.
 func (s *Server) Listen() (net.Addr, error) {
 	ln, err := net.Listen("tcp", s.opts.Addr)
+	if err != nil && s.opts.FreePortIfBusy && errors.Is(err, syscall.EADDRINUSE) {
+		host, _, _ := net.SplitHostPort(s.opts.Addr)
+		s.log.Warn("listen address in use; taking a free port", "addr", s.opts.Addr)
+		ln, err = net.Listen("tcp", net.JoinHostPort(host, "0"))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", s.opts.Addr, err)
+	}
+	if s.opts.Socket != "" {
+		uln, err := listenSocket(s.opts.Socket)
+		if err != nil {
+			ln.Close()
+			return nil, err
+		}
+		s.uln = uln
 	}
 	s.ln = ln
 	return ln.Addr(), nil
 }
 
-// Run serves until ctx ends, then shuts down gracefully.
+// Run serves until ctx ends, then shuts down gracefully: attached edges are
+// told why, in-flight requests get shutdownTimeout.
 func (s *Server) Run(ctx context.Context) error {
 	if s.ln == nil {
 		if _, err := s.Listen(); err != nil {
 			return err
 		}
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- s.srv.Serve(s.ln) }()
+	errc := make(chan error, 2)
+	n := 1
+	go func() {
+		if s.opts.TLSCert != "" {
+			errc <- s.srv.ServeTLS(s.ln, s.opts.TLSCert, s.opts.TLSKey)
+		} else {
+			errc <- s.srv.Serve(s.ln)
+		}
+	}()
+	if s.uln != nil {
+		n++
+		go func() { errc <- s.usrv.Serve(s.uln) }()
+	}
+	idleDone := make(chan struct{})
+	defer close(idleDone)
+	go s.watchIdle(idleDone)
+	var runErr error
 	select {
-	case err := <-errc:
-		return err
+	case runErr = <-errc:
+		n--
 	case <-ctx.Done():
 	}
+	reason := s.edges.stopReason()
+	if reason == "" {
+		reason = "signal"
+		if runErr != nil {
+			reason = "error"
+		}
+	}
+	s.edges.stop(reason)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 	defer cancel()
-	if err := s.srv.Shutdown(sctx); err != nil {
-		// Requests still running after the grace period are cut off; the
-		// shutdown itself goes on.
-		s.log.Warn("http: requests still running at shutdown were closed", "err", err)
-		s.srv.Close()
+	for _, srv := range []*http.Server{s.srv, s.usrv} {
+		if err := srv.Shutdown(sctx); err != nil {
+			// Requests still running after the grace period are cut off;
+			// the shutdown itself goes on.
+			s.log.Warn("http: requests still running at shutdown were closed", "err", err)
+			srv.Close()
+		}
 	}
-	<-errc
+	for ; n > 0; n-- {
+		<-errc
+	}
+	if s.opts.Socket != "" {
+		os.Remove(s.opts.Socket)
+	}
+	if runErr != nil && !errors.Is(runErr, http.ErrServerClosed) {
+		return runErr
+	}
 	return nil
+}
+
+// shutdown serves POST /v1/shutdown (activitybi stop).
+func (s *Server) shutdown(w http.ResponseWriter, _ *http.Request) {
+	if s.opts.Shutdown == nil {
+		writeJSON(w, http.StatusNotImplemented, errBody("this server cannot be stopped remotely"))
+		return
+	}
+	s.edges.stop("stop")
+	s.opts.Shutdown("stop")
+	writeJSON(w, http.StatusAccepted, map[string]any{"status": "stopping", "pid": s.pid})
+}
+
+// bearer authenticates a request to an ingest route and returns its
+// customer, or writes the error response.
+func (s *Server) bearer(w http.ResponseWriter, r *http.Request) (string, bool) {
+	if s.opts.Appender == nil {
+		writeJSON(w, http.StatusServiceUnavailable, errBody("this core does not take events over HTTP"))
+		return "", false
+	}
+	h := r.Header.Get("Authorization")
+	tok, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || tok == "" {
+		w.Header().Set("WWW-Authenticate", "Bearer")
+		writeJSON(w, http.StatusUnauthorized, errBody("missing bearer token: create one with `activitybi token create --customer NAME` and send it as Authorization: Bearer TOKEN"))
+		return "", false
+	}
+	if s.opts.VerifyToken == nil {
+		writeJSON(w, http.StatusUnauthorized, errBody("this core has no token store"))
+		return "", false
+	}
+	p, err := s.opts.VerifyToken(tok)
+	if err != nil {
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		writeJSON(w, http.StatusUnauthorized, errBody(err.Error()))
+		return "", false
+	}
+	return p.Customer, true
+}
+
+// mcpHandler is Streamable HTTP MCP at /mcp: the same tools as the stdio
+// edge, the customer taken from the bearer token on every request (so a
+// revoked token stops a live session at its next request).
+func (s *Server) mcpHandler() (http.Handler, error) {
+	if s.opts.Appender == nil {
+		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			writeJSON(w, http.StatusServiceUnavailable, errBody("this core does not serve MCP over HTTP"))
+		}), nil
+	}
+	ms, err := NewMCPServer(MCPOptions{Appender: s.opts.Appender, Identity: TokenIdentity, Source: "mcp",
+		Version: s.opts.Version, Recent: s.recent, Metrics: s.opts.ToolMetrics, Logger: s.opts.Logger, Now: s.opts.Now})
+	if err != nil {
+		return nil, err
+	}
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return ms },
+		&mcp.StreamableHTTPOptions{SessionTimeout: mcpSessionTimeout})
+	verify := func(_ context.Context, tok string, r *http.Request) (*auth.TokenInfo, error) {
+		if r.URL.Query().Has("customer") || r.Header.Get("X-Activitybi-Customer") != "" {
+			return nil, fmt.Errorf("%w: a customer cannot be named in a request; it is the token's customer", auth.ErrInvalidToken)
+		}
+		if s.opts.VerifyToken == nil {
+			return nil, fmt.Errorf("%w: this core has no token store", auth.ErrInvalidToken)
+		}
+		p, err := s.opts.VerifyToken(tok)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", auth.ErrInvalidToken, err)
+		}
+		return &auth.TokenInfo{UserID: p.Customer, Expiration: p.Expires, Extra: map[string]any{"token_id": p.TokenID}}, nil
+	}
+	return auth.RequireBearerToken(verify, &auth.RequireBearerTokenOptions{AllowMissingExpiration: true})(h), nil
 }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
@@ -254,14 +452,44 @@ func (s *Server) sql(w http.ResponseWriter, r *http.Request) {
 type StatusResponse struct {
 	Version   string          `json:"version"`
 	DataDir   string          `json:"data_dir"`
+	Core      CoreStatus      `json:"core"`
+	Edges     []EdgeInfo      `json:"edges"`
+	Spool     *SpoolStatus    `json:"spool,omitempty"`
 	Uploader  upload.Status   `json:"uploader"`
 	Warehouse warehouse.Stats `json:"warehouse"`
 }
 
+// CoreStatus describes the running core.
+type CoreStatus struct {
+	PID       int           `json:"pid"`
+	StartedAt time.Time     `json:"started_at"`
+	StartedBy string        `json:"started_by"`
+	Addr      string        `json:"addr"`
+	Socket    string        `json:"socket,omitempty"`
+	IdleExit  time.Duration `json:"idle_exit_ns,omitempty"`
+}
+
+// SpoolStatus summarises the spool directory.
+type SpoolStatus struct {
+	Segments int   `json:"segments"`
+	Bytes    int64 `json:"bytes"`
+	Records  int64 `json:"records"`
+	Pending  int64 `json:"pending"` // records not yet committed to the warehouse
+}
+
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
-	resp := StatusResponse{Version: s.opts.Version, DataDir: s.opts.DataDir}
+	resp := StatusResponse{Version: s.opts.Version, DataDir: s.opts.DataDir, Edges: s.edges.list(),
+		Core: CoreStatus{PID: s.pid, StartedAt: s.started, StartedBy: s.opts.StartedBy, Socket: s.opts.Socket, IdleExit: s.opts.IdleExit}}
+	if s.ln != nil {
+		resp.Core.Addr = s.ln.Addr().String()
+	}
 	if s.opts.Uploader != nil {
 		resp.Uploader = s.opts.Uploader()
+	}
+	if s.opts.SpoolDir != "" {
+		if rep, err := spool.Stat(s.opts.SpoolDir); err == nil {
+			resp.Spool = &SpoolStatus{Segments: len(rep.Segments), Bytes: rep.Bytes, Records: rep.Records, Pending: rep.Pending}
+		}
 	}
 	st, err := s.opts.Warehouse.Stats(r.Context())
 	if err != nil {

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/spf13/cobra"
+
+	"github.com/activitybi/activitybi/internal/config"
+	"github.com/activitybi/activitybi/internal/server"
+)
+
+// defaultCoreIdleExit is how long a core started by an edge lives with no
+// edge attached.
+const defaultCoreIdleExit = 30 * time.Minute
+
+type edgeOptions struct {
+	noCore   bool
+	coreIdle time.Duration
+	remote   string
+	token    string
+}
+
+func (a *app) mcpCmd() *cobra.Command {
+	var o edgeOptions
+	cmd := &cobra.Command{
+		Use:   "mcp",
+		Short: "Run the stdio MCP server that a Claude client launches (the edge)",
+		Long: `Run activitybi as a stdio MCP server: the command Claude Desktop and Claude
+Code start (see ` + "`activitybi install`" + `). Its tools log to the spool at once, so
+logging never waits for the warehouse and works while no core runs.
+
+The edge attaches to the core of its data directory over a local socket and,
+when there is none, starts one in the background (one core however many edges
+start at once); that core exits after --core-idle-exit with no edge attached.
+A core stopped with ` + "`activitybi stop`" + ` is not restarted by running edges.
+
+stdout carries only the MCP protocol; logs go to stderr.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.runEdge(cmd.Context(), o)
+		},
+	}
+	cmd.Flags().BoolVar(&o.noCore, "no-core", false, "never start a core (events wait in the spool until one runs)")
+	cmd.Flags().DurationVar(&o.coreIdle, "core-idle-exit", defaultCoreIdleExit, "idle time after which a core started by an edge exits")
+	cmd.Flags().StringVar(&o.remote, "remote", "", "ship events to the activitybi server at this URL (https://host:port) instead of a local core")
+	cmd.Flags().StringVar(&o.token, "token", "", "bearer token for --remote (or $ACTIVITYBI_TOKEN)")
+	return cmd
+}
+
+func (a *app) runEdge(ctx context.Context, o edgeOptions) error {
+	if o.remote != "" || o.token != "" {
+		return a.runRemoteEdge(ctx, o)
+	}
+	sw, err := a.openSpool()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := sw.Close(); err != nil {
+			a.log.Error("close spool", "err", err)
+		}
+	}()
+	var clientMu sync.Mutex
+	client := ""
+	ms, err := server.NewMCPServer(server.MCPOptions{
+		Appender: sw, Identity: server.FixedIdentity(a.cfg.Customer), Source: "mcp",
+		Version: versionString(), Logger: a.log,
+		OnClient: func(c string) { clientMu.Lock(); client = c; clientMu.Unlock() },
+	})
+	if err != nil {
+		return err
+	}
+	linkCtx, stopLink := context.WithCancel(ctx)
+	var linkDone sync.WaitGroup
+	if !o.noCore {
+		link := &server.EdgeLink{
+			DataDir: a.cfg.DataDir, Spawn: a.spawnCore(o.coreIdle), Logger: a.log,
+			Info:   server.EdgeInfo{PID: os.Getpid(), Customer: a.cfg.Customer},
+			Client: func() string { clientMu.Lock(); defer clientMu.Unlock(); return client },
+		}
+		linkDone.Add(1)
+		go func() { defer linkDone.Done(); link.Run(linkCtx) }()
+	}
+	a.log.Debug("edge serving MCP on stdio", "customer", a.cfg.Customer, "spool", a.cfg.SpoolDir())
+	err = ms.Run(ctx, &mcp.IOTransport{Reader: io.NopCloser(a.stdin), Writer: nopWriteCloser{a.stdout}})
+	stopLink()
+	linkDone.Wait()
+	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("mcp: %w", err)
+	}
+	return nil
+}
+
+type nopWriteCloser struct{ io.Writer }
+
+func (nopWriteCloser) Close() error { return nil }
+
+// spawnCore returns a function that starts `activitybi serve` for this data
+// directory in the background, detached from the edge (its own session, so
+// the client's signals do not reach it), with its output in core.log.
+func (a *app) spawnCore(idle time.Duration) func() error {
+	return func() error {
+		exe, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		args := []string{"serve", "--idle-exit", idle.String(), "--started-by", "edge", "--data-dir", a.cfg.DataDir}
+		args = append(args, a.explicitFlags("data_dir")...)
+		logf, err := os.OpenFile(filepath.Join(a.cfg.DataDir, server.CoreLogFile), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		if err != nil {
+			return err
+		}
+		defer logf.Close()
+		cmd := exec.Command(exe, args...)
+		cmd.Stdout, cmd.Stderr = logf, logf
+		cmd.SysProcAttr = detached()
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		a.log.Info("started a core in the background", "pid", cmd.Process.Pid, "log", logf.Name())
+		go cmd.Wait() // reap it if it exits while this edge lives
+		return nil
+	}
+}
+
+// explicitFlags re-creates the config the user gave by flag (and --config),
+// so that a process this one starts sees the same settings.
+func (a *app) explicitFlags(skip ...string) []string {
+	var out []string
+	if a.cfg.File != "" {
+		out = append(out, "--config", a.cfg.File)
+	}
+	keys := config.Keys()
+	sort.Strings(keys)
+	for _, k := range keys {
+		if contains(skip, k) || !strings.HasPrefix(a.cfg.Sources[k], "flag ") {
+			continue
+		}
+		name := strings.TrimPrefix(a.cfg.Sources[k], "flag ")
+		out = append(out, name+"="+a.cfg.Get(k))
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

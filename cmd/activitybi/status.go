@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/activitybi/activitybi/internal/config"
+	"github.com/activitybi/activitybi/internal/server"
+	"github.com/activitybi/activitybi/internal/spool"
+)
+
+// stopWait bounds how long `stop` waits for the core to drain and exit.
+const stopWait = drainTimeout + 20*time.Second
+
+func (a *app) statusCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the core, its edges, the spool and the upload lag",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.status(cmd.Context(), asJSON)
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+// localStatus is what status reports when no core runs.
+type localStatus struct {
+	DataDir string              `json:"data_dir"`
+	Core    string              `json:"core"`
+	Spool   *server.SpoolStatus `json:"spool,omitempty"`
+}
+
+func (a *app) status(ctx context.Context, asJSON bool) error {
+	c := server.NewSocketClient(a.cfg.DataDir)
+	st, err := c.Status(ctx)
+	if err != nil {
+		ls := localStatus{DataDir: a.cfg.DataDir, Core: "not running"}
+		if server.CoreRunning(a.cfg.DataDir) {
+			ls.Core = "starting or not answering (" + err.Error() + ")"
+		}
+		if rep, err := spool.Stat(a.cfg.SpoolDir()); err == nil {
+			ls.Spool = &server.SpoolStatus{Segments: len(rep.Segments), Bytes: rep.Bytes, Records: rep.Records, Pending: rep.Pending}
+		}
+		if asJSON {
+			return printJSON(a.stdout, ls)
+		}
+		fmt.Fprintf(a.stdout, "data dir   %s\ncore       %s (an edge starts one; or run `activitybi serve`)\n", ls.DataDir, ls.Core)
+		if ls.Spool != nil {
+			fmt.Fprintf(a.stdout, "spool      %d segments, %s, %d records not yet in the warehouse\n",
+				ls.Spool.Segments, config.FormatSize(ls.Spool.Bytes), ls.Spool.Pending)
+		}
+		return nil
+	}
+	if asJSON {
+		return printJSON(a.stdout, st)
+	}
+	printStatus(a.stdout, st, time.Now())
+	return nil
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func printStatus(w io.Writer, st *server.StatusResponse, now time.Time) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	core := fmt.Sprintf("running, pid %d, version %s, up %s, started by %s", st.Core.PID, st.Version,
+		now.Sub(st.Core.StartedAt).Round(time.Second), st.Core.StartedBy)
+	if st.Core.IdleExit > 0 {
+		core += fmt.Sprintf(" (exits after %s with no edge)", st.Core.IdleExit)
+	}
+	fmt.Fprintf(tw, "data dir\t%s\n", st.DataDir)
+	fmt.Fprintf(tw, "core\t%s\n", core)
+	fmt.Fprintf(tw, "\thttp://%s   socket %s\n", st.Core.Addr, st.Core.Socket)
+	fmt.Fprintf(tw, "edges\t%d attached\n", len(st.Edges))
+	for _, e := range st.Edges {
+		client := e.Client
+		if client == "" {
+			client = "(client not yet known)"
+		}
+		fmt.Fprintf(tw, "\tpid %d  %s  customer %s  since %s\n", e.PID, client, e.Customer, e.Since.Local().Format(time.TimeOnly))
+	}
+	if sp := st.Spool; sp != nil {
+		fmt.Fprintf(tw, "spool\t%d segments, %s, %d records not yet in the warehouse\n", sp.Segments, config.FormatSize(sp.Bytes), sp.Pending)
+	}
+	u := st.Uploader
+	last := "never"
+	if !u.LastCommit.IsZero() {
+		last = now.Sub(u.LastCommit).Round(time.Millisecond).String() + " ago"
+	}
+	fmt.Fprintf(tw, "uploader\tlast commit %s, backlog %s; inserted %d, duplicates %d, quarantined %d\n",
+		last, config.FormatSize(u.BacklogBytes), u.Inserted, u.Duplicates, u.Quarantined)
+	if u.LastError != "" {
+		fmt.Fprintf(tw, "\tlast error (%d in a row): %s\n", u.ConsecutiveFails, u.LastError)
+	}
+	wh := st.Warehouse
+	fmt.Fprintf(tw, "warehouse\t%d events, %d insights, %d quarantined, schema v%d\n", wh.StreamRows, wh.InsightRows, wh.QuarantineRows, wh.SchemaVersion)
+	tw.Flush()
+}
+
+func (a *app) stopCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "stop",
+		Short: "Stop the core gracefully: intake stops, the spool is drained, the warehouse closed",
+		Long: `Stop the core of the data directory. It stops taking requests, loads what is
+in the spool into the warehouse and exits; this command waits for that.
+Running edges keep logging to the spool and do not restart the core; the
+next edge to start, or ` + "`activitybi serve`" + `, starts it again.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			c := server.NewSocketClient(a.cfg.DataDir)
+			pid, err := c.Shutdown(ctx)
+			if err != nil {
+				if !server.CoreRunning(a.cfg.DataDir) {
+					fmt.Fprintf(a.stderr, "no core is running for %s\n", a.cfg.DataDir)
+					return nil
+				}
+				return fmt.Errorf("the core holds the lock but did not take the stop request: %w", err)
+			}
+			fmt.Fprintf(a.stderr, "stopping the core (pid %d): draining the spool...\n", pid)
+			deadline := time.Now().Add(stopWait)
+			for server.CoreRunning(a.cfg.DataDir) {
+				if time.Now().After(deadline) {
+					return fmt.Errorf("the core (pid %d) has not exited after %s; see %s", pid, stopWait, a.cfg.DataDir)
+				}
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(50 * time.Millisecond):
+				}
+			}
+			left := int64(0)
+			if rep, err := spool.Stat(a.cfg.SpoolDir()); err == nil {
+				left = rep.Pending
+			}
+			if left > 0 {
+				fmt.Fprintf(a.stdout, "core stopped; %d records are still in the spool (written after the drain, or the drain timed out) and load at the next start\n", left)
+			} else {
+				fmt.Fprintln(a.stdout, "core stopped; the spool is drained")
+			}
+			return nil
+		},
+	}
+}

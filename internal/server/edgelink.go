@@ -1,0 +1,201 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/activitybi/activitybi/internal/telemetry"
+)
+
+// SpawnLockFile is flock'ed by an edge while it looks for a core and starts
+// one, so that edges starting at the same moment start exactly one core.
+const SpawnLockFile = "spawn.lock"
+
+// Timing of the edge's link to the core.
+const (
+	// spawnWait bounds how long an edge waits for a core it started (or
+	// found starting) to answer: opening DuckDB and migrating take a while.
+	spawnWait = 60 * time.Second
+	// spawnLockWait bounds waiting for another edge's spawn.
+	spawnLockWait = 90 * time.Second
+	// relinkMin/Max bound the backoff between attach attempts.
+	relinkMin = 200 * time.Millisecond
+	relinkMax = 10 * time.Second
+)
+
+// EdgeLink keeps an edge attached to the core of its data directory,
+// starting the core when there is none. Events never wait for it: the edge
+// writes to the spool whether or not the core is up.
+type EdgeLink struct {
+	DataDir string
+	// Spawn starts a core in the background (a detached `activitybi serve`);
+	// nil = never start one.
+	Spawn func() error
+	// Info describes this edge; Client is read at each attach.
+	Info   EdgeInfo
+	Client func() string
+	Logger *slog.Logger
+	// OnState is told "attached", "detached", "stopped" (the core was
+	// stopped by hand: the edge does not restart it) — for tests and logs.
+	OnState func(state string)
+}
+
+// Run keeps the edge attached until ctx ends.
+func (l *EdgeLink) Run(ctx context.Context) {
+	log := telemetry.OrDiscard(l.Logger)
+	c := NewSocketClient(l.DataDir)
+	spawnAllowed := l.Spawn != nil
+	backoff := relinkMin
+	for ctx.Err() == nil {
+		if !c.Healthy(ctx) && spawnAllowed {
+			if err := l.ensureCore(ctx, c); err != nil && ctx.Err() == nil {
+				log.Warn("edge: could not start the core; events stay in the spool until one runs", "err", err)
+			}
+		}
+		reason, err := l.attach(ctx, c)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case reason == "stop":
+			// Stopped by hand: respect it. Attach again if someone starts
+			// it, but do not start it ourselves.
+			log.Info("edge: the core was stopped; events stay in the spool until it runs again")
+			l.state("stopped")
+			spawnAllowed = false
+		case err == nil:
+			l.state("detached")
+			backoff = relinkMin
+		default:
+			log.Debug("edge: attach failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		if backoff *= 2; backoff > relinkMax {
+			backoff = relinkMax
+		}
+	}
+}
+
+func (l *EdgeLink) state(s string) {
+	if l.OnState != nil {
+		l.OnState(s)
+	}
+}
+
+// attach holds the attach stream until it ends and returns the core's
+// reason ("stop", "idle", "signal", ...) if it said goodbye.
+func (l *EdgeLink) attach(ctx context.Context, c *Client) (reason string, err error) {
+	q := url.Values{}
+	q.Set("pid", strconv.Itoa(os.Getpid()))
+	q.Set("customer", l.Info.Customer)
+	if l.Info.Remote != "" {
+		q.Set("remote", l.Info.Remote)
+	}
+	if l.Client != nil {
+		q.Set("client", l.Client())
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base()+"/v1/edges/attach?"+q.Encode(), nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("attach: HTTP %d", resp.StatusCode)
+	}
+	l.state("attached")
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if r, ok := strings.CutPrefix(sc.Text(), "bye "); ok {
+			return r, nil
+		}
+	}
+	return "", sc.Err()
+}
+
+// ensureCore starts a core unless one answers, holding the spawn lock so
+// that of several edges starting at once exactly one starts it and the
+// others wait for it.
+func (l *EdgeLink) ensureCore(ctx context.Context, c *Client) error {
+	if err := os.MkdirAll(l.DataDir, dirPerm); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(filepath.Join(l.DataDir, SpawnLockFile), os.O_CREATE|os.O_RDWR, filePerm)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	deadline := time.Now().Add(spawnLockWait)
+	for {
+		err := tryLock(f)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, errLocked) {
+			return fmt.Errorf("spawn lock: %w", err)
+		}
+		if time.Now().After(deadline) {
+			return errors.New("spawn lock: another edge has been starting the core for too long")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	// Locked (released when f is closed). Another edge may have started it
+	// while we waited, or a core may be starting (holding core.lock).
+	if c.Healthy(ctx) {
+		return nil
+	}
+	if !coreLockHeld(l.DataDir) {
+		if err := l.Spawn(); err != nil {
+			return fmt.Errorf("start core: %w", err)
+		}
+	}
+	wait := time.Now().Add(spawnWait)
+	for time.Now().Before(wait) {
+		if c.Healthy(ctx) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("the core did not answer within %s; see %s", spawnWait, filepath.Join(l.DataDir, CoreLogFile))
+}
+
+// CoreLogFile receives the output of a core started by an edge.
+const CoreLogFile = "core.log"
+
+// coreLockHeld reports whether a core process holds the data directory's
+// core lock (it may be starting and not answering yet).
+func coreLockHeld(dataDir string) bool {
+	f, err := os.OpenFile(filepath.Join(dataDir, CoreLockFile), os.O_RDWR, filePerm)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	return errors.Is(tryLock(f), errLocked)
+}
+
+// CoreRunning reports whether a core holds the lock of dataDir.
+func CoreRunning(dataDir string) bool { return coreLockHeld(dataDir) }

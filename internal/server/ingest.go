@@ -1,0 +1,227 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/activitybi/activitybi/internal/event"
+	"github.com/activitybi/activitybi/internal/spool"
+)
+
+// Limits of POST /v1/events and /v1/insights. A request past either gets
+// 413 and nothing of it is logged.
+const (
+	MaxIngestBody    = 16 << 20 // bytes of one request body
+	MaxIngestRecords = 10_000   // records in one request
+	// retryAfter is the Retry-After (seconds) of a 429: the uploader
+	// commits a batch every few hundred milliseconds when it keeps up.
+	retryAfter = 1
+)
+
+// IngestResult is the body of a /v1/events or /v1/insights response.
+type IngestResult struct {
+	Accepted   int            `json:"accepted"`
+	Duplicates int            `json:"duplicates"`
+	Rejected   int            `json:"rejected"`
+	Results    []RecordResult `json:"results"`
+}
+
+// RecordResult is the outcome of one record, in request order.
+type RecordResult struct {
+	Index  int    `json:"index"`
+	ID     string `json:"id,omitempty"`
+	Status string `json:"status"` // accepted, duplicate, rejected
+	Error  string `json:"error,omitempty"`
+}
+
+// ingestRecords reads the body of an ingest request into raw records:
+// NDJSON (application/x-ndjson, application/jsonl) or a JSON array
+// (application/json; a single object is one record). It writes the error
+// response itself and returns ok=false when the request cannot be read.
+func ingestRecords(w http.ResponseWriter, r *http.Request) (recs [][]byte, ok bool) {
+	if r.URL.Query().Has("customer") || r.Header.Get("X-Activitybi-Customer") != "" {
+		writeJSON(w, http.StatusBadRequest, errBody("a customer cannot be named in a request; it is the bearer token's customer"))
+		return nil, false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxIngestBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeJSON(w, http.StatusRequestEntityTooLarge, errBody(fmt.Sprintf("request body over %d bytes: send smaller batches", MaxIngestBody)))
+			return nil, false
+		}
+		writeJSON(w, http.StatusBadRequest, errBody("reading the body: "+err.Error()))
+		return nil, false
+	}
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	trimmed := bytes.TrimSpace(body)
+	switch ct {
+	case "application/json":
+	case "application/x-ndjson", "application/jsonl", "application/ndjson", "application/jsonlines", "text/plain":
+	case "":
+		if len(trimmed) > 0 && trimmed[0] == '[' {
+			ct = "application/json"
+		}
+	default:
+		writeJSON(w, http.StatusUnsupportedMediaType, errBody("Content-Type must be application/x-ndjson (one JSON object per line) or application/json (an array of objects), not "+ct))
+		return nil, false
+	}
+	if len(trimmed) == 0 {
+		writeJSON(w, http.StatusBadRequest, errBody("the body holds no records"))
+		return nil, false
+	}
+	if ct == "application/json" {
+		if trimmed[0] == '{' {
+			recs = [][]byte{trimmed}
+		} else {
+			var arr []json.RawMessage
+			if err := json.Unmarshal(trimmed, &arr); err != nil {
+				writeJSON(w, http.StatusBadRequest, errBody("the body is not a JSON array of objects: "+err.Error()))
+				return nil, false
+			}
+			recs = make([][]byte, len(arr))
+			for i, a := range arr {
+				recs[i] = a
+			}
+		}
+	} else {
+		sc := bufio.NewScanner(bytes.NewReader(body))
+		sc.Buffer(nil, MaxIngestBody)
+		for sc.Scan() {
+			if line := bytes.TrimSpace(sc.Bytes()); len(line) > 0 {
+				recs = append(recs, line)
+			}
+		}
+	}
+	if len(recs) > MaxIngestRecords {
+		writeJSON(w, http.StatusRequestEntityTooLarge, errBody(fmt.Sprintf("%d records in one request; the limit is %d", len(recs), MaxIngestRecords)))
+		return nil, false
+	}
+	return recs, true
+}
+
+func errBody(msg string) map[string]any { return map[string]any{"error": msg} }
+
+// ingestSource is the _source of records posted to the API: "api", or the
+// source named by ?source= (the remote edge ships "mcp" events).
+func ingestSource(w http.ResponseWriter, r *http.Request) (string, bool) {
+	src := r.URL.Query().Get("source")
+	if src == "" {
+		return "api", true
+	}
+	if !event.ValidSource(src) {
+		writeJSON(w, http.StatusBadRequest, errBody(fmt.Sprintf("unknown source %q (known: %v)", src, event.Sources())))
+		return "", false
+	}
+	return src, true
+}
+
+// writeIngest answers an ingest request from the per-record outcomes, or
+// from the append error that logged none of them.
+func writeIngest(w http.ResponseWriter, logged []Logged, appendErr error) {
+	if appendErr != nil {
+		if errors.Is(appendErr, spool.ErrBackpressure) {
+			w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
+			writeJSON(w, http.StatusTooManyRequests, errBody(appendErr.Error()))
+			return
+		}
+		writeJSON(w, http.StatusServiceUnavailable, errBody(appendErr.Error()))
+		return
+	}
+	res := IngestResult{Results: make([]RecordResult, len(logged))}
+	for i, l := range logged {
+		rr := RecordResult{Index: i, ID: l.ID}
+		switch {
+		case l.Err != nil:
+			rr.Status, rr.Error = "rejected", l.Err.Error()
+			res.Rejected++
+		case l.Duplicate:
+			rr.Status = "duplicate"
+			res.Duplicates++
+		default:
+			rr.Status = "accepted"
+			res.Accepted++
+		}
+		res.Results[i] = rr
+	}
+	code := http.StatusOK
+	if res.Accepted == 0 && res.Duplicates == 0 {
+		code = http.StatusUnprocessableEntity
+	}
+	writeJSON(w, code, res)
+}
+
+// events serves POST /v1/events.
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	customer, ok := s.bearer(w, r)
+	if !ok {
+		return
+	}
+	src, ok := ingestSource(w, r)
+	if !ok {
+		return
+	}
+	recs, ok := ingestRecords(w, r)
+	if !ok {
+		return
+	}
+	ins := make([]event.Input, len(recs))
+	pre := make([]error, len(recs))
+	for i, rec := range recs {
+		in, err := event.DecodeInput(rec)
+		if err != nil {
+			pre[i] = err
+			in = event.Input{}
+		}
+		ins[i] = in
+	}
+	logged, err := logEventsWithPre(s.opts.Appender, s.recent, ins, pre,
+		event.Defaults{Customer: customer, Source: src, Now: s.opts.Now})
+	writeIngest(w, logged, err)
+}
+
+// logEventsWithPre runs LogEvents on the records that decoded, keeping the
+// decode errors of the others in place.
+func logEventsWithPre(app Appender, recent *RecentIDs, ins []event.Input, pre []error, d event.Defaults) ([]Logged, error) {
+	var ok []event.Input
+	var idx []int
+	for i := range ins {
+		if pre[i] == nil {
+			ok = append(ok, ins[i])
+			idx = append(idx, i)
+		}
+	}
+	out := make([]Logged, len(ins))
+	for i, err := range pre {
+		if err != nil {
+			out[i].Err = err
+		}
+	}
+	if len(ok) == 0 {
+		return out, nil
+	}
+	logged, err := LogEvents(app, recent, ok, d)
+	if err != nil {
+		return nil, err
+	}
+	for j, l := range logged {
+		out[idx[j]] = l
+	}
+	return out, nil
+}
+
+// nowOr is the server's clock.
+func (o *Options) now() time.Time {
+	if o.Now != nil {
+		return o.Now()
+	}
+	return time.Now()
+}

@@ -1,0 +1,522 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/activitybi/activitybi/internal/event"
+	"github.com/activitybi/activitybi/internal/spool"
+	"github.com/activitybi/activitybi/internal/telemetry"
+	"github.com/activitybi/activitybi/internal/upload"
+)
+
+// Appender is where the logging tools put records: a spool writer. It must
+// be safe for concurrent use.
+type Appender interface {
+	Append(kind string, payload []byte) error
+	AppendBatch(kind string, payloads [][]byte) error
+}
+
+// Identity returns the customer a tool call acts for. It comes from the
+// transport, never from the tool's input: the configured identity on stdio,
+// the bearer token's customer over HTTP.
+type Identity func(ctx context.Context, req *mcp.CallToolRequest) (string, error)
+
+// FixedIdentity is the stdio edge's identity: one configured customer.
+func FixedIdentity(customer string) Identity {
+	return func(context.Context, *mcp.CallToolRequest) (string, error) { return customer, nil }
+}
+
+// TokenIdentity takes the customer from the bearer token the HTTP transport
+// verified (auth.TokenInfo.UserID, set by the token verifier).
+func TokenIdentity(_ context.Context, req *mcp.CallToolRequest) (string, error) {
+	if req.Extra == nil || req.Extra.TokenInfo == nil || req.Extra.TokenInfo.UserID == "" {
+		return "", errors.New("this connection carries no verified token, so it has no customer")
+	}
+	return req.Extra.TokenInfo.UserID, nil
+}
+
+// MCPOptions configure the MCP server every surface shares (stdio edge,
+// Streamable HTTP at /mcp).
+type MCPOptions struct {
+	Appender Appender // required
+	Identity Identity // required
+	// Source is the _source column of logged events; "" = "mcp".
+	Source  string
+	Version string
+	// Recent remembers caller-given ids to answer "duplicate"; nil = a new
+	// one of DefaultRecentIDs entries. Share one per process.
+	Recent  *RecentIDs
+	Metrics *ToolMetrics // nil = not counted
+	Logger  *slog.Logger // nil = discard
+	Now     func() time.Time
+	// OnClient is told the client's name and version when a session is
+	// initialised (the edge reports it to the core for status).
+	OnClient func(nameVersion string)
+}
+
+// Instructions tell Claude when to log. They are sent once per session, so
+// they stay short.
+const Instructions = `activitybi keeps a durable, private activity stream of this person's work with Claude, so that later they (and you) can see usage, tools, latency and cost, and so that you can remember context across sessions.
+
+Logging is fire-and-forget: log_event and log_insight return in about a millisecond and never need the user's attention. Do not mention logging to the user unless asked.
+
+Call log_event with a verb_noun activity in past tense, lower snake case:
+- started_session once at the start of a conversation (features: client, project or working directory if known);
+- submitted_prompt when the user gives you a task (features: short topic, never the prompt text unless the user asked for it to be kept);
+- called_tool after you use a tool of another server (features: tool, server, success, duration_ms if known);
+- completed_response when you finish a substantial answer (features: model, input_tokens, output_tokens if known; cost as a negative revenue_impact in USD);
+- any other verb_noun that describes what happened (e.g. created_file, ran_tests, fixed_bug).
+Keep the same feature keys for every event of one activity. Never put secrets, credentials or personal data in features.
+
+Call log_insight when you learn something worth keeping: a preference or fact the user asks you to remember (subject "user", e.g. metric "prefers_language", value "go"), a fact about a project (subject "project:<name>"), or a measured result (subject, metric, value). Later sessions receive these as memory.`
+
+// Defaults of the tool layer.
+const (
+	// DefaultRecentIDs is how many caller-given ids a process remembers to
+	// report duplicates (about 100 bytes each).
+	DefaultRecentIDs = 100_000
+	defaultSource    = "mcp"
+)
+
+// NewMCPServer returns the MCP server with the logging tools.
+func NewMCPServer(opts MCPOptions) (*mcp.Server, error) {
+	if opts.Appender == nil || opts.Identity == nil {
+		return nil, errors.New("server: MCPOptions.Appender and Identity are required")
+	}
+	if opts.Source == "" {
+		opts.Source = defaultSource
+	}
+	if !event.ValidSource(opts.Source) {
+		return nil, fmt.Errorf("server: unknown event source %q", opts.Source)
+	}
+	if opts.Recent == nil {
+		opts.Recent = NewRecentIDs(DefaultRecentIDs)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	t := &tools{opts: opts, log: telemetry.OrDiscard(opts.Logger)}
+	so := &mcp.ServerOptions{Instructions: Instructions, Capabilities: &mcp.ServerCapabilities{}}
+	if opts.OnClient != nil {
+		so.InitializedHandler = func(_ context.Context, req *mcp.InitializedRequest) {
+			if p := req.Session.InitializeParams(); p != nil && p.ClientInfo != nil {
+				opts.OnClient(strings.TrimSpace(p.ClientInfo.Name + " " + p.ClientInfo.Version))
+			}
+		}
+	}
+	s := mcp.NewServer(&mcp.Implementation{Name: "activitybi", Title: "activitybi", Version: opts.Version}, so)
+	t.add(s, logEventTool, t.logEvent)
+	return s, nil
+}
+
+type tools struct {
+	opts MCPOptions
+	log  *slog.Logger
+}
+
+// toolFunc handles one call: it returns the structured result, or an error
+// whose message goes to Claude as a tool error (IsError) — bad input,
+// backpressure — never as a protocol error.
+type toolFunc func(ctx context.Context, req *mcp.CallToolRequest, customer string) (any, error)
+
+func (t *tools) add(s *mcp.Server, tool *mcp.Tool, f toolFunc) {
+	name := tool.Name
+	s.AddTool(tool, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		start := time.Now()
+		res, outcome := t.call(ctx, req, name, f)
+		t.opts.Metrics.observe(name, outcome, time.Since(start))
+		return res, nil
+	})
+}
+
+func (t *tools) call(ctx context.Context, req *mcp.CallToolRequest, name string, f toolFunc) (*mcp.CallToolResult, string) {
+	customer, err := t.opts.Identity(ctx, req)
+	if err != nil {
+		return toolError(name + ": " + err.Error()), "unauthenticated"
+	}
+	out, err := f(ctx, req, customer)
+	if err != nil {
+		outcome := "error"
+		switch {
+		case event.IsValidation(err) || errors.Is(err, errBadInput):
+			outcome = "invalid"
+		case errors.Is(err, spool.ErrBackpressure):
+			outcome = "backpressure"
+		default:
+			t.log.Error("tool failed", "tool", name, "err", err)
+		}
+		return toolError(name + ": " + err.Error()), outcome
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return toolError(name + ": " + err.Error()), "error"
+	}
+	return &mcp.CallToolResult{
+		Content:           []mcp.Content{&mcp.TextContent{Text: string(b)}},
+		StructuredContent: json.RawMessage(b),
+	}, "ok"
+}
+
+func toolError(msg string) *mcp.CallToolResult {
+	return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: msg}}}
+}
+
+// errBadInput marks input errors found before event validation.
+var errBadInput = errors.New("invalid input")
+
+// inputError lists every problem with a tool's arguments at once.
+type inputError struct{ problems []string }
+
+func (e *inputError) Error() string { return "invalid input: " + strings.Join(e.problems, "; ") }
+func (e *inputError) Is(target error) bool { return target == errBadInput }
+
+// args decodes a tool's arguments: a JSON object whose keys must all be in
+// accepted. A customer key gets its own explanation: the customer is the
+// connection's identity.
+func args(raw json.RawMessage, tool string, accepted []string) (map[string]json.RawMessage, *inputError) {
+	ie := &inputError{}
+	m := map[string]json.RawMessage{}
+	raw = bytes.TrimSpace(raw)
+	if len(raw) > 0 && !bytes.Equal(raw, []byte("null")) {
+		if raw[0] != '{' {
+			ie.problems = append(ie.problems, "arguments must be a JSON object")
+			return nil, ie
+		}
+		if err := json.Unmarshal(raw, &m); err != nil {
+			ie.problems = append(ie.problems, "arguments are not valid JSON: "+err.Error())
+			return nil, ie
+		}
+	}
+	var unknown []string
+	for k := range m {
+		switch {
+		case k == "customer" || k == "customer_id":
+			ie.problems = append(ie.problems, k+": cannot be set by a tool call; everything logged belongs to the identity of this connection")
+		case !contains(accepted, k):
+			unknown = append(unknown, k)
+		}
+	}
+	sort.Strings(unknown)
+	for _, k := range unknown {
+		ie.problems = append(ie.problems, fmt.Sprintf("unknown field %q (%s accepts %s)", k, tool, strings.Join(accepted, ", ")))
+	}
+	return m, ie
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *inputError) str(m map[string]json.RawMessage, key string, dst *string) {
+	v, ok := m[key]
+	if !ok || string(v) == "null" {
+		return
+	}
+	if err := json.Unmarshal(v, dst); err != nil {
+		e.problems = append(e.problems, key+": must be a string, got "+jsonKind(v))
+	}
+}
+
+func (e *inputError) tsField(m map[string]json.RawMessage, key string) *time.Time {
+	var s string
+	if e.str(m, key, &s); s == "" {
+		return nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		e.problems = append(e.problems, key+": must be an RFC 3339 time such as 2026-11-26T09:30:00Z, got "+fmt.Sprintf("%q", s))
+		return nil
+	}
+	return &t
+}
+
+func (e *inputError) err() error {
+	if len(e.problems) == 0 {
+		return nil
+	}
+	return e
+}
+
+func jsonKind(v json.RawMessage) string {
+	v = bytes.TrimSpace(v)
+	if len(v) == 0 {
+		return "nothing"
+	}
+	switch v[0] {
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	default:
+		return "a number"
+	}
+}
+
+// ---- log_event
+
+var logEventFields = []string{"activity", "features", "ts", "activity_id", "anonymous_customer_id", "revenue_impact", "link"}
+
+var logEventTool = &mcp.Tool{
+	Name:  "log_event",
+	Title: "Log an activity",
+	Description: `Record one activity in this person's activitybi stream (ActivitySchema v2.0). Returns at once with the activity_id; the event is durable when this returns and reaches the warehouse within about a second.
+activity is a past-tense verb_noun in lower snake case (called_tool, submitted_prompt, completed_response, started_session, or your own such as ran_tests). features is a flat JSON object of what describes this activity (keep the same keys for every event of one activity; no secrets). Give activity_id only to make retries safe: the same id is stored once.`,
+	Annotations: &mcp.ToolAnnotations{Title: "Log an activity", ReadOnlyHint: false, DestructiveHint: ptr(false),
+		IdempotentHint: false, OpenWorldHint: ptr(false)},
+	InputSchema: json.RawMessage(`{
+  "type": "object",
+  "properties": {
+    "activity": {"type": "string", "pattern": "^[a-z][a-z0-9]*(_[a-z0-9]+)+$", "maxLength": 255, "description": "verb_noun in lower snake case, e.g. called_tool"},
+    "features": {"type": "object", "description": "flat object of this activity's features (<= 64 KiB), e.g. {\"tool\":\"Bash\",\"duration_ms\":120,\"success\":true}"},
+    "ts": {"type": "string", "format": "date-time", "description": "when it happened (RFC 3339); default now; at most 5 minutes in the future"},
+    "activity_id": {"type": "string", "maxLength": 255, "description": "idempotency key: an event with an id already stored for this person is not stored again; default a new ULID"},
+    "anonymous_customer_id": {"type": "string", "maxLength": 255, "description": "an anonymous identifier of whom the activity is about, if not this person"},
+    "revenue_impact": {"type": "number", "description": "money in USD; costs are negative (e.g. -0.0123 for an API call)"},
+    "link": {"type": "string", "maxLength": 255, "description": "an http(s) URL related to the activity"}
+  },
+  "required": ["activity"],
+  "additionalProperties": false
+}`),
+	OutputSchema: json.RawMessage(`{
+  "type": "object",
+  "properties": {
+    "activity_id": {"type": "string"},
+    "ts": {"type": "string", "format": "date-time"},
+    "duplicate": {"type": "boolean", "description": "true when this process had already logged an event with this activity_id; nothing new was written"}
+  },
+  "required": ["activity_id", "ts", "duplicate"]
+}`),
+}
+
+// LogEventResult is log_event's structured content.
+type LogEventResult struct {
+	ActivityID string    `json:"activity_id"`
+	TS         time.Time `json:"ts"`
+	Duplicate  bool      `json:"duplicate"`
+}
+
+func (t *tools) logEvent(_ context.Context, req *mcp.CallToolRequest, customer string) (any, error) {
+	m, ie := args(req.Params.Arguments, "log_event", logEventFields)
+	if m == nil {
+		return nil, ie
+	}
+	var in event.Input
+	ie.str(m, "activity", &in.Activity)
+	if v, ok := m["features"]; ok && string(v) != "null" {
+		if jsonKind(v) != "an object" {
+			ie.problems = append(ie.problems, "features: must be a JSON object such as {\"tool\":\"Bash\"}, got "+jsonKind(v))
+		} else {
+			in.Features = v
+		}
+	}
+	in.TS = ie.tsField(m, "ts")
+	ie.str(m, "activity_id", &in.ActivityID)
+	ie.str(m, "anonymous_customer_id", &in.AnonymousCustomerID)
+	ie.str(m, "link", &in.Link)
+	if v, ok := m["revenue_impact"]; ok && string(v) != "null" {
+		var f float64
+		if err := json.Unmarshal(v, &f); err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+			ie.problems = append(ie.problems, "revenue_impact: must be a number (USD; costs negative), got "+jsonKind(v))
+		} else {
+			in.RevenueImpact = &f
+		}
+	}
+	if in.Activity == "" && len(ie.problems) == 0 {
+		if _, ok := m["activity"]; !ok {
+			ie.problems = append(ie.problems, "activity: required, a verb_noun such as called_tool")
+		}
+	}
+	d := event.Defaults{Customer: customer, Source: t.opts.Source, Now: t.opts.Now}
+	if err := ie.err(); err != nil {
+		// Report the rules the well-typed fields break too, all at once.
+		in.Customer = customer
+		var ve *event.ValidationError
+		if _, nerr := event.Normalize(in, d); errors.As(nerr, &ve) {
+			for _, fe := range ve.Errs {
+				ie.problems = append(ie.problems, fe.Error())
+			}
+		}
+		return nil, ie
+	}
+	res, err := LogEvents(t.opts.Appender, t.opts.Recent, []event.Input{in}, d)
+	if err != nil {
+		return nil, err
+	}
+	r := res[0]
+	if r.Err != nil {
+		return nil, r.Err
+	}
+	return LogEventResult{ActivityID: r.ID, TS: r.TS, Duplicate: r.Duplicate}, nil
+}
+
+// Logged is the outcome of one record given to LogEvents or LogInsights.
+type Logged struct {
+	ID        string
+	TS        time.Time
+	Duplicate bool  // a caller-given id this process had already logged
+	Err       error // validation error: this record was not logged
+}
+
+// LogEvents normalises ins for one customer and appends the valid, new ones
+// to the spool in one write: all of them or, on an append error
+// (backpressure, a failed disk), none — then the error is returned and no
+// record is logged. Duplicates of caller-given ids this process already
+// logged are reported and not written again.
+func LogEvents(app Appender, recent *RecentIDs, ins []event.Input, d event.Defaults) ([]Logged, error) {
+	out := make([]Logged, len(ins))
+	payloads := make([][]byte, 0, len(ins))
+	var added []string
+	for i := range ins {
+		in := ins[i]
+		if in.Customer != "" {
+			out[i].Err = &inputError{problems: []string{"customer: cannot be set; it is the identity of this connection"}}
+			continue
+		}
+		givenID := in.ActivityID != ""
+		// The customer is always the connection's identity, also for events
+		// about an anonymous visitor: it is the tenant every query is
+		// isolated by.
+		in.Customer = d.Customer
+		e, err := event.Normalize(in, d)
+		if err != nil {
+			out[i].Err = err
+			continue
+		}
+		out[i].ID, out[i].TS = e.ActivityID, e.TS
+		if givenID {
+			key := d.Customer + "\x00" + e.ActivityID
+			if recent.Add(key) {
+				out[i].Duplicate = true
+				continue
+			}
+			added = append(added, key)
+		}
+		b, err := event.Marshal(&e)
+		if err != nil {
+			out[i].Err = err
+			continue
+		}
+		payloads = append(payloads, b)
+	}
+	if len(payloads) == 0 {
+		return out, nil
+	}
+	var err error
+	if len(payloads) == 1 {
+		err = app.Append(upload.KindEvent, payloads[0])
+	} else {
+		err = app.AppendBatch(upload.KindEvent, payloads)
+	}
+	if err != nil {
+		for _, k := range added {
+			recent.Remove(k)
+		}
+		return nil, fmt.Errorf("nothing was logged: %w", err)
+	}
+	return out, nil
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// ---- RecentIDs
+
+// RecentIDs remembers the last N caller-given ids so that a retry is
+// answered "duplicate" without writing it again. It is a hint for the
+// caller: the warehouse's primary key is what makes a retry harmless.
+type RecentIDs struct {
+	mu   sync.Mutex
+	set  map[string]struct{}
+	ring []string
+	next int
+}
+
+// NewRecentIDs remembers up to n ids (n >= 1).
+func NewRecentIDs(n int) *RecentIDs {
+	if n < 1 {
+		n = 1
+	}
+	return &RecentIDs{set: make(map[string]struct{}, n), ring: make([]string, n)}
+}
+
+// Add records key and reports whether it was already there.
+func (r *RecentIDs) Add(key string) (dup bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.set[key]; ok {
+		return true
+	}
+	if old := r.ring[r.next]; old != "" {
+		delete(r.set, old)
+	}
+	r.ring[r.next] = key
+	r.next = (r.next + 1) % len(r.ring)
+	r.set[key] = struct{}{}
+	return false
+}
+
+// Remove forgets key (its append failed, so a retry must be written).
+func (r *RecentIDs) Remove(key string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	// Its ring slot is reused in turn. Should the key be added again
+	// meanwhile, reusing the old slot forgets it early: the hint is
+	// weaker, never wrong in the other direction.
+	delete(r.set, key)
+}
+
+// ---- metrics
+
+// ToolMetrics count tool calls per tool and outcome, with latency.
+type ToolMetrics struct {
+	calls *prometheus.CounterVec
+	dur   *prometheus.HistogramVec
+}
+
+// NewToolMetrics registers the tool metrics with reg.
+func NewToolMetrics(reg prometheus.Registerer) (*ToolMetrics, error) {
+	m := &ToolMetrics{
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "activitybi_mcp_tool_calls_total",
+			Help: "MCP tool calls by tool and outcome (ok, invalid, backpressure, unauthenticated, error)."}, []string{"tool", "outcome"}),
+		dur: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "activitybi_mcp_tool_duration_seconds",
+			Help:    "Time inside the tool handler, from arguments to result.",
+			Buckets: prometheus.ExponentialBuckets(0.00001, 2.5, 14)}, []string{"tool"}),
+	}
+	for _, c := range []prometheus.Collector{m.calls, m.dur} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (m *ToolMetrics) observe(tool, outcome string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.calls.WithLabelValues(tool, outcome).Inc()
+	m.dur.WithLabelValues(tool).Observe(d.Seconds())
+}

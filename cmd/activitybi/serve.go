@@ -159,8 +159,8 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 		// A core started by an edge must not fail because another data
 		// directory's core has the port: it takes a free one (status shows it).
 		FreePortIfBusy: o.startedBy == "edge",
-		Shutdown: func(reason string) { cancel(fmt.Errorf("stopped: %s", reason)) },
-		DataDir:  cfg.DataDir, SpoolDir: cfg.SpoolDir(), Version: versionString(), Logger: a.log,
+		Shutdown:       func(reason string) { cancel(fmt.Errorf("stopped: %s", reason)) },
+		DataDir:        cfg.DataDir, SpoolDir: cfg.SpoolDir(), Version: versionString(), Logger: a.log,
 	}
 	srv, err := server.New(sopts)
 	if err != nil {
@@ -222,4 +222,3 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	}
 	return nil
 }
-

@@ -59,9 +59,9 @@ type Options struct {
 	// Socket is the path of the core's Unix socket, where edges attach and
 	// the CLI talks to the core; "" = no socket. Only this user may connect
 	// (0600 in a 0700 directory, and the peer's uid is checked on Linux).
-	Socket   string
-	Registry *prometheus.Registry // required
-	Warehouse Querier             // required
+	Socket    string
+	Registry  *prometheus.Registry // required
+	Warehouse Querier              // required
 	// Uploader reports pipeline state for /readyz and status.
 	Uploader func() upload.Status
 	// AdminToken authorises the local admin API over TCP (/v1/sql,

@@ -180,7 +180,7 @@ var errBadInput = errors.New("invalid input")
 // inputError lists every problem with a tool's arguments at once.
 type inputError struct{ problems []string }
 
-func (e *inputError) Error() string { return "invalid input: " + strings.Join(e.problems, "; ") }
+func (e *inputError) Error() string        { return "invalid input: " + strings.Join(e.problems, "; ") }
 func (e *inputError) Is(target error) bool { return target == errBadInput }
 
 // args decodes a tool's arguments: a JSON object whose keys must all be in

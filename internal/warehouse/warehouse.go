@@ -33,13 +33,15 @@ type Driver interface {
 
 	// Load stores one uploader batch atomically: the events (deduplicated on
 	// (customer, activity_id) against the table and within the batch, the
-	// first one winning), the quarantined records (a record already stored
-	// at the same segment and offset is not stored again), and the new read
-	// offsets of the segments the batch came from. Either all of it commits
-	// or none of it does, so a crash at any point neither loses nor
-	// duplicates rows; after a failed Load the driver stays usable and the
-	// same batch may be retried. Events must have passed event.Validate;
-	// a feature_json that is not JSON fails the whole Load.
+	// first one winning), the insights (into insight_atoms, deduplicated the
+	// same way on (customer_id, atom_id)), the quarantined records (a record
+	// already stored at the same segment and offset is not stored again),
+	// and the new read offsets of the segments the batch came from. Either
+	// all of it commits or none of it does, so a crash at any point neither
+	// loses nor duplicates rows; after a failed Load the driver stays usable
+	// and the same batch may be retried. Events must have passed
+	// event.Validate and insights event.ValidateInsight; a feature_json or
+	// an insight value that is not JSON fails the whole Load.
 	//
 	// Occurrence columns are maintained by Load, per partition (customer,
 	// activity) in the order (ts, activity_id): _activity_occurrence is the
@@ -61,6 +63,19 @@ type Driver interface {
 	// table into claude_stream by a triggered task that also maintains the
 	// occurrence columns for the touched partitions; Offsets reads the
 	// channel's committed offset token.
+	//
+	// Insights are rare (a few per session), and a batch without them pays
+	// nothing for them.
+	// DuckDB: in the same transaction, one INSERT INTO insight_atoms ...
+	// ON CONFLICT DO NOTHING of the batch's insights, deduplicated in Go
+	// first (first wins); the rows it reports are the inserted ones, the
+	// rest are duplicates.
+	// Snowflake: as for events: a segment's insights go through a Snowpipe
+	// Streaming channel into an insight landing table with the segment
+	// offset as the offset token (a segment's committed offset is then the
+	// lower of its two channels' tokens), and the triggered task MERGEs
+	// them into insight_atoms on (customer_id, atom_id) WHEN NOT MATCHED
+	// THEN INSERT, the first by (segment, offset) winning.
 	Load(ctx context.Context, b *Batch) (LoadResult, error)
 
 	// Offsets returns the committed read offset of every segment the
@@ -103,7 +118,9 @@ type Driver interface {
 // Batch is one uploader transaction. Any part may be empty: a batch of only
 // offsets advances the uploader past records it skipped.
 type Batch struct {
-	Events     []event.Event
+	Events []event.Event
+	// Insights are rows for insight_atoms (spool records of kind insight).
+	Insights   []event.Insight
 	Quarantine []QuarantineRecord
 	// Offsets are the segment positions after this batch's records.
 	Offsets []Offset
@@ -121,7 +138,7 @@ type Offset struct {
 
 // QuarantineRecord is a record that reached the uploader but could not be
 // loaded: corrupt bytes, a payload that no longer fits the schema, an event
-// that fails validation. It is kept with the reason, never dropped.
+// or insight that fails validation. It is kept with the reason, never dropped.
 type QuarantineRecord struct {
 	Segment string
 	Offset  int64
@@ -136,11 +153,17 @@ type LoadResult struct {
 	Inserted    int // new rows in claude_stream
 	Duplicates  int // events not inserted: already stored, or repeated within the batch
 	Quarantined int // newly stored quarantine records (a retried record counts 0)
+	// InsightsInserted counts new rows in insight_atoms.
+	InsightsInserted int
+	// InsightDuplicates counts insights not inserted: already stored (same
+	// customer_id and atom_id), or repeated within the batch.
+	InsightDuplicates int
 }
 
 // Stats are row counts of the main tables.
 type Stats struct {
 	StreamRows     int64
+	InsightRows    int64 // rows in insight_atoms
 	QuarantineRows int64
 	Segments       int64 // segments with a committed offset
 	SchemaVersion  int

@@ -188,7 +188,9 @@ func TestLoadRollsBackAfterInsert(t *testing.T) {
 		t.Fatal(err)
 	}
 	second := &warehouse.Batch{
-		Events:     []event.Event{testEvent("a", "called_tool", "1", t0.Add(-time.Hour)), testEvent("a", "called_tool", "4", t0.Add(2*time.Hour))},
+		Events: []event.Event{testEvent("a", "called_tool", "1", t0.Add(-time.Hour)), testEvent("a", "called_tool", "4", t0.Add(2*time.Hour))},
+		Insights: []event.Insight{{AtomID: "I1", TS: t0, Customer: "a", Subject: "user", Metric: "m",
+			Value: json.RawMessage(`1`), ReceivedAt: t0, Source: event.SourceMCP}},
 		Quarantine: []warehouse.QuarantineRecord{{Segment: "s", Offset: 1, Reason: "x"}},
 		Offsets:    []warehouse.Offset{{Segment: "s", Offset: 9, Records: 3}},
 	}
@@ -199,7 +201,7 @@ func TestLoadRollsBackAfterInsert(t *testing.T) {
 	}
 	db.testHookAfterInsert = nil
 	s, err := db.Stats(ctx)
-	if err != nil || s.StreamRows != 2 || s.QuarantineRows != 0 || s.Segments != 0 {
+	if err != nil || s.StreamRows != 2 || s.InsightRows != 0 || s.QuarantineRows != 0 || s.Segments != 0 {
 		t.Fatalf("after a rolled-back load: %+v, %v", s, err)
 	}
 	if _, err := db.Load(ctx, second); err != nil {
@@ -430,5 +432,88 @@ func TestLoadCancelledMidway(t *testing.T) {
 	res, err := db.Load(context.Background(), b)
 	if err != nil || res.Inserted != 2 || res.Quarantined != 1 {
 		t.Fatalf("Load after a cancelled one: %+v, %v", res, err)
+	}
+}
+
+// TestInsightValueStoredVerbatim: the JSON text of an insight value is
+// stored byte for byte as the event package compacted it (the conformance
+// suite compares decoded values, which would hide a rewrite such as 12.50
+// becoming 12.5).
+func TestInsightValueStoredVerbatim(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := setup(t)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	values := []string{`12.50`, `12345678901234567890`, `1e3`, `"\u00e9<&>"`, `{"b":1,"a":[true,null]}`, `false`}
+	var xs []event.Insight
+	for i, v := range values {
+		xs = append(xs, event.Insight{AtomID: fmt.Sprint(i), TS: t0, Customer: "c", Subject: "user", Metric: "m",
+			Value: json.RawMessage(v), ReceivedAt: t0, Source: event.SourceMCP})
+	}
+	if res, err := db.Load(ctx, &warehouse.Batch{Insights: xs}); err != nil || res.InsightsInserted != len(values) {
+		t.Fatalf("Load = %+v, %v", res, err)
+	}
+	tab, err := db.Query(ctx, `SELECT value::VARCHAR, provenance_query_hash IS NULL FROM insight_atoms ORDER BY atom_id`, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range values {
+		if tab.Rows[i][0] != v || tab.Rows[i][1] != true {
+			t.Errorf("value %d stored as %v (hash NULL: %v); want %s", i, tab.Rows[i][0], tab.Rows[i][1], v)
+		}
+	}
+}
+
+// TestMigration2KeepsInsights: a warehouse at version 1 holding insights is
+// migrated to the per-customer key without losing or changing a row.
+func TestMigration2KeepsInsights(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := openTest(t, Options{})
+	ms, err := loadMigrations(migrationFS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := db.writer
+	for _, q := range []string{createMigrationsTable, ms[0].sql,
+		`INSERT INTO schema_migrations VALUES (1, now()::TIMESTAMP)`,
+		`INSERT INTO insight_atoms (atom_id, customer_id, subject, metric, value, provenance_query_hash, ts, _verified, _received_at)
+		 VALUES ('A', 'alice', 'user', 'm', '12.50', '0123456789abcdef', TIMESTAMP '2026-01-01 00:00:00.000001', true, TIMESTAMP '2026-01-01 00:00:01'),
+		        ('B', 'bob', 'tool:Bash', 'n', '{"k":1}', NULL, TIMESTAMP '2026-01-02 00:00:00', false, NULL)`,
+	} {
+		if _, err := c.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%.60s: %v", q, err)
+		}
+	}
+	applied, err := db.Migrate(ctx)
+	if err != nil || len(applied) == 0 || applied[0] != 2 {
+		t.Fatalf("Migrate from version 1 = %v, %v", applied, err)
+	}
+	const sel = `SELECT atom_id, customer_id, subject, metric, value::VARCHAR, provenance_query_hash, ts, _verified, _received_at, _source
+FROM insight_atoms ORDER BY atom_id`
+	tab, err := db.Query(ctx, sel, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprint(tab.Rows)
+	want := "[[A alice user m 12.50 0123456789abcdef 2026-01-01 00:00:00.000001 +0000 UTC true 2026-01-01 00:00:01 +0000 UTC <nil>]" +
+		" [B bob tool:Bash n {\"k\":1} <nil> 2026-01-02 00:00:00 +0000 UTC false <nil> <nil>]]"
+	if got != want {
+		t.Fatalf("rows after migration\n got %s\nwant %s", got, want)
+	}
+	// The key is per customer now: bob may use alice's id, alice may not reuse it.
+	t0 := time.Date(2026, 1, 3, 0, 0, 0, 0, time.UTC)
+	x := event.Insight{AtomID: "A", TS: t0, Customer: "bob", Subject: "user", Metric: "m", Value: json.RawMessage(`1`), ReceivedAt: t0, Source: event.SourceAPI}
+	y := x
+	y.Customer = "alice"
+	res, err := db.Load(ctx, &warehouse.Batch{Insights: []event.Insight{x, y}})
+	if err != nil || res.InsightsInserted != 1 || res.InsightDuplicates != 1 {
+		t.Fatalf("Load after migration = %+v, %v; want bob's A inserted, alice's a duplicate", res, err)
+	}
+	var pk string
+	err = db.sqlDB.QueryRowContext(ctx, `SELECT constraint_column_names::VARCHAR FROM duckdb_constraints()
+WHERE table_name = 'insight_atoms' AND constraint_type = 'PRIMARY KEY'`).Scan(&pk)
+	if err != nil || pk != "[customer_id, atom_id]" {
+		t.Fatalf("insight_atoms primary key %q, %v; want [customer_id, atom_id]", pk, err)
 	}
 }

@@ -41,6 +41,10 @@ import (
 //  5. late partitions are renumbered from their earliest new ts (see
 //     lateRecompute), and stream_partitions is updated in place.
 //
+// Insights (insight_atoms) go in right after the offsets, before the events,
+// with one INSERT ... ON CONFLICT DO NOTHING (see insertInsights); a batch
+// without insights skips it, so the event path above is unchanged.
+//
 // Cost: in-order loads touch the new rows, one stored row per touched
 // partition and the partition summaries, independent of the table's size.
 // A late row costs a scan of the row groups from its ts to the end of the
@@ -116,7 +120,8 @@ func (db *DB) Load(ctx context.Context, b *warehouse.Batch) (warehouse.LoadResul
 	}
 	res.Duplicates = len(b.Events) - res.Inserted
 	db.log.Debug("warehouse load", "events", len(b.Events), "inserted", res.Inserted,
-		"duplicates", res.Duplicates, "quarantined", res.Quarantined, "took", time.Since(start))
+		"duplicates", res.Duplicates, "insights", len(b.Insights), "insights_inserted", res.InsightsInserted,
+		"quarantined", res.Quarantined, "took", time.Since(start))
 	return res, nil
 }
 
@@ -131,6 +136,12 @@ func (db *DB) loadTx(ctx context.Context, conn *sql.Conn, b *warehouse.Batch, ev
 		}
 		if err := upsertOffsets(ctx, conn, b.Offsets); err != nil {
 			return err
+		}
+		if len(b.Insights) > 0 {
+			if res.InsightsInserted, err = insertInsights(ctx, conn, b.Insights); err != nil {
+				return err
+			}
+			res.InsightDuplicates = len(b.Insights) - res.InsightsInserted
 		}
 		if len(evs) == 0 {
 			return nil
@@ -656,6 +667,50 @@ JOIN (SELECT unnest(?::VARCHAR[]) AS customer, unnest(?::VARCHAR[]) AS activity,
 		todo = next
 	}
 	return out, nil
+}
+
+// insertInsightsSQL stores insights from column lists (one unnest per
+// column, zipped row by row). ON CONFLICT DO NOTHING on the primary key
+// (customer_id, atom_id) skips insights already stored; which of two equal
+// keys within one statement would win is not specified, so insertInsights
+// removes repeats first. value travels as VARCHAR and is cast to JSON, which
+// validates it; an empty provenance_query_hash is stored as NULL.
+const insertInsightsSQL = `INSERT INTO insight_atoms (atom_id, customer_id, subject, metric, value,
+    provenance_query_hash, ts, _verified, _received_at, _source)
+SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[]),
+    unnest(?::VARCHAR[])::JSON, nullif(unnest(?::VARCHAR[]), ''), make_timestamp(unnest(?::BIGINT[])),
+    unnest(?::BOOLEAN[]), make_timestamp(unnest(?::BIGINT[])), unnest(?::VARCHAR[])
+ON CONFLICT DO NOTHING`
+
+// insertInsights stores the insights not stored yet, the first of each
+// (customer_id, atom_id) in the batch winning, and returns how many rows
+// went in.
+func insertInsights(ctx context.Context, conn *sql.Conn, xs []event.Insight) (int, error) {
+	n := len(xs)
+	ids, cs, subjects, metrics := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
+	values, hashes, sources := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
+	tss, recvs, verified := make([]int64, 0, n), make([]int64, 0, n), make([]bool, 0, n)
+	seen := make(map[[2]string]bool, n)
+	for i := range xs {
+		x := &xs[i]
+		k := [2]string{x.Customer, x.AtomID}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		ids, cs, subjects, metrics = append(ids, x.AtomID), append(cs, x.Customer), append(subjects, x.Subject), append(metrics, x.Metric)
+		values, hashes, sources = append(values, string(x.Value)), append(hashes, x.ProvenanceQueryHash), append(sources, x.Source)
+		tss, recvs, verified = append(tss, x.TS.UnixMicro()), append(recvs, x.ReceivedAt.UnixMicro()), append(verified, x.Verified)
+	}
+	r, err := conn.ExecContext(ctx, insertInsightsSQL, ids, cs, subjects, metrics, values, hashes, tss, verified, recvs, sources)
+	if err != nil {
+		return 0, fmt.Errorf("insert insights: %w", err)
+	}
+	inserted, err := r.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("insert insights: %w", err)
+	}
+	return int(inserted), nil
 }
 
 // insertQuarantine stores quarantined records, ignoring ones already stored.

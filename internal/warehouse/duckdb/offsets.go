@@ -71,8 +71,9 @@ func (db *DB) Stats(ctx context.Context) (warehouse.Stats, error) {
 	}
 	err = conn.QueryRowContext(ctx, `SELECT
     (SELECT count(*) FROM claude_stream),
+    (SELECT count(*) FROM insight_atoms),
     (SELECT count(*) FROM upload_quarantine),
-    (SELECT count(*) FROM upload_offsets)`).Scan(&s.StreamRows, &s.QuarantineRows, &s.Segments)
+    (SELECT count(*) FROM upload_offsets)`).Scan(&s.StreamRows, &s.InsightRows, &s.QuarantineRows, &s.Segments)
 	if err != nil {
 		return s, fmt.Errorf("stats: %w", err)
 	}

@@ -45,6 +45,11 @@ func Run(t *testing.T, open func(t *testing.T) warehouse.Driver) {
 		{"OccurrenceRandomized", testOccurrenceRandomized},
 		{"Quarantine", testQuarantine},
 		{"FailingLoadCommitsNothing", testFailingLoad},
+		{"InsightsStored", testInsightsStored},
+		{"InsightsRetryStoresNothingTwice", testInsightsRetry},
+		{"InsightSameIDTwoCustomers", testInsightSameIDTwoCustomers},
+		{"InsightDedupWithinBatch", testInsightDedupWithinBatch},
+		{"MixedBatchIsAtomic", testMixedBatchAtomic},
 		{"Offsets", testOffsets},
 		{"QueryRefusesUnsafe", testQueryRefusesUnsafe},
 		{"QueryAnswers", testQueryAnswers},
@@ -143,6 +148,10 @@ func testMigrate(t *testing.T, open Open) {
 FROM claude_stream`)
 	if len(tab.Columns) != 12 || len(tab.Rows) != 0 {
 		t.Fatalf("claude_stream: %d columns, %d rows; want 12 columns, no rows", len(tab.Columns), len(tab.Rows))
+	}
+	tab = query(t, d, selectInsights)
+	if len(tab.Columns) != 10 || len(tab.Rows) != 0 {
+		t.Fatalf("insight_atoms: %d columns, %d rows; want 10 columns, no rows", len(tab.Columns), len(tab.Rows))
 	}
 	for _, table := range []string{"insight_atoms", "context_cache", "artifacts", "query_tickets",
 		"audit_log", "upload_offsets", "upload_quarantine", "schema_migrations"} {
@@ -531,6 +540,7 @@ func testQuarantine(t *testing.T, open Open) {
 // snapshot is everything a Load may change.
 type snapshot struct {
 	stream     []streamRow
+	insights   []insightRow
 	quarantine *warehouse.Table
 	offsets    map[string]warehouse.Offset
 }
@@ -543,6 +553,7 @@ func snap(t *testing.T, d warehouse.Driver) snapshot {
 	}
 	return snapshot{
 		stream:     readStream(t, d),
+		insights:   readInsights(t, d),
 		quarantine: query(t, d, `SELECT segment, "offset", reason FROM upload_quarantine ORDER BY segment, "offset"`),
 		offsets:    offs,
 	}
@@ -808,5 +819,228 @@ func testClosed(t *testing.T, open Open) {
 	}
 	if err := d.Close(); err != nil {
 		t.Errorf("second Close: %v; want nil", err)
+	}
+}
+
+// insightRow is an insight_atoms row as the suite reads it back; Value is
+// the decoded JSON value (Query decodes JSON columns).
+type insightRow struct {
+	AtomID, Customer, Subject, Metric, Hash, Source string
+	Value                                           any
+	TS, ReceivedAt                                  time.Time
+	Verified                                        bool
+}
+
+const selectInsights = `SELECT atom_id, customer_id, subject, metric, value, provenance_query_hash,
+       ts, _verified, _received_at, _source
+FROM insight_atoms ORDER BY customer_id, atom_id`
+
+func readInsights(t *testing.T, d warehouse.Driver) []insightRow {
+	t.Helper()
+	tab := query(t, d, selectInsights)
+	out := make([]insightRow, len(tab.Rows))
+	for i, r := range tab.Rows {
+		v, ok := r[7].(bool)
+		if !ok {
+			t.Fatalf("_verified is %T, want bool", r[7])
+		}
+		out[i] = insightRow{AtomID: str(r[0]), Customer: str(r[1]), Subject: str(r[2]), Metric: str(r[3]),
+			Value: r[4], Hash: str(r[5]), TS: tm(t, r[6]), Verified: v, ReceivedAt: tm(t, r[8]), Source: str(r[9])}
+	}
+	return out
+}
+
+// ins builds a valid insight.
+func ins(customer, id, value string, ts time.Time) event.Insight {
+	return event.Insight{
+		AtomID:     id,
+		TS:         ts,
+		Customer:   customer,
+		Subject:    "tool:Bash",
+		Metric:     "p95_latency_ms",
+		Value:      json.RawMessage(value),
+		ReceivedAt: ts.Add(time.Second),
+		Source:     event.SourceMCP,
+	}
+}
+
+// wantInsight is x as readInsights returns it.
+func wantInsight(t *testing.T, x event.Insight) insightRow {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(x.Value, &v); err != nil {
+		t.Fatalf("test insight value %s: %v", x.Value, err)
+	}
+	return insightRow{AtomID: x.AtomID, Customer: x.Customer, Subject: x.Subject, Metric: x.Metric,
+		Hash: x.ProvenanceQueryHash, Source: x.Source, Value: v, TS: x.TS, ReceivedAt: x.ReceivedAt, Verified: x.Verified}
+}
+
+func wantInsights(t *testing.T, xs ...event.Insight) []insightRow {
+	t.Helper()
+	out := make([]insightRow, len(xs))
+	for i, x := range xs {
+		out[i] = wantInsight(t, x)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Customer != out[j].Customer {
+			return out[i].Customer < out[j].Customer
+		}
+		return out[i].AtomID < out[j].AtomID
+	})
+	return out
+}
+
+func testInsightsStored(t *testing.T, open Open) {
+	d := setup(t, open)
+	num := ins("alice", "I1", `412.5`, t0)
+	num.ProvenanceQueryHash = "0123456789abcdef0123456789abcdef"
+	text := ins("alice", "I2", `"rising \"fast\" <&>"`, t0.Add(time.Microsecond))
+	text.Subject, text.Metric, text.Source = "project:billing", "trend", event.SourceAPI
+	flag := ins("alice", "I3", `true`, t0.Add(time.Hour))
+	flag.Subject, flag.Metric, flag.Verified = "user", "prefers.dark_mode", true
+	obj := ins("bob", "I4", `{"p50":120,"p95":412,"tools":["Bash","Read"],"by":{"model":"sonnet"}}`, t0.Add(-24*time.Hour))
+	obj.Subject, obj.Metric = "tool:Read", "latency:ms"
+	batch := []event.Insight{num, text, flag, obj}
+	res := load(t, d, &warehouse.Batch{Insights: batch})
+	if res.InsightsInserted != 4 || res.InsightDuplicates != 0 || res.Inserted != 0 || res.Duplicates != 0 {
+		t.Fatalf("Load = %+v; want 4 insights inserted, no events", res)
+	}
+	if got, want := readInsights(t, d), wantInsights(t, batch...); !reflect.DeepEqual(got, want) {
+		t.Fatalf("insight_atoms\n got %+v\nwant %+v", got, want)
+	}
+	if rows := readStream(t, d); len(rows) != 0 {
+		t.Fatalf("insights reached claude_stream: %+v", rows)
+	}
+	if s := stats(t, d); s.InsightRows != 4 || s.StreamRows != 0 {
+		t.Fatalf("Stats = %+v; want 4 insight rows, no stream rows", s)
+	}
+}
+
+func testInsightsRetry(t *testing.T, open Open) {
+	d := setup(t, open)
+	b := &warehouse.Batch{
+		Events:   []event.Event{ev("alice", "logged_insight", "E1", t0)},
+		Insights: []event.Insight{ins("alice", "I1", `1`, t0), ins("alice", "I2", `2`, t0), ins("bob", "I1", `3`, t0)},
+		Offsets:  []warehouse.Offset{{Segment: "seg-1", Offset: 10, Records: 4}},
+	}
+	if res := load(t, d, b); res.InsightsInserted != 3 || res.Inserted != 1 {
+		t.Fatalf("first Load = %+v; want 3 insights and 1 event inserted", res)
+	}
+	before := snap(t, d)
+	res := load(t, d, b)
+	if res.InsightsInserted != 0 || res.InsightDuplicates != 3 || res.Inserted != 0 || res.Duplicates != 1 {
+		t.Fatalf("retried Load = %+v; want nothing inserted, 3 insight and 1 event duplicates", res)
+	}
+	if after := snap(t, d); !reflect.DeepEqual(before, after) {
+		t.Fatalf("a retried batch changed the warehouse:\nbefore %+v\nafter  %+v", before, after)
+	}
+	// A re-sent insight with a changed value is still the stored one; a new
+	// one in the same batch goes in.
+	changed := ins("alice", "I1", `{"changed":true}`, t0.Add(time.Hour))
+	fresh := ins("alice", "I3", `4`, t0)
+	res = load(t, d, &warehouse.Batch{Insights: []event.Insight{changed, fresh}})
+	if res.InsightsInserted != 1 || res.InsightDuplicates != 1 {
+		t.Fatalf("mixed Load = %+v; want 1 insight inserted, 1 duplicate", res)
+	}
+	if got, want := readInsights(t, d), wantInsights(t, append(slices.Clone(b.Insights), fresh)...); !reflect.DeepEqual(got, want) {
+		t.Fatalf("insight_atoms\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func testInsightSameIDTwoCustomers(t *testing.T, open Open) {
+	d := setup(t, open)
+	a, b := ins("alice", "SAME", `1`, t0), ins("bob", "SAME", `2`, t0)
+	if res := load(t, d, &warehouse.Batch{Insights: []event.Insight{a, b}}); res.InsightsInserted != 2 || res.InsightDuplicates != 0 {
+		t.Fatalf("Load = %+v; want both rows", res)
+	}
+	// Neither suppresses the other in a later batch either.
+	c := ins("carol", "SAME", `3`, t0)
+	if res := load(t, d, &warehouse.Batch{Insights: []event.Insight{c}}); res.InsightsInserted != 1 {
+		t.Fatalf("Load for a third customer = %+v; want 1 inserted", res)
+	}
+	if got, want := readInsights(t, d), wantInsights(t, a, b, c); !reflect.DeepEqual(got, want) {
+		t.Fatalf("insight_atoms\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func testInsightDedupWithinBatch(t *testing.T, open Open) {
+	d := setup(t, open)
+	first := ins("alice", "X1", `"first"`, t0)
+	other := ins("alice", "X2", `2`, t0)
+	second := ins("alice", "X1", `"second"`, t0.Add(time.Hour))
+	third := ins("alice", "X1", `"third"`, t0.Add(2*time.Hour))
+	res := load(t, d, &warehouse.Batch{Insights: []event.Insight{first, other, second, third}})
+	if res.InsightsInserted != 2 || res.InsightDuplicates != 2 {
+		t.Fatalf("Load = %+v; want 2 inserted, 2 duplicates", res)
+	}
+	if got, want := readInsights(t, d), wantInsights(t, first, other); !reflect.DeepEqual(got, want) {
+		t.Fatalf("insight_atoms\n got %+v\nwant %+v (the first X1 kept)", got, want)
+	}
+}
+
+// testMixedBatchAtomic: a batch of events, insights, quarantine records and
+// offsets either commits whole or leaves nothing, whichever part fails.
+func testMixedBatchAtomic(t *testing.T, open Open) {
+	d := setup(t, open)
+	load(t, d, &warehouse.Batch{
+		Events:   []event.Event{ev("alice", "called_tool", "A1", t0)},
+		Insights: []event.Insight{ins("alice", "I1", `1`, t0)},
+		Offsets:  []warehouse.Offset{{Segment: "seg-1", Offset: 10, Records: 2}},
+	})
+	before := snap(t, d)
+	mixed := func(badEvent, badInsight bool) *warehouse.Batch {
+		b := &warehouse.Batch{
+			Events: []event.Event{ev("alice", "called_tool", "A2", t0.Add(time.Minute)),
+				ev("alice", "called_tool", "A0", t0.Add(-time.Minute)), ev("bob", "logged_insight", "B1", t0)},
+			Insights: []event.Insight{ins("alice", "I2", `{"k":"v"}`, t0), ins("bob", "I1", `"x"`, t0),
+				ins("alice", "I1", `9`, t0)}, // the last is a duplicate of a stored one
+			Quarantine: []warehouse.QuarantineRecord{{Segment: "seg-1", Offset: 11, Kind: "insight", Reason: "drift", Raw: []byte("{}")}},
+			Offsets:    []warehouse.Offset{{Segment: "seg-1", Offset: 99, Records: 9}, {Segment: "seg-2", Offset: 5, Records: 1}},
+		}
+		if badEvent {
+			b.Events[2].Features = json.RawMessage(`{"unterminated":`)
+		}
+		if badInsight {
+			b.Insights[1].Value = json.RawMessage(`{"unterminated":`)
+		}
+		return b
+	}
+	cases := []struct {
+		name     string
+		ctx      func() context.Context
+		b        *warehouse.Batch
+		rejected bool
+	}{
+		{"InvalidFeatureJSON", context.Background, mixed(true, false), true},
+		{"InvalidInsightValue", context.Background, mixed(false, true), true},
+		{"CancelledContext", func() context.Context {
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			return ctx
+		}, mixed(false, false), false},
+	}
+	for _, c := range cases {
+		_, err := d.Load(c.ctx(), c.b)
+		if err == nil {
+			t.Fatalf("%s: Load succeeded; want an error", c.name)
+		}
+		if got := errors.Is(err, warehouse.ErrRecordRejected); got != c.rejected {
+			t.Fatalf("%s: errors.Is(err, ErrRecordRejected) = %v, want %v (err: %v)", c.name, got, c.rejected, err)
+		}
+		if after := snap(t, d); !reflect.DeepEqual(before, after) {
+			t.Fatalf("%s: a failed Load changed the warehouse:\nbefore %+v\nafter  %+v", c.name, before, after)
+		}
+	}
+	ok := mixed(false, false)
+	res := load(t, d, ok)
+	if res.Inserted != 3 || res.InsightsInserted != 2 || res.InsightDuplicates != 1 || res.Quarantined != 1 {
+		t.Fatalf("Load after failures = %+v; want 3 events, 2 insights (1 duplicate), 1 quarantined", res)
+	}
+	if got, want := readInsights(t, d), wantInsights(t, ins("alice", "I1", `1`, t0), ok.Insights[0], ok.Insights[1]); !reflect.DeepEqual(got, want) {
+		t.Fatalf("insight_atoms\n got %+v\nwant %+v", got, want)
+	}
+	offs, _ := d.Offsets(context.Background())
+	if offs["seg-1"].Offset != 99 || offs["seg-2"].Offset != 5 {
+		t.Fatalf("offsets %+v", offs)
 	}
 }

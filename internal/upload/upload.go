@@ -32,8 +32,13 @@ type Warehouse interface {
 	ForgetOffsets(ctx context.Context, segments []string) error
 }
 
-// Record kinds the uploader knows.
-const KindEvent = "event"
+// Record kinds the uploader knows (docs/spool-format.md).
+const (
+	// KindEvent records hold an event.Event (a claude_stream row).
+	KindEvent = "event"
+	// KindInsight records hold an event.Insight (an insight_atoms row).
+	KindInsight = "insight"
+)
 
 // Defaults.
 const (
@@ -94,9 +99,13 @@ type Status struct {
 	ConsecutiveFails int
 	Segments         int   // segments in the spool at the last look
 	BacklogBytes     int64 // spool bytes not yet committed
-	Inserted         int64
-	Duplicates       int64
-	Quarantined      int64
+	Inserted         int64 // events stored in claude_stream
+	Duplicates       int64 // events already stored (re-sent), not stored again
+	Quarantined      int64 // records of any kind moved to upload_quarantine
+	// InsightsInserted and InsightDuplicates count insights (insight_atoms)
+	// as Inserted and Duplicates count events.
+	InsightsInserted  int64
+	InsightDuplicates int64
 }
 
 // New validates opts and returns an Uploader. It does not touch the
@@ -239,7 +248,9 @@ type pendingBatch struct {
 	toDelete []string // closed segments fully committed by this batch
 	segs     []spool.SegmentInfo
 	origins  []origin // where each of b.Events came from
-	full     bool     // stopped at a limit: more is probably waiting
+	// insightOrigins is where each of b.Insights came from.
+	insightOrigins []origin
+	full           bool // stopped at a limit: more is probably waiting
 }
 
 type origin struct {
@@ -248,7 +259,17 @@ type origin struct {
 }
 
 func (p *pendingBatch) empty() bool {
-	return len(p.b.Events) == 0 && len(p.b.Quarantine) == 0 && len(p.b.Offsets) == 0
+	return p.records() == 0 && len(p.b.Offsets) == 0
+}
+
+// records counts the batch's records of every kind, for the batch limit.
+func (p *pendingBatch) records() int {
+	return len(p.b.Events) + len(p.b.Insights) + len(p.b.Quarantine)
+}
+
+// loadable counts the records the warehouse may reject (events, insights).
+func (p *pendingBatch) loadable() int {
+	return len(p.b.Events) + len(p.b.Insights)
 }
 
 // buildResult is a batch built ahead, while the previous one commits.
@@ -331,15 +352,15 @@ func (u *Uploader) cycle(ctx context.Context) (busy bool, err error) {
 		u.m.batches.WithLabelValues("failed").Inc()
 		u.setStatus(func(s *Status) { s.LastError = err.Error(); s.ConsecutiveFails = attempt + 1 })
 		u.log.Warn("upload: load failed; will retry", "err", err, "attempt", attempt+1,
-			"events", len(pb.b.Events), "limit", limit)
+			"events", len(pb.b.Events), "insights", len(pb.b.Insights), "limit", limit)
 
 		// A record the warehouse cannot hold fails every time: halve the
 		// batch until it is alone, then quarantine it with the reason. Any
 		// other error is the warehouse's state, retried with backoff and
 		// never blamed on the records.
-		if errors.Is(err, warehouse.ErrRecordRejected) && len(pb.b.Events) > 0 {
-			if len(pb.b.Events) > 1 {
-				limit = max(1, len(pb.b.Events)/2)
+		if n := pb.loadable(); errors.Is(err, warehouse.ErrRecordRejected) && n > 0 {
+			if n > 1 {
+				limit = max(1, n/2)
 				continue // no sleep: the same data fails the same way
 			}
 			u.poison(pb, err)
@@ -356,15 +377,30 @@ func (u *Uploader) cycle(ctx context.Context) (busy bool, err error) {
 	}
 }
 
-// poison moves the batch's single event to quarantine with reason err.
+// poison moves the batch's single loadable record (an event or an insight)
+// to quarantine with reason err, under the record's own kind.
 func (u *Uploader) poison(pb *pendingBatch, err error) {
-	e, o := pb.b.Events[0], pb.origins[0]
-	raw, _ := event.Marshal(&e)
-	u.log.Error("upload: the warehouse rejects a record; quarantined", "segment", o.segment, "offset", o.offset, "activity_id", e.ActivityID, "err", err)
+	var (
+		o        origin
+		kind, id string
+		raw      []byte
+	)
+	if len(pb.b.Events) == 1 {
+		e := pb.b.Events[0]
+		o, kind, id = pb.origins[0], KindEvent, e.ActivityID
+		raw, _ = event.Marshal(&e)
+	} else {
+		x := pb.b.Insights[0]
+		o, kind, id = pb.insightOrigins[0], KindInsight, x.AtomID
+		raw, _ = event.MarshalInsight(&x)
+	}
+	u.log.Error("upload: the warehouse rejects a record; quarantined", "segment", o.segment, "offset", o.offset,
+		"kind", kind, "id", id, "err", err)
 	pb.b.Quarantine = append(pb.b.Quarantine, warehouse.QuarantineRecord{
-		Segment: o.segment, Offset: o.offset, Kind: KindEvent, Reason: "rejected by the warehouse: " + err.Error(), Raw: raw, At: u.now().UTC(),
+		Segment: o.segment, Offset: o.offset, Kind: kind, Reason: "rejected by the warehouse: " + err.Error(), Raw: raw, At: u.now().UTC(),
 	})
 	pb.b.Events, pb.origins = nil, nil
+	pb.b.Insights, pb.insightOrigins = nil, nil
 }
 
 func (u *Uploader) sleep(ctx context.Context, attempt int) error {
@@ -401,7 +437,7 @@ func (u *Uploader) build(view map[string]warehouse.Offset, limit int, buf int) (
 
 	now := u.now().UTC()
 	for _, s := range segs {
-		if len(pb.b.Events)+len(pb.b.Quarantine) >= limit || pb.bytes >= u.opts.BatchMaxBytes {
+		if pb.records() >= limit || pb.bytes >= u.opts.BatchMaxBytes {
 			pb.full = true
 			break
 		}
@@ -428,7 +464,7 @@ func (u *Uploader) build(view map[string]warehouse.Offset, limit int, buf int) (
 		if err != nil {
 			return nil, fmt.Errorf("upload: read segment %s: %w", s.ID, err)
 		}
-		if room := limit - len(pb.b.Events) - len(pb.b.Quarantine); len(entries) > room {
+		if room := limit - pb.records(); len(entries) > room {
 			entries = entries[:room]
 			next = entries[len(entries)-1].End
 			pb.full = true
@@ -453,7 +489,8 @@ func (u *Uploader) build(view map[string]warehouse.Offset, limit int, buf int) (
 	return pb, nil
 }
 
-// take adds one spool entry to the batch as an event or a quarantine record.
+// take adds one spool entry to the batch as an event, an insight or a
+// quarantine record.
 func (u *Uploader) take(pb *pendingBatch, seg string, e *spool.Entry, now time.Time) {
 	b := &pb.b
 	q := func(kind, reason string) {
@@ -480,6 +517,16 @@ func (u *Uploader) take(pb *pendingBatch, seg string, e *spool.Entry, now time.T
 		}
 		b.Events = append(b.Events, ev)
 		pb.origins = append(pb.origins, origin{seg, e.Offset})
+	case KindInsight:
+		// DecodeInsight validates too, against the clock of the moment
+		// the record was accepted.
+		x, err := event.DecodeInsight(e.Payload)
+		if err != nil {
+			q(e.Kind, "schema drift: "+err.Error())
+			return
+		}
+		b.Insights = append(b.Insights, x)
+		pb.insightOrigins = append(pb.insightOrigins, origin{seg, e.Offset})
 	default:
 		q(e.Kind, fmt.Sprintf("unknown record kind %q (written by a newer activitybi?)", e.Kind))
 	}
@@ -497,6 +544,9 @@ func (u *Uploader) afterCommit(ctx context.Context, pb *pendingBatch, res wareho
 	for i := range pb.b.Events {
 		u.m.lag.Observe(now.Sub(pb.b.Events[i].ReceivedAt).Seconds())
 	}
+	for i := range pb.b.Insights {
+		u.m.lag.Observe(now.Sub(pb.b.Insights[i].ReceivedAt).Seconds())
+	}
 	for _, o := range pb.b.Offsets {
 		u.offsets[o.Segment] = o
 	}
@@ -504,6 +554,8 @@ func (u *Uploader) afterCommit(ctx context.Context, pb *pendingBatch, res wareho
 	u.m.rows.WithLabelValues("inserted").Add(float64(res.Inserted))
 	u.m.rows.WithLabelValues("duplicate").Add(float64(res.Duplicates))
 	u.m.rows.WithLabelValues("quarantined").Add(float64(res.Quarantined))
+	u.m.insightRows.WithLabelValues("inserted").Add(float64(res.InsightsInserted))
+	u.m.insightRows.WithLabelValues("duplicate").Add(float64(res.InsightDuplicates))
 	u.m.lastCommit.Set(float64(now.UnixNano()) / 1e9)
 	u.setStatus(func(s *Status) {
 		s.LastCommit = now
@@ -512,6 +564,8 @@ func (u *Uploader) afterCommit(ctx context.Context, pb *pendingBatch, res wareho
 		s.Inserted += int64(res.Inserted)
 		s.Duplicates += int64(res.Duplicates)
 		s.Quarantined += int64(res.Quarantined)
+		s.InsightsInserted += int64(res.InsightsInserted)
+		s.InsightDuplicates += int64(res.InsightDuplicates)
 	})
 	if len(pb.b.Quarantine) > 0 {
 		u.log.Warn("upload: records quarantined", "count", len(pb.b.Quarantine), "first_reason", pb.b.Quarantine[0].Reason)
@@ -581,14 +635,15 @@ func (u *Uploader) publish() {
 }
 
 type metrics struct {
-	batches    *prometheus.CounterVec
-	rows       *prometheus.CounterVec
-	retries    prometheus.Counter
-	deleted    prometheus.Counter
-	batchDur   prometheus.Histogram
-	lag        prometheus.Histogram
-	backlog    prometheus.Gauge
-	lastCommit prometheus.Gauge
+	batches     *prometheus.CounterVec
+	rows        *prometheus.CounterVec
+	insightRows *prometheus.CounterVec
+	retries     prometheus.Counter
+	deleted     prometheus.Counter
+	batchDur    prometheus.Histogram
+	lag         prometheus.Histogram
+	backlog     prometheus.Gauge
+	lastCommit  prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -596,7 +651,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		batches: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "activitybi_upload_batches_total",
 			Help: "Uploader batches by outcome (committed, failed)."}, []string{"outcome"}),
 		rows: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "activitybi_upload_rows_total",
-			Help: "Records the uploader committed, by result (inserted, duplicate, quarantined)."}, []string{"result"}),
+			Help: "Records the uploader committed, by result: events inserted into claude_stream or duplicate (already stored), and records of any kind quarantined."}, []string{"result"}),
+		// Insights have their own counter, so the event series above keep
+		// their meaning (and their label set) for existing queries.
+		insightRows: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "activitybi_upload_insight_rows_total",
+			Help: "Insights the uploader committed, by result (inserted into insight_atoms, duplicate)."}, []string{"result"}),
 		retries: prometheus.NewCounter(prometheus.CounterOpts{Name: "activitybi_upload_retries_total",
 			Help: "Batches retried after a warehouse error."}),
 		deleted: prometheus.NewCounter(prometheus.CounterOpts{Name: "activitybi_upload_segments_deleted_total",
@@ -604,7 +663,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		batchDur: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "activitybi_upload_batch_duration_seconds",
 			Help: "Time to commit one batch to the warehouse.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
 		lag: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "activitybi_ingestion_lag_seconds",
-			Help:    "Time from an event's acknowledgement by the spool to its commit in the warehouse.",
+			Help:    "Time from a record's (event's or insight's) acknowledgement by the spool to its commit in the warehouse.",
 			Buckets: prometheus.ExponentialBucketsRange(0.001, 120, 60)}),
 		backlog: prometheus.NewGauge(prometheus.GaugeOpts{Name: "activitybi_upload_backlog_bytes",
 			Help: "Spool bytes not yet committed to the warehouse."}),
@@ -612,7 +671,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Unix time of the last committed batch."}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.batches, m.rows, m.retries, m.deleted, m.batchDur, m.lag, m.backlog, m.lastCommit} {
+		for _, c := range []prometheus.Collector{m.batches, m.rows, m.insightRows, m.retries, m.deleted, m.batchDur, m.lag, m.backlog, m.lastCommit} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("upload: register metrics: %w", err)
 			}

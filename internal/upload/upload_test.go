@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
 	"github.com/activitybi/activitybi/internal/event"
@@ -33,8 +35,9 @@ type faulty struct {
 	failAt    int64         // fail the Load with this 1-based number (0 = none)
 	stall     time.Duration // block each Load this long (honouring ctx) while > 0
 	ackLost   int           // commit, then report an error, this many times
-	rejectID  string        // fail any Load whose batch holds this activity_id
+	rejectID  string        // fail any Load whose batch holds this activity_id or atom_id
 	loads     atomic.Int64
+	maxBatch  atomic.Int64 // most records (events + insights + quarantine) seen in one Load
 	failures  atomic.Int64
 	committed atomic.Int64
 }
@@ -43,6 +46,11 @@ var errInjected = errors.New("injected warehouse error")
 
 func (f *faulty) Load(ctx context.Context, b *warehouse.Batch) (warehouse.LoadResult, error) {
 	n := f.loads.Add(1)
+	for r := int64(len(b.Events) + len(b.Insights) + len(b.Quarantine)); ; {
+		if cur := f.maxBatch.Load(); r <= cur || f.maxBatch.CompareAndSwap(cur, r) {
+			break
+		}
+	}
 	f.mu.Lock()
 	stall := f.stall
 	fail := f.failNext > 0
@@ -66,8 +74,10 @@ func (f *faulty) Load(ctx context.Context, b *warehouse.Batch) (warehouse.LoadRe
 		f.failures.Add(1)
 		return warehouse.LoadResult{}, errInjected
 	}
-	for _, e := range b.Events {
-		if reject != "" && e.ActivityID == reject {
+	if reject != "" {
+		hit := slices.ContainsFunc(b.Events, func(e event.Event) bool { return e.ActivityID == reject }) ||
+			slices.ContainsFunc(b.Insights, func(x event.Insight) bool { return x.AtomID == reject })
+		if hit {
 			f.failures.Add(1)
 			return warehouse.LoadResult{}, fmt.Errorf("%w: conversion error: value of %s does not fit", warehouse.ErrRecordRejected, reject)
 		}
@@ -472,5 +482,192 @@ func TestPipelinedBatchesSurviveAFailedCommit(t *testing.T) {
 	}
 	if segs, _ := spool.ListSegments(b.dir); len(segs) != 0 {
 		t.Fatalf("%d segments left", len(segs))
+	}
+}
+
+func insightPayload(t testing.TB, customer, id, value string) []byte {
+	x, err := event.NormalizeInsight(event.InsightInput{AtomID: id, Subject: "tool:Bash", Metric: "p95_latency_ms",
+		Value: []byte(value)}, event.Defaults{Customer: customer, Source: event.SourceMCP})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := event.MarshalInsight(&x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// counter sums a gathered counter's series whose labels include want.
+func counter(t *testing.T, reg *prometheus.Registry, name string, want map[string]string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metric:
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if v, ok := want[lp.GetName()]; ok && v != lp.GetValue() {
+					continue metric
+				}
+			}
+			sum += m.GetCounter().GetValue()
+		}
+	}
+	return sum
+}
+
+// TestEventsAndInsightsLoadTogether: a spool mixing event and insight
+// records — a re-sent insight, one insight id used by two customers, and an
+// insight record that no longer fits the schema — loads into DuckDB with
+// exact counts, and the bad record is quarantined as kind insight.
+func TestEventsAndInsightsLoadTogether(t *testing.T) {
+	t.Parallel()
+	_, b := setup(t)
+	reg := prometheus.NewRegistry()
+	u, err := New(Options{SpoolDir: b.dir, Warehouse: b.db, Registerer: reg, RetryMin: time.Millisecond, RetryMax: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := spool.Open(spool.Options{Dir: b.dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	badInsight := strings.Replace(string(insightPayload(t, "c1", "bad", "1")), `"metric":"p95_latency_ms"`, `"metric":"P95 Latency"`, 1)
+	recs := []struct{ kind, p string }{
+		{KindEvent, string(payload(t, "e1"))},
+		{KindInsight, string(insightPayload(t, "c1", "i1", `412`))},
+		{KindInsight, string(insightPayload(t, "c1", "i2", `{"p50":120,"p95":412}`))},
+		{KindEvent, string(payload(t, "e2"))},
+		{KindInsight, badInsight},
+		{KindInsight, string(insightPayload(t, "c2", "i1", `"same id, other customer"`))},
+		{KindInsight, string(insightPayload(t, "c1", "i1", `999`))}, // re-sent: the first stays
+		{KindEvent, string(payload(t, "e3"))},
+	}
+	for _, r := range recs {
+		if err := w.Append(r.kind, []byte(r.p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	drain(t, u)
+	if got := b.count(t, "claude_stream"); got != 3 {
+		t.Fatalf("claude_stream rows %d, want 3", got)
+	}
+	tab, err := b.db.Query(context.Background(), `SELECT customer_id, atom_id, value::VARCHAR, _source, _verified FROM insight_atoms ORDER BY customer_id, atom_id`, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "[[c1 i1 412 mcp false] [c1 i2 {\"p50\":120,\"p95\":412} mcp false] [c2 i1 \"same id, other customer\" mcp false]]"
+	if got := fmt.Sprint(tab.Rows); got != want {
+		t.Fatalf("insight_atoms\n got %s\nwant %s", got, want)
+	}
+	tab, err = b.db.Query(context.Background(), `SELECT kind, reason, decode(raw) FROM upload_quarantine`, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tab.Rows) != 1 || tab.Rows[0][0] != KindInsight ||
+		!strings.Contains(fmt.Sprint(tab.Rows[0][1]), `schema drift: invalid insight: metric: "P95 Latency" must match`) ||
+		!strings.Contains(fmt.Sprint(tab.Rows[0][2]), `"kind":"insight","data":`+badInsight) {
+		t.Fatalf("quarantine %v; want the bad insight, kind insight, with the reason and its bytes", tab.Rows)
+	}
+	st := u.Status()
+	if st.Inserted != 3 || st.Duplicates != 0 || st.InsightsInserted != 3 || st.InsightDuplicates != 1 || st.Quarantined != 1 {
+		t.Fatalf("status %+v; want 3 events, 3 insights (1 duplicate), 1 quarantined", st)
+	}
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"activitybi_upload_rows_total", map[string]string{"result": "inserted"}, 3},
+		{"activitybi_upload_rows_total", map[string]string{"result": "quarantined"}, 1},
+		{"activitybi_upload_insight_rows_total", map[string]string{"result": "inserted"}, 3},
+		{"activitybi_upload_insight_rows_total", map[string]string{"result": "duplicate"}, 1},
+	} {
+		if got := counter(t, reg, c.name, c.labels); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+	if segs, _ := spool.ListSegments(b.dir); len(segs) != 0 {
+		t.Fatalf("%d segments left", len(segs))
+	}
+}
+
+// TestPoisonInsightIsQuarantined: an insight the warehouse rejects is
+// isolated among events and insights and quarantined under kind insight.
+func TestPoisonInsightIsQuarantined(t *testing.T) {
+	t.Parallel()
+	u, b := setup(t)
+	b.db.rejectID = "x17"
+	w, err := spool.Open(spool.Options{Dir: b.dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 40; i++ {
+		if err := w.Append(KindEvent, payload(t, "e"+strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Append(KindInsight, insightPayload(t, "c1", "x"+strconv.Itoa(i), strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Close()
+	drain(t, u)
+	if got, gotI := b.count(t, "claude_stream"), b.count(t, "insight_atoms"); got != 40 || gotI != 39 {
+		t.Fatalf("rows %d events, %d insights; want 40, 39", got, gotI)
+	}
+	tab, err := b.db.Query(context.Background(), "SELECT kind, reason, decode(raw) FROM upload_quarantine", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tab.Rows) != 1 || tab.Rows[0][0] != KindInsight ||
+		!strings.Contains(fmt.Sprint(tab.Rows[0][1]), "rejected by the warehouse: conversion error") ||
+		!strings.Contains(fmt.Sprint(tab.Rows[0][2]), `"atom_id":"x17"`) {
+		t.Fatalf("quarantine %v", tab.Rows)
+	}
+}
+
+// TestInsightsCountTowardBatchLimit: insight records fill a batch as
+// events do.
+func TestInsightsCountTowardBatchLimit(t *testing.T) {
+	t.Parallel()
+	_, b := setup(t)
+	u, err := New(Options{SpoolDir: b.dir, Warehouse: b.db, BatchMaxRecords: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := spool.Open(spool.Options{Dir: b.dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 45; i++ {
+		if err := w.Append(KindInsight, insightPayload(t, "c1", "l"+strconv.Itoa(i), "1")); err != nil {
+			t.Fatal(err)
+		}
+		if i%9 == 0 {
+			if err := w.Append(KindEvent, payload(t, "l"+strconv.Itoa(i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	w.Close()
+	drain(t, u)
+	if got := b.count(t, "insight_atoms"); got != 45 {
+		t.Fatalf("insight rows %d, want 45", got)
+	}
+	if m := b.db.maxBatch.Load(); m != 10 {
+		t.Fatalf("largest batch held %d records; want the limit, 10", m)
+	}
+	if n := b.db.committed.Load(); n < 5 {
+		t.Fatalf("%d commits for 50 records in batches of 10", n)
 	}
 }

@@ -514,15 +514,27 @@ func TestParseExpiry(t *testing.T) {
 	}
 }
 
-// BenchmarkVerify measures the per-request cost, reporting latency
-// percentiles besides the mean (each sample includes two clock reads, about
-// 50 ns).
+// BenchmarkVerify is the per-request cost of accepting a token.
 func BenchmarkVerify(b *testing.B) {
 	s, _ := setupB(b)
 	tok := createB(b, s)
 	now := time.Now()
-	samples := make([]time.Duration, 0, b.N)
 	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.Verify(tok, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkVerifyLatency reports percentiles of single calls. Each sample
+// includes two clock reads (tens of ns), and ns/op also includes storing
+// the samples, so read ns/op from BenchmarkVerify.
+func BenchmarkVerifyLatency(b *testing.B) {
+	s, _ := setupB(b)
+	tok := createB(b, s)
+	now := time.Now()
+	samples := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
 	for range b.N {
 		start := time.Now()
@@ -533,8 +545,8 @@ func BenchmarkVerify(b *testing.B) {
 	}
 	b.StopTimer()
 	slices.Sort(samples)
-	for _, p := range []float64{50, 95, 99} {
-		b.ReportMetric(float64(samples[int(float64(len(samples)-1)*p/100)].Nanoseconds()), fmt.Sprintf("p%.0f-ns", p))
+	for _, p := range []float64{50, 95, 99, 99.9} {
+		b.ReportMetric(float64(samples[int(float64(len(samples)-1)*p/100)].Nanoseconds()), fmt.Sprintf("p%g-ns", p))
 	}
 }
 

@@ -21,7 +21,7 @@ import (
 // row of insight_atoms, not of claude_stream.
 
 // Limits enforced on every insight; part of the product's contract and
-// documented in docs/architecture.md and docs/spool-format.md.
+// documented in docs/spool-format.md (record kind "insight").
 const (
 	// MaxInsightValueBytes is the largest object value, in bytes of
 	// compact JSON: an insight is a small fact, not a document.

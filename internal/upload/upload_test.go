@@ -671,3 +671,38 @@ func TestInsightsCountTowardBatchLimit(t *testing.T) {
 		t.Fatalf("%d commits for 50 records in batches of 10", n)
 	}
 }
+
+// TestDocumentedInsightRecord: the insight record shown in
+// docs/spool-format.md passes the spool's check and decodes, and
+// MarshalInsight writes exactly its payload.
+func TestDocumentedInsightRecord(t *testing.T) {
+	t.Parallel()
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "spool-format.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var line string
+	for _, l := range strings.Split(string(doc), "\n") {
+		if strings.HasPrefix(l, `{"crc":`) && strings.Contains(l, `"kind":"insight"`) {
+			line = l
+		}
+	}
+	if line == "" {
+		t.Fatal("no insight record example in docs/spool-format.md")
+	}
+	path := filepath.Join(t.TempDir(), "01JD3Q8V7Z6XKJ2M4N5P6Q7R8S-000001.seg")
+	if err := os.WriteFile(path, []byte(line+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	entries, _, err := spool.ReadSegment(path, 0, 0, nil)
+	if err != nil || len(entries) != 1 || entries[0].Corrupt != "" || entries[0].Kind != KindInsight {
+		t.Fatalf("documented record: %+v, %v", entries, err)
+	}
+	x, err := event.DecodeInsight(entries[0].Payload)
+	if err != nil {
+		t.Fatalf("documented payload: %v", err)
+	}
+	if b, err := event.MarshalInsight(&x); err != nil || string(b) != string(entries[0].Payload) {
+		t.Fatalf("MarshalInsight of the documented insight:\n got %s\nwant %s", b, entries[0].Payload)
+	}
+}

@@ -1,8 +1,179 @@
 package server
 
-import "net/http"
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
 
-// insights serves POST /v1/insights.
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/activitybi/activitybi/internal/event"
+	"github.com/activitybi/activitybi/internal/upload"
+)
+
+var logInsightFields = []string{"subject", "metric", "value", "provenance_query_hash", "ts", "atom_id"}
+
+var logInsightTool = &mcp.Tool{
+	Name:  "log_insight",
+	Title: "Remember an insight",
+	Description: `Store one insight atom: a fact, preference or measured result worth keeping across sessions, as subject + metric + value.
+Use subject "user" for what the person asks you to remember about them (metric "prefers_language", value "go"), "project:<name>" for a project fact, or the thing measured (e.g. "tool:Bash", metric "p95_latency_ms", value 840). value is a number, a string, true/false or a small object (<= 4 KiB).
+provenance_query_hash names the activitybi query the value came from, if any; until queries are verified the insight is stored and marked unverified. Returns at once with the atom_id; a later value for the same subject and metric is a new atom (history is kept).`,
+	Annotations: &mcp.ToolAnnotations{Title: "Remember an insight", ReadOnlyHint: false, DestructiveHint: ptr(false),
+		IdempotentHint: false, OpenWorldHint: ptr(false)},
+	InputSchema: json.RawMessage(`{
+  "type": "object",
+  "properties": {
+    "subject": {"type": "string", "maxLength": 255, "description": "what the insight is about: user, project:<name>, tool:<name>, ..."},
+    "metric": {"type": "string", "maxLength": 255, "pattern": "^[a-z][a-z0-9_.:-]*$", "description": "lower-case name of the property, e.g. prefers_language, p95_latency_ms"},
+    "value": {"description": "a finite number, a string (<= 4096 chars), true/false, or an object (<= 4 KiB)", "type": ["number", "string", "boolean", "object"]},
+    "provenance_query_hash": {"type": "string", "pattern": "^[0-9a-f]{16,128}$", "description": "hash of the activitybi query this value came from"},
+    "ts": {"type": "string", "format": "date-time", "description": "when it was true (RFC 3339); default now"},
+    "atom_id": {"type": "string", "maxLength": 255, "description": "idempotency key; default a new ULID"}
+  },
+  "required": ["subject", "metric", "value"],
+  "additionalProperties": false
+}`),
+	OutputSchema: json.RawMessage(`{
+  "type": "object",
+  "properties": {
+    "atom_id": {"type": "string"},
+    "ts": {"type": "string", "format": "date-time"},
+    "verified": {"type": "boolean", "description": "whether provenance_query_hash was checked against this person's queries (not yet: always false)"},
+    "duplicate": {"type": "boolean", "description": "true when this process had already stored an insight with this atom_id"}
+  },
+  "required": ["atom_id", "ts", "verified", "duplicate"]
+}`),
+}
+
+// LogInsightResult is log_insight's structured content.
+type LogInsightResult struct {
+	AtomID    string    `json:"atom_id"`
+	TS        time.Time `json:"ts"`
+	Verified  bool      `json:"verified"`
+	Duplicate bool      `json:"duplicate"`
+}
+
+func (t *tools) logInsight(_ context.Context, req *mcp.CallToolRequest, customer string) (any, error) {
+	m, ie := args(req.Params.Arguments, "log_insight", logInsightFields)
+	if m == nil {
+		return nil, ie
+	}
+	var in event.InsightInput
+	ie.str(m, "subject", &in.Subject)
+	ie.str(m, "metric", &in.Metric)
+	if v, ok := m["value"]; ok {
+		in.Value = v
+	}
+	ie.str(m, "provenance_query_hash", &in.ProvenanceQueryHash)
+	in.TS = ie.tsField(m, "ts")
+	ie.str(m, "atom_id", &in.AtomID)
+	d := event.Defaults{Customer: customer, Source: t.opts.Source, Now: t.opts.Now}
+	if err := ie.err(); err != nil {
+		var ve *event.ValidationError
+		if _, nerr := event.NormalizeInsight(in, d); errors.As(nerr, &ve) {
+			for _, fe := range ve.Errs {
+				ie.problems = append(ie.problems, fe.Error())
+			}
+		}
+		return nil, ie
+	}
+	res, err := LogInsights(t.opts.Appender, t.opts.Recent, []event.InsightInput{in}, d)
+	if err != nil {
+		return nil, err
+	}
+	r := res[0]
+	if r.Err != nil {
+		return nil, r.Err
+	}
+	return LogInsightResult{AtomID: r.ID, TS: r.TS, Duplicate: r.Duplicate}, nil
+}
+
+// LogInsights is LogEvents for insight atoms.
+func LogInsights(app Appender, recent *RecentIDs, ins []event.InsightInput, d event.Defaults) ([]Logged, error) {
+	out := make([]Logged, len(ins))
+	payloads := make([][]byte, 0, len(ins))
+	var added []string
+	for i, in := range ins {
+		givenID := in.AtomID != ""
+		x, err := event.NormalizeInsight(in, d)
+		if err != nil {
+			out[i].Err = err
+			continue
+		}
+		out[i].ID, out[i].TS = x.AtomID, x.TS
+		if givenID {
+			key := "insight\x00" + d.Customer + "\x00" + x.AtomID
+			if recent.Add(key) {
+				out[i].Duplicate = true
+				continue
+			}
+			added = append(added, key)
+		}
+		b, err := event.MarshalInsight(&x)
+		if err != nil {
+			out[i].Err = err
+			continue
+		}
+		payloads = append(payloads, b)
+	}
+	if len(payloads) == 0 {
+		return out, nil
+	}
+	var err error
+	if len(payloads) == 1 {
+		err = app.Append(upload.KindInsight, payloads[0])
+	} else {
+		err = app.AppendBatch(upload.KindInsight, payloads)
+	}
+	if err != nil {
+		for _, k := range added {
+			recent.Remove(k)
+		}
+		return nil, fmt.Errorf("nothing was logged: %w", err)
+	}
+	return out, nil
+}
+
+// insights serves POST /v1/insights: like /v1/events, records shaped as
+// log_insight's arguments.
 func (s *Server) insights(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusNotImplemented, errBody("insights are not accepted yet"))
+	customer, ok := s.bearer(w, r)
+	if !ok {
+		return
+	}
+	src, ok := ingestSource(w, r)
+	if !ok {
+		return
+	}
+	recs, ok := ingestRecords(w, r)
+	if !ok {
+		return
+	}
+	var good []event.InsightInput
+	var idx []int
+	out := make([]Logged, len(recs))
+	for i, rec := range recs {
+		in, err := event.DecodeInsightInput(rec)
+		if err != nil {
+			out[i].Err = err
+			continue
+		}
+		good = append(good, in)
+		idx = append(idx, i)
+	}
+	if len(good) > 0 {
+		logged, err := LogInsights(s.opts.Appender, s.recent, good, event.Defaults{Customer: customer, Source: src, Now: s.opts.Now})
+		if err != nil {
+			writeIngest(w, nil, err)
+			return
+		}
+		for j, l := range logged {
+			out[idx[j]] = l
+		}
+	}
+	writeIngest(w, out, nil)
 }

@@ -219,6 +219,16 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
+// Flush and Unwrap keep streaming responses (MCP's SSE) working through
+// the metrics wrapper.
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 // Listen binds the address (and the socket) now, so the caller can publish
 // the real address.
 func (s *Server) Listen() (net.Addr, error) {

@@ -119,6 +119,7 @@ func NewMCPServer(opts MCPOptions) (*mcp.Server, error) {
 	}
 	s := mcp.NewServer(&mcp.Implementation{Name: "activitybi", Title: "activitybi", Version: opts.Version}, so)
 	t.add(s, logEventTool, t.logEvent)
+	t.add(s, logInsightTool, t.logInsight)
 	return s, nil
 }
 

@@ -1,0 +1,262 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/activitybi/activitybi/internal/event"
+	"github.com/activitybi/activitybi/internal/spool"
+	"github.com/activitybi/activitybi/internal/upload"
+)
+
+// httpBundle is a core HTTP server on loopback with a real spool and a
+// token table: tokA is customer alice's, tokB bob's.
+type httpBundle struct {
+	url  string
+	dir  string
+	tool *toolBundle // for records()
+}
+
+const (
+	tokA = "token-for-alice"
+	tokB = "token-for-bob"
+)
+
+func setupHTTP(t *testing.T, spoolOpts spool.Options) *httpBundle {
+	t.Helper()
+	dir := t.TempDir()
+	spoolOpts.Dir = dir
+	w, err := spool.Open(spoolOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	tok, _ := NewToken()
+	verify := func(tk string) (Principal, error) {
+		switch tk {
+		case tokA:
+			return Principal{Customer: "alice", TokenID: "a"}, nil
+		case tokB:
+			return Principal{Customer: "bob", TokenID: "b"}, nil
+		}
+		return Principal{}, errors.New("unknown token")
+	}
+	s, err := New(Options{Addr: "127.0.0.1:0", Registry: prometheus.NewRegistry(), Warehouse: tableQuerier{},
+		Uploader: func() upload.Status { return upload.Status{Started: true} }, AdminToken: tok,
+		Appender: w, VerifyToken: verify})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, err := s.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	return &httpBundle{url: "http://" + addr.String(), dir: dir, tool: &toolBundle{dir: dir}}
+}
+
+func (b *httpBundle) post(t *testing.T, path, token, ctype string, body []byte) (int, http.Header, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, b.url+path, bytes.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, out
+}
+
+func TestEventsEndpoint(t *testing.T) {
+	t.Parallel()
+	b := setupHTTP(t, spool.Options{})
+	body := `{"activity":"called_tool","feature_json":{"tool":"Bash"},"activity_id":"e1"}
+{"activity":"NotAnActivity"}
+
+{"activity":"completed_response","customer":"bob"}
+{"activity":"called_tool","activity_id":"e1"}
+`
+	code, _, out := b.post(t, "/v1/events", tokA, "application/x-ndjson", []byte(body))
+	if code != http.StatusOK {
+		t.Fatalf("HTTP %d: %s", code, out)
+	}
+	var res IngestResult
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Accepted != 1 || res.Rejected != 2 || res.Duplicates != 1 || len(res.Results) != 4 {
+		t.Fatalf("result = %s", out)
+	}
+	if r := res.Results[1]; r.Status != "rejected" || !strings.Contains(r.Error, "activity") {
+		t.Errorf("bad activity: %+v", r)
+	}
+	if r := res.Results[2]; r.Status != "rejected" || !strings.Contains(r.Error, "customer") {
+		t.Errorf("a record naming a customer must be refused: %+v", r)
+	}
+	// A JSON array, for bob, with the same id: bob's own row, not a duplicate of alice's.
+	code, _, out = b.post(t, "/v1/events?source=mcp", tokB, "application/json", []byte(`[{"activity":"called_tool","activity_id":"e1"}]`))
+	if code != http.StatusOK || !strings.Contains(string(out), `"accepted":1`) {
+		t.Fatalf("bob: HTTP %d: %s", code, out)
+	}
+	recs := b.tool.records(t)["event"]
+	if len(recs) != 2 {
+		t.Fatalf("spool events = %v", recs)
+	}
+	got := map[string]string{}
+	for _, r := range recs {
+		e, err := event.Decode([]byte(r))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[e.Customer] = e.Source
+	}
+	if got["alice"] != "api" || got["bob"] != "mcp" {
+		t.Fatalf("customers and sources = %v", got)
+	}
+}
+
+func TestEventsEndpointRefusals(t *testing.T) {
+	t.Parallel()
+	b := setupHTTP(t, spool.Options{})
+	one := []byte(`{"activity":"called_tool"}`)
+	many := bytes.Repeat(append(append([]byte{}, one...), '\n'), MaxIngestRecords+1)
+	huge := bytes.Repeat([]byte(`{"activity":"called_tool","feature_json":{"x":"`+strings.Repeat("y", 60000)+`"}}`+"\n"), 300)
+	cases := map[string]struct {
+		path, token, ctype string
+		body               []byte
+		code               int
+		want               string
+	}{
+		"no token":          {"/v1/events", "", "application/x-ndjson", one, 401, "token create"},
+		"bad token":         {"/v1/events", "nope", "application/x-ndjson", one, 401, "unknown token"},
+		"customer param":    {"/v1/events?customer=bob", tokA, "application/x-ndjson", one, 400, "customer"},
+		"bad content type":  {"/v1/events", tokA, "text/csv", one, 415, "application/x-ndjson"},
+		"empty":             {"/v1/events", tokA, "application/x-ndjson", nil, 400, "no records"},
+		"not an array":      {"/v1/events", tokA, "application/json", []byte(`[{"a":1},`), 400, "JSON array"},
+		"too many records":  {"/v1/events", tokA, "application/x-ndjson", many, 413, "limit is 10000"},
+		"body too large":    {"/v1/events", tokA, "application/x-ndjson", huge, 413, "smaller batches"},
+		"all rejected":      {"/v1/events", tokA, "application/x-ndjson", []byte(`{"activity":"x"}`), 422, "rejected"},
+		"unknown source":    {"/v1/events?source=zzz", tokA, "application/x-ndjson", one, 400, "unknown source"},
+		"insight no token":  {"/v1/insights", "", "application/x-ndjson", one, 401, "token"},
+		"insight bad value": {"/v1/insights", tokA, "application/x-ndjson", []byte(`{"subject":"user","metric":"m","value":null}`), 422, "value"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			code, _, out := b.post(t, tc.path, tc.token, tc.ctype, tc.body)
+			if code != tc.code || !strings.Contains(string(out), tc.want) {
+				t.Fatalf("HTTP %d %s; want %d mentioning %q", code, out, tc.code, tc.want)
+			}
+		})
+	}
+	if recs := b.tool.records(t); len(recs) != 0 {
+		t.Fatalf("refused requests must log nothing; spool has %d kinds", len(recs))
+	}
+}
+
+func TestEventsBackpressure(t *testing.T) {
+	t.Parallel()
+	b := setupHTTP(t, spool.Options{MaxPending: 10})
+	var sb strings.Builder
+	for i := 0; i < 8; i++ {
+		fmt.Fprintf(&sb, `{"activity":"called_tool","activity_id":"x%d"}`+"\n", i)
+	}
+	if code, _, out := b.post(t, "/v1/events", tokA, "", []byte(sb.String())); code != 200 {
+		t.Fatalf("first batch: HTTP %d %s", code, out)
+	}
+	// Eight new ones would take the spool past its limit of 10: none is written.
+	code, hdr, out := b.post(t, "/v1/events", tokA, "", []byte(strings.ReplaceAll(sb.String(), `"x`, `"y`)))
+	if code != http.StatusTooManyRequests || hdr.Get("Retry-After") == "" || !strings.Contains(string(out), "retry") {
+		t.Fatalf("HTTP %d Retry-After %q %s", code, hdr.Get("Retry-After"), out)
+	}
+	if n := len(b.tool.records(t)["event"]); n != 8 {
+		t.Fatalf("a refused batch is not half-written: spool has %d events, want 8", n)
+	}
+}
+
+func TestInsightsEndpoint(t *testing.T) {
+	t.Parallel()
+	b := setupHTTP(t, spool.Options{})
+	code, _, out := b.post(t, "/v1/insights", tokB, "application/json",
+		[]byte(`[{"subject":"user","metric":"prefers_language","value":"go","atom_id":"i1"},{"subject":"user","metric":"m","value":1,"customer_id":"alice"}]`))
+	if code != 200 || !strings.Contains(string(out), `"accepted":1`) || !strings.Contains(string(out), `"rejected":1`) {
+		t.Fatalf("HTTP %d %s", code, out)
+	}
+	recs := b.tool.records(t)["insight"]
+	if len(recs) != 1 {
+		t.Fatalf("spool insights = %v", recs)
+	}
+	x, err := event.DecodeInsight([]byte(recs[0]))
+	if err != nil || x.Customer != "bob" || x.Source != "api" {
+		t.Fatalf("insight = %+v, %v", x, err)
+	}
+}
+
+// bearerTransport adds a bearer token to every request.
+type bearerTransport struct{ token string }
+
+func (b bearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+func TestMCPOverHTTP(t *testing.T) {
+	t.Parallel()
+	b := setupHTTP(t, spool.Options{})
+	ctx := context.Background()
+	connect := func(token string) (*mcp.ClientSession, error) {
+		tr := &mcp.StreamableClientTransport{Endpoint: b.url + "/mcp", HTTPClient: &http.Client{Transport: bearerTransport{token}}}
+		return mcp.NewClient(&mcp.Implementation{Name: "t", Version: "1"}, nil).Connect(ctx, tr, nil)
+	}
+	if _, err := connect("wrong"); err == nil {
+		t.Fatal("a wrong token must not open a session")
+	}
+	for _, tk := range []string{tokA, tokB} {
+		cs, err := connect(tk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "log_event", Arguments: map[string]any{"activity": "called_tool", "activity_id": "same"}})
+		if err != nil || res.IsError {
+			t.Fatalf("%v %v", err, res)
+		}
+		res, _ = cs.CallTool(ctx, &mcp.CallToolParams{Name: "log_event", Arguments: map[string]any{"activity": "called_tool", "customer": "alice"}})
+		if !res.IsError {
+			t.Fatal("a customer argument must be refused")
+		}
+		cs.Close()
+	}
+	recs := b.tool.records(t)["event"]
+	custs := map[string]int{}
+	for _, r := range recs {
+		e, _ := event.Decode([]byte(r))
+		custs[e.Customer]++
+	}
+	if len(recs) != 2 || custs["alice"] != 1 || custs["bob"] != 1 {
+		t.Fatalf("each token logs as its own customer: %v", custs)
+	}
+}

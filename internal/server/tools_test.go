@@ -1,0 +1,366 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/activitybi/activitybi/internal/event"
+	"github.com/activitybi/activitybi/internal/spool"
+)
+
+// toolBundle is a connected in-memory MCP client over the real tools and a
+// real spool in a temporary directory.
+type toolBundle struct {
+	cs      *mcp.ClientSession
+	dir     string
+	w       *spool.Writer
+	metrics *ToolMetrics
+	reg     *prometheus.Registry
+}
+
+func setupTools(t *testing.T, customer string, spoolOpts spool.Options) *toolBundle {
+	t.Helper()
+	dir := t.TempDir()
+	spoolOpts.Dir = dir
+	w, err := spool.Open(spoolOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	reg := prometheus.NewRegistry()
+	tm, err := NewToolMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewMCPServer(MCPOptions{Appender: w, Identity: FixedIdentity(customer), Version: "test", Metrics: tm})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, ct := mcp.NewInMemoryTransports()
+	ctx := context.Background()
+	ss, err := s.Connect(ctx, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ss.Close() })
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "test", Version: "1"}, nil).Connect(ctx, ct, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cs.Close() })
+	return &toolBundle{cs: cs, dir: dir, w: w, metrics: tm, reg: reg}
+}
+
+func (b *toolBundle) call(t *testing.T, tool string, args any) *mcp.CallToolResult {
+	t.Helper()
+	res, err := b.cs.CallTool(context.Background(), &mcp.CallToolParams{Name: tool, Arguments: args})
+	if err != nil {
+		t.Fatalf("%s: protocol error: %v", tool, err)
+	}
+	return res
+}
+
+// records returns every record in the spool, by kind.
+func (b *toolBundle) records(t *testing.T) map[string][]string {
+	t.Helper()
+	segs, err := spool.ListSegments(b.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]string{}
+	for _, sg := range segs {
+		es, _, err := spool.ReadSegment(sg.Path, 0, 0, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range es {
+			if e.Corrupt != "" {
+				t.Fatalf("corrupt record in %s: %s", sg.Path, e.Corrupt)
+			}
+			out[e.Kind] = append(out[e.Kind], string(e.Payload))
+		}
+	}
+	return out
+}
+
+func text(res *mcp.CallToolResult) string {
+	var sb strings.Builder
+	for _, c := range res.Content {
+		if tc, ok := c.(*mcp.TextContent); ok {
+			sb.WriteString(tc.Text)
+		}
+	}
+	return sb.String()
+}
+
+func TestToolsList(t *testing.T) {
+	t.Parallel()
+	b := setupTools(t, "alice", spool.Options{})
+	res, err := b.cs.ListTools(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]*mcp.Tool{}
+	for _, tl := range res.Tools {
+		got[tl.Name] = tl
+	}
+	for _, name := range []string{"log_event", "log_insight"} {
+		tl := got[name]
+		if tl == nil {
+			t.Fatalf("tool %s missing; have %v", name, got)
+		}
+		if tl.Description == "" || tl.InputSchema == nil || tl.OutputSchema == nil || tl.Annotations == nil {
+			t.Errorf("%s: description, input and output schema and annotations must all be set: %+v", name, tl)
+		}
+		if tl.Annotations.ReadOnlyHint || tl.Annotations.DestructiveHint == nil || *tl.Annotations.DestructiveHint {
+			t.Errorf("%s: a logging tool writes (not read-only) and destroys nothing: %+v", name, tl.Annotations)
+		}
+		schema, _ := json.Marshal(tl.InputSchema)
+		if strings.Contains(string(schema), "customer\"") {
+			t.Errorf("%s: input schema must not offer a customer: %s", name, schema)
+		}
+	}
+	if init := b.cs.InitializeResult(); !strings.Contains(init.Instructions, "log_event") {
+		t.Errorf("server instructions should tell Claude when to log: %q", init.Instructions)
+	}
+}
+
+func TestLogEvent(t *testing.T) {
+	t.Parallel()
+	b := setupTools(t, "alice", spool.Options{})
+	ts := time.Date(2026, 11, 20, 10, 0, 0, 123456000, time.UTC)
+	res := b.call(t, "log_event", map[string]any{
+		"activity": "called_tool", "features": map[string]any{"tool": "Bash", "duration_ms": 12},
+		"ts": ts.Format(time.RFC3339Nano), "revenue_impact": -0.25, "link": "https://example.com/x",
+		"anonymous_customer_id": "visitor-1",
+	})
+	if res.IsError {
+		t.Fatalf("tool error: %s", text(res))
+	}
+	var out LogEventResult
+	b2, _ := json.Marshal(res.StructuredContent)
+	if err := json.Unmarshal(b2, &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.ActivityID == "" || out.Duplicate || !out.TS.Equal(ts) {
+		t.Fatalf("result = %+v", out)
+	}
+	recs := b.records(t)["event"]
+	if len(recs) != 1 {
+		t.Fatalf("spool has %d events, want 1", len(recs))
+	}
+	e, err := event.Decode([]byte(recs[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Customer != "alice" || e.ActivityID != out.ActivityID || e.Source != "mcp" || e.Activity != "called_tool" ||
+		e.AnonymousCustomerID != "visitor-1" || *e.RevenueImpact != -0.25 || !e.TS.Equal(ts) ||
+		string(e.Features) != `{"duration_ms":12,"tool":"Bash"}` {
+		t.Fatalf("stored event = %+v features %s", e, e.Features)
+	}
+	if got := testutil.ToFloat64(b.metrics.calls.WithLabelValues("log_event", "ok")); got != 1 {
+		t.Errorf("ok calls counted = %v, want 1", got)
+	}
+}
+
+func TestLogEventDuplicate(t *testing.T) {
+	t.Parallel()
+	b := setupTools(t, "alice", spool.Options{})
+	args := map[string]any{"activity": "called_tool", "activity_id": "retry-1"}
+	for i, wantDup := range []bool{false, true, true} {
+		res := b.call(t, "log_event", args)
+		if res.IsError {
+			t.Fatal(text(res))
+		}
+		if dup := res.StructuredContent.(map[string]any)["duplicate"]; dup != wantDup {
+			t.Fatalf("call %d: duplicate = %v, want %v", i, dup, wantDup)
+		}
+	}
+	if n := len(b.records(t)["event"]); n != 1 {
+		t.Fatalf("spool has %d events, want 1", n)
+	}
+}
+
+func TestLogEventBadInput(t *testing.T) {
+	t.Parallel()
+	big := strings.Repeat("x", 70<<10)
+	cases := map[string]struct {
+		args any
+		want []string // substrings of the error text
+	}{
+		"missing activity":  {map[string]any{"features": map[string]any{}}, []string{"activity: required"}},
+		"no arguments":      {nil, []string{"activity: required"}},
+		"bad activity name": {map[string]any{"activity": "CalledTool"}, []string{"activity", "verb_noun"}},
+		"one word activity": {map[string]any{"activity": "tool"}, []string{"activity"}},
+		"oversize features": {map[string]any{"activity": "called_tool", "features": map[string]any{"blob": big}}, []string{"feature", "65536"}},
+		"features not object": {map[string]any{"activity": "called_tool", "features": "Bash"},
+			[]string{"features: must be a JSON object", "got a string"}},
+		"features array":   {map[string]any{"activity": "called_tool", "features": []int{1}}, []string{"got an array"}},
+		"activity number":  {map[string]any{"activity": 7}, []string{"activity: must be a string, got a number"}},
+		"revenue string":   {map[string]any{"activity": "called_tool", "revenue_impact": "1.5"}, []string{"revenue_impact: must be a number"}},
+		"ts not a time":    {map[string]any{"activity": "called_tool", "ts": "yesterday"}, []string{"ts: must be an RFC 3339 time"}},
+		"ts in the future": {map[string]any{"activity": "called_tool", "ts": time.Now().Add(time.Hour).Format(time.RFC3339)}, []string{"ts", "future"}},
+		"bad link":         {map[string]any{"activity": "called_tool", "link": "ftp://x"}, []string{"link"}},
+		"long string":      {map[string]any{"activity": "called_tool", "activity_id": strings.Repeat("a", 300)}, []string{"activity_id", "255"}},
+		"unknown field":    {map[string]any{"activity": "called_tool", "tool": "Bash"}, []string{`unknown field "tool"`, "log_event accepts activity, features"}},
+		"customer field":   {map[string]any{"activity": "called_tool", "customer": "bob"}, []string{"customer: cannot be set", "identity of this connection"}},
+		"pipeline column":  {map[string]any{"activity": "called_tool", "_source": "api"}, []string{`unknown field "_source"`}},
+		"every problem at once": {map[string]any{"activity": "Bad", "customer": "bob", "features": 3, "zzz": 1},
+			[]string{"customer: cannot be set", `unknown field "zzz"`, "features: must be a JSON object", "activity"}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			b := setupTools(t, "alice", spool.Options{})
+			res := b.call(t, "log_event", tc.args)
+			if !res.IsError {
+				t.Fatalf("want a tool error, got %s", text(res))
+			}
+			msg := text(res)
+			for _, w := range tc.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error %q does not mention %q", msg, w)
+				}
+			}
+			if recs := b.records(t); len(recs) != 0 {
+				t.Errorf("nothing may be written on bad input; spool has %v", recs)
+			}
+			if got := testutil.ToFloat64(b.metrics.calls.WithLabelValues("log_event", "invalid")); got != 1 {
+				t.Errorf("invalid calls counted = %v, want 1", got)
+			}
+		})
+	}
+}
+
+func TestLogEventBackpressure(t *testing.T) {
+	t.Parallel()
+	b := setupTools(t, "alice", spool.Options{MaxPending: 3})
+	var last *mcp.CallToolResult
+	for i := 0; i < 5; i++ {
+		last = b.call(t, "log_event", map[string]any{"activity": "called_tool", "activity_id": "id-" + string(rune('a'+i))})
+		if last.IsError {
+			break
+		}
+	}
+	if !last.IsError || !strings.Contains(text(last), "nothing was logged") || !strings.Contains(text(last), "retry") {
+		t.Fatalf("want a retryable backpressure error, got %q", text(last))
+	}
+	n := len(b.records(t)["event"])
+	// The id that was refused is not remembered: its retry is written.
+	if n != 3 {
+		t.Fatalf("spool has %d events, want the 3 below the limit", n)
+	}
+	if got := testutil.ToFloat64(b.metrics.calls.WithLabelValues("log_event", "backpressure")); got != 1 {
+		t.Errorf("backpressure counted = %v", got)
+	}
+}
+
+func TestRecentIDs(t *testing.T) {
+	t.Parallel()
+	r := NewRecentIDs(2)
+	if r.Add("a") || r.Add("b") || !r.Add("a") {
+		t.Fatal("a and b are new, a again is a duplicate")
+	}
+	r.Add("c") // evicts a
+	if r.Add("a") {
+		t.Fatal("a was evicted and must count as new")
+	}
+	r.Remove("a")
+	if r.Add("a") {
+		t.Fatal("a removed must count as new")
+	}
+}
+
+func TestIdentityRequired(t *testing.T) {
+	t.Parallel()
+	_, err := NewMCPServer(MCPOptions{})
+	if err == nil {
+		t.Fatal("want an error without Appender and Identity")
+	}
+	_, err = TokenIdentity(context.Background(), &mcp.CallToolRequest{})
+	if err == nil || !strings.Contains(err.Error(), "no verified token") {
+		t.Fatalf("a request without a token has no customer: %v", err)
+	}
+	var ie *inputError
+	if errors.As(err, &ie) {
+		t.Fatal("not an input error")
+	}
+}
+
+func TestLogInsight(t *testing.T) {
+	t.Parallel()
+	b := setupTools(t, "alice", spool.Options{})
+	for _, v := range []any{"go", 42.5, true, map[string]any{"p50": 1, "p95": 9}} {
+		res := b.call(t, "log_insight", map[string]any{"subject": "user", "metric": "prefers_language", "value": v})
+		if res.IsError {
+			t.Fatalf("value %v: %s", v, text(res))
+		}
+		sc := res.StructuredContent.(map[string]any)
+		if sc["atom_id"] == "" || sc["verified"] != false || sc["duplicate"] != false {
+			t.Fatalf("result = %v", sc)
+		}
+	}
+	res := b.call(t, "log_insight", map[string]any{"subject": "project:activitybi", "metric": "build_seconds", "value": 35,
+		"provenance_query_hash": "0123456789abcdef", "atom_id": "a-1"})
+	if res.IsError {
+		t.Fatal(text(res))
+	}
+	if dup := b.call(t, "log_insight", map[string]any{"subject": "project:activitybi", "metric": "build_seconds", "value": 35, "atom_id": "a-1"}); dup.StructuredContent.(map[string]any)["duplicate"] != true {
+		t.Fatalf("same atom_id again must be a duplicate: %v", dup.StructuredContent)
+	}
+	recs := b.records(t)
+	if len(recs["insight"]) != 5 || len(recs["event"]) != 0 {
+		t.Fatalf("spool = %v", recs)
+	}
+	x, err := event.DecodeInsight([]byte(recs["insight"][4]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x.Customer != "alice" || x.Subject != "project:activitybi" || string(x.Value) != "35" || x.Verified || x.ProvenanceQueryHash != "0123456789abcdef" || x.AtomID != "a-1" {
+		t.Fatalf("stored insight = %+v", x)
+	}
+}
+
+func TestLogInsightBadInput(t *testing.T) {
+	t.Parallel()
+	cases := map[string]struct {
+		args any
+		want []string
+	}{
+		"missing everything": {map[string]any{}, []string{"subject", "metric", "value"}},
+		"null value":         {map[string]any{"subject": "user", "metric": "m", "value": nil}, []string{"value"}},
+		"array value":        {map[string]any{"subject": "user", "metric": "m", "value": []int{1}}, []string{"value"}},
+		"big object":         {map[string]any{"subject": "user", "metric": "m", "value": map[string]any{"x": strings.Repeat("y", 5000)}}, []string{"value"}},
+		"bad metric":         {map[string]any{"subject": "user", "metric": "Prefers Language", "value": 1}, []string{"metric"}},
+		"bad hash":           {map[string]any{"subject": "user", "metric": "m", "value": 1, "provenance_query_hash": "xyz"}, []string{"provenance_query_hash"}},
+		"customer":           {map[string]any{"subject": "user", "metric": "m", "value": 1, "customer_id": "bob"}, []string{"customer_id: cannot be set"}},
+		"unknown":            {map[string]any{"subject": "user", "metric": "m", "value": 1, "confidence": 0.9}, []string{`unknown field "confidence"`}},
+		"subject type":       {map[string]any{"subject": 1, "metric": "m", "value": 1}, []string{"subject: must be a string"}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			b := setupTools(t, "alice", spool.Options{})
+			res := b.call(t, "log_insight", tc.args)
+			if !res.IsError {
+				t.Fatalf("want a tool error, got %s", text(res))
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(text(res), w) {
+					t.Errorf("error %q does not mention %q", text(res), w)
+				}
+			}
+			if recs := b.records(t); len(recs) != 0 {
+				t.Errorf("nothing may be written on bad input; spool has %v", recs)
+			}
+		})
+	}
+}

@@ -1,0 +1,324 @@
+package main
+
+// End-to-end tests of the MCP surfaces: real clients against the built
+// binary, edges that start the core, HTTP with real tokens.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/activitybi/activitybi/internal/auth"
+	"github.com/activitybi/activitybi/internal/server"
+)
+
+// edge is a running `activitybi mcp` with a go-sdk client session on its stdio.
+type edge struct {
+	cs     *mcp.ClientSession
+	cmd    *exec.Cmd
+	stderr *lockedBuf
+}
+
+func (e *env) startEdge(args ...string) *edge {
+	e.t.Helper()
+	cmd := e.command(append([]string{"mcp"}, args...)...)
+	buf := &lockedBuf{mu: &sync.Mutex{}, b: &bytes.Buffer{}}
+	cmd.Stderr = buf
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "e2e-client", Version: "1.0"}, nil).
+		Connect(context.Background(), &mcp.CommandTransport{Command: cmd}, nil)
+	if err != nil {
+		e.t.Fatalf("connect to activitybi mcp: %v", err)
+	}
+	ed := &edge{cs: cs, cmd: cmd, stderr: buf}
+	e.t.Cleanup(func() { ed.close() })
+	return ed
+}
+
+func (ed *edge) log() string { ed.stderr.mu.Lock(); defer ed.stderr.mu.Unlock(); return ed.stderr.b.String() }
+
+func (ed *edge) close() { ed.cs.Close() }
+
+func (ed *edge) call(t *testing.T, tool string, args map[string]any) map[string]any {
+	t.Helper()
+	res, err := ed.cs.CallTool(context.Background(), &mcp.CallToolParams{Name: tool, Arguments: args})
+	if err != nil {
+		t.Fatalf("%s: %v\nedge log:\n%s", tool, err, ed.log())
+	}
+	if res.IsError {
+		t.Fatalf("%s: tool error: %v", tool, res.Content)
+	}
+	return res.StructuredContent.(map[string]any)
+}
+
+// stopCore stops whatever core runs for the env (one an edge started).
+func (e *env) stopCore() {
+	e.t.Helper()
+	if out, errs, code := e.run(nil, "stop"); code != 0 {
+		e.t.Errorf("stop: exit %d\n%s%s", code, out, errs)
+	}
+}
+
+func (e *env) status() server.StatusResponse {
+	e.t.Helper()
+	var st server.StatusResponse
+	if err := json.Unmarshal([]byte(e.mustRun(nil, "status", "--json")), &st); err != nil {
+		e.t.Fatal(err)
+	}
+	return st
+}
+
+func TestMCPStdioEndToEnd(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	t.Cleanup(e.stopCore)
+	ed := e.startEdge()
+	start := time.Now()
+	r := ed.call(t, "log_event", map[string]any{"activity": "called_tool", "features": map[string]any{"tool": "Bash", "success": true}})
+	ed.call(t, "log_insight", map[string]any{"subject": "user", "metric": "prefers_language", "value": "go"})
+	id, _ := r["activity_id"].(string)
+	if id == "" {
+		t.Fatalf("no activity_id in %v", r)
+	}
+	// The edge starts the core in the background; the events are
+	// queryable as soon as it runs and its uploader has committed.
+	waitFor(t, 90*time.Second, func() bool { return server.NewSocketClient(e.dataDir).Healthy(context.Background()) })
+	e.waitCount("SELECT count(*) FROM claude_stream WHERE activity_id = '"+id+"' AND customer = 'tester' AND _source = 'mcp'", 1, 10*time.Second)
+	e.waitCount("SELECT count(*) FROM insight_atoms WHERE customer_id = 'tester' AND subject = 'user' AND value::VARCHAR = '\"go\"'", 1, 10*time.Second)
+	t.Logf("logged -> queryable (including the core's start): %s", time.Since(start))
+
+	// Now the core runs: a new event is queryable within a second.
+	t0 := time.Now()
+	r = ed.call(t, "log_event", map[string]any{"activity": "completed_response", "features": map[string]any{"model": "claude"}, "revenue_impact": -0.01})
+	e.waitCount("SELECT count(*) FROM claude_stream WHERE activity_id = '"+r["activity_id"].(string)+"'", 1, 5*time.Second)
+	if d := time.Since(t0); d > time.Second {
+		t.Errorf("acknowledged -> queryable took %s (target < 1 s; the machine may be loaded)", d)
+	}
+
+	st := e.status()
+	if st.Core.StartedBy != "edge" || st.Core.IdleExit != defaultCoreIdleExit {
+		t.Errorf("core = %+v, want started by edge with the 30 min idle exit", st.Core)
+	}
+	if len(st.Edges) != 1 || st.Edges[0].Customer != "tester" {
+		t.Fatalf("edges = %+v", st.Edges)
+	}
+	if c := st.Edges[0].Client; c != "" && c != "e2e-client 1.0" {
+		t.Errorf("edge client = %q", c)
+	}
+	human := e.mustRun(nil, "status")
+	for _, w := range []string{"started by edge", "1 attached", "customer tester", "warehouse"} {
+		if !strings.Contains(human, w) {
+			t.Errorf("status output lacks %q:\n%s", w, human)
+		}
+	}
+	// The edge leaves; the core it started stays (it exits only after 30 idle minutes).
+	ed.close()
+	waitFor(t, 10*time.Second, func() bool { return len(e.status().Edges) == 0 })
+	if !server.CoreRunning(e.dataDir) {
+		t.Fatal("the core must outlive the edge that started it")
+	}
+	out := e.mustRun(nil, "stop")
+	if !strings.Contains(out, "drained") {
+		t.Errorf("stop: %q", out)
+	}
+	if server.CoreRunning(e.dataDir) {
+		t.Fatal("core still running after stop")
+	}
+	if n := e.count("SELECT count(*) FROM claude_stream"); n != 2 {
+		t.Fatalf("after stop: %d events, want 2", n)
+	}
+}
+
+func waitFor(t *testing.T, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met in %s", timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestFiveEdgesStartOneCore(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	t.Cleanup(e.stopCore)
+	const edges, perEdge = 5, 40
+	eds := make([]*edge, edges)
+	var wg sync.WaitGroup
+	for i := range eds {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			eds[i] = e.startEdge()
+		}()
+	}
+	wg.Wait()
+	for i, ed := range eds {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < perEdge; j++ {
+				ed.call(t, "log_event", map[string]any{"activity": "called_tool", "activity_id": fmt.Sprintf("edge%d-%d", i, j)})
+			}
+			// a retry of one of them: stored once
+			ed.call(t, "log_event", map[string]any{"activity": "called_tool", "activity_id": fmt.Sprintf("edge%d-0", i)})
+		}()
+	}
+	wg.Wait()
+	waitFor(t, 90*time.Second, func() bool { return server.NewSocketClient(e.dataDir).Healthy(context.Background()) })
+	e.waitCount("SELECT count(*) FROM claude_stream", edges*perEdge, 30*time.Second)
+	if n := e.count("SELECT count(DISTINCT activity_id) FROM claude_stream"); n != edges*perEdge {
+		t.Fatalf("distinct ids = %d", n)
+	}
+	started := 0
+	for _, ed := range eds {
+		started += strings.Count(ed.log(), "started a core in the background")
+	}
+	if started != 1 {
+		logs := ""
+		for _, ed := range eds {
+			logs += ed.log()
+		}
+		t.Fatalf("%d edges started a core, want exactly 1:\n%s", started, logs)
+	}
+	waitFor(t, 20*time.Second, func() bool { return len(e.status().Edges) == edges })
+}
+
+func TestEdgeLogsWhileNoCoreRuns(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ed := e.startEdge("--no-core")
+	for i := 0; i < 10; i++ {
+		ed.call(t, "log_event", map[string]any{"activity": "called_tool", "activity_id": fmt.Sprintf("offline-%d", i)})
+	}
+	ed.call(t, "log_insight", map[string]any{"subject": "project:x", "metric": "builds", "value": 3})
+	ed.close()
+	if server.CoreRunning(e.dataDir) {
+		t.Fatal("--no-core must not start a core")
+	}
+	out := e.mustRun(nil, "status")
+	if !strings.Contains(out, "not running") || !strings.Contains(out, "11 records not yet in the warehouse") {
+		t.Fatalf("status with no core:\n%s", out)
+	}
+	c := e.startCore()
+	defer c.stop(t)
+	e.waitCount("SELECT count(*) FROM claude_stream WHERE activity_id LIKE 'offline-%'", 10, 10*time.Second)
+	e.waitCount("SELECT count(*) FROM insight_atoms", 1, 10*time.Second)
+}
+
+// bearer adds a token to every request.
+type bearer struct{ token string }
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+func TestTokensIsolateCustomersOverHTTP(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	tokA, _, _ := e.createToken("--customer", "alice")
+	tokB, idB, _ := e.createToken("--customer", "bob")
+	c := e.startCore()
+	defer c.stop(t)
+	base := c.info.URL()
+	ctx := context.Background()
+	session := func(tok string) (*mcp.ClientSession, error) {
+		tr := &mcp.StreamableClientTransport{Endpoint: base + "/mcp", HTTPClient: &http.Client{Transport: bearer{tok}}}
+		return mcp.NewClient(&mcp.Implementation{Name: "http-e2e", Version: "1"}, nil).Connect(ctx, tr, nil)
+	}
+	post := func(path, tok, body string) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, base+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-ndjson")
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, tc := range []struct{ tok, who string }{{tokA, "alice"}, {tokB, "bob"}} {
+		cs, err := session(tc.tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The same activity_id for both: each customer gets its own row.
+		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "log_event", Arguments: map[string]any{"activity": "called_tool", "activity_id": "shared-id", "features": map[string]any{"who": tc.who}}})
+		if err != nil || res.IsError {
+			t.Fatalf("%s: %v %v", tc.who, err, res)
+		}
+		res, _ = cs.CallTool(ctx, &mcp.CallToolParams{Name: "log_event", Arguments: map[string]any{"activity": "called_tool", "customer": "alice"}})
+		if !res.IsError {
+			t.Fatalf("%s: a customer argument must be refused", tc.who)
+		}
+		cs.Close()
+		if code, out := post("/v1/events", tc.tok, `{"activity":"submitted_prompt","activity_id":"p-1","feature_json":{"who":"`+tc.who+`"}}`); code != 200 {
+			t.Fatalf("%s /v1/events: %d %s", tc.who, code, out)
+		}
+		if code, out := post("/v1/events", tc.tok, `{"activity":"submitted_prompt","customer":"alice"}`); code != 422 || !strings.Contains(out, "customer") {
+			t.Fatalf("%s: a record naming a customer: %d %s", tc.who, code, out)
+		}
+		if code, _ := post("/v1/events?customer=alice", tc.tok, `{"activity":"submitted_prompt"}`); code != 400 {
+			t.Fatalf("%s: ?customer= must be refused, got %d", tc.who, code)
+		}
+		// A customer token is not an admin token: no analyst SQL.
+		if code, _ := post("/v1/sql", tc.tok, `{"sql":"SELECT * FROM claude_stream"}`); code != 401 {
+			t.Fatalf("%s: /v1/sql with a customer token: %d, want 401", tc.who, code)
+		}
+	}
+	e.waitCount("SELECT count(*) FROM claude_stream", 4, 10*time.Second)
+	for _, who := range []string{"alice", "bob"} {
+		if n := e.count("SELECT count(*) FROM claude_stream WHERE customer = '" + who + "' AND (feature_json->>'who') = '" + who + "'"); n != 2 {
+			t.Fatalf("%s has %d of their own rows, want 2", who, n)
+		}
+	}
+	if n := e.count("SELECT count(*) FROM claude_stream WHERE customer <> (feature_json->>'who')"); n != 0 {
+		t.Fatalf("%d rows landed under another customer", n)
+	}
+
+	// Revoked: refused at once, on /mcp and /v1/events.
+	e.mustRun(nil, "token", "revoke", idB)
+	waitFor(t, 3*time.Second, func() bool { code, _ := post("/v1/events", tokB, `{"activity":"called_tool"}`); return code == 401 })
+	if code, out := post("/v1/events", tokB, `{"activity":"called_tool"}`); code != 401 || !strings.Contains(out, "revoked") {
+		t.Fatalf("revoked token: %d %s", code, out)
+	}
+	if _, err := session(tokB); err == nil {
+		t.Fatal("a revoked token must not open an MCP session")
+	}
+	// Expired: a token that lapses while the core runs.
+	store, err := auth.Open(e.dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokC, _, err := store.Create("carol", time.Now().Add(2*time.Second), "expires soon")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 3*time.Second, func() bool { code, _ := post("/v1/events", tokC, `{"activity":"called_tool"}`); return code == 200 })
+	waitFor(t, 10*time.Second, func() bool { code, _ := post("/v1/events", tokC, `{"activity":"called_tool"}`); return code == 401 })
+	if code, out := post("/v1/events", tokC, `{"activity":"called_tool"}`); !strings.Contains(out, "expired") {
+		t.Fatalf("expired token: %d %s", code, out)
+	}
+	if _, err := session(tokC); err == nil {
+		t.Fatal("an expired token must not open an MCP session")
+	}
+	if code, _ := post("/v1/events", "", `{"activity":"called_tool"}`); code != 401 {
+		t.Fatalf("no token: %d", code)
+	}
+}

@@ -68,11 +68,16 @@ func (e *env) stopCore() {
 	}
 }
 
+// status is the running core's status, or the zero value while none runs.
 func (e *env) status() server.StatusResponse {
 	e.t.Helper()
 	var st server.StatusResponse
-	if err := json.Unmarshal([]byte(e.mustRun(nil, "status", "--json")), &st); err != nil {
-		e.t.Fatal(err)
+	out := e.mustRun(nil, "status", "--json")
+	if strings.Contains(out, `"core": "`) { // no core: the local report
+		return st
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		e.t.Fatalf("%v: %s", err, out)
 	}
 	return st
 }
@@ -321,4 +326,45 @@ func TestTokensIsolateCustomersOverHTTP(t *testing.T) {
 	if code, _ := post("/v1/events", "", `{"activity":"called_tool"}`); code != 401 {
 		t.Fatalf("no token: %d", code)
 	}
+}
+
+func TestCoreStartedByEdgeExitsWhenIdle(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	t.Cleanup(e.stopCore)
+	ed := e.startEdge("--core-idle-exit", "2s")
+	ed.call(t, "log_event", map[string]any{"activity": "called_tool", "activity_id": "before-idle"})
+	waitFor(t, 90*time.Second, func() bool { return server.NewSocketClient(e.dataDir).Healthy(context.Background()) })
+	// While an edge is attached the core stays, however long.
+	time.Sleep(3 * time.Second)
+	if !server.CoreRunning(e.dataDir) {
+		t.Fatal("the core exited while an edge was attached")
+	}
+	ed.close()
+	waitFor(t, 30*time.Second, func() bool { return !server.CoreRunning(e.dataDir) })
+	// It drained before exiting.
+	if n := e.count("SELECT count(*) FROM claude_stream WHERE activity_id = 'before-idle'"); n != 1 {
+		t.Fatalf("event not loaded before the idle exit: %d", n)
+	}
+}
+
+func TestStoppedCoreIsNotRestartedByEdges(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	t.Cleanup(e.stopCore)
+	ed := e.startEdge()
+	ed.call(t, "log_event", map[string]any{"activity": "called_tool"})
+	waitFor(t, 90*time.Second, func() bool { return len(e.status().Edges) == 1 })
+	e.mustRun(nil, "stop")
+	// The edge keeps logging to the spool and leaves the core stopped.
+	ed.call(t, "log_event", map[string]any{"activity": "called_tool", "activity_id": "while-stopped"})
+	time.Sleep(2 * time.Second)
+	if server.CoreRunning(e.dataDir) {
+		t.Fatal("an edge restarted a core that was stopped by hand")
+	}
+	// A core started by hand picks the spooled event up, and the edge attaches to it.
+	c := e.startCore()
+	defer c.stop(t)
+	e.waitCount("SELECT count(*) FROM claude_stream WHERE activity_id = 'while-stopped'", 1, 10*time.Second)
+	waitFor(t, 20*time.Second, func() bool { return len(e.status().Edges) == 1 })
 }

@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -367,4 +369,49 @@ func TestStoppedCoreIsNotRestartedByEdges(t *testing.T) {
 	defer c.stop(t)
 	e.waitCount("SELECT count(*) FROM claude_stream WHERE activity_id = 'while-stopped'", 1, 10*time.Second)
 	waitFor(t, 20*time.Second, func() bool { return len(e.status().Edges) == 1 })
+}
+
+// TestTypeScriptClientOverStdio drives the binary with the TypeScript MCP
+// SDK (test/tsclient): another implementation of the protocol than ours.
+func TestTypeScriptClientOverStdio(t *testing.T) {
+	t.Parallel()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("node is required in CI (.ci/run installs it)")
+		}
+		t.Skip("node not installed")
+	}
+	dir, _ := filepath.Abs("../../test/tsclient")
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@modelcontextprotocol", "sdk")); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("test/tsclient has no node_modules: run `npm ci --prefix test/tsclient` (scripts/test does)")
+		}
+		t.Skip("run `npm ci --prefix test/tsclient` first")
+	}
+	e := newEnv(t)
+	c := e.startCore()
+	defer c.stop(t)
+	cmd := exec.Command(node, filepath.Join(dir, "client.mjs"), binPath, "mcp")
+	cmd.Env = e.environ()
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("ts client: %v\n%s", err, errb.String())
+	}
+	var res struct {
+		ServerInfo struct{ Name string }
+		Tools      []string
+		Results    []map[string]any
+		IsError    []bool
+	}
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	if res.ServerInfo.Name != "activitybi" || len(res.Results) != 2 || res.IsError[0] || res.IsError[1] {
+		t.Fatalf("ts client result: %s", out.String())
+	}
+	id, _ := res.Results[0]["activity_id"].(string)
+	e.waitCount("SELECT count(*) FROM claude_stream WHERE activity_id = '"+id+"' AND (feature_json->>'tool') = 'ts-sdk'", 1, 10*time.Second)
+	e.waitCount("SELECT count(*) FROM insight_atoms WHERE metric = 'prefers_language'", 1, 10*time.Second)
 }

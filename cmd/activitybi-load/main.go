@@ -4,6 +4,9 @@
 //
 //	activitybi-load lag    --bin ./activitybi --rate 10000 --duration 30s
 //	activitybi-load upload --events 200000
+//	activitybi-load mcp-stdio --server floor=/tmp/mcpfloor --tool noop
+//	activitybi-load mcp-http --url http://127.0.0.1:8080/mcp --token T --sessions 1000 --rate 2000
+//	activitybi-load events-http --url http://127.0.0.1:8080 --token T --batch 1000
 package main
 
 import (
@@ -39,7 +42,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: activitybi-load lag|upload|append [flags]")
+		fmt.Fprintln(os.Stderr, "usage: activitybi-load lag|upload|append|mcp-stdio|mcp-http|events-http [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -50,8 +53,14 @@ func main() {
 		err = uploadBench(os.Args[2:])
 	case "append":
 		err = appendBench(os.Args[2:])
+	case "mcp-stdio":
+		err = runMode(mcpStdio, os.Args[2:])
+	case "mcp-http":
+		err = runMode(mcpHTTP, os.Args[2:])
+	case "events-http":
+		err = runMode(eventsHTTP, os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown mode %q (lag, upload, append)", os.Args[1])
+		err = fmt.Errorf("unknown mode %q (lag, upload, append, mcp-stdio, mcp-http, events-http)", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "activitybi-load:", err)

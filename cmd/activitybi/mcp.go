@@ -73,9 +73,10 @@ func (a *app) runEdge(ctx context.Context, o edgeOptions) error {
 	}()
 	var clientMu sync.Mutex
 	client := ""
+	metrics := &server.EdgeMetrics{}
 	ms, err := server.NewMCPServer(server.MCPOptions{
 		Appender: sw, Identity: server.FixedIdentity(a.cfg.Customer), Source: "mcp",
-		Version: versionString(), Logger: a.log,
+		Version: versionString(), Logger: a.log, Metrics: metrics,
 		OnClient: func(c string) { clientMu.Lock(); client = c; clientMu.Unlock() },
 	})
 	if err != nil {
@@ -83,9 +84,10 @@ func (a *app) runEdge(ctx context.Context, o edgeOptions) error {
 	}
 	linkCtx, stopLink := context.WithCancel(ctx)
 	var linkDone sync.WaitGroup
+	link := &server.EdgeLink{DataDir: a.cfg.DataDir, Metrics: metrics}
 	if !o.noCore {
-		link := &server.EdgeLink{
-			DataDir: a.cfg.DataDir, Spawn: a.spawnCore(o.coreIdle), Logger: a.log,
+		link = &server.EdgeLink{
+			DataDir: a.cfg.DataDir, Spawn: a.spawnCore(o.coreIdle), Logger: a.log, Metrics: metrics,
 			Info:   server.EdgeInfo{PID: os.Getpid(), Customer: a.cfg.Customer},
 			Client: func() string { clientMu.Lock(); defer clientMu.Unlock(); return client },
 		}
@@ -96,6 +98,7 @@ func (a *app) runEdge(ctx context.Context, o edgeOptions) error {
 	err = ms.Run(ctx, &mcp.IOTransport{Reader: io.NopCloser(a.stdin), Writer: nopWriteCloser{a.stdout}})
 	stopLink()
 	linkDone.Wait()
+	link.Flush(context.WithoutCancel(ctx))
 	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("mcp: %w", err)
 	}

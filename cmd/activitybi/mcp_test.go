@@ -133,6 +133,22 @@ func TestMCPStdioEndToEnd(t *testing.T) {
 	if !server.CoreRunning(e.dataDir) {
 		t.Fatal("the core must outlive the edge that started it")
 	}
+	// The edge reported its tool calls to the core's /metrics.
+	resp, err := http.Get("http://" + st.Core.Addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, w := range []string{
+		`activitybi_mcp_tool_calls_total{outcome="ok",surface="stdio",tool="log_event"} 2`,
+		`activitybi_mcp_tool_calls_total{outcome="ok",surface="stdio",tool="log_insight"} 1`,
+		`activitybi_mcp_tool_duration_seconds_count{surface="stdio",tool="log_event"} 2`,
+	} {
+		if !strings.Contains(string(metrics), w) {
+			t.Errorf("core /metrics lacks %s", w)
+		}
+	}
 	out := e.mustRun(nil, "stop")
 	if !strings.Contains(out, "drained") {
 		t.Errorf("stop: %q", out)

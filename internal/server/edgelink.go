@@ -31,6 +31,8 @@ const (
 	// relinkMin/Max bound the backoff between attach attempts.
 	relinkMin = 200 * time.Millisecond
 	relinkMax = 10 * time.Second
+	// reportEvery is how often an attached edge reports its tool calls.
+	reportEvery = 2 * time.Second
 )
 
 // EdgeLink keeps an edge attached to the core of its data directory,
@@ -45,6 +47,9 @@ type EdgeLink struct {
 	Info   EdgeInfo
 	Client func() string
 	Logger *slog.Logger
+	// Metrics, when set, is reported to the core every reportEvery while
+	// attached, and by Flush.
+	Metrics *EdgeMetrics
 	// OnState is told "attached", "detached", "stopped" (the core was
 	// stopped by hand: the edge does not restart it) — for tests and logs.
 	OnState func(state string)
@@ -120,6 +125,22 @@ func (l *EdgeLink) attach(ctx context.Context, c *Client) (reason string, err er
 		return "", fmt.Errorf("attach: HTTP %d", resp.StatusCode)
 	}
 	l.state("attached")
+	if l.Metrics != nil {
+		rctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go func() {
+			t := time.NewTicker(reportEvery)
+			defer t.Stop()
+			for {
+				select {
+				case <-rctx.Done():
+					return
+				case <-t.C:
+					l.report(rctx, c)
+				}
+			}
+		}()
+	}
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		if r, ok := strings.CutPrefix(sc.Text(), "bye "); ok {
@@ -199,3 +220,29 @@ func coreLockHeld(dataDir string) bool {
 
 // CoreRunning reports whether a core holds the lock of dataDir.
 func CoreRunning(dataDir string) bool { return coreLockHeld(dataDir) }
+
+// report sends the buffered tool calls to the core; on failure they go back
+// into the buffer for the next try.
+func (l *EdgeLink) report(ctx context.Context, c *Client) error {
+	calls, dropped := l.Metrics.take()
+	if len(calls) == 0 && dropped == 0 {
+		return nil
+	}
+	var out map[string]any
+	err := c.do(ctx, http.MethodPost, "/v1/edges/metrics", EdgeReport{PID: os.Getpid(), Calls: calls, Dropped: dropped}, &out)
+	if err != nil {
+		l.Metrics.putBack(calls, dropped)
+	}
+	return err
+}
+
+// Flush reports what is buffered, if a core answers within a second: the
+// edge calls it on its way out.
+func (l *EdgeLink) Flush(ctx context.Context) {
+	if l.Metrics == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	_ = l.report(ctx, NewSocketClient(l.DataDir))
+}

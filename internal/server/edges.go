@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"sort"
@@ -153,6 +154,22 @@ func (s *Server) attach(w http.ResponseWriter, r *http.Request) {
 			fl.Flush()
 		}
 	}
+}
+
+// maxEdgeReport bounds a POST /v1/edges/metrics body.
+const maxEdgeReport = 16 << 20
+
+// edgeMetrics serves POST /v1/edges/metrics on the socket.
+func (s *Server) edgeMetrics(w http.ResponseWriter, r *http.Request) {
+	var rep EdgeReport
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxEdgeReport)).Decode(&rep); err != nil {
+		writeJSON(w, http.StatusBadRequest, errBody("bad report: "+err.Error()))
+		return
+	}
+	if s.opts.ToolMetrics != nil {
+		s.opts.ToolMetrics.record(&rep)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"recorded": len(rep.Calls)})
 }
 
 // watchIdle calls Shutdown("idle") once no edge has been attached for

@@ -172,6 +172,7 @@ func New(opts Options) (*Server, error) {
 	s.handle(umux, "GET /v1/status", s.status)
 	s.handle(umux, "POST /v1/shutdown", s.shutdown)
 	umux.HandleFunc("GET /v1/edges/attach", s.attach)
+	s.handle(umux, "POST /v1/edges/metrics", s.edgeMetrics)
 	s.usrv = &http.Server{Handler: umux, ReadHeaderTimeout: 10 * time.Second}
 	return s, nil
 }

@@ -59,7 +59,7 @@ type MCPOptions struct {
 	// Recent remembers caller-given ids to answer "duplicate"; nil = a new
 	// one of DefaultRecentIDs entries. Share one per process.
 	Recent  *RecentIDs
-	Metrics *ToolMetrics // nil = not counted
+	Metrics ToolObserver // nil = not counted
 	Logger  *slog.Logger // nil = discard
 	Now     func() time.Time
 	// OnClient is told the client's name and version when a session is
@@ -138,7 +138,9 @@ func (t *tools) add(s *mcp.Server, tool *mcp.Tool, f toolFunc) {
 	s.AddTool(tool, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		start := time.Now()
 		res, outcome := t.call(ctx, req, name, f)
-		t.opts.Metrics.observe(name, outcome, time.Since(start))
+		if t.opts.Metrics != nil {
+			t.opts.Metrics.ObserveTool(name, outcome, time.Since(start))
+		}
 		return res, nil
 	})
 }
@@ -491,22 +493,33 @@ func (r *RecentIDs) Remove(key string) {
 
 // ---- metrics
 
-// ToolMetrics count tool calls per tool and outcome, with latency.
+// ToolObserver is told the outcome and duration of every tool call.
+type ToolObserver interface {
+	ObserveTool(tool, outcome string, d time.Duration)
+}
+
+// ToolMetrics count tool calls per tool, outcome and surface (http: /mcp on
+// this core; stdio: calls edges made and reported to this core), with
+// latency.
 type ToolMetrics struct {
-	calls *prometheus.CounterVec
-	dur   *prometheus.HistogramVec
+	calls   *prometheus.CounterVec
+	dur     *prometheus.HistogramVec
+	dropped prometheus.Counter
 }
 
 // NewToolMetrics registers the tool metrics with reg.
 func NewToolMetrics(reg prometheus.Registerer) (*ToolMetrics, error) {
 	m := &ToolMetrics{
 		calls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "activitybi_mcp_tool_calls_total",
-			Help: "MCP tool calls by tool and outcome (ok, invalid, backpressure, unauthenticated, error)."}, []string{"tool", "outcome"}),
+			Help: "MCP tool calls by tool, outcome (ok, invalid, backpressure, unauthenticated, error) and surface (http, stdio)."},
+			[]string{"tool", "outcome", "surface"}),
 		dur: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "activitybi_mcp_tool_duration_seconds",
-			Help:    "Time inside the tool handler, from arguments to result.",
-			Buckets: prometheus.ExponentialBuckets(0.00001, 2.5, 14)}, []string{"tool"}),
+			Help:    "Time inside the tool handler, from arguments to result, by tool and surface.",
+			Buckets: prometheus.ExponentialBuckets(0.00001, 2.5, 14)}, []string{"tool", "surface"}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "activitybi_edge_tool_observations_dropped_total",
+			Help: "Tool-call observations edges dropped because they could not report them for too long (their buffer is bounded)."}),
 	}
-	for _, c := range []prometheus.Collector{m.calls, m.dur} {
+	for _, c := range []prometheus.Collector{m.calls, m.dur, m.dropped} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -514,10 +527,107 @@ func NewToolMetrics(reg prometheus.Registerer) (*ToolMetrics, error) {
 	return m, nil
 }
 
-func (m *ToolMetrics) observe(tool, outcome string, d time.Duration) {
+// ObserveTool counts a call served over HTTP by this process.
+func (m *ToolMetrics) ObserveTool(tool, outcome string, d time.Duration) {
+	m.observe(tool, outcome, "http", d)
+}
+
+func (m *ToolMetrics) observe(tool, outcome, surface string, d time.Duration) {
 	if m == nil {
 		return
 	}
-	m.calls.WithLabelValues(tool, outcome).Inc()
-	m.dur.WithLabelValues(tool).Observe(d.Seconds())
+	m.calls.WithLabelValues(tool, outcome, surface).Inc()
+	m.dur.WithLabelValues(tool, surface).Observe(d.Seconds())
+}
+
+// EdgeReport is what an edge sends to POST /v1/edges/metrics: the tool calls
+// it served since its last report.
+type EdgeReport struct {
+	PID     int            `json:"pid"`
+	Calls   []ToolCallStat `json:"calls"`
+	Dropped int64          `json:"dropped"`
+}
+
+// ToolCallStat is one tool call.
+type ToolCallStat struct {
+	Tool    string `json:"tool"`
+	Outcome string `json:"outcome"`
+	Micros  int64  `json:"us"`
+}
+
+// maxEdgeBuffer bounds the calls an edge keeps while it cannot report them
+// (the core is down): about 2.4 MB; older ones are dropped and counted.
+const maxEdgeBuffer = 100_000
+
+// EdgeMetrics buffers an edge's tool calls until they are reported to the
+// core, which owns the only /metrics endpoint.
+type EdgeMetrics struct {
+	mu      sync.Mutex
+	calls   []ToolCallStat
+	dropped int64
+}
+
+// ObserveTool buffers one call.
+func (e *EdgeMetrics) ObserveTool(tool, outcome string, d time.Duration) {
+	e.mu.Lock()
+	if len(e.calls) >= maxEdgeBuffer {
+		n := len(e.calls) / 10
+		e.calls = append(e.calls[:0], e.calls[n:]...)
+		e.dropped += int64(n)
+	}
+	e.calls = append(e.calls, ToolCallStat{Tool: tool, Outcome: outcome, Micros: d.Microseconds()})
+	e.mu.Unlock()
+}
+
+// take returns and clears what is buffered.
+func (e *EdgeMetrics) take() ([]ToolCallStat, int64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, d := e.calls, e.dropped
+	e.calls, e.dropped = nil, 0
+	return c, d
+}
+
+// putBack returns a report that could not be delivered to the buffer.
+func (e *EdgeMetrics) putBack(c []ToolCallStat, dropped int64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.calls = append(c, e.calls...)
+	e.dropped += dropped
+	if over := len(e.calls) - maxEdgeBuffer; over > 0 {
+		e.calls = e.calls[over:]
+		e.dropped += int64(over)
+	}
+}
+
+var knownOutcomes = map[string]bool{"ok": true, "invalid": true, "backpressure": true, "unauthenticated": true, "error": true}
+
+// validToolName: lower snake case, at most 64 bytes (MCP tool names of ours).
+func validToolName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// record adds an edge's report (surface stdio).
+func (m *ToolMetrics) record(r *EdgeReport) {
+	if m == nil {
+		return
+	}
+	for _, c := range r.Calls {
+		// Labels stay bounded whatever a report says.
+		if !knownOutcomes[c.Outcome] || !validToolName(c.Tool) {
+			continue
+		}
+		m.observe(c.Tool, c.Outcome, "stdio", time.Duration(c.Micros)*time.Microsecond)
+	}
+	if r.Dropped > 0 {
+		m.dropped.Add(float64(r.Dropped))
+	}
 }

@@ -166,7 +166,7 @@ func TestLogEvent(t *testing.T) {
 		string(e.Features) != `{"duration_ms":12,"tool":"Bash"}` {
 		t.Fatalf("stored event = %+v features %s", e, e.Features)
 	}
-	if got := testutil.ToFloat64(b.metrics.calls.WithLabelValues("log_event", "ok")); got != 1 {
+	if got := testutil.ToFloat64(b.metrics.calls.WithLabelValues("log_event", "ok", "http")); got != 1 {
 		t.Errorf("ok calls counted = %v, want 1", got)
 	}
 }
@@ -233,7 +233,7 @@ func TestLogEventBadInput(t *testing.T) {
 			if recs := b.records(t); len(recs) != 0 {
 				t.Errorf("nothing may be written on bad input; spool has %v", recs)
 			}
-			if got := testutil.ToFloat64(b.metrics.calls.WithLabelValues("log_event", "invalid")); got != 1 {
+			if got := testutil.ToFloat64(b.metrics.calls.WithLabelValues("log_event", "invalid", "http")); got != 1 {
 				t.Errorf("invalid calls counted = %v, want 1", got)
 			}
 		})
@@ -258,7 +258,7 @@ func TestLogEventBackpressure(t *testing.T) {
 	if n != 3 {
 		t.Fatalf("spool has %d events, want the 3 below the limit", n)
 	}
-	if got := testutil.ToFloat64(b.metrics.calls.WithLabelValues("log_event", "backpressure")); got != 1 {
+	if got := testutil.ToFloat64(b.metrics.calls.WithLabelValues("log_event", "backpressure", "http")); got != 1 {
 		t.Errorf("backpressure counted = %v", got)
 	}
 }

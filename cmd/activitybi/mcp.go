@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -23,6 +24,13 @@ import (
 // defaultCoreIdleExit is how long a core started by an edge lives with no
 // edge attached.
 const defaultCoreIdleExit = 30 * time.Minute
+
+// edgeTrimDelay is when an edge trims its memory after start: after the
+// client's initialize and first calls have touched what they need.
+const edgeTrimDelay = 2 * time.Second
+
+// edgeGCPercent is the edge's GOGC unless the environment sets one.
+const edgeGCPercent = 50
 
 type edgeOptions struct {
 	noCore   bool
@@ -62,6 +70,11 @@ func (a *app) runEdge(ctx context.Context, o edgeOptions) error {
 	if o.remote != "" || o.token != "" {
 		return a.runRemoteEdge(ctx, o)
 	}
+	if os.Getenv("GOGC") == "" {
+		// An edge is small and mostly idle; a person runs several. Trade a
+		// little GC work for a smaller heap.
+		debug.SetGCPercent(edgeGCPercent)
+	}
 	sw, err := a.openSpool()
 	if err != nil {
 		return err
@@ -95,6 +108,16 @@ func (a *app) runEdge(ctx context.Context, o edgeOptions) error {
 		go func() { defer linkDone.Done(); link.Run(linkCtx) }()
 	}
 	a.log.Debug("edge serving MCP on stdio", "customer", a.cfg.Customer, "spool", a.cfg.SpoolDir())
+	go func() {
+		// Once started, give back the pages of the binary only start-up
+		// touched (see trimExecutable).
+		select {
+		case <-time.After(edgeTrimDelay):
+			before, after := trimExecutable()
+			a.log.Debug("edge memory trimmed", "rss_before", before, "rss_after", after)
+		case <-linkCtx.Done():
+		}
+	}()
 	err = ms.Run(ctx, &mcp.IOTransport{Reader: io.NopCloser(a.stdin), Writer: nopWriteCloser{a.stdout}})
 	stopLink()
 	linkDone.Wait()

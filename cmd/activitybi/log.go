@@ -14,7 +14,10 @@ import (
 	"github.com/activitybi/activitybi/internal/upload"
 )
 
-func (a *app) openSpool() (*spool.Writer, error) {
+func (a *app) openSpool() (*spool.Writer, error) { return a.openSpoolWith(nil) }
+
+// openSpoolWith opens a spool writer counting into m (nil = not counted).
+func (a *app) openSpoolWith(m *spool.Metrics) (*spool.Writer, error) {
 	d, err := spool.ParseDurability(a.cfg.Durability)
 	if err != nil {
 		return nil, err
@@ -27,6 +30,7 @@ func (a *app) openSpool() (*spool.Writer, error) {
 		FsyncInterval:   a.cfg.Spool.FsyncInterval,
 		MaxPending:      a.cfg.Spool.MaxPending,
 		Logger:          a.log,
+		Metrics:         m,
 	})
 }
 

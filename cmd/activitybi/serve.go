@@ -127,7 +127,7 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 		return err
 	}
 	// The core's own spool writer takes what arrives over HTTP.
-	sw, err := a.openSpool()
+	sw, err := a.openSpoolWith(spoolMetrics)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,18 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -259,4 +271,66 @@ func TestMCPOverHTTP(t *testing.T) {
 	if len(recs) != 2 || custs["alice"] != 1 || custs["bob"] != 1 {
 		t.Fatalf("each token logs as its own customer: %v", custs)
 	}
+}
+
+func TestListenNonLoopbackNeedsTLS(t *testing.T) {
+	t.Parallel()
+	tok, _ := NewToken()
+	base := Options{Addr: "0.0.0.0:0", Registry: prometheus.NewRegistry(), Warehouse: tableQuerier{}, AdminToken: tok}
+	if _, err := New(base); err == nil || !strings.Contains(err.Error(), "TLS") {
+		t.Fatalf("a non-loopback address without TLS must be refused: %v", err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile := writeSelfSigned(t, dir)
+	o := base
+	o.TLSCert = certFile
+	if _, err := New(o); err == nil {
+		t.Fatal("a certificate without a key must be refused")
+	}
+	o.TLSKey = keyFile
+	s, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, err := s.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- s.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	_, port, _ := net.SplitHostPort(addr.String())
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	resp, err := hc.Get("https://127.0.0.1:" + port + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.TLS == nil {
+		t.Fatalf("HTTPS healthz: %d tls=%v", resp.StatusCode, resp.TLS != nil)
+	}
+}
+
+func writeSelfSigned(t *testing.T, dir string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "activitybi-test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	return certFile, keyFile
 }

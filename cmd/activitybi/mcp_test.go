@@ -46,7 +46,11 @@ func (e *env) startEdge(args ...string) *edge {
 	return ed
 }
 
-func (ed *edge) log() string { ed.stderr.mu.Lock(); defer ed.stderr.mu.Unlock(); return ed.stderr.b.String() }
+func (ed *edge) log() string {
+	ed.stderr.mu.Lock()
+	defer ed.stderr.mu.Unlock()
+	return ed.stderr.b.String()
+}
 
 func (ed *edge) close() { ed.cs.Close() }
 

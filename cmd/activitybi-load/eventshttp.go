@@ -70,7 +70,7 @@ func eventsHTTP(ctx context.Context, args []string, stdout io.Writer) error {
 func runEventsHTTP(ctx context.Context, args []string, stdout io.Writer) (*eventsReport, error) {
 	fs := flag.NewFlagSet("events-http", flag.ContinueOnError)
 	rawURL := fs.String("url", "http://127.0.0.1:8080/v1/events", "ingest endpoint (a URL without a path gets /v1/events)")
-	token := fs.String("token", "", "bearer token (from `activitybi token create`)")
+	token := fs.String("token", "", "bearer `TOKEN` (from activitybi token create)")
 	batch := fs.Int("batch", 1000, "events per request")
 	concurrency := fs.Int("concurrency", 4, "workers, each with one request in flight")
 	dur := fs.Duration("duration", 30*time.Second, "how long to send")

@@ -76,7 +76,7 @@ func mcpHTTP(ctx context.Context, args []string, stdout io.Writer) error {
 func runMCPHTTP(ctx context.Context, args []string, stdout io.Writer) (*httpReport, error) {
 	fs := flag.NewFlagSet("mcp-http", flag.ContinueOnError)
 	rawURL := fs.String("url", "http://127.0.0.1:8080/mcp", "MCP endpoint (a URL without a path gets /mcp)")
-	token := fs.String("token", "", "bearer token (from `activitybi token create`); empty sends no Authorization header")
+	token := fs.String("token", "", "bearer `TOKEN` (from activitybi token create); empty sends no Authorization header")
 	sessions := fs.Int("sessions", 1000, "client sessions to open and spread the calls over")
 	rate := fs.Float64("rate", 2000, "target calls per second, over all sessions")
 	dur := fs.Duration("duration", 60*time.Second, "how long to send at --rate")

@@ -151,6 +151,43 @@ func TestEventsEndpoint(t *testing.T) {
 	}
 }
 
+// A large NDJSON body: every record keeps its own id and result.
+func TestEventsEndpointLargeBatch(t *testing.T) {
+	t.Parallel()
+	b := setupHTTP(t, spool.Options{})
+	const n = 5000
+	var sb strings.Builder
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&sb, `{"activity":"called_tool","activity_id":"big-%d","feature_json":{"i":%d,"pad":"%s"}}`+"\n", i, i, strings.Repeat("p", i%200))
+	}
+	code, _, out := b.post(t, "/v1/events", tokA, "application/x-ndjson", []byte(sb.String()))
+	if code != 200 {
+		t.Fatalf("HTTP %d %.300s", code, out)
+	}
+	var res IngestResult
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Accepted != n || res.Duplicates != 0 || res.Rejected != 0 {
+		t.Fatalf("accepted %d duplicates %d rejected %d, want %d accepted", res.Accepted, res.Duplicates, res.Rejected, n)
+	}
+	for i, r := range res.Results {
+		if r.Index != i || r.ID != fmt.Sprintf("big-%d", i) {
+			t.Fatalf("result %d = %+v", i, r)
+		}
+	}
+	recs := b.tool.records(t)["event"]
+	if len(recs) != n {
+		t.Fatalf("spool has %d events", len(recs))
+	}
+	for i, r := range recs {
+		e, err := event.Decode([]byte(r))
+		if err != nil || e.ActivityID != fmt.Sprintf("big-%d", i) {
+			t.Fatalf("record %d: %v %s", i, err, e.ActivityID)
+		}
+	}
+}
+
 func TestEventsEndpointRefusals(t *testing.T) {
 	t.Parallel()
 	b := setupHTTP(t, spool.Options{})

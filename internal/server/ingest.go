@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -93,10 +92,16 @@ func ingestRecords(w http.ResponseWriter, r *http.Request) (recs [][]byte, ok bo
 			}
 		}
 	} else {
-		sc := bufio.NewScanner(bytes.NewReader(body))
-		sc.Buffer(nil, MaxIngestBody)
-		for sc.Scan() {
-			if line := bytes.TrimSpace(sc.Bytes()); len(line) > 0 {
+		// Lines are sub-slices of body, which stays alive and unchanged
+		// (a bufio.Scanner would reuse its buffer under them).
+		for rest := body; len(rest) > 0; {
+			var line []byte
+			if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+				line, rest = rest[:i], rest[i+1:]
+			} else {
+				line, rest = rest, nil
+			}
+			if line = bytes.TrimSpace(line); len(line) > 0 {
 				recs = append(recs, line)
 			}
 		}

@@ -77,15 +77,21 @@ func (b *toolBundle) records(t *testing.T) map[string][]string {
 	}
 	out := map[string][]string{}
 	for _, sg := range segs {
-		es, _, err := spool.ReadSegment(sg.Path, 0, 0, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range es {
-			if e.Corrupt != "" {
-				t.Fatalf("corrupt record in %s: %s", sg.Path, e.Corrupt)
+		for off := int64(0); ; {
+			es, next, err := spool.ReadSegment(sg.Path, off, 0, nil)
+			if err != nil {
+				t.Fatal(err)
 			}
-			out[e.Kind] = append(out[e.Kind], string(e.Payload))
+			for _, e := range es {
+				if e.Corrupt != "" {
+					t.Fatalf("corrupt record in %s: %s", sg.Path, e.Corrupt)
+				}
+				out[e.Kind] = append(out[e.Kind], string(e.Payload))
+			}
+			if next == off || len(es) == 0 {
+				break
+			}
+			off = next
 		}
 	}
 	return out

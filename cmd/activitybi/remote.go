@@ -2,9 +2,289 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/activitybi/activitybi/internal/server"
+	"github.com/activitybi/activitybi/internal/spool"
+	"github.com/activitybi/activitybi/internal/upload"
 )
 
+// The remote edge: `activitybi mcp --remote URL --token T`. It spools
+// locally, as every edge does (durable at once, works offline), and ships
+// its spool to the server's /v1/events and /v1/insights with the uploader
+// and an upload.RemoteSink. Records keep the ids they were given at append
+// and the server stores on (customer, id), so re-sending is harmless:
+// exactly once, end to end.
+
+// Layout under the data directory: <data>/remote/<first 12 hex of
+// sha256(URL)>/ holds spool/ (its own, so a local core on the same data
+// directory never loads these events), offsets.json and quarantine.ndjson
+// (upload.RemoteSink) and shipper.lock.
+const (
+	remoteDirName    = "remote"
+	remoteSpoolName  = "spool"
+	shipperLockName  = "shipper.lock"
+	remoteURLHashHex = 12
+	remoteDirPerm    = 0o700
+)
+
+// Remote shipping intervals and sizes.
+const (
+	// shipperLockRetry is how often an edge whose sibling ships the spool
+	// tries to take over (so shipping goes on when that edge exits).
+	shipperLockRetry = 2 * time.Second
+	// remoteDrainTimeout bounds the last shipment when the edge exits:
+	// the client is closing; what does not ship in time stays in the
+	// spool and ships at the next start.
+	remoteDrainTimeout = 5 * time.Second
+	// remotePollInterval: a laptop's edge looks for new records five
+	// times a second rather than the core's twenty.
+	remotePollInterval = 200 * time.Millisecond
+	// remoteBatchRecords and remoteBatchBytes keep one uploader batch
+	// within one request (the server takes 10,000 records, 16 MiB).
+	remoteBatchRecords = upload.DefaultRemoteMaxRecords
+	remoteBatchBytes   = 4 << 20
+	// remoteRetryMin and remoteRetryMax bound the backoff while the server
+	// is unreachable or refuses the token.
+	remoteRetryMin = 250 * time.Millisecond
+	remoteRetryMax = 30 * time.Second
+)
+
+// envToken is the name of the variable holding the --remote token.
+const envToken = "ACTIVITYBI_TOKEN"
+
+// tokenFromEnv is $ACTIVITYBI_TOKEN as the process started with it.
+var tokenFromEnv string
+
+func init() {
+	// The token is taken out of the environment before the configuration
+	// reads it: config rejects ACTIVITYBI_ variables it does not know, and
+	// a secret has no business in the environment of processes this one
+	// starts (a local core) or in `activitybi config`.
+	if v, ok := os.LookupEnv(envToken); ok {
+		tokenFromEnv = v
+		os.Unsetenv(envToken)
+	}
+}
+
+// checkRemoteURL accepts https, and plain http only to a loopback host:
+// the token and the events must not cross a network in clear text.
+func checkRemoteURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("--remote %q: %w", raw, err)
+	}
+	if u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return nil, fmt.Errorf("--remote %q: want the server's URL, e.g. https://activitybi.example.com", raw)
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return nil, fmt.Errorf("--remote %q: the URL must not carry a query, fragment or user info (the token goes in --token)", raw)
+	}
+	if u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
+		return nil, fmt.Errorf("--remote %q: plain http is allowed only to a server on this machine (localhost, 127.0.0.1, ::1); "+
+			"use https:// so the token and the events are not sent in clear text", raw)
+	}
+	return u, nil
+}
+
+func isLoopbackHost(h string) bool {
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// remoteDir is <data>/remote/<first 12 hex of sha256(URL)>: one spool per
+// server, whatever the edges of this data directory log.
+func remoteDir(dataDir string, u *url.URL) string {
+	sum := sha256.Sum256([]byte(strings.TrimRight(u.String(), "/")))
+	return filepath.Join(dataDir, remoteDirName, hex.EncodeToString(sum[:])[:remoteURLHashHex])
+}
+
 func (a *app) runRemoteEdge(ctx context.Context, o edgeOptions) error {
-	return errors.New("--remote is not built yet")
+	if o.remote == "" {
+		return errors.New("--token goes with --remote URL (the activitybi server to ship to)")
+	}
+	u, err := checkRemoteURL(o.remote)
+	if err != nil {
+		return err
+	}
+	token := o.token
+	if token == "" {
+		token = tokenFromEnv
+	}
+	if token == "" {
+		return fmt.Errorf("--remote needs a bearer token: --token T or $%s (create one on the server with "+
+			"`activitybi token create --customer NAME`)", envToken)
+	}
+	dir := remoteDir(a.cfg.DataDir, u)
+	spoolDir := filepath.Join(dir, remoteSpoolName)
+	if err := os.MkdirAll(spoolDir, remoteDirPerm); err != nil {
+		return err
+	}
+	dur, err := spool.ParseDurability(a.cfg.Durability)
+	if err != nil {
+		return err
+	}
+	sw, err := spool.Open(spool.Options{
+		Dir: spoolDir, Durability: dur,
+		SegmentMaxBytes: a.cfg.Spool.SegmentMaxBytes, SegmentMaxAge: a.cfg.Spool.SegmentMaxAge,
+		FsyncInterval: a.cfg.Spool.FsyncInterval, MaxPending: a.cfg.Spool.MaxPending, Logger: a.log,
+	})
+	if err != nil {
+		return err
+	}
+	swClosed := false
+	closeSpool := func() {
+		if !swClosed {
+			swClosed = true
+			if err := sw.Close(); err != nil {
+				a.log.Error("close spool", "err", err)
+			}
+		}
+	}
+	defer closeSpool()
+
+	// The local identity fills the record; the server stores it under the
+	// token's customer instead.
+	ms, err := server.NewMCPServer(server.MCPOptions{
+		Appender: sw, Identity: server.FixedIdentity(a.cfg.Customer), Source: "mcp",
+		Version: versionString(), Logger: a.log,
+	})
+	if err != nil {
+		return err
+	}
+	sh := &shipper{a: a, url: u.String(), token: token, dir: dir, spoolDir: spoolDir}
+	defer sh.release()
+
+	shipCtx, stopShip := context.WithCancel(ctx)
+	var shipDone sync.WaitGroup
+	shipDone.Add(1)
+	go func() { defer shipDone.Done(); sh.run(shipCtx) }()
+
+	a.log.Debug("remote edge serving MCP on stdio", "remote", u.Redacted(), "customer", a.cfg.Customer, "spool", spoolDir)
+	err = ms.Run(ctx, &mcp.IOTransport{Reader: io.NopCloser(a.stdin), Writer: nopWriteCloser{a.stdout}})
+	// Intake stopped: stop shipping, close the segment (fsync), then ship
+	// what is left for a bounded time.
+	stopShip()
+	shipDone.Wait()
+	closeSpool()
+	sh.drain(ctx)
+	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("mcp: %w", err)
+	}
+	return nil
+}
+
+// shipper ships one remote spool while it holds <dir>/shipper.lock; every
+// edge of that spool has one, and one at a time ships.
+type shipper struct {
+	a                     *app
+	url, token            string
+	dir, spoolDir         string
+	lock                  *os.File // held; nil = not (yet)
+	sink                  *upload.RemoteSink
+	up                    *upload.Uploader
+	warnedLockUnsupported bool
+}
+
+// acquire takes the shipper lock without waiting and, the first time it
+// gets it, closes dead edges' segments and makes the uploader.
+func (s *shipper) acquire() (bool, error) {
+	if s.up != nil {
+		return true, nil
+	}
+	f, ok, err := tryLockFile(filepath.Join(s.dir, shipperLockName))
+	if err != nil || !ok {
+		return false, err
+	}
+	s.lock = f
+	if _, err := spool.Recover(s.spoolDir, s.a.log, nil); err != nil {
+		// The uploader recovers again before it reads, and every 2 s.
+		s.a.log.Warn("recover remote spool", "err", err)
+	}
+	s.sink, err = upload.NewRemoteSink(upload.RemoteOptions{
+		URL: s.url, Token: s.token, StateDir: s.dir, UserAgent: "activitybi/" + versionString(), Logger: s.a.log,
+	})
+	if err == nil {
+		s.up, err = upload.New(upload.Options{
+			SpoolDir: s.spoolDir, Warehouse: s.sink,
+			BatchMaxRecords: remoteBatchRecords, BatchMaxBytes: remoteBatchBytes, PollInterval: remotePollInterval,
+			RetryMin: remoteRetryMin, RetryMax: remoteRetryMax, Logger: s.a.log,
+		})
+	}
+	if err != nil {
+		s.release()
+		return false, err
+	}
+	s.a.log.Debug("shipping the remote spool", "remote", s.url, "spool", s.spoolDir)
+	return true, nil
+}
+
+// run ships until ctx ends, taking over from a sibling edge when it exits.
+func (s *shipper) run(ctx context.Context) {
+	for {
+		ok, err := s.acquire()
+		if err != nil && !s.warnedLockUnsupported {
+			s.warnedLockUnsupported = true
+			s.a.log.Error("cannot ship the remote spool; events stay in it", "spool", s.spoolDir, "err", err)
+		}
+		if ok {
+			if err := s.up.Run(ctx); err != nil {
+				s.a.log.Error("remote shipping stopped; events stay in the spool", "err", err)
+			}
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(shipperLockRetry):
+		}
+	}
+}
+
+// drain ships what is left, for at most remoteDrainTimeout, unless a
+// sibling edge holds the lock (it ships this edge's closed segment).
+func (s *shipper) drain(ctx context.Context) {
+	ok, err := s.acquire()
+	if err != nil || !ok {
+		if err == nil {
+			s.a.log.Debug("another edge ships the remote spool")
+		}
+		return
+	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), remoteDrainTimeout)
+	defer cancel()
+	if err := s.up.Drain(dctx); err != nil {
+		st := s.up.Status()
+		s.a.log.Warn("not everything shipped before exit; the rest stays in the spool and ships at the next start",
+			"remote", s.url, "backlog_bytes", st.BacklogBytes, "last_error", st.LastError)
+	}
+}
+
+// release drops the lock and the sink's connections.
+func (s *shipper) release() {
+	if s.sink != nil {
+		s.sink.Close()
+		s.sink = nil
+	}
+	s.up = nil
+	if s.lock != nil {
+		s.lock.Close()
+		s.lock = nil
+	}
 }

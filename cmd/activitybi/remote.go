@@ -17,6 +17,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/activitybi/activitybi/internal/config"
 	"github.com/activitybi/activitybi/internal/server"
 	"github.com/activitybi/activitybi/internal/spool"
 	"github.com/activitybi/activitybi/internal/upload"
@@ -63,22 +64,9 @@ const (
 	remoteRetryMax = 30 * time.Second
 )
 
-// envToken is the name of the variable holding the --remote token.
-const envToken = "ACTIVITYBI_TOKEN"
-
-// tokenFromEnv is $ACTIVITYBI_TOKEN as the process started with it.
-var tokenFromEnv string
-
-func init() {
-	// The token is taken out of the environment before the configuration
-	// reads it: config rejects ACTIVITYBI_ variables it does not know, and
-	// a secret has no business in the environment of processes this one
-	// starts (a local core) or in `activitybi config`.
-	if v, ok := os.LookupEnv(envToken); ok {
-		tokenFromEnv = v
-		os.Unsetenv(envToken)
-	}
-}
+// envToken is the name of the variable holding the --remote token
+// (config.EnvToken: known to the configuration, but not a setting).
+const envToken = config.EnvToken
 
 // checkRemoteURL accepts https, and plain http only to a loopback host:
 // the token and the events must not cross a network in clear text.
@@ -125,7 +113,7 @@ func (a *app) runRemoteEdge(ctx context.Context, o edgeOptions) error {
 	}
 	token := o.token
 	if token == "" {
-		token = tokenFromEnv
+		token = os.Getenv(envToken)
 	}
 	if token == "" {
 		return fmt.Errorf("--remote needs a bearer token: --token T or $%s (create one on the server with "+

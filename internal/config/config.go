@@ -27,6 +27,11 @@ const EnvPrefix = "ACTIVITYBI_"
 // EnvConfigFile names the config file when --config is not given.
 const EnvConfigFile = EnvPrefix + "CONFIG"
 
+// EnvToken holds the bearer token of `activitybi mcp --remote` when --token
+// is not given. It is not a setting: a secret stays out of `activitybi
+// config` and config files.
+const EnvToken = EnvPrefix + "TOKEN"
+
 // Config is the effective configuration.
 type Config struct {
 	DataDir    string
@@ -316,7 +321,7 @@ func Load(fl *Flags, env []string) (*Config, error) {
 		}
 	}
 	// Reject misspelt ACTIVITYBI_ variables rather than ignoring them.
-	known := map[string]bool{EnvConfigFile: true}
+	known := map[string]bool{EnvConfigFile: true, EnvToken: true}
 	for _, f := range fields {
 		known[envName(f.key)] = true
 	}

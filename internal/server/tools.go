@@ -453,16 +453,18 @@ func ptr[T any](v T) *T { return &v }
 type RecentIDs struct {
 	mu   sync.Mutex
 	set  map[string]struct{}
-	ring []string
+	ring []string // grows to max, then wraps
+	max  int
 	next int
 }
 
-// NewRecentIDs remembers up to n ids (n >= 1).
+// NewRecentIDs remembers up to n ids (n >= 1). Memory grows with use, not
+// with n: most edges see few caller-given ids.
 func NewRecentIDs(n int) *RecentIDs {
 	if n < 1 {
 		n = 1
 	}
-	return &RecentIDs{set: make(map[string]struct{}, n), ring: make([]string, n)}
+	return &RecentIDs{set: map[string]struct{}{}, max: n}
 }
 
 // Add records key and reports whether it was already there.
@@ -472,11 +474,13 @@ func (r *RecentIDs) Add(key string) (dup bool) {
 	if _, ok := r.set[key]; ok {
 		return true
 	}
-	if old := r.ring[r.next]; old != "" {
-		delete(r.set, old)
+	if len(r.ring) < r.max {
+		r.ring = append(r.ring, key)
+	} else {
+		delete(r.set, r.ring[r.next])
+		r.ring[r.next] = key
+		r.next = (r.next + 1) % r.max
 	}
-	r.ring[r.next] = key
-	r.next = (r.next + 1) % len(r.ring)
 	r.set[key] = struct{}{}
 	return false
 }

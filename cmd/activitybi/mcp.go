@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -28,9 +27,6 @@ const defaultCoreIdleExit = 30 * time.Minute
 // edgeTrimDelay is when an edge trims its memory after start: after the
 // client's initialize and first calls have touched what they need.
 const edgeTrimDelay = 2 * time.Second
-
-// edgeGCPercent is the edge's GOGC unless the environment sets one.
-const edgeGCPercent = 50
 
 type edgeOptions struct {
 	noCore   bool
@@ -69,11 +65,6 @@ stdout carries only the MCP protocol; logs go to stderr.`,
 func (a *app) runEdge(ctx context.Context, o edgeOptions) error {
 	if o.remote != "" || o.token != "" {
 		return a.runRemoteEdge(ctx, o)
-	}
-	if os.Getenv("GOGC") == "" {
-		// An edge is small and mostly idle; a person runs several. Trade a
-		// little GC work for a smaller heap.
-		debug.SetGCPercent(edgeGCPercent)
 	}
 	sw, err := a.openSpool()
 	if err != nil {

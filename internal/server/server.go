@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"strings"
 	"syscall"
@@ -173,6 +174,10 @@ func New(opts Options) (*Server, error) {
 	s.handle(umux, "POST /v1/shutdown", s.shutdown)
 	umux.HandleFunc("GET /v1/edges/attach", s.attach)
 	s.handle(umux, "POST /v1/edges/metrics", s.edgeMetrics)
+	// Profiles of the running core, for this user only (socket):
+	// curl --unix-socket core.sock http://core/debug/pprof/heap
+	umux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	umux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	s.usrv = &http.Server{Handler: umux, ReadHeaderTimeout: 10 * time.Second}
 	return s, nil
 }

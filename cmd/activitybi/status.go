@@ -10,7 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/activitybi/activitybi/internal/config"
 	"github.com/activitybi/activitybi/internal/server"
 	"github.com/activitybi/activitybi/internal/spool"
 )
@@ -56,7 +55,7 @@ func (a *app) status(ctx context.Context, asJSON bool) error {
 		fmt.Fprintf(a.stdout, "data dir   %s\ncore       %s (an edge starts one; or run `activitybi serve`)\n", ls.DataDir, ls.Core)
 		if ls.Spool != nil {
 			fmt.Fprintf(a.stdout, "spool      %d segments, %s, %d records not yet in the warehouse\n",
-				ls.Spool.Segments, config.FormatSize(ls.Spool.Bytes), ls.Spool.Pending)
+				ls.Spool.Segments, humanBytes(ls.Spool.Bytes), ls.Spool.Pending)
 		}
 		return nil
 	}
@@ -92,7 +91,7 @@ func printStatus(w io.Writer, st *server.StatusResponse, now time.Time) {
 		fmt.Fprintf(tw, "\tpid %d  %s  customer %s  since %s\n", e.PID, client, e.Customer, e.Since.Local().Format(time.TimeOnly))
 	}
 	if sp := st.Spool; sp != nil {
-		fmt.Fprintf(tw, "spool\t%d segments, %s, %d records not yet in the warehouse\n", sp.Segments, config.FormatSize(sp.Bytes), sp.Pending)
+		fmt.Fprintf(tw, "spool\t%d segments, %s, %d records not yet in the warehouse\n", sp.Segments, humanBytes(sp.Bytes), sp.Pending)
 	}
 	u := st.Uploader
 	last := "never"
@@ -100,7 +99,7 @@ func printStatus(w io.Writer, st *server.StatusResponse, now time.Time) {
 		last = now.Sub(u.LastCommit).Round(time.Millisecond).String() + " ago"
 	}
 	fmt.Fprintf(tw, "uploader\tlast commit %s, backlog %s; inserted %d, duplicates %d, quarantined %d\n",
-		last, config.FormatSize(u.BacklogBytes), u.Inserted, u.Duplicates, u.Quarantined)
+		last, humanBytes(u.BacklogBytes), u.Inserted, u.Duplicates, u.Quarantined)
 	if u.LastError != "" {
 		fmt.Fprintf(tw, "\tlast error (%d in a row): %s\n", u.ConsecutiveFails, u.LastError)
 	}
@@ -154,3 +153,4 @@ next edge to start, or ` + "`activitybi serve`" + `, starts it again.`,
 		},
 	}
 }
+

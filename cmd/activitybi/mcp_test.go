@@ -125,7 +125,7 @@ func TestMCPStdioEndToEnd(t *testing.T) {
 		t.Errorf("edge client = %q", c)
 	}
 	human := e.mustRun(nil, "status")
-	for _, w := range []string{"started by edge", "1 attached", "customer tester", "warehouse"} {
+	for _, w := range []string{"started by edge", "1 attached", "customer tester", "warehouse", "lag"} {
 		if !strings.Contains(human, w) {
 			t.Errorf("status output lacks %q:\n%s", w, human)
 		}

@@ -98,8 +98,11 @@ func printStatus(w io.Writer, st *server.StatusResponse, now time.Time) {
 	if !u.LastCommit.IsZero() {
 		last = now.Sub(u.LastCommit).Round(time.Millisecond).String() + " ago"
 	}
-	fmt.Fprintf(tw, "uploader\tlast commit %s, backlog %s; inserted %d, duplicates %d, quarantined %d\n",
-		last, humanBytes(u.BacklogBytes), u.Inserted, u.Duplicates, u.Quarantined)
+	fmt.Fprintf(tw, "uploader\tlast commit %s, backlog %s; inserted %d events, %d insights; duplicates %d, quarantined %d\n",
+		last, humanBytes(u.BacklogBytes), u.Inserted, u.InsightsInserted, u.Duplicates, u.Quarantined)
+	if u.LastLag > 0 {
+		fmt.Fprintf(tw, "lag\t%s from acceptance to the warehouse (slowest record of the last batch)\n", u.LastLag.Round(time.Millisecond))
+	}
 	if u.LastError != "" {
 		fmt.Fprintf(tw, "\tlast error (%d in a row): %s\n", u.ConsecutiveFails, u.LastError)
 	}

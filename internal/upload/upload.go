@@ -106,6 +106,10 @@ type Status struct {
 	// as Inserted and Duplicates count events.
 	InsightsInserted  int64
 	InsightDuplicates int64
+	// LastLag is, for the last committed batch, the longest time from a
+	// record's acceptance (_received_at) to its commit: how far behind the
+	// warehouse was then.
+	LastLag time.Duration
 }
 
 // New validates opts and returns an Uploader. It does not touch the
@@ -541,11 +545,16 @@ func (u *Uploader) commit(ctx context.Context, pb *pendingBatch) (warehouse.Load
 
 func (u *Uploader) afterCommit(ctx context.Context, pb *pendingBatch, res warehouse.LoadResult) {
 	now := u.now()
+	var maxLag time.Duration
 	for i := range pb.b.Events {
-		u.m.lag.Observe(now.Sub(pb.b.Events[i].ReceivedAt).Seconds())
+		d := now.Sub(pb.b.Events[i].ReceivedAt)
+		u.m.lag.Observe(d.Seconds())
+		maxLag = max(maxLag, d)
 	}
 	for i := range pb.b.Insights {
-		u.m.lag.Observe(now.Sub(pb.b.Insights[i].ReceivedAt).Seconds())
+		d := now.Sub(pb.b.Insights[i].ReceivedAt)
+		u.m.lag.Observe(d.Seconds())
+		maxLag = max(maxLag, d)
 	}
 	for _, o := range pb.b.Offsets {
 		u.offsets[o.Segment] = o
@@ -559,6 +568,9 @@ func (u *Uploader) afterCommit(ctx context.Context, pb *pendingBatch, res wareho
 	u.m.lastCommit.Set(float64(now.UnixNano()) / 1e9)
 	u.setStatus(func(s *Status) {
 		s.LastCommit = now
+		if len(pb.b.Events)+len(pb.b.Insights) > 0 {
+			s.LastLag = maxLag
+		}
 		s.LastError = ""
 		s.ConsecutiveFails = 0
 		s.Inserted += int64(res.Inserted)

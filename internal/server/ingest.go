@@ -166,6 +166,13 @@ func writeIngest(w http.ResponseWriter, logged []Logged, appendErr error) {
 
 // events serves POST /v1/events.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	ingest(s, w, r, event.DecodeInput, LogEvents)
+}
+
+// ingest serves an ingest route: records decoded one by one, the good ones
+// logged for the token's customer in one spool write, a result per record.
+func ingest[T any](s *Server, w http.ResponseWriter, r *http.Request, decode func([]byte) (T, error),
+	log func(Appender, *RecentIDs, []T, event.Defaults) ([]Logged, error)) {
 	customer, ok := s.bearer(w, r)
 	if !ok {
 		return
@@ -178,49 +185,34 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ins := make([]event.Input, len(recs))
-	pre := make([]error, len(recs))
-	for i, rec := range recs {
-		in, err := event.DecodeInput(rec)
+	good, idx, out := decodeRecords(recs, decode)
+	if len(good) > 0 {
+		logged, err := log(s.opts.Appender, s.recent, good, event.Defaults{Customer: customer, Source: src, Now: s.opts.Now})
 		if err != nil {
-			pre[i] = err
-			in = event.Input{}
+			writeIngest(w, nil, err)
+			return
 		}
-		ins[i] = in
+		for j, l := range logged {
+			out[idx[j]] = l
+		}
 	}
-	logged, err := logEventsWithPre(s.opts.Appender, s.recent, ins, pre,
-		event.Defaults{Customer: customer, Source: src, Now: s.opts.Now})
-	writeIngest(w, logged, err)
+	writeIngest(w, out, nil)
 }
 
-// logEventsWithPre runs LogEvents on the records that decoded, keeping the
-// decode errors of the others in place.
-func logEventsWithPre(app Appender, recent *RecentIDs, ins []event.Input, pre []error, d event.Defaults) ([]Logged, error) {
-	var ok []event.Input
-	var idx []int
-	for i := range ins {
-		if pre[i] == nil {
-			ok = append(ok, ins[i])
-			idx = append(idx, i)
-		}
-	}
-	out := make([]Logged, len(ins))
-	for i, err := range pre {
+// decodeRecords decodes every record; it returns those that decoded, their
+// indexes in recs, and a result slice holding the decode errors of the rest.
+func decodeRecords[T any](recs [][]byte, decode func([]byte) (T, error)) (good []T, idx []int, out []Logged) {
+	out = make([]Logged, len(recs))
+	for i, rec := range recs {
+		v, err := decode(rec)
 		if err != nil {
 			out[i].Err = err
+			continue
 		}
+		good = append(good, v)
+		idx = append(idx, i)
 	}
-	if len(ok) == 0 {
-		return out, nil
-	}
-	logged, err := LogEvents(app, recent, ok, d)
-	if err != nil {
-		return nil, err
-	}
-	for j, l := range logged {
-		out[idx[j]] = l
-	}
-	return out, nil
+	return good, idx, out
 }
 
 // nowOr is the server's clock.

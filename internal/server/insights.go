@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"time"
 
@@ -94,86 +93,18 @@ func (t *tools) logInsight(_ context.Context, req *mcp.CallToolRequest, customer
 
 // LogInsights is LogEvents for insight atoms.
 func LogInsights(app Appender, recent *RecentIDs, ins []event.InsightInput, d event.Defaults) ([]Logged, error) {
-	out := make([]Logged, len(ins))
-	payloads := make([][]byte, 0, len(ins))
-	var added []string
-	for i, in := range ins {
-		givenID := in.AtomID != ""
-		x, err := event.NormalizeInsight(in, d)
+	return logRecords(app, recent, upload.KindInsight, d.Customer, len(ins), func(i int) (record, error) {
+		x, err := event.NormalizeInsight(ins[i], d)
 		if err != nil {
-			out[i].Err = err
-			continue
-		}
-		out[i].ID, out[i].TS = x.AtomID, x.TS
-		if givenID {
-			key := "insight\x00" + d.Customer + "\x00" + x.AtomID
-			if recent.Add(key) {
-				out[i].Duplicate = true
-				continue
-			}
-			added = append(added, key)
+			return record{}, err
 		}
 		b, err := event.MarshalInsight(&x)
-		if err != nil {
-			out[i].Err = err
-			continue
-		}
-		payloads = append(payloads, b)
-	}
-	if len(payloads) == 0 {
-		return out, nil
-	}
-	var err error
-	if len(payloads) == 1 {
-		err = app.Append(upload.KindInsight, payloads[0])
-	} else {
-		err = app.AppendBatch(upload.KindInsight, payloads)
-	}
-	if err != nil {
-		for _, k := range added {
-			recent.Remove(k)
-		}
-		return nil, fmt.Errorf("nothing was logged: %w", err)
-	}
-	return out, nil
+		return record{id: x.AtomID, ts: x.TS, given: ins[i].AtomID != "", payload: b}, err
+	})
 }
 
 // insights serves POST /v1/insights: like /v1/events, records shaped as
 // log_insight's arguments.
 func (s *Server) insights(w http.ResponseWriter, r *http.Request) {
-	customer, ok := s.bearer(w, r)
-	if !ok {
-		return
-	}
-	src, ok := ingestSource(w, r)
-	if !ok {
-		return
-	}
-	recs, ok := ingestRecords(w, r)
-	if !ok {
-		return
-	}
-	var good []event.InsightInput
-	var idx []int
-	out := make([]Logged, len(recs))
-	for i, rec := range recs {
-		in, err := event.DecodeInsightInput(rec)
-		if err != nil {
-			out[i].Err = err
-			continue
-		}
-		good = append(good, in)
-		idx = append(idx, i)
-	}
-	if len(good) > 0 {
-		logged, err := LogInsights(s.opts.Appender, s.recent, good, event.Defaults{Customer: customer, Source: src, Now: s.opts.Now})
-		if err != nil {
-			writeIngest(w, nil, err)
-			return
-		}
-		for j, l := range logged {
-			out[idx[j]] = l
-		}
-	}
-	writeIngest(w, out, nil)
+	ingest(s, w, r, event.DecodeInsightInput, LogInsights)
 }

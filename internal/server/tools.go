@@ -390,49 +390,64 @@ type Logged struct {
 // record is logged. Duplicates of caller-given ids this process already
 // logged are reported and not written again.
 func LogEvents(app Appender, recent *RecentIDs, ins []event.Input, d event.Defaults) ([]Logged, error) {
-	out := make([]Logged, len(ins))
-	payloads := make([][]byte, 0, len(ins))
-	var added []string
-	for i := range ins {
+	return logRecords(app, recent, upload.KindEvent, d.Customer, len(ins), func(i int) (record, error) {
 		in := ins[i]
 		if in.Customer != "" {
-			out[i].Err = &inputError{problems: []string{"customer: cannot be set; it is the identity of this connection"}}
-			continue
+			return record{}, &inputError{problems: []string{"customer: cannot be set; it is the identity of this connection"}}
 		}
-		givenID := in.ActivityID != ""
+		given := in.ActivityID != ""
 		// The customer is always the connection's identity, also for events
 		// about an anonymous visitor: it is the tenant every query is
 		// isolated by.
 		in.Customer = d.Customer
 		e, err := event.Normalize(in, d)
 		if err != nil {
+			return record{}, err
+		}
+		b, err := event.Marshal(&e)
+		return record{id: e.ActivityID, ts: e.TS, given: given, payload: b}, err
+	})
+}
+
+// record is one normalised record, encoded for the spool.
+type record struct {
+	id      string
+	ts      time.Time
+	given   bool // the caller chose the id: remember it to answer duplicates
+	payload []byte
+}
+
+// logRecords appends the records norm makes of inputs 0..n-1 in one write,
+// as LogEvents describes; kind is the spool record kind.
+func logRecords(app Appender, recent *RecentIDs, kind, customer string, n int, norm func(i int) (record, error)) ([]Logged, error) {
+	out := make([]Logged, n)
+	payloads := make([][]byte, 0, n)
+	var added []string
+	for i := range n {
+		r, err := norm(i)
+		if err != nil {
 			out[i].Err = err
 			continue
 		}
-		out[i].ID, out[i].TS = e.ActivityID, e.TS
-		if givenID {
-			key := d.Customer + "\x00" + e.ActivityID
+		out[i].ID, out[i].TS = r.id, r.ts
+		if r.given {
+			key := kind + "\x00" + customer + "\x00" + r.id
 			if recent.Add(key) {
 				out[i].Duplicate = true
 				continue
 			}
 			added = append(added, key)
 		}
-		b, err := event.Marshal(&e)
-		if err != nil {
-			out[i].Err = err
-			continue
-		}
-		payloads = append(payloads, b)
+		payloads = append(payloads, r.payload)
 	}
 	if len(payloads) == 0 {
 		return out, nil
 	}
 	var err error
 	if len(payloads) == 1 {
-		err = app.Append(upload.KindEvent, payloads[0])
+		err = app.Append(kind, payloads[0])
 	} else {
-		err = app.AppendBatch(upload.KindEvent, payloads)
+		err = app.AppendBatch(kind, payloads)
 	}
 	if err != nil {
 		for _, k := range added {

@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/activitybi/activitybi/internal/fsutil"
 )
 
 // Files in the data directory.
@@ -79,7 +81,7 @@ func (s *Store) update(fn func(*snapshot) error) error {
 		if err != nil {
 			return err
 		}
-		if err := writeFileAtomic(s.path, b); err != nil {
+		if err := fsutil.WriteFileAtomic(s.path, b, filePerm, ""); err != nil {
 			return fmt.Errorf("write %s: %w", s.path, err)
 		}
 		// Still under the lock, so this is the file just written.
@@ -203,55 +205,4 @@ func encode(order []*record) ([]byte, error) {
 		return nil, err
 	}
 	return append(b, '\n'), nil
-}
-
-// writeFileAtomic replaces path with b so that a reader sees the old content
-// or the new, never a mix, and the new survives a crash once it returns:
-// write a temporary file, fsync it, rename it over path, fsync the directory.
-// The caller holds the lock, so the temporary name is never shared.
-func writeFileAtomic(path string, b []byte) (err error) {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, filePerm)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			os.Remove(tmp)
-		}
-	}()
-	// O_CREATE's mode applies only to a new file; a leftover tmp keeps its
-	// own, so set it explicitly.
-	if err := f.Chmod(filePerm); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

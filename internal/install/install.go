@@ -17,9 +17,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
+
+	"github.com/activitybi/activitybi/internal/fsutil"
 )
 
 // DefaultName is the key of activitybi's entry under "mcpServers".
@@ -259,7 +260,7 @@ func writeBackup(name string, data []byte, mode fs.FileMode) (string, error) {
 			os.Remove(try)
 			return "", err
 		}
-		return try, syncDir(filepath.Dir(try))
+		return try, fsutil.SyncDir(filepath.Dir(try))
 	}
 	return "", fmt.Errorf("%s and 99 like it already exist", name)
 }
@@ -305,22 +306,5 @@ func replaceFile(path string, data []byte, mode fs.FileMode, old []byte, existed
 		os.Remove(tmp)
 		return err
 	}
-	return syncDir(dir)
-}
-
-// syncDir makes a rename or create in dir durable. Windows cannot sync a
-// directory and does not need to.
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return fsutil.SyncDir(dir)
 }

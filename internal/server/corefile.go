@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/activitybi/activitybi/internal/fsutil"
 )
 
 // Files in the data directory that describe the running core.
@@ -53,7 +55,7 @@ func WriteCoreInfo(dataDir string, info CoreInfo) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dataDir, CoreInfoFile), b)
+	return fsutil.WriteFileAtomic(filepath.Join(dataDir, CoreInfoFile), b, filePerm, "")
 }
 
 // ReadCoreInfo reads core.json; os.ErrNotExist when no core has published one.
@@ -109,31 +111,4 @@ func LockCore(dataDir string) (unlock func(), err error) {
 	_ = f.Truncate(0)
 	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	return func() { f.Close() }, nil
-}
-
-func writeFileAtomic(path string, b []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, filePerm)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/activitybi/activitybi/internal/fsutil"
 )
 
 // Committed is how far the uploader has committed one segment to the
@@ -44,36 +46,10 @@ func PublishCommitted(dir string, c map[string]Committed) error {
 	if err != nil {
 		return fmt.Errorf("publish committed: %w", err)
 	}
-	if err := writeFileAtomic(dir, committedFile, committedTmpPattern, data); err != nil {
+	if err := fsutil.WriteFileAtomic(filepath.Join(dir, committedFile), data, filePerm, committedTmpPattern); err != nil {
 		return fmt.Errorf("publish committed: %w", err)
 	}
 	return nil
-}
-
-func writeFileAtomic(dir, name, tmpPattern string, data []byte) error {
-	f, err := os.CreateTemp(dir, tmpPattern)
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(filePerm)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, name))
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return syncDir(dir)
 }
 
 // ReadCommitted returns the state last published with PublishCommitted; an

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/activitybi/activitybi/internal/fsutil"
 )
 
 // On-disk names, permissions and intervals. docs/spool-format.md describes
@@ -92,15 +94,7 @@ func validID(id string) error {
 // syncDir fsyncs a directory so that creations, renames and removals in it
 // survive a power loss.
 func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := fsutil.SyncDir(dir); err != nil {
 		return fmt.Errorf("fsync dir %s: %w", dir, err)
 	}
 	return nil

@@ -26,7 +26,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -35,6 +34,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/activitybi/activitybi/internal/event"
+	"github.com/activitybi/activitybi/internal/fsutil"
 	"github.com/activitybi/activitybi/internal/telemetry"
 	"github.com/activitybi/activitybi/internal/warehouse"
 )
@@ -260,53 +260,11 @@ func (s *RemoteSink) writeOffsetsLocked(next map[string]warehouse.Offset) error 
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(s.opts.StateDir, RemoteOffsetsFile, append(b, '\n')); err != nil {
+	if err := fsutil.WriteFileAtomic(filepath.Join(s.opts.StateDir, RemoteOffsetsFile), append(b, '\n'), remoteFilePerm, ""); err != nil {
 		return fmt.Errorf("remote: write offsets: %w", err)
 	}
 	s.offsets = next
 	return nil
-}
-
-func writeFileAtomic(dir, name string, data []byte) error {
-	tmp, err := os.CreateTemp(dir, name+".tmp*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Chmod(remoteFilePerm)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), filepath.Join(dir, name))
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return syncDir(dir)
-}
-
-// syncDir fsyncs dir so a rename or creation in it survives a power loss.
-// Windows cannot fsync a directory (and does not need to).
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // ---- Load
@@ -748,7 +706,7 @@ func (s *RemoteSink) quarantineLocked(qs []warehouse.QuarantineRecord) (int, err
 		err = cerr
 	}
 	if err == nil && errors.Is(statErr, os.ErrNotExist) {
-		err = syncDir(s.opts.StateDir)
+		err = fsutil.SyncDir(s.opts.StateDir)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("remote: write quarantine: %w", err)

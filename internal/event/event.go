@@ -144,11 +144,14 @@ func (e *ValidationError) add(field, format string, args ...any) {
 	e.Errs = append(e.Errs, FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
 }
 
+// errOrNil returns a copy of e, if it holds errors, so that the caller's e
+// can live on the stack: a valid event costs no allocation here.
 func (e *ValidationError) errOrNil() error {
 	if len(e.Errs) == 0 {
 		return nil
 	}
-	return e
+	c := *e
+	return &c
 }
 
 // IsValidation reports whether err is a validation error (bad input that will
@@ -313,7 +316,7 @@ func checkObject(raw json.RawMessage) error {
 	if len(raw) > MaxFeatureBytes {
 		return fmt.Errorf("is %d bytes; the limit is %d (%d KiB)", len(raw), MaxFeatureBytes, MaxFeatureBytes>>10)
 	}
-	if !json.Valid(raw) {
+	if !isCompactJSON(raw) && !json.Valid(raw) {
 		return errors.New("is not valid JSON")
 	}
 	return nil
@@ -321,6 +324,14 @@ func checkObject(raw json.RawMessage) error {
 
 func checkString(ve *ValidationError, field, s string) {
 	if s == "" {
+		return
+	}
+	if printableASCII(s) {
+		// The usual case, in one pass: valid UTF-8, one character per
+		// byte, no control characters.
+		if len(s) > MaxStringLen {
+			ve.add(field, "is %d characters; the limit is %d", len(s), MaxStringLen)
+		}
 		return
 	}
 	if !utf8.ValidString(s) {
@@ -335,6 +346,16 @@ func checkString(ve *ValidationError, field, s string) {
 	}
 }
 
+// printableASCII reports whether s is only ASCII from space to tilde.
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
 // compactObject checks that raw is one JSON object within MaxFeatureBytes and
 // returns it compacted (no insignificant whitespace, hence no newlines).
 func compactObject(raw json.RawMessage) (json.RawMessage, error) {
@@ -345,17 +366,25 @@ func compactObject(raw json.RawMessage) (json.RawMessage, error) {
 	if len(raw) > 4*MaxFeatureBytes {
 		return nil, fmt.Errorf("is larger than %d bytes", MaxFeatureBytes)
 	}
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, raw); err != nil {
-		return nil, fmt.Errorf("is not valid JSON: %v", err)
+	var out []byte
+	if isCompactJSON(raw) {
+		// The usual case: json.Compact would only copy it. The copy keeps
+		// the event from sharing the caller's buffer, as before.
+		out = append([]byte(nil), raw...)
+	} else {
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, raw); err != nil {
+			return nil, fmt.Errorf("is not valid JSON: %v", err)
+		}
+		out = buf.Bytes()
 	}
-	if buf.Len() > MaxFeatureBytes {
-		return nil, fmt.Errorf("is %d bytes; the limit is %d (%d KiB)", buf.Len(), MaxFeatureBytes, MaxFeatureBytes>>10)
+	if len(out) > MaxFeatureBytes {
+		return nil, fmt.Errorf("is %d bytes; the limit is %d (%d KiB)", len(out), MaxFeatureBytes, MaxFeatureBytes>>10)
 	}
-	if !utf8.Valid(buf.Bytes()) {
+	if !utf8.Valid(out) {
 		return nil, errors.New("is not valid UTF-8")
 	}
-	return buf.Bytes(), nil
+	return out, nil
 }
 
 func clip(s string) string {
@@ -392,17 +421,56 @@ func NewID(t time.Time) string {
 // DecodeInput parses one JSON object sent by a caller, rejecting unknown
 // fields and trailing data with messages that name the field.
 func DecodeInput(line []byte) (Input, error) {
-	var in Input
 	if len(bytes.TrimSpace(line)) == 0 {
-		return in, &ValidationError{Errs: []FieldError{{Field: "line", Msg: "is empty"}}}
+		return Input{}, &ValidationError{Errs: []FieldError{{Field: "line", Msg: "is empty"}}}
 	}
 	if len(line) > MaxLineBytes {
-		return in, &ValidationError{Errs: []FieldError{{Field: "line", Msg: fmt.Sprintf("is %d bytes; the limit is %d", len(line), MaxLineBytes)}}}
+		return Input{}, &ValidationError{Errs: []FieldError{{Field: "line", Msg: fmt.Sprintf("is %d bytes; the limit is %d", len(line), MaxLineBytes)}}}
 	}
+	if in, ok := decodeInputFast(line); ok {
+		return in, nil
+	}
+	return decodeInputSlow(line)
+}
+
+// decodeInputSlow is DecodeInput with encoding/json, for the precise
+// errors. It is a function of its own so that its Input, which escapes
+// into the decoder, costs an allocation only here.
+func decodeInputSlow(line []byte) (Input, error) {
+	var in Input
 	if err := strictUnmarshal(line, &in); err != nil {
 		return Input{}, err
 	}
 	return in, nil
+}
+
+// decodeInputFast decodes the common shape of an input line with the
+// reflection-free record decoder. It returns false for anything that decoder
+// refuses (escapes, nulls other than revenue_impact's, unknown or repeated
+// keys, odd numbers, trailing data) and for the pipeline's columns, which
+// the fast decoder knows but clients may not set: strictUnmarshal then
+// decides, with its precise messages. FuzzDecodeInputFast holds the two
+// equal on everything this accepts.
+func decodeInputFast(line []byte) (Input, bool) {
+	var e Event
+	seen, ok := decodeFastSeen(line, &e)
+	if !ok || seen&(seenReceived|seenSource) != 0 {
+		return Input{}, false
+	}
+	in := Input{
+		ActivityID:          e.ActivityID,
+		Customer:            e.Customer,
+		Activity:            e.Activity,
+		AnonymousCustomerID: e.AnonymousCustomerID,
+		Features:            e.Features,
+		RevenueImpact:       e.RevenueImpact,
+		Link:                e.Link,
+	}
+	if seen&seenTS != 0 {
+		ts := e.TS
+		in.TS = &ts
+	}
+	return in, true
 }
 
 // Decode parses an event record (the spool's event payload). It is strict:
@@ -437,18 +505,6 @@ func finishDecode(e Event) (Event, error) {
 		e.Features = json.RawMessage("{}")
 	}
 	return e, nil
-}
-
-// Marshal encodes e as compact one-line JSON (no newline). HTML characters
-// are not escaped, so feature_json is stored byte for byte as accepted.
-func Marshal(e *Event) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(e); err != nil {
-		return nil, fmt.Errorf("encode event: %w", err)
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 func strictUnmarshal(line []byte, in *Input) error {

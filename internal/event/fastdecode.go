@@ -14,125 +14,133 @@ import (
 // encoding/json, which gives the exact error. FuzzDecodeFast holds the two
 // decoders equal on everything the fast one accepts.
 func decodeFast(b []byte, e *Event) bool {
-	const (
-		fID = 1 << iota
-		fTS
-		fCustomer
-		fActivity
-		fAnon
-		fFeatures
-		fRevenue
-		fLink
-		fReceived
-		fSource
-	)
-	seen := 0
+	_, ok := decodeFastSeen(b, e)
+	return ok
+}
+
+// Key bits reported by decodeFastSeen, one per column.
+const (
+	seenID = 1 << iota
+	seenTS
+	seenCustomer
+	seenActivity
+	seenAnon
+	seenFeatures
+	seenRevenue
+	seenLink
+	seenReceived
+	seenSource
+)
+
+// decodeFastSeen is decodeFast reporting which keys it saw (the seen* bits), so
+// that DecodeInput can tell an absent ts from a zero one and refuse the
+// pipeline's columns.
+func decodeFastSeen(b []byte, e *Event) (seen int, ok bool) {
 	i := skipWS(b, 0)
 	if i >= len(b) || b[i] != '{' {
-		return false
+		return 0, false
 	}
 	i = skipWS(b, i+1)
 	if i < len(b) && b[i] == '}' {
 		i++
-		return skipWS(b, i) == len(b)
+		return 0, skipWS(b, i) == len(b)
 	}
 	for {
 		// key
 		if i >= len(b) || b[i] != '"' {
-			return false
+			return 0, false
 		}
 		ks := i + 1
 		ke := bytes.IndexByte(b[ks:], '"')
 		if ke < 0 {
-			return false
+			return 0, false
 		}
 		key := b[ks : ks+ke]
 		if bytes.IndexByte(key, '\\') >= 0 {
-			return false
+			return 0, false
 		}
 		i = skipWS(b, ks+ke+1)
 		if i >= len(b) || b[i] != ':' {
-			return false
+			return 0, false
 		}
 		i = skipWS(b, i+1)
 		if i >= len(b) {
-			return false
+			return 0, false
 		}
 		var bit int
-		var ok bool
 		switch string(key) {
 		case "activity_id":
-			bit = fID
+			bit = seenID
 			e.ActivityID, i, ok = plainString(b, i)
 		case "customer":
-			bit = fCustomer
+			bit = seenCustomer
 			e.Customer, i, ok = plainString(b, i)
 		case "activity":
-			bit = fActivity
+			bit = seenActivity
 			e.Activity, i, ok = plainString(b, i)
 		case "anonymous_customer_id":
-			bit = fAnon
+			bit = seenAnon
 			e.AnonymousCustomerID, i, ok = plainString(b, i)
 		case "link":
-			bit = fLink
+			bit = seenLink
 			e.Link, i, ok = plainString(b, i)
 		case "_source":
-			bit = fSource
+			bit = seenSource
 			e.Source, i, ok = plainString(b, i)
 		case "ts", "_received_at":
-			bit = fTS
+			bit = seenTS
 			t := &e.TS
 			if key[0] == '_' {
-				bit, t = fReceived, &e.ReceivedAt
+				bit, t = seenReceived, &e.ReceivedAt
 			}
 			start := i
-			if _, i, ok = plainString(b, i); ok {
+			if i, ok = plainStringEnd(b, i); ok {
 				ok = t.UnmarshalJSON(b[start:i]) == nil
 			}
 		case "feature_json":
-			bit = fFeatures
+			bit = seenFeatures
 			if b[i] != '{' {
-				return false
+				return 0, false
 			}
 			end, vok := skipValue(b, i)
 			if !vok {
-				return false
+				return 0, false
 			}
 			e.Features = append(json.RawMessage(nil), b[i:end]...)
 			i, ok = end, true
 		case "revenue_impact":
-			bit = fRevenue
+			bit = seenRevenue
 			if bytes.HasPrefix(b[i:], []byte("null")) {
 				e.RevenueImpact, i, ok = nil, i+4, true
 				break
 			}
 			end := numberEnd(b, i)
 			if end == i {
-				return false
+				return 0, false
 			}
 			f, err := strconv.ParseFloat(string(b[i:end]), 64)
 			if err != nil {
-				return false
+				return 0, false
 			}
 			e.RevenueImpact, i, ok = &f, end, true
 		default:
-			return false
+			return 0, false
 		}
 		if !ok || seen&bit != 0 {
-			return false
+			return 0, false
 		}
 		seen |= bit
 		i = skipWS(b, i)
 		if i >= len(b) {
-			return false
+			return 0, false
 		}
 		switch b[i] {
 		case ',':
 			i = skipWS(b, i+1)
 		case '}':
-			return skipWS(b, i+1) == len(b)
+			return seen, skipWS(b, i+1) == len(b)
 		default:
-			return false
+			return 0, false
 		}
 	}
 }
@@ -147,8 +155,18 @@ func skipWS(b []byte, i int) int {
 // plainString reads a JSON string at b[i] that has no escapes, no control
 // characters and is valid UTF-8; anything else is left to encoding/json.
 func plainString(b []byte, i int) (string, int, bool) {
-	if b[i] != '"' {
+	end, ok := plainStringEnd(b, i)
+	if !ok {
 		return "", i, false
+	}
+	return string(b[i+1 : end-1]), end, true
+}
+
+// plainStringEnd is plainString without making the string: it returns the
+// index after the closing quote.
+func plainStringEnd(b []byte, i int) (int, bool) {
+	if b[i] != '"' {
+		return i, false
 	}
 	j := i + 1
 	ascii := true
@@ -158,20 +176,19 @@ func plainString(b []byte, i int) (string, int, bool) {
 			break
 		}
 		if c == '\\' || c < 0x20 {
-			return "", i, false
+			return i, false
 		}
 		if c >= 0x80 {
 			ascii = false
 		}
 	}
 	if j >= len(b) {
-		return "", i, false
+		return i, false
 	}
-	s := b[i+1 : j]
-	if !ascii && !utf8.Valid(s) {
-		return "", i, false
+	if !ascii && !utf8.Valid(b[i+1:j]) {
+		return i, false
 	}
-	return string(s), j + 1, true
+	return j + 1, true
 }
 
 // numberEnd returns the end of a JSON number starting at b[i] (i itself when
@@ -217,10 +234,14 @@ func numberEnd(b []byte, i int) int {
 	return j
 }
 
-// skipValue returns the end of the JSON object or array starting at b[i],
-// checking only nesting and string boundaries; json.Valid on the result
-// (in Validate) checks the rest.
+// skipValue returns the end of the JSON object or array starting at b[i]
+// and whether it is valid JSON.
 func skipValue(b []byte, i int) (int, bool) {
+	// Usually the value is compact and one pass both finds its end and
+	// checks it; if not, find the end and ask encoding/json.
+	if end := compactValueEnd(b, i); end >= 0 {
+		return end, true
+	}
 	depth := 0
 	for j := i; j < len(b); j++ {
 		switch b[j] {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"time"
 )
 
@@ -28,6 +29,10 @@ func NewSocketClient(dataDir string) *Client {
 func socketTransport(path string) *http.Transport {
 	return &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			// Never talk to a socket another user could have put there.
+			if err := checkPrivateDir(filepath.Dir(path)); err != nil {
+				return nil, err
+			}
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", path)
 		},

@@ -371,3 +371,19 @@ func writeSelfSigned(t *testing.T, dir string) (certFile, keyFile string) {
 	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
 	return certFile, keyFile
 }
+
+func TestSocketDirMustBePrivate(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "shared")
+	if err := os.Mkdir(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o777) // umask
+	if _, err := listenSocket(filepath.Join(dir, "core.sock")); err == nil || !strings.Contains(err.Error(), "writable by no one else") {
+		t.Fatalf("a world-writable socket directory must be refused: %v", err)
+	}
+	c := &http.Client{Transport: socketTransport(filepath.Join(dir, "core.sock"))}
+	if _, err := c.Get("http://x/healthz"); err == nil || !strings.Contains(err.Error(), "writable by no one else") {
+		t.Fatalf("a client must not dial into a world-writable directory: %v", err)
+	}
+}

@@ -1,0 +1,317 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Why L2 was not asked.
+var (
+	errL2Resting = errors.New("redis failed moments ago; not asked again yet")
+	errL2Pending = errors.New("an invalidation of this customer has not reached redis yet")
+)
+
+// l2Skip says why L2 must not be used for the customer now, or nil.
+func (c *Cache) l2Skip(h custHash) error {
+	if time.Now().UnixNano() < c.l2DownUntil.Load() {
+		return errL2Resting
+	}
+	if c.pendingHas(h) {
+		return errL2Pending
+	}
+	return nil
+}
+
+// l2Get reads the customer's generation and the pair's value in one round
+// trip. hit is set when the value is the pair's and of the current
+// generation; gen is returned (when err is nil) to tag a write-back.
+func (c *Cache) l2Get(ctx context.Context, ks l2Keys) (e Entry, gen string, hit bool, err error) {
+	if err := c.l2Skip(ks.cust); err != nil {
+		c.m.l2Bypassed.Inc()
+		c.m.l2Miss.Inc()
+		return Entry{}, "", false, err
+	}
+	start := time.Now()
+	rctx, cancel := context.WithTimeout(ctx, c.opts.L2ReadTimeout)
+	vals, err := c.rdb.MGet(rctx, ks.gen, ks.data).Result()
+	cancel()
+	c.m.l2Dur.Observe(time.Since(start).Seconds())
+	if err == nil && len(vals) != 2 {
+		err = fmt.Errorf("MGET returned %d values for 2 keys", len(vals))
+	}
+	if err != nil {
+		c.m.l2Miss.Inc()
+		if ctx.Err() == nil { // not the callers giving up
+			c.l2Failed("get", err)
+		}
+		return Entry{}, "", false, err
+	}
+	c.l2OK()
+	gen, _ = vals[0].(string)
+	raw, ok := vals[1].(string)
+	if !ok {
+		c.m.l2Miss.Inc()
+		return Entry{}, gen, false, nil
+	}
+	e, blobGen, match, derr := decodeBlob([]byte(raw), ks.digest)
+	switch {
+	case derr != nil:
+		c.m.l2Errors.WithLabelValues("decode").Inc()
+		c.log.Warn("cache: undecodable value in redis; reloading", "key", ks.data, "err", derr)
+	case !match:
+		// Another pair whose key hashes collide with this one's.
+		c.log.Warn("cache: redis value belongs to another customer or scope; reloading", "key", ks.data)
+	case blobGen != gen:
+		// Written before the customer's latest invalidation.
+	default:
+		c.m.l2Hit.Inc()
+		return e, gen, true, nil
+	}
+	c.m.l2Miss.Inc()
+	return Entry{}, gen, false, nil
+}
+
+// l2Set writes a loaded entry back to Redis, tagged with the generation read
+// before the load: if the customer was invalidated meanwhile, the value is
+// dead on arrival. Best effort.
+func (c *Cache) l2Set(ks l2Keys, gen string, e Entry) {
+	if len(e.Value) > maxL2Value || c.l2Skip(ks.cust) != nil {
+		return
+	}
+	blob, err := encodeBlob(ks.digest, gen, e)
+	if err != nil {
+		c.log.Warn("cache: cannot encode entry for redis", "err", err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.L2WriteTimeout)
+	defer cancel()
+	_, err = c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, ks.data, blob, c.opts.L2TTL)
+		// The generation must outlive the value (see genMargin).
+		p.PExpire(ctx, ks.gen, c.opts.L2TTL+genMargin)
+		return nil
+	})
+	if err != nil {
+		c.l2Failed("set", err)
+	}
+}
+
+// publish gives the customer a new generation in Redis (its values there
+// are dead from then on) and tells the other processes.
+func (c *Cache) publish(ctx context.Context, h custHash) error {
+	ctx, cancel := context.WithTimeout(ctx, c.opts.L2WriteTimeout)
+	defer cancel()
+	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, genKey(c.opts.Namespace, h), randomHex(8), c.opts.L2TTL+genMargin)
+		p.Publish(ctx, c.channel, encodeInvalidation(h, c.id))
+		return nil
+	})
+	if err != nil {
+		c.l2Failed("invalidate", err)
+	}
+	return err
+}
+
+// l2Failed counts a Redis error and rests L2 for L2RetryAfter. An outage is
+// logged once, when it starts.
+func (c *Cache) l2Failed(op string, err error) {
+	c.m.l2Errors.WithLabelValues(op).Inc()
+	c.l2DownUntil.Store(time.Now().Add(c.opts.L2RetryAfter).UnixNano())
+	if c.l2Outage.CompareAndSwap(false, true) {
+		c.log.Warn("cache: redis failed; answering from L1 and load until it is back", "op", op, "err", err)
+	}
+}
+
+func (c *Cache) l2OK() {
+	if c.l2Outage.Load() && c.l2Outage.CompareAndSwap(true, false) {
+		c.log.Info("cache: redis answers again")
+	}
+}
+
+func (c *Cache) addPending(h custHash) {
+	c.pendMu.Lock()
+	defer c.pendMu.Unlock()
+	if _, ok := c.pending[h]; ok {
+		return
+	}
+	if len(c.pending) >= maxPending {
+		if c.pendFull.CompareAndSwap(false, true) {
+			c.log.Error("cache: too many invalidations waiting for redis; later ones are not retried (their L2 entries expire within L2TTL)",
+				"max", maxPending)
+		}
+		return
+	}
+	c.pending[h] = struct{}{}
+	c.pendingN.Store(int64(len(c.pending)))
+	c.m.pendingInval.Inc()
+}
+
+func (c *Cache) removePending(h custHash) {
+	if c.pendingN.Load() == 0 {
+		return
+	}
+	c.pendMu.Lock()
+	defer c.pendMu.Unlock()
+	if _, ok := c.pending[h]; ok {
+		delete(c.pending, h)
+		c.pendingN.Store(int64(len(c.pending)))
+		c.m.pendingInval.Dec()
+		if len(c.pending) == 0 {
+			c.pendFull.Store(false)
+		}
+	}
+}
+
+func (c *Cache) pendingHas(h custHash) bool {
+	if c.pendingN.Load() == 0 {
+		return false
+	}
+	c.pendMu.Lock()
+	defer c.pendMu.Unlock()
+	_, ok := c.pending[h]
+	return ok
+}
+
+// retryPending sends the invalidations Redis has not taken yet, until one
+// fails.
+func (c *Cache) retryPending(ctx context.Context) {
+	if c.pendingN.Load() == 0 {
+		return
+	}
+	c.pendMu.Lock()
+	hs := make([]custHash, 0, len(c.pending))
+	for h := range c.pending {
+		hs = append(hs, h)
+	}
+	c.pendMu.Unlock()
+	for _, h := range hs {
+		if ctx.Err() != nil || c.publish(ctx, h) != nil {
+			return
+		}
+		c.removePending(h)
+	}
+}
+
+// Run receives the invalidations other processes publish and drops their
+// customers from L1, and retries the invalidations of this process that
+// Redis did not take. It reconnects with backoff whenever Redis goes away,
+// and on every (re)subscription marks all of L1 not fresh, since what was
+// published meanwhile is lost. Without Redis it only waits. It returns nil
+// when ctx is done or the Cache is closed.
+func (c *Cache) Run(ctx context.Context) error {
+	if !c.running.CompareAndSwap(false, true) {
+		return errors.New("cache: Run called twice")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(c.closing, cancel)
+	defer stop()
+	if c.rdb == nil {
+		<-ctx.Done()
+		return nil
+	}
+	backoff := backoffMin
+	t := time.NewTimer(0)
+	defer t.Stop()
+	<-t.C
+	for {
+		connected, err := c.subscribeOnce(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if connected {
+			backoff = backoffMin
+		}
+		c.l2Failed("subscribe", err)
+		t.Reset(rand.N(backoff) + 1)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		backoff = min(2*backoff, backoffMax)
+	}
+}
+
+// subscribeOnce holds one subscription until it fails; connected says
+// whether it was established.
+func (c *Cache) subscribeOnce(ctx context.Context) (connected bool, err error) {
+	ps := c.rdb.Subscribe(ctx) // no channel yet: no I/O
+	defer ps.Close()
+	stop := context.AfterFunc(ctx, func() { _ = ps.Close() }) // unblocks a Receive
+	defer stop()
+
+	sctx, cancel := context.WithTimeout(ctx, subscribeTimeout)
+	err = ps.Subscribe(sctx, c.channel)
+	cancel()
+	if err != nil {
+		return false, fmt.Errorf("subscribe: %w", err)
+	}
+	// Messages published before the confirmation may be lost: only after it
+	// may L1 be trusted again.
+	for {
+		msg, err := ps.ReceiveTimeout(ctx, subscribeTimeout)
+		if err != nil {
+			return false, fmt.Errorf("subscribe: %w", err)
+		}
+		if _, ok := msg.(*redis.Subscription); ok {
+			break
+		}
+	}
+	c.flushL1()
+	c.l2DownUntil.Store(0)
+	c.l2OK()
+	c.subscribed.Store(true)
+	c.m.subscribed.Inc()
+	defer func() {
+		c.subscribed.Store(false)
+		c.m.subscribed.Dec()
+	}()
+	c.log.Debug("cache: subscribed to invalidations", "channel", c.channel)
+	c.retryPending(ctx)
+
+	heard := time.Now()
+	for {
+		msg, err := ps.ReceiveTimeout(ctx, healthEvery)
+		if err != nil {
+			if ctx.Err() != nil {
+				return true, nil
+			}
+			var ne net.Error
+			if !errors.As(err, &ne) || !ne.Timeout() {
+				return true, fmt.Errorf("receive: %w", err)
+			}
+			if time.Since(heard) > deadAfter {
+				return true, errors.New("receive: no answer to ping")
+			}
+			if err := ps.Ping(ctx); err != nil {
+				return true, fmt.Errorf("ping: %w", err)
+			}
+			c.retryPending(ctx)
+			continue
+		}
+		heard = time.Now()
+		if m, ok := msg.(*redis.Message); ok {
+			c.received(m.Payload)
+		}
+	}
+}
+
+func (c *Cache) received(payload string) {
+	h, origin, ok := decodeInvalidation(payload)
+	if !ok {
+		c.log.Warn("cache: malformed invalidation message ignored", "len", len(payload))
+		return
+	}
+	if origin == c.id {
+		return // done when it was sent
+	}
+	c.invalidateHash(h)
+	c.m.invPubsub.Inc()
+}

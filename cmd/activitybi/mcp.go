@@ -99,16 +99,7 @@ func (a *app) runEdge(ctx context.Context, o edgeOptions) error {
 		go func() { defer linkDone.Done(); link.Run(linkCtx) }()
 	}
 	a.log.Debug("edge serving MCP on stdio", "customer", a.cfg.Customer, "spool", a.cfg.SpoolDir())
-	go func() {
-		// Once started, give back the pages of the binary only start-up
-		// touched (see trimExecutable).
-		select {
-		case <-time.After(edgeTrimDelay):
-			before, after := trimExecutable()
-			a.log.Debug("edge memory trimmed", "rss_before", before, "rss_after", after)
-		case <-linkCtx.Done():
-		}
-	}()
+	go a.trimAfterStart(linkCtx)
 	err = ms.Run(ctx, &mcp.IOTransport{Reader: io.NopCloser(a.stdin), Writer: nopWriteCloser{a.stdout}})
 	stopLink()
 	linkDone.Wait()
@@ -177,4 +168,15 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// trimAfterStart gives back, once the edge has started, the pages of the
+// binary only start-up touched (see trimExecutable).
+func (a *app) trimAfterStart(ctx context.Context) {
+	select {
+	case <-time.After(edgeTrimDelay):
+		before, after := trimExecutable()
+		a.log.Debug("edge memory trimmed", "rss_before", before, "rss_after", after)
+	case <-ctx.Done():
+	}
 }

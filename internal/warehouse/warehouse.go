@@ -107,6 +107,54 @@ type Driver interface {
 	// MULTI_STATEMENT_COUNT=1.
 	Query(ctx context.Context, sql string, maxRows int) (*Table, error)
 
+	// CustomerQuery is the one read path for SQL that we write (the memory
+	// builder behind get_context, the SafeSQL templates; never an LLM's
+	// text) on behalf of exactly one customer. It runs one read-only
+	// statement q with its values bound from args (placeholders ? or $1,
+	// $2, ...; nil binds NULL; string, int64, float64, bool and time.Time
+	// values as such) and returns at most maxRows rows, with Query's
+	// timeout, cancellation, truncation and value decoding.
+	//
+	// Isolation is structural, not the statement's job: q runs where every
+	// customer table (claude_stream by customer; insight_atoms,
+	// context_cache, artifacts, query_tickets and audit_log by customer_id)
+	// holds only that customer's rows, so a statement without any
+	// `WHERE customer = ?` — or with a wrong one — still sees nothing of
+	// another customer. Tables without a customer's rows (upload_offsets,
+	// upload_quarantine, schema_migrations, stream_partitions, catalog and
+	// system views) cannot be read. q may name tables only by their bare
+	// names: a schema or catalog (main.claude_stream, "main"."x", temp.x,
+	// db.main.x), a table that is not a customer table, DESCRIBE/SHOW/
+	// SUMMARIZE, and everything Query refuses are refused with an
+	// *UnsafeSQLError before anything runs. customer must be non-empty
+	// valid UTF-8 without NUL bytes; it is never part of the SQL text.
+	// Customer queries never disturb Query: the analyst still sees every
+	// customer's rows.
+	// DuckDB: a separate pool of connections on the same database; each
+	// connection shadows every table of the main schema with a TEMP VIEW of
+	// the same name (unqualified names resolve to the temp catalog first),
+	// filtered with `customer_column = getvariable('activitybi_customer')`
+	// for customer tables and empty for the rest. A call sets that
+	// connection-local variable with a bound parameter (SET VARIABLE ... =
+	// ?), runs the statement in a READ ONLY transaction, rolls back and
+	// resets the variable (unset, the views are empty); a connection whose
+	// reset fails is discarded. The checker of Query runs in a customer
+	// mode that admits only bare names of customer tables or of the
+	// statement's own CTEs. See duckdb/customer.go.
+	// Snowflake: a session per call from a pool, under a role that can
+	// read nothing but secure views of the customer tables, kept in a
+	// schema of their own that is the session's default (so bare names
+	// resolve to them, and a qualified name reaches nothing the role may
+	// read), with MULTI_STATEMENT_COUNT=1 and STATEMENT_TIMEOUT_IN_SECONDS.
+	// The customer is set with a bound `SET activitybi_customer = ?` and
+	// the row access policy on each customer table (or, should a policy
+	// body not be allowed to read session variables, each secure view's
+	// WHERE clause) compares the row's customer column with
+	// $activitybi_customer; UNSET ends the call. The statement is checked
+	// first so that the same statements are refused with an
+	// *UnsafeSQLError; there the grants, not the check, are the boundary.
+	CustomerQuery(ctx context.Context, customer string, q string, args []any, maxRows int) (*Table, error)
+
 	// Stats returns row counts and sizes for status output and tests.
 	// DuckDB: COUNT(*) per table. Snowflake: INFORMATION_SCHEMA.TABLES.
 	Stats(ctx context.Context) (Stats, error)

@@ -8,8 +8,12 @@
 // Query; the statement check in safesql.go only gives clear refusals.
 //
 // Connections: one dedicated writer connection (it holds the TEMP staging
-// tables) serialized by writeMu, and a small pool for readers. Load, Migrate
-// and ForgetOffsets take writeMu; Query, Offsets and Stats do not.
+// tables) serialized by writeMu, a small pool for readers, and a pool of
+// customer connections whose table names resolve to per-customer views
+// (customer.go). Load, Migrate and ForgetOffsets take writeMu; Query,
+// CustomerQuery, Offsets and Stats do not.
+//
+// Lock order: writeMu, then closeMu, then custMu.
 package duckdb
 
 import (
@@ -138,6 +142,13 @@ type DB struct {
 	closeMu  sync.RWMutex
 	isClosed bool
 
+	// custMu guards cust, the pool of customer connections (customer.go):
+	// taking a connection holds RLock, Migrate swaps in a new pool.
+	custMu sync.RWMutex
+	cust   *sql.DB
+	// checked caches statements that passed the customer-mode check.
+	checked checkedCache
+
 	// testHookAfterInsert, when set by a test, runs inside Load's
 	// transaction after the rows are inserted; an error aborts the load.
 	testHookAfterInsert func() error
@@ -209,10 +220,12 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	sqlDB.SetConnMaxIdleTime(0)
 	sqlDB.SetConnMaxLifetime(0)
 
-	db := &DB{opts: opts, path: abs, log: opts.Logger, connector: connector, sqlDB: sqlDB}
+	db := &DB{opts: opts, path: abs, log: opts.Logger, connector: connector, sqlDB: sqlDB,
+		cust: newCustomerPool(connector, opts.Threads+2)}
 	if !opts.ReadOnly {
 		db.writer, err = sqlDB.Conn(ctx)
 		if err != nil {
+			db.cust.Close()
 			sqlDB.Close()
 			release()
 			return nil, fmt.Errorf("duckdb: writer connection: %w", err)
@@ -257,6 +270,11 @@ func (db *DB) Close() error {
 			errs = append(errs, err)
 		}
 	}
+	db.custMu.Lock()
+	if err := db.cust.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	db.custMu.Unlock()
 	if err := db.sqlDB.Close(); err != nil {
 		errs = append(errs, err)
 	}

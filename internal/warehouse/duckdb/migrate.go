@@ -92,6 +92,9 @@ func (db *DB) Migrate(ctx context.Context) ([]int, error) {
 			return err
 		})
 		if err != nil {
+			if len(applied) > 0 {
+				db.renewCustomerPool()
+			}
 			return applied, fmt.Errorf("migration %s: %w", m.name, err)
 		}
 		db.log.Info("warehouse migrated", "version", m.version, "name", m.name)
@@ -100,6 +103,9 @@ func (db *DB) Migrate(ctx context.Context) ([]int, error) {
 	if len(applied) > 0 {
 		db.staged = false // staging tables mirror claude_stream: recreate them
 		db.parts = nil
+		// Customer connections shadow the tables they saw when they
+		// opened: open new ones on the new schema.
+		db.renewCustomerPool()
 	}
 	return applied, nil
 }

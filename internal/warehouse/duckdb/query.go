@@ -36,40 +36,68 @@ func (db *DB) Query(ctx context.Context, q string, maxRows int) (*warehouse.Tabl
 		return nil, fmt.Errorf("query: %w", err)
 	}
 	defer conn.Close()
+	return db.readOnly(ctx, conn, readSpec{what: "query", q: q, maxRows: maxRows, mode: analystMode})
+}
 
-	if err := checkSQL(ctx, conn, q); err != nil {
+// readSpec is one checked read: Query's and CustomerQuery's.
+type readSpec struct {
+	what    string // error prefix
+	q       string
+	args    []any
+	maxRows int
+	mode    checkMode
+	// setup, if set, runs on the connection after the statement passed
+	// the check and before the transaction begins.
+	setup func() error
+}
+
+// readOnly checks r.q, wraps it for maxRows, and reads it in a READ ONLY
+// transaction on conn, which it rolls back. ctx carries the timeout.
+func (db *DB) readOnly(ctx context.Context, conn *sql.Conn, r readSpec) (*warehouse.Table, error) {
+	if err := db.check(ctx, conn, r.q, r.mode); err != nil {
 		return nil, err
 	}
-	run := q
-	if maxRows > 0 {
+	run := r.q
+	if r.maxRows > 0 {
 		// The wrapped text is checked again, so what runs is always a
 		// checked single SELECT. Should wrapping fail to parse (a trailing
 		// comment after a semicolon, say), the statement runs unwrapped
 		// and reading stops after maxRows+1 rows.
-		w := fmt.Sprintf("SELECT * FROM (\n%s\n) AS analyst_query LIMIT %d", trimStatementEnd(q), maxRows+1)
-		if checkSQL(ctx, conn, w) == nil {
+		w := fmt.Sprintf("SELECT * FROM (\n%s\n) AS analyst_query LIMIT %d", trimStatementEnd(r.q), r.maxRows+1)
+		if db.check(ctx, conn, w, r.mode) == nil {
 			run = w
+		}
+	}
+	if r.setup != nil {
+		if err := r.setup(); err != nil {
+			return nil, fmt.Errorf("%s: %w", r.what, err)
 		}
 	}
 
 	if _, err := conn.ExecContext(ctx, "BEGIN TRANSACTION READ ONLY"); err != nil {
-		return nil, fmt.Errorf("query: begin: %w", err)
+		return nil, fmt.Errorf("%s: begin: %w", r.what, err)
 	}
 	defer func() {
 		// A connection whose transaction could not be ended must not go
-		// back to the pool: ErrBadConn makes database/sql discard it.
+		// back to the pool.
 		if _, err := conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK"); err != nil {
-			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+			discard(conn)
 		}
 	}()
-	t, err := readTable(ctx, conn, run, maxRows)
+	t, err := readTable(ctx, conn, run, r.args, r.maxRows)
 	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, fmt.Errorf("query: interrupted after %s (timeout): %w", db.opts.QueryTimeout, err)
+			return nil, fmt.Errorf("%s: interrupted after %s (timeout): %w", r.what, db.opts.QueryTimeout, err)
 		}
-		return nil, fmt.Errorf("query: %w", err)
+		return nil, fmt.Errorf("%s: %w", r.what, err)
 	}
 	return t, nil
+}
+
+// discard makes database/sql close conn instead of returning it to its pool
+// (driver.ErrBadConn from Raw marks the connection bad).
+func discard(conn *sql.Conn) {
+	_ = conn.Raw(func(any) error { return driver.ErrBadConn })
 }
 
 // trimStatementEnd drops trailing white space and semicolons.
@@ -77,8 +105,8 @@ func trimStatementEnd(q string) string {
 	return strings.TrimRight(q, " \t\r\n;")
 }
 
-func readTable(ctx context.Context, conn *sql.Conn, q string, maxRows int) (*warehouse.Table, error) {
-	rows, err := conn.QueryContext(ctx, q)
+func readTable(ctx context.Context, conn *sql.Conn, q string, args []any, maxRows int) (*warehouse.Table, error) {
+	rows, err := conn.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}

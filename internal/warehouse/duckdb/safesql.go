@@ -26,6 +26,15 @@ import (
 // This check gives clear refusals; it is not the only guard. The database has
 // external access disabled and its configuration locked, and the statement
 // runs in a READ ONLY transaction.
+//
+// Customer mode (CustomerQuery, customer.go) adds one rule: a table is named
+// only by its bare name, and that name is a customer table or a CTE of the
+// statement in scope. A schema or catalog would step past the connection's
+// shadow views to the unfiltered tables, so it is refused; so are tables
+// without a customer's rows, the engine's catalog views (duckdb_tables,
+// information_schema...), DESCRIBE/SHOW/SUMMARIZE and qualified function
+// names. There the check is half of the boundary: the shadow views filter
+// what a bare name reads, the check makes sure only bare names are read.
 
 // allowedTableFunctions are the table functions an analyst may call: they
 // produce rows from their arguments only.
@@ -55,10 +64,21 @@ type serialized struct {
 	Statements   []json.RawMessage `json:"statements"`
 }
 
+// checkMode selects the rules of checkSQL.
+type checkMode int
+
+const (
+	// analystMode: Query's rules.
+	analystMode checkMode = iota
+	// customerMode: Query's rules plus bare names of customer tables only.
+	customerMode
+)
+
 // checkSQL returns nil if q is exactly one SELECT statement that uses only
-// allowed functions, an *UnsafeSQLError if it must be refused, or another
-// error (a syntax error, a failure to ask DuckDB).
-func checkSQL(ctx context.Context, conn *sql.Conn, q string) error {
+// allowed functions (and, in customer mode, only bare names of customer
+// tables), an *UnsafeSQLError if it must be refused, or another error (a
+// syntax error, a failure to ask DuckDB).
+func checkSQL(ctx context.Context, conn *sql.Conn, q string, mode checkMode) error {
 	if strings.TrimSpace(q) == "" {
 		return unsafe("empty statement")
 	}
@@ -87,16 +107,23 @@ func checkSQL(ctx context.Context, conn *sql.Conn, q string) error {
 	if err := json.Unmarshal(s.Statements[0], &tree); err != nil {
 		return fmt.Errorf("parse sql: %w", err)
 	}
-	return walk(tree)
+	return walker{customer: mode == customerMode}.walk(tree, nil)
+}
+
+// walker walks a statement's syntax tree.
+type walker struct {
+	customer bool // customer mode
 }
 
 // walk refuses disallowed table functions, functions and file-like tables
-// anywhere in the syntax tree (subqueries, CTEs, joins, expressions).
-func walk(n any) error {
+// anywhere in the syntax tree (subqueries, CTEs, joins, expressions). ctes
+// holds the lower-cased names of the CTEs in scope at n (customer mode
+// only).
+func (w walker) walk(n any, ctes map[string]bool) error {
 	switch n := n.(type) {
 	case []any:
 		for _, c := range n {
-			if err := walk(c); err != nil {
+			if err := w.walk(c, ctes); err != nil {
 				return err
 			}
 		}
@@ -114,19 +141,115 @@ func walk(n any) error {
 			if strings.ContainsAny(name, `/\:`) || strings.Contains(name, ".") {
 				return unsafe("%q looks like a file or URL; queries read only the warehouse's tables", name)
 			}
+			if w.customer {
+				if err := customerTableRef(n, name, ctes); err != nil {
+					return err
+				}
+			}
+		case typ == "SHOW_REF" && w.customer:
+			return unsafe("DESCRIBE, SHOW and SUMMARIZE are not allowed in a customer query")
 		case n["class"] == "FUNCTION":
 			name, _ := n["function_name"].(string)
 			if why, ok := deniedFunctions[strings.ToLower(name)]; ok {
 				return unsafe("%s", why)
 			}
+			if w.customer {
+				schema, _ := n["schema"].(string)
+				catalog, _ := n["catalog"].(string)
+				if schema != "" || catalog != "" {
+					return unsafe("function %s is qualified with a schema or catalog; a customer query calls functions by their bare names", name)
+				}
+			}
+		}
+		if w.customer {
+			if cm, ok := n["cte_map"].(map[string]any); ok {
+				return w.walkWithCTEs(n, cm, ctes)
+			}
 		}
 		for _, c := range n {
-			if err := walk(c); err != nil {
+			if err := w.walk(c, ctes); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// walkWithCTEs walks a query node that defines CTEs. Each CTE sees the CTEs
+// defined before it (and itself if it is recursive); the rest of the node
+// sees them all. Over-approximating the scope would let a name that DuckDB
+// resolves to a table pass as a CTE, so the scope follows DuckDB's order.
+func (w walker) walkWithCTEs(n, cteMap map[string]any, outer map[string]bool) error {
+	scope := make(map[string]bool, len(outer)+4)
+	for k := range outer {
+		scope[k] = true
+	}
+	entries, _ := cteMap["map"].([]any)
+	for _, e := range entries {
+		entry, _ := e.(map[string]any)
+		name, _ := entry["key"].(string)
+		name = strings.ToLower(name)
+		body := entry["value"]
+		inner := scope
+		if isRecursiveCTE(body) {
+			inner = make(map[string]bool, len(scope)+1)
+			for k := range scope {
+				inner[k] = true
+			}
+			inner[name] = true
+		}
+		if err := w.walk(body, inner); err != nil {
+			return err
+		}
+		if name != "" {
+			scope[name] = true
+		}
+	}
+	for k, c := range n {
+		if k == "cte_map" {
+			continue
+		}
+		if err := w.walk(c, scope); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// isRecursiveCTE reports whether a cte_map value is a recursive CTE, whose
+// body may name the CTE itself.
+func isRecursiveCTE(v any) bool {
+	m, _ := v.(map[string]any)
+	q, _ := m["query"].(map[string]any)
+	node, _ := q["node"].(map[string]any)
+	return node["type"] == "RECURSIVE_CTE_NODE"
+}
+
+// customerTableRef checks one table reference of a customer query.
+func customerTableRef(ref map[string]any, name string, ctes map[string]bool) error {
+	schema, _ := ref["schema_name"].(string)
+	catalog, _ := ref["catalog_name"].(string)
+	if schema != "" || catalog != "" {
+		full := name
+		if schema != "" {
+			full = schema + "." + full
+		}
+		if catalog != "" {
+			full = catalog + "." + full
+		}
+		return unsafe("%s names a schema or catalog; a customer query names tables by their bare names (%s)", full, customerTableList())
+	}
+	if at := ref["at_clause"]; at != nil {
+		return unsafe("AT (time travel) is not allowed in a customer query")
+	}
+	l := strings.ToLower(name)
+	if ctes[l] {
+		return nil
+	}
+	if _, ok := customerTables[l]; ok {
+		return nil
+	}
+	return unsafe("%s is not a customer table; a customer query reads only %s", name, customerTableList())
 }
 
 func whyDenied(name string) string {

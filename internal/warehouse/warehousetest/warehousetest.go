@@ -2,9 +2,9 @@
 // pass (the pattern of River's riverdrivertest). A driver's own tests call
 // Run with a function that opens a fresh, empty, unmigrated warehouse.
 //
-// The suite only speaks the Driver interface and plain SQL through Query,
-// so it imports no driver: the same assertions hold the embedded DuckDB
-// driver and the Snowflake driver to one contract.
+// The suite only speaks the Driver interface and plain SQL through Query and
+// CustomerQuery, so it imports no driver: the same assertions hold the
+// embedded DuckDB driver and the Snowflake driver to one contract.
 package warehousetest
 
 import (
@@ -53,6 +53,13 @@ func Run(t *testing.T, open func(t *testing.T) warehouse.Driver) {
 		{"Offsets", testOffsets},
 		{"QueryRefusesUnsafe", testQueryRefusesUnsafe},
 		{"QueryAnswers", testQueryAnswers},
+		{"CustomerQueryIsolates", testCustomerQueryIsolates},
+		{"CustomerQueryRefuses", testCustomerQueryRefuses},
+		{"CustomerQueryInternalTables", testCustomerQueryInternalTables},
+		{"CustomerQueryHostileCustomers", testCustomerQueryHostileCustomers},
+		{"CustomerQueryArgs", testCustomerQueryArgs},
+		{"CustomerQueryAfterFailure", testCustomerQueryAfterFailure},
+		{"CustomerQueryConcurrent", testCustomerQueryConcurrent},
 		{"Stats", testStats},
 		{"Closed", testClosed},
 	}
@@ -657,55 +664,58 @@ func testOffsets(t *testing.T, open Open) {
 	}
 }
 
+// unsafeStatements are refused by Query and by CustomerQuery.
+var unsafeStatements = []struct{ name, sql string }{
+	{"Insert", `INSERT INTO claude_stream (activity_id, ts, customer, activity, feature_json, _received_at, _source) VALUES ('x', now(), 'c', 'a_b', '{}', now(), 'mcp')`},
+	{"Update", `UPDATE claude_stream SET customer = 'mallory'`},
+	{"Delete", `DELETE FROM claude_stream`},
+	{"Truncate", `TRUNCATE claude_stream`},
+	{"CreateTable", `CREATE TABLE evil (x INTEGER)`},
+	{"CreateTableAs", `CREATE TABLE evil AS SELECT * FROM claude_stream`},
+	{"DropTable", `DROP TABLE claude_stream`},
+	{"Alter", `ALTER TABLE claude_stream ADD COLUMN x INTEGER`},
+	{"SelectThenDrop", `SELECT 1; DROP TABLE claude_stream`},
+	{"TwoSelects", `SELECT 1; SELECT 2`},
+	{"CommitThenDrop", `COMMIT; DROP TABLE claude_stream`},
+	{"Begin", `BEGIN TRANSACTION`},
+	{"Attach", `ATTACH '/tmp/other.duckdb' AS other`},
+	{"Detach", `DETACH other`},
+	{"CopyTo", `COPY claude_stream TO '/tmp/out.csv'`},
+	{"CopyFrom", `COPY claude_stream FROM '/etc/passwd'`},
+	{"CopySelect", `COPY (SELECT * FROM claude_stream) TO '/tmp/out.parquet'`},
+	{"Pragma", `PRAGMA enable_profiling`},
+	{"Set", `SET enable_external_access = true`},
+	{"Reset", `RESET memory_limit`},
+	{"Install", `INSTALL httpfs`},
+	{"Load", `LOAD httpfs`},
+	{"Call", `CALL pragma_version()`},
+	{"Export", `EXPORT DATABASE '/tmp/dump'`},
+	{"ReadCSV", `SELECT * FROM read_csv('/etc/passwd')`},
+	{"ReadCSVAuto", `SELECT * FROM read_csv_auto('/etc/passwd')`},
+	{"ReadJSON", `SELECT * FROM read_json('/etc/hosts')`},
+	{"ReadNDJSON", `SELECT * FROM read_ndjson('/etc/hosts')`},
+	{"ReadParquet", `SELECT * FROM read_parquet('/tmp/x.parquet')`},
+	{"ParquetScan", `SELECT * FROM parquet_scan('/tmp/x.parquet')`},
+	{"ReadText", `SELECT * FROM read_text('/etc/passwd')`},
+	{"ReadBlob", `SELECT * FROM read_blob('/etc/passwd')`},
+	{"Glob", `SELECT * FROM glob('/etc/*')`},
+	{"SniffCSV", `SELECT * FROM sniff_csv('/etc/passwd')`},
+	{"IcebergScan", `SELECT * FROM iceberg_scan('s3://bucket/table')`},
+	{"DeltaScan", `SELECT * FROM delta_scan('s3://bucket/table')`},
+	{"FilePathAsTable", `SELECT * FROM '/etc/passwd'`},
+	{"URLAsTable", `SELECT * FROM 'https://example.com/data.csv'`},
+	{"QueryFunction", `SELECT * FROM query('SELECT 1')`},
+	{"ReadCSVInSubquery", `SELECT count(*) FROM claude_stream WHERE customer IN (SELECT column0 FROM read_csv('/etc/passwd'))`},
+	{"ReadCSVInCTE", `WITH f AS (SELECT * FROM read_csv('/etc/passwd')) SELECT * FROM f`},
+	{"ReadCSVInJoin", `SELECT * FROM claude_stream JOIN read_text('/etc/passwd') ON true`},
+	{"Empty", `   `},
+	{"OnlyComment", `-- nothing`},
+}
+
 func testQueryRefusesUnsafe(t *testing.T, open Open) {
 	d := setup(t, open)
 	load(t, d, &warehouse.Batch{Events: []event.Event{ev("alice", "called_tool", "A1", t0)}})
-	cases := []struct{ name, sql string }{
-		{"Insert", `INSERT INTO claude_stream (activity_id, ts, customer, activity, feature_json, _received_at, _source) VALUES ('x', now(), 'c', 'a_b', '{}', now(), 'mcp')`},
-		{"Update", `UPDATE claude_stream SET customer = 'mallory'`},
-		{"Delete", `DELETE FROM claude_stream`},
-		{"Truncate", `TRUNCATE claude_stream`},
-		{"CreateTable", `CREATE TABLE evil (x INTEGER)`},
-		{"CreateTableAs", `CREATE TABLE evil AS SELECT * FROM claude_stream`},
-		{"DropTable", `DROP TABLE claude_stream`},
-		{"Alter", `ALTER TABLE claude_stream ADD COLUMN x INTEGER`},
-		{"SelectThenDrop", `SELECT 1; DROP TABLE claude_stream`},
-		{"TwoSelects", `SELECT 1; SELECT 2`},
-		{"CommitThenDrop", `COMMIT; DROP TABLE claude_stream`},
-		{"Begin", `BEGIN TRANSACTION`},
-		{"Attach", `ATTACH '/tmp/other.duckdb' AS other`},
-		{"Detach", `DETACH other`},
-		{"CopyTo", `COPY claude_stream TO '/tmp/out.csv'`},
-		{"CopyFrom", `COPY claude_stream FROM '/etc/passwd'`},
-		{"CopySelect", `COPY (SELECT * FROM claude_stream) TO '/tmp/out.parquet'`},
-		{"Pragma", `PRAGMA enable_profiling`},
-		{"Set", `SET enable_external_access = true`},
-		{"Reset", `RESET memory_limit`},
-		{"Install", `INSTALL httpfs`},
-		{"Load", `LOAD httpfs`},
-		{"Call", `CALL pragma_version()`},
-		{"Export", `EXPORT DATABASE '/tmp/dump'`},
-		{"ReadCSV", `SELECT * FROM read_csv('/etc/passwd')`},
-		{"ReadCSVAuto", `SELECT * FROM read_csv_auto('/etc/passwd')`},
-		{"ReadJSON", `SELECT * FROM read_json('/etc/hosts')`},
-		{"ReadNDJSON", `SELECT * FROM read_ndjson('/etc/hosts')`},
-		{"ReadParquet", `SELECT * FROM read_parquet('/tmp/x.parquet')`},
-		{"ParquetScan", `SELECT * FROM parquet_scan('/tmp/x.parquet')`},
-		{"ReadText", `SELECT * FROM read_text('/etc/passwd')`},
-		{"ReadBlob", `SELECT * FROM read_blob('/etc/passwd')`},
-		{"Glob", `SELECT * FROM glob('/etc/*')`},
-		{"SniffCSV", `SELECT * FROM sniff_csv('/etc/passwd')`},
-		{"IcebergScan", `SELECT * FROM iceberg_scan('s3://bucket/table')`},
-		{"DeltaScan", `SELECT * FROM delta_scan('s3://bucket/table')`},
-		{"FilePathAsTable", `SELECT * FROM '/etc/passwd'`},
-		{"URLAsTable", `SELECT * FROM 'https://example.com/data.csv'`},
-		{"QueryFunction", `SELECT * FROM query('SELECT 1')`},
-		{"ReadCSVInSubquery", `SELECT count(*) FROM claude_stream WHERE customer IN (SELECT column0 FROM read_csv('/etc/passwd'))`},
-		{"ReadCSVInCTE", `WITH f AS (SELECT * FROM read_csv('/etc/passwd')) SELECT * FROM f`},
-		{"ReadCSVInJoin", `SELECT * FROM claude_stream JOIN read_text('/etc/passwd') ON true`},
-		{"Empty", `   `},
-		{"OnlyComment", `-- nothing`},
-	}
+	cases := unsafeStatements
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := d.Query(context.Background(), c.sql, 10)
@@ -813,6 +823,9 @@ func testClosed(t *testing.T, open Open) {
 	}
 	if _, err := d.Query(ctx, "SELECT 1", 0); !errors.Is(err, warehouse.ErrClosed) {
 		t.Errorf("Query after Close: %v; want ErrClosed", err)
+	}
+	if _, err := d.CustomerQuery(ctx, "alice", "SELECT 1", nil, 0); !errors.Is(err, warehouse.ErrClosed) {
+		t.Errorf("CustomerQuery after Close: %v; want ErrClosed", err)
 	}
 	if _, err := d.Offsets(ctx); !errors.Is(err, warehouse.ErrClosed) {
 		t.Errorf("Offsets after Close: %v; want ErrClosed", err)

@@ -54,6 +54,10 @@ type Config struct {
 		RetryMin        time.Duration
 		RetryMax        time.Duration
 	}
+	Cache struct {
+		// RedisURL enables the shared second cache tier ("" = in-process only).
+		RedisURL string
+	}
 	Warehouse struct {
 		Driver      string
 		Path        string
@@ -192,6 +196,15 @@ var fields = func() []field {
 	{
 		set, get := str(func(c *Config) *string { return &c.LogLevel }, "debug", "info", "warn", "error")
 		add(field{key: "log_level", help: "log level: debug, info, warn, error", def: constant("info"), set: set, get: get, flag: true})
+	}
+	{
+		set, get := str(func(c *Config) *string { return &c.Cache.RedisURL })
+		add(field{key: "cache.redis_url", help: "Redis URL of the shared memory cache tier (redis://host:6379/0, rediss:// for TLS); empty = in-process cache only", def: constant(""), set: func(c *Config, v string) error {
+			if v != "" && !strings.HasPrefix(v, "redis://") && !strings.HasPrefix(v, "rediss://") {
+				return errors.New("must start with redis:// or rediss://")
+			}
+			return set(c, v)
+		}, get: get})
 	}
 	{
 		set, get := str(func(c *Config) *string { return &c.LogFormat }, "text", "json")

@@ -78,9 +78,17 @@ func (a *app) runEdge(ctx context.Context, o edgeOptions) error {
 	var clientMu sync.Mutex
 	client := ""
 	metrics := &server.EdgeMetrics{}
+	// get_context: the edge's own cache (and Redis when configured) in
+	// front of the core, which builds contexts from the warehouse.
+	memCache, err := a.newCache(nil)
+	if err != nil {
+		return err
+	}
+	defer memCache.Close()
+	mem := &server.Memory{Cache: memCache, Load: server.CoreContextLoader(a.cfg.DataDir)}
 	ms, err := server.NewMCPServer(server.MCPOptions{
 		Appender: sw, Identity: server.FixedIdentity(a.cfg.Customer), Source: "mcp",
-		Version: versionString(), Logger: a.log, Metrics: metrics,
+		Version: versionString(), Logger: a.log, Metrics: metrics, Memory: mem,
 		OnClient: func(c string) { clientMu.Lock(); client = c; clientMu.Unlock() },
 	})
 	if err != nil {
@@ -92,6 +100,7 @@ func (a *app) runEdge(ctx context.Context, o edgeOptions) error {
 	if !o.noCore {
 		link = &server.EdgeLink{
 			DataDir: a.cfg.DataDir, Spawn: a.spawnCore(o.coreIdle), Logger: a.log, Metrics: metrics,
+			OnInvalidate: memCache.InvalidateLocal,
 			Info:   server.EdgeInfo{PID: os.Getpid(), Customer: a.cfg.Customer},
 			Client: func() string { clientMu.Lock(); defer clientMu.Unlock(); return client },
 		}
@@ -100,6 +109,11 @@ func (a *app) runEdge(ctx context.Context, o edgeOptions) error {
 	}
 	a.log.Debug("edge serving MCP on stdio", "customer", a.cfg.Customer, "spool", a.cfg.SpoolDir())
 	go a.trimAfterStart(linkCtx)
+	go func() {
+		if err := memCache.Run(linkCtx); err != nil && linkCtx.Err() == nil {
+			a.log.Warn("memory cache subscriber stopped", "err", err)
+		}
+	}()
 	err = ms.Run(ctx, &mcp.IOTransport{Reader: io.NopCloser(a.stdin), Writer: nopWriteCloser{a.stdout}})
 	stopLink()
 	linkDone.Wait()

@@ -33,7 +33,14 @@ type edge struct {
 
 func (e *env) startEdge(args ...string) *edge {
 	e.t.Helper()
+	return e.startEdgeEnv(nil, args...)
+}
+
+// startEdgeEnv starts an edge with extra environment (e.g. another customer).
+func (e *env) startEdgeEnv(extraEnv []string, args ...string) *edge {
+	e.t.Helper()
 	cmd := e.command(append([]string{"mcp"}, args...)...)
+	cmd.Env = append(cmd.Env, extraEnv...)
 	buf := &lockedBuf{mu: &sync.Mutex{}, b: &bytes.Buffer{}}
 	cmd.Stderr = buf
 	cs, err := mcp.NewClient(&mcp.Implementation{Name: "e2e-client", Version: "1.0"}, nil).
@@ -433,4 +440,79 @@ func TestTypeScriptClientOverStdio(t *testing.T) {
 	id, _ := res.Results[0]["activity_id"].(string)
 	e.waitCount("SELECT count(*) FROM claude_stream WHERE activity_id = '"+id+"' AND (feature_json->>'tool') = 'ts-sdk'", 1, 10*time.Second)
 	e.waitCount("SELECT count(*) FROM insight_atoms WHERE metric = 'prefers_language'", 1, 10*time.Second)
+}
+
+// TestGetContextAcrossSessions: told in one session, recalled in another.
+func TestGetContextAcrossSessions(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	t.Cleanup(e.stopCore)
+	a := e.startEdge()
+	a.call(t, "log_event", map[string]any{"activity": "called_tool", "features": map[string]any{"tool": "Bash", "success": false, "error": "exit 1", "project": "demo"}})
+	waitFor(t, 90*time.Second, func() bool { return server.NewSocketClient(e.dataDir).Healthy(context.Background()) })
+	b := e.startEdge()
+	// B reads (and caches) the context before A tells it anything.
+	before := b.call(t, "get_context", map[string]any{})
+	if before["stale"] != false {
+		t.Fatalf("first context: %v", before)
+	}
+	a.call(t, "log_insight", map[string]any{"subject": "user", "metric": "prefers_language", "value": "go"})
+	start := time.Now()
+	var got map[string]any
+	waitFor(t, 10*time.Second, func() bool {
+		got = b.call(t, "get_context", map[string]any{"topics": []string{"facts"}})
+		return strings.Contains(fmt.Sprint(got["items"]), "prefers_language")
+	})
+	t.Logf("insight from edge A visible to edge B's get_context after %s (target < 1 s)", time.Since(start))
+	res, err := b.cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "get_context", Arguments: map[string]any{}})
+	if err != nil || res.IsError {
+		t.Fatal(err, res)
+	}
+	text := res.Content[0].(*mcp.TextContent).Text
+	for _, w := range []string{"prefers_language", "go", "Bash"} {
+		if !strings.Contains(text, w) {
+			t.Errorf("context text lacks %q:\n%s", w, text)
+		}
+	}
+	// Bad input gets a clear tool error.
+	for args, want := range map[string]string{
+		`{"max_tokens": 5}`:       "max_tokens",
+		`{"topics": ["weather"]}`: "topic",
+		`{"cursor": "garbage"}`:   "cursor",
+		`{"scope": "no-such"}`:    "scope",
+		`{"customer": "bob"}`:     "customer",
+	} {
+		var m map[string]any
+		json.Unmarshal([]byte(args), &m)
+		res, err := b.cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "get_context", Arguments: m})
+		if err != nil || !res.IsError || !strings.Contains(res.Content[0].(*mcp.TextContent).Text, want) {
+			t.Errorf("get_context %s: want a tool error about %s, got %v %v", args, want, err, res)
+		}
+	}
+}
+
+// TestGetContextIsolatesIdentities: two identities on one data directory
+// (two edges, one core) never see each other's memory.
+func TestGetContextIsolatesIdentities(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	t.Cleanup(e.stopCore)
+	alice := e.startEdgeEnv([]string{"ACTIVITYBI_CUSTOMER=alice"})
+	bob := e.startEdgeEnv([]string{"ACTIVITYBI_CUSTOMER=bob"})
+	alice.call(t, "log_insight", map[string]any{"subject": "user", "metric": "secret_word", "value": "alice-only"})
+	bob.call(t, "log_insight", map[string]any{"subject": "user", "metric": "secret_word", "value": "bob-only"})
+	waitFor(t, 90*time.Second, func() bool { return server.NewSocketClient(e.dataDir).Healthy(context.Background()) })
+	for _, tc := range []struct {
+		ed        *edge
+		own, other string
+	}{{alice, "alice-only", "bob-only"}, {bob, "bob-only", "alice-only"}} {
+		var got string
+		waitFor(t, 10*time.Second, func() bool {
+			got = fmt.Sprint(tc.ed.call(t, "get_context", map[string]any{})["items"])
+			return strings.Contains(got, tc.own)
+		})
+		if strings.Contains(got, tc.other) {
+			t.Fatalf("%s sees %s: %s", tc.own, tc.other, got)
+		}
+	}
 }

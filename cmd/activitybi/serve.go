@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/activitybi/activitybi/internal/memory"
 	"github.com/activitybi/activitybi/internal/server"
 	"github.com/activitybi/activitybi/internal/spool"
 	"github.com/activitybi/activitybi/internal/telemetry"
@@ -107,7 +108,36 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	if _, err := spool.Recover(cfg.SpoolDir(), a.log, spoolMetrics); err != nil {
 		return fmt.Errorf("recover spool: %w", err)
 	}
+	// Memory: contexts built from the warehouse behind the cache tiers;
+	// a committed insight invalidates its customer's context here, in
+	// Redis (other processes) and in the attached edges.
+	builder, err := memory.NewBuilder(memory.Options{Warehouse: db, Logger: a.log})
+	if err != nil {
+		return err
+	}
+	memCache, err := a.newCache(reg)
+	if err != nil {
+		return err
+	}
+	defer memCache.Close()
+	var srv *server.Server // set below; invalidations before it exists reach no edge anyway
+	var srvMu sync.Mutex
+	onInsights := func(customers []string) {
+		for _, c := range customers {
+			ictx, cancel := context.WithTimeout(context.Background(), time.Second)
+			if err := memCache.Invalidate(ictx, c); err != nil {
+				a.log.Warn("memory: invalidation not published; other processes see the change when their cache expires", "err", err)
+			}
+			cancel()
+			srvMu.Lock()
+			if srv != nil {
+				srv.InvalidateEdges(c)
+			}
+			srvMu.Unlock()
+		}
+	}
 	up, err := upload.New(upload.Options{
+		OnInsights:      onInsights,
 		SpoolDir:        cfg.SpoolDir(),
 		Warehouse:       db,
 		BatchMaxRecords: cfg.Upload.BatchMaxRecords,
@@ -155,6 +185,7 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 		Addr: cfg.Listen, InsecureListen: o.insecure, TLSCert: o.tlsCert, TLSKey: o.tlsKey,
 		Socket: server.SocketPath(cfg.DataDir), Registry: reg, Warehouse: db,
 		Uploader: up.Status, AdminToken: token, Appender: sw, VerifyToken: verify, ToolMetrics: toolMetrics,
+		Memory: &server.Memory{Cache: memCache, Load: server.BuilderLoader(builder)},
 		IdleExit: o.idleExit, StartedBy: o.startedBy,
 		// A core started by an edge must not fail because another data
 		// directory's core has the port: it takes a free one (status shows it).
@@ -162,10 +193,13 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 		Shutdown:       func(reason string) { cancel(fmt.Errorf("stopped: %s", reason)) },
 		DataDir:        cfg.DataDir, SpoolDir: cfg.SpoolDir(), Version: versionString(), Logger: a.log,
 	}
-	srv, err := server.New(sopts)
+	s, err := server.New(sopts)
 	if err != nil {
 		return err
 	}
+	srvMu.Lock()
+	srv = s
+	srvMu.Unlock()
 	addr, err := srv.Listen()
 	if err != nil {
 		return err
@@ -185,6 +219,11 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 		"warehouse", cfg.Warehouse.Path, "started_by", o.startedBy, "idle_exit", o.idleExit)
 
 	// Run the parts; the first to fail stops the others.
+	go func() {
+		if err := memCache.Run(runCtx); err != nil && runCtx.Err() == nil {
+			a.log.Warn("memory cache subscriber stopped", "err", err)
+		}
+	}()
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
 	wg.Add(2)

@@ -50,6 +50,8 @@ type EdgeLink struct {
 	// Metrics, when set, is reported to the core every reportEvery while
 	// attached, and by Flush.
 	Metrics *EdgeMetrics
+	// OnInvalidate is told the customer whose context the core says changed.
+	OnInvalidate func(customer string)
 	// OnState is told "attached", "detached", "stopped" (the core was
 	// stopped by hand: the edge does not restart it) — for tests and logs.
 	OnState func(state string)
@@ -125,6 +127,11 @@ func (l *EdgeLink) attach(ctx context.Context, c *Client) (reason string, err er
 		return "", fmt.Errorf("attach: HTTP %d", resp.StatusCode)
 	}
 	l.state("attached")
+	if l.OnInvalidate != nil {
+		// Invalidations sent while this edge was not attached are lost:
+		// start from a clean cache for its customer.
+		l.OnInvalidate(l.Info.Customer)
+	}
 	if l.Metrics != nil {
 		rctx, stop := context.WithCancel(ctx)
 		defer stop()
@@ -143,8 +150,12 @@ func (l *EdgeLink) attach(ctx context.Context, c *Client) (reason string, err er
 	}
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		if r, ok := strings.CutPrefix(sc.Text(), "bye "); ok {
+		line := sc.Text()
+		if r, ok := strings.CutPrefix(line, "bye "); ok {
 			return r, nil
+		}
+		if c, ok := strings.CutPrefix(line, "inv "); ok && l.OnInvalidate != nil {
+			l.OnInvalidate(c)
 		}
 	}
 	return "", sc.Err()

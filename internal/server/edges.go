@@ -17,6 +17,8 @@ import (
 //
 //	hello <core pid>     first, when attached
 //	ping                 every attachPing, so either side sees the other die
+//	inv <customer>       that customer's context changed: drop it from the
+//	                     edge's cache (sent only to that customer's edges)
 //	bye <reason>         the core is stopping: "stop" (activitybi stop),
 //	                     "idle", "signal" or "error"
 const attachPing = 15 * time.Second
@@ -36,6 +38,7 @@ type edges struct {
 	mu       sync.Mutex
 	next     int64
 	m        map[int64]EdgeInfo
+	notify   map[int64]chan string // invalidation lines per edge
 	zeroAt   time.Time // when the count last became zero (or the core started)
 	stopping chan struct{}
 	reason   string
@@ -44,22 +47,47 @@ type edges struct {
 }
 
 func newEdges(now time.Time) *edges {
-	return &edges{m: map[int64]EdgeInfo{}, zeroAt: now, stopping: make(chan struct{}), changed: make(chan struct{}, 1)}
+	return &edges{m: map[int64]EdgeInfo{}, notify: map[int64]chan string{}, zeroAt: now, stopping: make(chan struct{}), changed: make(chan struct{}, 1)}
 }
 
-func (e *edges) add(info EdgeInfo) int64 {
+// notifyBuffer is how many invalidations may wait for one edge; past it
+// they are dropped (and counted): the edge's cache TTL bounds the staleness.
+const notifyBuffer = 256
+
+func (e *edges) add(info EdgeInfo) (int64, chan string) {
+	ch := make(chan string, notifyBuffer)
 	e.mu.Lock()
 	e.next++
 	info.ID = e.next
 	e.m[info.ID] = info
+	e.notify[info.ID] = ch
 	e.mu.Unlock()
 	e.poke()
-	return info.ID
+	return info.ID, ch
+}
+
+// invalidate queues "inv <customer>" for every edge of that customer and
+// returns how many were dropped because an edge's queue was full.
+func (e *edges) invalidate(customer string) (dropped int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for id, info := range e.m {
+		if info.Customer != customer {
+			continue
+		}
+		select {
+		case e.notify[id] <- customer:
+		default:
+			dropped++
+		}
+	}
+	return dropped
 }
 
 func (e *edges) remove(id int64, now time.Time) {
 	e.mu.Lock()
 	delete(e.m, id)
+	delete(e.notify, id)
 	if len(e.m) == 0 {
 		e.zeroAt = now
 	}
@@ -128,7 +156,7 @@ func (s *Server) attach(w http.ResponseWriter, r *http.Request) {
 		return
 	default:
 	}
-	id := s.edges.add(info)
+	id, notify := s.edges.add(info)
 	defer s.edges.remove(id, s.opts.now())
 	s.log.Info("edge attached", "pid", info.PID, "client", info.Client, "customer", info.Customer)
 	defer s.log.Info("edge detached", "pid", info.PID)
@@ -149,6 +177,11 @@ func (s *Server) attach(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-t.C:
 			if _, err := fmt.Fprint(w, "ping\n"); err != nil {
+				return
+			}
+			fl.Flush()
+		case c := <-notify:
+			if _, err := fmt.Fprintf(w, "inv %s\n", c); err != nil {
 				return
 			}
 			fl.Flush()
@@ -199,5 +232,13 @@ func (s *Server) watchIdle(done <-chan struct{}) {
 			s.opts.Shutdown("idle")
 			return
 		}
+	}
+}
+
+// InvalidateEdges tells the attached edges of customer that its context
+// changed (a new insight was committed), so their caches drop it.
+func (s *Server) InvalidateEdges(customer string) {
+	if n := s.edges.invalidate(customer); n > 0 {
+		s.log.Warn("edge invalidation queue full; those edges serve their cached context until it expires", "dropped", n)
 	}
 }

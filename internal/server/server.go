@@ -77,6 +77,9 @@ type Options struct {
 	// Recent is shared with every tool surface of this process; nil = new.
 	Recent      *RecentIDs
 	ToolMetrics *ToolMetrics
+	// Memory serves get_context over /mcp and to edges over the socket;
+	// nil = no memory.
+	Memory *Memory
 	// IdleExit > 0 calls Shutdown("idle") once no edge has been attached for
 	// that long (a core started by an edge).
 	IdleExit time.Duration
@@ -174,6 +177,7 @@ func New(opts Options) (*Server, error) {
 	s.handle(umux, "POST /v1/shutdown", s.shutdown)
 	umux.HandleFunc("GET /v1/edges/attach", s.attach)
 	s.handle(umux, "POST /v1/edges/metrics", s.edgeMetrics)
+	s.handle(umux, "POST /v1/context", s.contextHandler)
 	// Profiles of the running core, for this user only (socket):
 	// curl --unix-socket core.sock http://core/debug/pprof/heap
 	umux.HandleFunc("GET /debug/pprof/", pprof.Index)
@@ -366,8 +370,12 @@ func (s *Server) mcpHandler() (http.Handler, error) {
 			writeJSON(w, http.StatusServiceUnavailable, errBody("this core does not serve MCP over HTTP"))
 		}), nil
 	}
-	ms, err := NewMCPServer(MCPOptions{Appender: s.opts.Appender, Identity: TokenIdentity, Source: "mcp",
-		Version: s.opts.Version, Recent: s.recent, Metrics: s.opts.ToolMetrics, Logger: s.opts.Logger, Now: s.opts.Now})
+	mo := MCPOptions{Appender: s.opts.Appender, Identity: TokenIdentity, Source: "mcp",
+		Version: s.opts.Version, Recent: s.recent, Logger: s.opts.Logger, Now: s.opts.Now, Memory: s.opts.Memory}
+	if s.opts.ToolMetrics != nil {
+		mo.Metrics = s.opts.ToolMetrics
+	}
+	ms, err := NewMCPServer(mo)
 	if err != nil {
 		return nil, err
 	}

@@ -65,6 +65,8 @@ type MCPOptions struct {
 	// OnClient is told the client's name and version when a session is
 	// initialised (the edge reports it to the core for status).
 	OnClient func(nameVersion string)
+	// Memory serves get_context; nil = the tool is not offered.
+	Memory *Memory
 }
 
 // Instructions tell Claude when to log. They are sent once per session, so
@@ -120,6 +122,9 @@ func NewMCPServer(opts MCPOptions) (*mcp.Server, error) {
 	s := mcp.NewServer(&mcp.Implementation{Name: "activitybi", Title: "activitybi", Version: opts.Version}, so)
 	t.add(s, logEventTool, t.logEvent)
 	t.add(s, logInsightTool, t.logInsight)
+	if opts.Memory != nil {
+		t.add(s, getContextTool(), t.getContext)
+	}
 	return s, nil
 }
 
@@ -163,12 +168,19 @@ func (t *tools) call(ctx context.Context, req *mcp.CallToolRequest, name string,
 		}
 		return toolError(name + ": " + err.Error()), outcome
 	}
+	var txt string
+	if tr, ok := out.(textResult); ok {
+		out, txt = tr.v, tr.text
+	}
 	b, err := json.Marshal(out)
 	if err != nil {
 		return toolError(name + ": " + err.Error()), "error"
 	}
+	if txt == "" {
+		txt = string(b)
+	}
 	return &mcp.CallToolResult{
-		Content:           []mcp.Content{&mcp.TextContent{Text: string(b)}},
+		Content:           []mcp.Content{&mcp.TextContent{Text: txt}},
 		StructuredContent: json.RawMessage(b),
 	}, "ok"
 }

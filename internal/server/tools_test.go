@@ -28,6 +28,11 @@ type toolBundle struct {
 
 func setupTools(t *testing.T, customer string, spoolOpts spool.Options) *toolBundle {
 	t.Helper()
+	return setupToolsWith(t, customer, spoolOpts, nil)
+}
+
+func setupToolsWith(t *testing.T, customer string, spoolOpts spool.Options, mem *Memory) *toolBundle {
+	t.Helper()
 	dir := t.TempDir()
 	spoolOpts.Dir = dir
 	w, err := spool.Open(spoolOpts)
@@ -40,7 +45,7 @@ func setupTools(t *testing.T, customer string, spoolOpts spool.Options) *toolBun
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := NewMCPServer(MCPOptions{Appender: w, Identity: FixedIdentity(customer), Version: "test", Metrics: tm})
+	s, err := NewMCPServer(MCPOptions{Appender: w, Identity: FixedIdentity(customer), Version: "test", Metrics: tm, Memory: mem})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -71,6 +71,10 @@ type Options struct {
 	Logger       *slog.Logger          // nil = discard
 	Registerer   prometheus.Registerer // nil = metrics not registered
 	Now          func() time.Time      // nil = time.Now
+	// OnInsights, when set, is called after each commit that stored
+	// insights, with their distinct customers (the core invalidates their
+	// memory context). It must not block for long.
+	OnInsights func(customers []string)
 }
 
 // Uploader is the single consumer of a spool directory.
@@ -579,6 +583,17 @@ func (u *Uploader) afterCommit(ctx context.Context, pb *pendingBatch, res wareho
 		s.InsightsInserted += int64(res.InsightsInserted)
 		s.InsightDuplicates += int64(res.InsightDuplicates)
 	})
+	if u.opts.OnInsights != nil && res.InsightsInserted > 0 {
+		seen := map[string]bool{}
+		var customers []string
+		for i := range pb.b.Insights {
+			if c := pb.b.Insights[i].Customer; !seen[c] {
+				seen[c] = true
+				customers = append(customers, c)
+			}
+		}
+		u.opts.OnInsights(customers)
+	}
 	if len(pb.b.Quarantine) > 0 {
 		u.log.Warn("upload: records quarantined", "count", len(pb.b.Quarantine), "first_reason", pb.b.Quarantine[0].Reason)
 	}

@@ -1,0 +1,19 @@
+package main
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/activitybi/activitybi/internal/cache"
+)
+
+// newCache opens the memory cache: in-process, plus Redis when
+// cache.redis_url is set. reg may be nil (an edge has no /metrics).
+func (a *app) newCache(reg prometheus.Registerer) (*cache.Cache, error) {
+	if a.cfg.Cache.RedisURL != "" {
+		// go-redis logs connection failures through one process-wide
+		// logger; send them to ours (stderr), never stdout.
+		redis.SetLogger(cache.RedisLogger{L: a.log})
+	}
+	return cache.New(cache.Options{RedisURL: a.cfg.Cache.RedisURL, Logger: a.log, Registerer: reg})
+}

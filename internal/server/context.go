@@ -1,0 +1,236 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/activitybi/activitybi/internal/cache"
+	"github.com/activitybi/activitybi/internal/memory"
+)
+
+// ContextLoader returns a customer's materialized context for a scope: the
+// core builds it from the warehouse, an edge asks the core.
+type ContextLoader func(ctx context.Context, customer, scope string) (cache.Entry, error)
+
+// Memory serves get_context: the cache tiers (in-process, then Redis when
+// configured) in front of a loader.
+type Memory struct {
+	Cache *cache.Cache
+	Load  ContextLoader
+}
+
+// Get returns the context and which tier answered.
+func (m *Memory) Get(ctx context.Context, customer, scope string) (*memory.Context, cache.Source, error) {
+	e, src, err := m.Cache.Get(ctx, customer, scope, func(ctx context.Context) (cache.Entry, error) {
+		return m.Load(ctx, customer, scope)
+	})
+	if err != nil {
+		return nil, src, err
+	}
+	var c memory.Context
+	if err := json.Unmarshal(e.Value, &c); err != nil {
+		return nil, src, fmt.Errorf("cached context does not decode: %w", err)
+	}
+	c.Version, c.AsOf = e.Version, e.AsOf
+	return &c, src, nil
+}
+
+// BuilderLoader builds contexts from the warehouse (the core). The version
+// is the build time in microseconds: later builds have higher versions, and
+// a cursor of an older one is refused by Render.
+func BuilderLoader(b *memory.Builder) ContextLoader {
+	return func(ctx context.Context, customer, scope string) (cache.Entry, error) {
+		c, err := b.Build(ctx, customer, scope)
+		if err != nil {
+			return cache.Entry{}, err
+		}
+		c.Version = c.AsOf.UnixMicro()
+		v, err := json.Marshal(c)
+		if err != nil {
+			return cache.Entry{}, err
+		}
+		return cache.Entry{Value: v, Version: c.Version, AsOf: c.AsOf}, nil
+	}
+}
+
+// ContextRequest is the body of POST /v1/context on the core's socket.
+type ContextRequest struct {
+	Customer string `json:"customer"` // the socket is this user's: edges say whom they act for
+	Scope    string `json:"scope"`
+}
+
+// ContextResponse carries a materialized context.
+type ContextResponse struct {
+	Context json.RawMessage `json:"context"`
+	Version int64           `json:"version"`
+	AsOf    time.Time       `json:"as_of"`
+	Source  string          `json:"source"`
+}
+
+// maxContextRequest bounds a POST /v1/context body.
+const maxContextRequest = 4 << 10
+
+// contextHandler serves POST /v1/context on the socket (edges' loader).
+func (s *Server) contextHandler(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Memory == nil {
+		writeJSON(w, http.StatusServiceUnavailable, errBody("this core serves no memory"))
+		return
+	}
+	var req ContextRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxContextRequest))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil || req.Customer == "" {
+		writeJSON(w, http.StatusBadRequest, errBody("want {\"customer\": ..., \"scope\": ...}"))
+		return
+	}
+	e, src, err := s.opts.Memory.Cache.Get(r.Context(), req.Customer, req.Scope, func(ctx context.Context) (cache.Entry, error) {
+		return s.opts.Memory.Load(ctx, req.Customer, req.Scope)
+	})
+	if err != nil {
+		code := http.StatusServiceUnavailable
+		if errors.Is(err, memory.ErrInvalidRequest) {
+			code = http.StatusBadRequest
+		}
+		writeJSON(w, code, errBody(err.Error()))
+		return
+	}
+	writeJSON(w, http.StatusOK, ContextResponse{Context: e.Value, Version: e.Version, AsOf: e.AsOf, Source: src.String()})
+}
+
+// CoreContextLoader asks the core of dataDir for contexts (an edge's
+// loader, behind its own cache).
+func CoreContextLoader(dataDir string) ContextLoader {
+	c := NewSocketClient(dataDir)
+	return func(ctx context.Context, customer, scope string) (cache.Entry, error) {
+		var resp ContextResponse
+		ctx, cancel := context.WithTimeout(ctx, contextLoadTimeout)
+		defer cancel()
+		if err := c.do(ctx, http.MethodPost, "/v1/context", ContextRequest{Customer: customer, Scope: scope}, &resp); err != nil {
+			var qe *QueryError
+			if errors.As(err, &qe) { // 400: the request is wrong (unknown scope, ...)
+				return cache.Entry{}, fmt.Errorf("%w: %s", memory.ErrInvalidRequest, qe.Msg)
+			}
+			return cache.Entry{}, fmt.Errorf("the core could not give the context: %w", err)
+		}
+		return cache.Entry{Value: resp.Context, Version: resp.Version, AsOf: resp.AsOf}, nil
+	}
+}
+
+// contextLoadTimeout bounds one load from the core (the cold path's target
+// is 25 ms; this is the give-up point, well under a client's tool timeout).
+const contextLoadTimeout = 10 * time.Second
+
+// ---- get_context
+
+var getContextFields = []string{"scope", "topics", "max_tokens", "cursor"}
+
+func getContextTool() *mcp.Tool {
+	return &mcp.Tool{
+		Name:  "get_context",
+		Title: "Recall context from earlier sessions",
+		Description: `What activitybi remembers of this person's work with Claude: facts and preferences they asked you to remember, recent sessions (when, what was done, which tools, what failed), the latest value and trend of each insight, most-used tools and recent failures.
+Call it at the start of a conversation, and whenever earlier work or the person's preferences matter. Optional scope narrows it to one project or workspace (a project name or working directory that events carry); topics picks sections (` + topicList() + `); max_tokens bounds the answer (default 2000, at most 20000); when the answer says it was truncated, call again with its next_cursor.
+To remember something new, call log_insight with subject "user" (or "project:<name>").`,
+		Annotations: &mcp.ToolAnnotations{Title: "Recall context", ReadOnlyHint: true, IdempotentHint: true, OpenWorldHint: ptr(false)},
+		InputSchema: json.RawMessage(`{
+  "type": "object",
+  "properties": {
+    "scope": {"type": "string", "maxLength": 255, "description": "a project or workspace to narrow to (e.g. the working directory); default: everything"},
+    "topics": {"type": "array", "items": {"type": "string", "enum": ` + topicsJSON() + `}, "description": "sections to include; default all"},
+    "max_tokens": {"type": "integer", "minimum": ` + fmt.Sprint(memory.MinMaxTokens) + `, "maximum": ` + fmt.Sprint(memory.HardMaxTokens) + `, "description": "size bound of the answer; default ` + fmt.Sprint(memory.DefaultMaxTokens) + `"},
+    "cursor": {"type": "string", "description": "next_cursor of a previous answer, for the next page"}
+  },
+  "additionalProperties": false
+}`),
+		OutputSchema: json.RawMessage(`{
+  "type": "object",
+  "properties": {
+    "version": {"type": "integer"},
+    "as_of": {"type": "string", "format": "date-time"},
+    "stale": {"type": "boolean", "description": "true when no fresh context could be had and an older one is shown"},
+    "truncated": {"type": "boolean"},
+    "next_cursor": {"type": "string"},
+    "items": {"type": "object"},
+    "counts": {"type": "object"}
+  },
+  "required": ["version", "as_of", "stale", "truncated", "items"]
+}`),
+	}
+}
+
+func topicList() string {
+	s := ""
+	for i, t := range memory.Topics() {
+		if i > 0 {
+			s += ", "
+		}
+		s += t
+	}
+	return s
+}
+
+func topicsJSON() string {
+	b, _ := json.Marshal(memory.Topics())
+	return string(b)
+}
+
+// GetContextResult is get_context's structured content: the page and
+// whether it is stale.
+type GetContextResult struct {
+	memory.Page
+	Stale  bool   `json:"stale"`
+	Source string `json:"source"` // the tier that answered: l1, l2, load
+}
+
+// getContext is the tool; its text content is the page's compact rendering.
+func (t *tools) getContext(ctx context.Context, req *mcp.CallToolRequest, customer string) (any, error) {
+	m, ie := args(req.Params.Arguments, "get_context", getContextFields)
+	if m == nil {
+		return nil, ie
+	}
+	var rr memory.RenderRequest
+	var scope string
+	ie.str(m, "scope", &scope)
+	ie.str(m, "cursor", &rr.Cursor)
+	if v, ok := m["topics"]; ok && string(v) != "null" {
+		if err := json.Unmarshal(v, &rr.Topics); err != nil {
+			ie.problems = append(ie.problems, "topics: must be a list of strings from "+topicList()+", got "+jsonKind(v))
+		}
+	}
+	if v, ok := m["max_tokens"]; ok && string(v) != "null" {
+		if err := json.Unmarshal(v, &rr.MaxTokens); err != nil {
+			ie.problems = append(ie.problems, fmt.Sprintf("max_tokens: must be a whole number from %d to %d, got %s", memory.MinMaxTokens, memory.HardMaxTokens, jsonKind(v)))
+		}
+	}
+	if err := ie.err(); err != nil {
+		return nil, err
+	}
+	c, src, err := t.opts.Memory.Get(ctx, customer, scope)
+	if err != nil {
+		if errors.Is(err, memory.ErrInvalidRequest) {
+			return nil, &inputError{problems: []string{err.Error()}}
+		}
+		return nil, fmt.Errorf("no context could be read (every cache tier and the core failed): %w", err)
+	}
+	page, err := memory.Render(c, rr)
+	if err != nil {
+		if errors.Is(err, memory.ErrInvalidRequest) {
+			return nil, &inputError{problems: []string{err.Error()}}
+		}
+		return nil, err
+	}
+	return textResult{text: page.Text, v: GetContextResult{Page: page, Stale: src.Stale, Source: string(src.Tier)}}, nil
+}
+
+// textResult is a structured result whose text content is given rather
+// than the JSON of the structure.
+type textResult struct {
+	text string
+	v    any
+}

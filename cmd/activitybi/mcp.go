@@ -101,8 +101,8 @@ func (a *app) runEdge(ctx context.Context, o edgeOptions) error {
 		link = &server.EdgeLink{
 			DataDir: a.cfg.DataDir, Spawn: a.spawnCore(o.coreIdle), Logger: a.log, Metrics: metrics,
 			OnInvalidate: memCache.InvalidateLocal,
-			Info:   server.EdgeInfo{PID: os.Getpid(), Customer: a.cfg.Customer},
-			Client: func() string { clientMu.Lock(); defer clientMu.Unlock(); return client },
+			Info:         server.EdgeInfo{PID: os.Getpid(), Customer: a.cfg.Customer},
+			Client:       func() string { clientMu.Lock(); defer clientMu.Unlock(); return client },
 		}
 		linkDone.Add(1)
 		go func() { defer linkDone.Done(); link.Run(linkCtx) }()

@@ -503,7 +503,7 @@ func TestGetContextIsolatesIdentities(t *testing.T) {
 	bob.call(t, "log_insight", map[string]any{"subject": "user", "metric": "secret_word", "value": "bob-only"})
 	waitFor(t, 90*time.Second, func() bool { return server.NewSocketClient(e.dataDir).Healthy(context.Background()) })
 	for _, tc := range []struct {
-		ed        *edge
+		ed         *edge
 		own, other string
 	}{{alice, "alice-only", "bob-only"}, {bob, "bob-only", "alice-only"}} {
 		var got string

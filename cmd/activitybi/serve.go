@@ -185,7 +185,7 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 		Addr: cfg.Listen, InsecureListen: o.insecure, TLSCert: o.tlsCert, TLSKey: o.tlsKey,
 		Socket: server.SocketPath(cfg.DataDir), Registry: reg, Warehouse: db,
 		Uploader: up.Status, AdminToken: token, Appender: sw, VerifyToken: verify, ToolMetrics: toolMetrics,
-		Memory: &server.Memory{Cache: memCache, Load: server.BuilderLoader(builder)},
+		Memory:   &server.Memory{Cache: memCache, Load: server.BuilderLoader(builder)},
 		IdleExit: o.idleExit, StartedBy: o.startedBy,
 		// A core started by an edge must not fail because another data
 		// directory's core has the port: it takes a free one (status shows it).

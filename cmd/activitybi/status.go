@@ -156,4 +156,3 @@ next edge to start, or ` + "`activitybi serve`" + `, starts it again.`,
 		},
 	}
 }
-

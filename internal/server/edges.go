@@ -39,7 +39,7 @@ type edges struct {
 	next     int64
 	m        map[int64]EdgeInfo
 	notify   map[int64]chan string // invalidation lines per edge
-	zeroAt   time.Time // when the count last became zero (or the core started)
+	zeroAt   time.Time             // when the count last became zero (or the core started)
 	stopping chan struct{}
 	reason   string
 	once     sync.Once

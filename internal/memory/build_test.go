@@ -147,9 +147,9 @@ func TestBuildAlice(t *testing.T) {
 		trend *Trend
 	}{
 		// 500 (02-01) is before the window: counted, not trended.
-		"tool:Bash p95_latency_ms": {"600", 4, &Trend{Since: at("2026-03-05 10:00"), First: 400, Last: 600, Change: 200, Points: 3, Direction: TrendUp}},
-		"tool:Read p95_latency_ms": {"100.5", 2, &Trend{Since: at("2026-03-10 10:00"), First: 100, Last: 100.5, Change: 0.5, Points: 2, Direction: TrendFlat}},
-		"tool:Edit error_rate":     {"0.1", 2, &Trend{Since: at("2026-03-10 10:00"), First: 0.2, Last: 0.1, Change: 0.1 - 0.2, Points: 2, Direction: TrendDown}},
+		"tool:Bash p95_latency_ms":           {"600", 4, &Trend{Since: at("2026-03-05 10:00"), First: 400, Last: 600, Change: 200, Points: 3, Direction: TrendUp}},
+		"tool:Read p95_latency_ms":           {"100.5", 2, &Trend{Since: at("2026-03-10 10:00"), First: 100, Last: 100.5, Change: 0.5, Points: 2, Direction: TrendFlat}},
+		"tool:Edit error_rate":               {"0.1", 2, &Trend{Since: at("2026-03-10 10:00"), First: 0.2, Last: 0.1, Change: 0.1 - 0.2, Points: 2, Direction: TrendDown}},
 		"model:claude-sonnet-4-5 latency_ms": {`{"p50":900,"p95":2400}`, 1, nil},
 		"cost daily_usd":                     {"1.25", 1, nil},
 	} {

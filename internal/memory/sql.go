@@ -31,14 +31,14 @@ var (
 
 // eventsResult is events.sql's one row, decoded.
 type eventsResult struct {
-	eventsRead  int
-	readFrom    time.Time
+	eventsRead int
+	readFrom   time.Time
 	// scopeSessions counts the sessions read in which an event names the
 	// scope.
 	scopeSessions int
-	sessions    []Session
-	tools       []ToolStat
-	failures    []Failure
+	sessions      []Session
+	tools         []ToolStat
+	failures      []Failure
 }
 
 func (r *eventsResult) capped(maxEvents int) bool { return r.eventsRead >= maxEvents }

@@ -193,14 +193,18 @@ func (b *Builder) Build(ctx context.Context, customer, scope string) (*Context, 
 		evErr, iErr error
 	)
 	wg.Add(1)
+	var evTook, insTook time.Duration
 	go func() {
 		defer wg.Done()
+		t := time.Now()
 		ins, iErr = b.insights(ctx, customer, scope, windowStart)
+		insTook = time.Since(t)
 		if iErr != nil {
 			cancel()
 		}
 	}()
 	ev, evErr = b.events(ctx, customer, scope, windowStart, windowStart)
+	evTook = time.Since(start)
 	if evErr != nil {
 		cancel()
 	}
@@ -227,7 +231,7 @@ func (b *Builder) Build(ctx context.Context, customer, scope string) (*Context, 
 	ins.fill(c)
 	b.log.Debug("context built", "scope", scope, "events", c.Coverage.Events,
 		"sessions", len(c.Sessions), "facts", len(c.Facts), "insights", len(c.Insights),
-		"duration", time.Since(start))
+		"duration", time.Since(start), "events_sql", evTook, "insights_sql", insTook)
 	return c, nil
 }
 

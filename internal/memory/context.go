@@ -67,10 +67,10 @@ type Session struct {
 	Activities []ActivityCount `json:"activities,omitempty"`
 	// Tools are the tools it called, most used first (at most 10).
 	Tools []string `json:"tools,omitempty"`
-	// Failures counts its failed tool calls.
-	Failures int `json:"failures"`
-	// CostUSD is the sum of -revenue_impact of its events.
-	CostUSD float64 `json:"cost_usd"`
+	// Failures counts its failed tool calls (absent: none).
+	Failures int `json:"failures,omitempty"`
+	// CostUSD is the sum of -revenue_impact of its events (absent: 0).
+	CostUSD float64 `json:"cost_usd,omitempty"`
 	// Partial is true when the session may have begun before the events
 	// that were read: it holds the earliest event read and the read was
 	// cut by MaxEvents or by the window's start.

@@ -224,7 +224,7 @@ func Render(c *Context, r RenderRequest) (Page, error) {
 			return Page{}, &RequestError{Field: "cursor", Msg: fmt.Sprintf(
 				"was made for topics %s; ask for the same topics, or start again without a cursor", maskNames(cur.topics))}
 		}
-		if cur.offset > cur.section.len(c) {
+		if cur.offset >= cur.section.len(c) {
 			return Page{}, &RequestError{Field: "cursor", Msg: errBadCursor.Error() + "; start again without a cursor"}
 		}
 		pos = cur
@@ -403,22 +403,25 @@ func nextPosition(c *Context, mask uint8, sec section, off int) (section, bool) 
 	return 0, false
 }
 
+// header is the page's first line: what and when on the first page, a
+// reminder on the others (the JSON carries version and as_of).
 func header(c *Context, pos cursor) string {
+	if pos.offset > 0 || pos.section != firstSection(pos.topics) {
+		return "# context, continued\n"
+	}
 	var b strings.Builder
 	b.WriteString("# context")
 	if c.Scope != "" {
-		b.WriteString(" for " + strconv.Quote(clip(c.Scope, 40)))
+		b.WriteString(" for " + strconv.Quote(clip(c.Scope, 16)))
 	}
-	b.WriteString(" as of " + minute(c.AsOf) + " UTC")
-	if pos.offset > 0 || pos.section != firstSection(pos.topics) {
-		b.WriteString(", continued")
-	}
-	b.WriteString("\n")
+	b.WriteString(" as of " + minute(c.AsOf) + " UTC\n")
 	return b.String()
 }
 
 func sectionHeading(c *Context, s section, off int) string {
-	n := s.len(c)
+	if off > 0 {
+		return fmt.Sprintf("## %s (continued)\n", s)
+	}
 	var what string
 	switch s {
 	case secFacts:
@@ -438,10 +441,7 @@ func sectionHeading(c *Context, s section, off int) string {
 	case secTickets:
 		what = "open tickets"
 	}
-	if off > 0 {
-		return fmt.Sprintf("## %s (%d-%d of %d)\n", what, off+1, n, n)
-	}
-	return fmt.Sprintf("## %s (%d)\n", what, n)
+	return fmt.Sprintf("## %s (%d)\n", what, s.len(c))
 }
 
 func (it *Items) len(s section) int {
@@ -533,6 +533,9 @@ func renderItem(c *Context, s section, i, level int, comma bool) (string, []byte
 		}
 		if level >= levelMinimal && (x.ID != "" || x.Place != "") {
 			x.ID, x.Place, x.Clipped = "", "", true
+		}
+		if level == levelSkeleton && (x.Failures != 0 || x.CostUSD != 0) {
+			x.Failures, x.CostUSD, x.Clipped = 0, 0, true
 		}
 		line = sessionLine(x)
 		v = x
@@ -633,7 +636,7 @@ func sessionLine(x Session) string {
 	if x.CostUSD != 0 {
 		fmt.Fprintf(&b, "; $%s", num(x.CostUSD))
 	}
-	if x.Partial {
+	if x.Partial && !x.Clipped {
 		b.WriteString("; may have begun earlier")
 	}
 	b.WriteString("\n")

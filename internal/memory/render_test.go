@@ -160,6 +160,30 @@ func countItems(it Items) int {
 	return len(it.Facts) + len(it.Sessions) + len(it.Insights) + len(it.Tools) + len(it.Failures) + len(it.Tickets)
 }
 
+// TestRenderWorstHeader: a 16-digit version (the server's) and a long
+// scope of 4-byte characters still leave room for every item at 200 tokens.
+func TestRenderWorstHeader(t *testing.T) {
+	t.Parallel()
+	c := largeContext(time.Now().UnixMicro())
+	c.Scope = strings.Repeat("\U0001F600", MaxScopeLen)
+	cur, pages := "", 0
+	for {
+		p, err := Render(c, RenderRequest{MaxTokens: MinMaxTokens, Cursor: cur})
+		if err != nil {
+			t.Fatalf("page %d: %v", pages, err)
+		}
+		checkPage(t, p, MinMaxTokens)
+		pages++
+		if !p.Truncated {
+			break
+		}
+		cur = p.NextCursor
+	}
+	if want := countItems(contextItems(c)); pages < want/3 {
+		t.Errorf("%d pages for %d items", pages, want)
+	}
+}
+
 // TestRenderPaging follows cursors to the end: every item of the selected
 // topics appears exactly once, in order, and every page is within budget.
 func TestRenderPaging(t *testing.T) {
@@ -298,7 +322,7 @@ func TestRenderErrors(t *testing.T) {
 		{"other version", other, RenderRequest{Cursor: first.NextCursor, MaxTokens: 500}, "cursor", "context changed since this cursor; start again without one", true},
 		{"other scope", scoped, RenderRequest{Cursor: first.NextCursor, MaxTokens: 500}, "cursor", "context changed since this cursor", true},
 		{"other topics", c, RenderRequest{Cursor: first.NextCursor, Topics: []string{"facts"}}, "cursor", "was made for topics facts, sessions, insights, tools, failures, tickets", false},
-		{"offset past the end", c, RenderRequest{Cursor: cursor{version: 5, section: secTickets, offset: 6, topics: 1<<numSections - 1, scopeHash: scopeHash("proj")}.encode()}, "cursor", "not a cursor", false},
+		{"offset past the end", c, RenderRequest{Cursor: cursor{version: 5, section: secTickets, offset: 5, topics: 1<<numSections - 1, scopeHash: scopeHash("proj")}.encode()}, "cursor", "not a cursor", false},
 	} {
 		_, err := Render(tc.c, tc.r)
 		var re *RequestError

@@ -573,8 +573,16 @@ func TestRemoteTokenRefused(t *testing.T) {
 	if err := drainCtx(t, u, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
+	// At least once, not exactly once: the first drain's last request may
+	// be cancelled by its deadline on the client while the server handles
+	// it only after the token was fixed, so that request counts too. A
+	// real server stores such a re-send once (customer, id is its key).
 	_, _, received, _ := b.fake.snapshot()
-	checkOnce(t, received, ids("auth-", 0, 4))
+	for _, id := range ids("auth-", 0, 4) {
+		if received[id] < 1 {
+			t.Errorf("%s never arrived", id)
+		}
+	}
 }
 
 // TestRemoteRequestTooLargeIsSplit: a server with lower limits (413) gets

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash/fnv"
+	"strings"
 )
 
 // A cursor is where the next page starts: a section and an offset in it,
@@ -64,7 +65,9 @@ func (c cursor) encode() string {
 // decodeCursor parses s; every field is checked, and the whole string must
 // be used, so that exactly one string encodes each cursor.
 func decodeCursor(s string) (cursor, error) {
-	if len(s) == 0 || len(s) > maxCursorLen {
+	// The decoder skips \r and \n; a cursor is exactly what encodeCursor
+	// wrote, so refuse them.
+	if len(s) == 0 || len(s) > maxCursorLen || strings.ContainsAny(s, "\r\n") {
 		return cursor{}, errBadCursor
 	}
 	b, err := base64.RawURLEncoding.Strict().DecodeString(s)

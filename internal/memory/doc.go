@@ -48,18 +48,23 @@
 // costs up to two more (mentions.sql, scopes.sql), a customer idle for the
 // whole Window one more (events.sql over all time).
 //
-// Cost (BenchmarkBuild, a customer with 1M events over a year and 10,000
-// insight atoms, 2 vCPUs shared with other work): events.sql is most of a
-// Build, ~7 ms of DuckDB planning plus ~2 µs per event read; insights.sql
-// ~8 ms. What makes it fast or slow is written next to each statement; in
-// short, DuckDB's fixed cost per operator (ms for a hash aggregate or a
-// window on a few thousand rows) dominates at this size, so the statements
-// use few operators, windows without PARTITION BY, and parse feature_json
-// once per event read, never for the whole stream. The remedy beyond that
-// is materialization by the loader: a per-session rollup (session key,
-// start, end, counts, cost, tool histogram) and daily tool statistics,
-// updated as events arrive, would make Build read tens of rows instead of
-// thousands of events.
+// Cost (BenchmarkBuild: a customer with 1M events over a year, 82,000 of
+// them in the window, and 10,000 insight atoms, on an idle 2-vCPU VM): a
+// Build takes ~39 ms p50, ~57 ms p95, of which events.sql is ~29 ms p50 and
+// insights.sql ~10 ms (they run concurrently but both want both CPUs).
+// That is over the 25 ms target of a cold get_context. DuckDB's fixed costs
+// dominate at this size: ~7 ms to bind and plan events.sql on every call,
+// about a millisecond per hash aggregate or window even on a few rows, and
+// ~1.5 us per event read (sql/events.sql lists what was measured). Reading
+// the 5,000 events into Go instead was no faster (~23 ms: the driver's row
+// scan costs ~0.3 us per value). What would fix it is materialization
+// where events arrive: a per-session rollup (session key, start, end,
+// counts, cost, activity and tool histograms) and daily per-tool statistics
+// kept up to date by the loader, and the session_id, tool and project
+// features as typed columns, so that Build reads tens of rows and parses no
+// JSON; and, on the serving side, answering a cold get_context from the
+// context the core already materialized in context_cache (one row) rather
+// than from Build.
 //
 // # Render
 //

@@ -2,6 +2,7 @@ package memory
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -161,7 +162,7 @@ func BenchmarkBuild(b *testing.B) {
 func BenchmarkRender(b *testing.B) {
 	c := largeContext(1)
 	for _, mt := range []int{DefaultMaxTokens, HardMaxTokens} {
-		b.Run(strings.ReplaceAll(time.Duration(mt).String(), "ns", "tokens"), func(b *testing.B) {
+		b.Run(fmt.Sprintf("MaxTokens=%d", mt), func(b *testing.B) {
 			b.ReportAllocs()
 			lat := make([]time.Duration, 0, b.N)
 			for b.Loop() {

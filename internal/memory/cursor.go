@@ -65,7 +65,7 @@ func (c cursor) encode() string {
 // decodeCursor parses s; every field is checked, and the whole string must
 // be used, so that exactly one string encodes each cursor.
 func decodeCursor(s string) (cursor, error) {
-	// The decoder skips \r and \n; a cursor is exactly what encodeCursor
+	// The decoder skips \r and \n; a cursor is exactly what encode
 	// wrote, so refuse them.
 	if len(s) == 0 || len(s) > maxCursorLen || strings.ContainsAny(s, "\r\n") {
 		return cursor{}, errBadCursor

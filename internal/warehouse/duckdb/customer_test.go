@@ -325,3 +325,45 @@ func TestCustomerCheckCache(t *testing.T) {
 		t.Fatalf("cache grew to %d", len(c.ok))
 	}
 }
+
+// TestCustomerQueryLiterals: list, struct, map and row literals and AT TIME
+// ZONE are written by DuckDB's parser as main-qualified functions; a customer
+// query may use them. A function qualified by the statement itself is still
+// refused, unless it is one of those.
+func TestCustomerQueryLiterals(t *testing.T) {
+	t.Parallel()
+	db := setup(t)
+	loadTwo(t, db, map[string]int{"alice": 3, "bob": 2})
+	ctx := context.Background()
+	ok := []struct {
+		name, sql string
+		want      any
+	}{
+		{"List", `SELECT len([1, 2, 3]) + count(*) FROM claude_stream`, int64(6)},
+		{"Quantiles", `SELECT len(quantile_cont(_activity_occurrence, [0.5, 0.95])) FROM claude_stream`, int64(2)},
+		{"Struct", `SELECT max({'n': _activity_occurrence}.n) FROM claude_stream`, int64(3)},
+		{"Map", `SELECT (MAP {'a': 7})['a'] FROM claude_stream LIMIT 1`, int64(7)},
+		{"RowIn", `SELECT count(*) FROM claude_stream WHERE (customer, activity) IN (SELECT customer, activity FROM claude_stream)`, int64(3)},
+		{"AtTimeZone", `SELECT count(ts AT TIME ZONE 'UTC') FROM claude_stream`, int64(3)},
+	}
+	for _, c := range ok {
+		tab, err := db.CustomerQuery(ctx, "alice", c.sql, nil, 0)
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		if got := tab.Rows[0][0]; got != c.want {
+			t.Errorf("%s: %v (%T); want %v", c.name, got, got, c.want)
+		}
+	}
+	for _, q := range []string{
+		`SELECT main.len([1]) FROM claude_stream`,
+		`SELECT system.main.list_value(1) FROM claude_stream`,
+	} {
+		_, err := db.CustomerQuery(ctx, "alice", q, nil, 0)
+		var u *warehouse.UnsafeSQLError
+		if !errors.As(err, &u) || !strings.Contains(err.Error(), "qualified") {
+			t.Errorf("%s: %v; want a refusal of the qualified function", q, err)
+		}
+	}
+}

@@ -156,7 +156,7 @@ func (w walker) walk(n any, ctes map[string]bool) error {
 			if w.customer {
 				schema, _ := n["schema"].(string)
 				catalog, _ := n["catalog"].(string)
-				if schema != "" || catalog != "" {
+				if (schema != "" || catalog != "") && !parserQualified(name, schema, catalog) {
 					return unsafe("function %s is qualified with a schema or catalog; a customer query calls functions by their bare names", name)
 				}
 			}
@@ -214,6 +214,26 @@ func (w walker) walkWithCTEs(n, cteMap map[string]any, outer map[string]bool) er
 		}
 	}
 	return nil
+}
+
+// literalFunctions are the functions DuckDB's parser itself writes for
+// literal syntax, qualified with the main schema: [1, 2] is
+// main.list_value(1, 2), {'k': v} main.struct_pack, MAP {...} main.map,
+// (a, b) main.row, and x AT TIME ZONE z main.timezone. A function is not a
+// table: the qualification cannot reach past the shadow views, so these are
+// admitted with it. Any other qualified function is still refused.
+var literalFunctions = map[string]bool{
+	"list_value":  true,
+	"struct_pack": true,
+	"map":         true,
+	"row":         true,
+	"timezone":    true,
+}
+
+// parserQualified reports whether a qualified function call is one the
+// parser wrote for literal syntax (see literalFunctions).
+func parserQualified(name, schema, catalog string) bool {
+	return catalog == "" && strings.EqualFold(schema, "main") && literalFunctions[strings.ToLower(name)]
 }
 
 // isRecursiveCTE reports whether a cte_map value is a recursive CTE, whose

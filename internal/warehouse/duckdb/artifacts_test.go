@@ -1,0 +1,149 @@
+package duckdb
+
+import (
+	"context"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/activitybi/activitybi/internal/warehouse"
+)
+
+func artifactRow(customer, id string, created time.Time, ttl time.Duration) warehouse.ArtifactRow {
+	return warehouse.ArtifactRow{ID: id, Customer: customer, Key: "k/" + id, Size: 123,
+		ContentType: "image/png", Name: "card.png", Kind: "card_png", SHA256: strings.Repeat("ab", 32),
+		CreatedAt: created, ExpiresAt: created.Add(ttl)}
+}
+
+func TestArtifactsRoundTrip(t *testing.T) {
+	t.Parallel()
+	db := setup(t)
+	ctx := context.Background()
+	created := time.Date(2026, 3, 4, 5, 6, 7, 123456000, time.FixedZone("X", 3600))
+	a := artifactRow("alice", "a1", created, time.Hour)
+	if err := db.PutArtifact(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.GetArtifact(ctx, "alice", "a1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := a
+	want.CreatedAt, want.ExpiresAt = created.UTC(), created.Add(time.Hour).UTC()
+	if got == nil || !reflect.DeepEqual(*got, want) {
+		t.Fatalf("GetArtifact = %+v, want %+v", got, want)
+	}
+
+	// Another customer does not see it, under any spelling of the id.
+	for _, c := range []string{"bob", "Alice", "alice ", "' OR 1=1 --"} {
+		if got, err := db.GetArtifact(ctx, c, "a1"); err != nil || got != nil {
+			t.Fatalf("GetArtifact(%q) = %+v, %v; want nil, nil", c, got, err)
+		}
+	}
+
+	// The second write (after the blob) replaces the first; empty
+	// optional fields read back empty.
+	a.SHA256, a.Name, a.Size = "", "", 0
+	if err := db.PutArtifact(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	got, err = db.GetArtifact(ctx, "alice", "a1")
+	if err != nil || got == nil || got.SHA256 != "" || got.Name != "" || got.Size != 0 {
+		t.Fatalf("after update: %+v, %v", got, err)
+	}
+
+	// The same id for another customer is refused and changes nothing.
+	b := artifactRow("bob", "a1", created, 2*time.Hour)
+	if err := db.PutArtifact(ctx, b); err == nil || !strings.Contains(err.Error(), "another customer") {
+		t.Fatalf("PutArtifact over another customer's id: %v", err)
+	}
+	if got, _ := db.GetArtifact(ctx, "bob", "a1"); got != nil {
+		t.Fatalf("bob got alice's row: %+v", got)
+	}
+
+	// Delete is per customer too.
+	if err := db.DeleteArtifact(ctx, "bob", "a1"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := db.GetArtifact(ctx, "alice", "a1"); got == nil {
+		t.Fatal("bob's delete removed alice's row")
+	}
+	if err := db.DeleteArtifact(ctx, "alice", "a1"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := db.GetArtifact(ctx, "alice", "a1"); got != nil {
+		t.Fatalf("after delete: %+v", got)
+	}
+}
+
+func TestExpiredArtifacts(t *testing.T) {
+	t.Parallel()
+	db := setup(t)
+	ctx := context.Background()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	rows := []warehouse.ArtifactRow{
+		artifactRow("alice", "a3", t0, 3*time.Hour),
+		artifactRow("bob", "b1", t0, time.Hour),
+		artifactRow("alice", "a2", t0, 2*time.Hour),
+		artifactRow("carol", "c9", t0, 9*time.Hour),
+	}
+	for _, r := range rows {
+		if err := db.PutArtifact(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := func(rs []warehouse.ArtifactRow) string {
+		var s []string
+		for _, r := range rs {
+			s = append(s, r.Customer+"/"+r.ID)
+		}
+		return strings.Join(s, " ")
+	}
+	for _, tc := range []struct {
+		now   time.Time
+		limit int
+		want  string
+	}{
+		{t0, 10, ""},
+		{t0.Add(time.Hour - time.Microsecond), 10, ""},
+		{t0.Add(time.Hour), 10, "bob/b1"}, // expiry at or before now
+		{t0.Add(3 * time.Hour), 10, "bob/b1 alice/a2 alice/a3"},
+		{t0.Add(3 * time.Hour), 2, "bob/b1 alice/a2"},
+		{t0.Add(24 * time.Hour), 10, "bob/b1 alice/a2 alice/a3 carol/c9"},
+	} {
+		got, err := db.ExpiredArtifacts(ctx, tc.now, tc.limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ids(got) != tc.want {
+			t.Errorf("ExpiredArtifacts(%s, %d) = %q, want %q", tc.now, tc.limit, ids(got), tc.want)
+		}
+	}
+	got, _ := db.ExpiredArtifacts(ctx, t0.Add(time.Hour), 1)
+	if want := rows[1]; len(got) != 1 || !reflect.DeepEqual(got[0], want) {
+		t.Fatalf("expired row = %+v, want %+v", got, want)
+	}
+	if _, err := db.ExpiredArtifacts(ctx, t0, 0); err == nil {
+		t.Fatal("limit 0 accepted")
+	}
+}
+
+func TestPutArtifactRefusesIncompleteRows(t *testing.T) {
+	t.Parallel()
+	db := setup(t)
+	t0 := time.Now()
+	for name, mod := range map[string]func(*warehouse.ArtifactRow){
+		"no id":       func(r *warehouse.ArtifactRow) { r.ID = "" },
+		"no key":      func(r *warehouse.ArtifactRow) { r.Key = "" },
+		"no customer": func(r *warehouse.ArtifactRow) { r.Customer = "" },
+		"no expiry":   func(r *warehouse.ArtifactRow) { r.ExpiresAt = time.Time{} },
+		"negative":    func(r *warehouse.ArtifactRow) { r.Size = -1 },
+	} {
+		r := artifactRow("alice", "x", t0, time.Hour)
+		mod(&r)
+		if err := db.PutArtifact(context.Background(), r); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}

@@ -168,7 +168,10 @@ type Driver interface {
 type Batch struct {
 	Events []event.Event
 	// Insights are rows for insight_atoms (spool records of kind insight).
-	Insights   []event.Insight
+	Insights []event.Insight
+	// Audit are rows for audit_log (spool records of kind audit), stored
+	// once per audit_id in the same transaction; see AuditLister.
+	Audit      []event.Audit
 	Quarantine []QuarantineRecord
 	// Offsets are the segment positions after this batch's records.
 	Offsets []Offset
@@ -206,6 +209,9 @@ type LoadResult struct {
 	// InsightDuplicates counts insights not inserted: already stored (same
 	// customer_id and atom_id), or repeated within the batch.
 	InsightDuplicates int
+	// AuditInserted counts new rows in audit_log (the rest of Batch.Audit
+	// were stored already).
+	AuditInserted int
 }
 
 // Stats are row counts of the main tables.

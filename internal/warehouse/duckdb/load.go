@@ -43,7 +43,8 @@ import (
 //
 // Insights (insight_atoms) go in right after the offsets, before the events,
 // with one INSERT ... ON CONFLICT DO NOTHING (see insertInsights); a batch
-// without insights skips it, so the event path above is unchanged.
+// without insights skips it, so the event path above is unchanged. Audit
+// rows (audit_log) follow the insights the same way (insertAudit).
 //
 // Cost: in-order loads touch the new rows, one stored row per touched
 // partition and the partition summaries, independent of the table's size.
@@ -121,6 +122,7 @@ func (db *DB) Load(ctx context.Context, b *warehouse.Batch) (warehouse.LoadResul
 	res.Duplicates = len(b.Events) - res.Inserted
 	db.log.Debug("warehouse load", "events", len(b.Events), "inserted", res.Inserted,
 		"duplicates", res.Duplicates, "insights", len(b.Insights), "insights_inserted", res.InsightsInserted,
+		"audit", len(b.Audit), "audit_inserted", res.AuditInserted,
 		"quarantined", res.Quarantined, "took", time.Since(start))
 	return res, nil
 }
@@ -142,6 +144,11 @@ func (db *DB) loadTx(ctx context.Context, conn *sql.Conn, b *warehouse.Batch, ev
 				return err
 			}
 			res.InsightDuplicates = len(b.Insights) - res.InsightsInserted
+		}
+		if len(b.Audit) > 0 {
+			if res.AuditInserted, err = insertAudit(ctx, conn, b.Audit); err != nil {
+				return err
+			}
 		}
 		if len(evs) == 0 {
 			return nil
@@ -709,6 +716,50 @@ func insertInsights(ctx context.Context, conn *sql.Conn, xs []event.Insight) (in
 	inserted, err := r.RowsAffected()
 	if err != nil {
 		return 0, fmt.Errorf("insert insights: %w", err)
+	}
+	return int(inserted), nil
+}
+
+// insertAuditSQL stores audit rows from column lists, as insertInsightsSQL
+// does insights. ON CONFLICT DO NOTHING on the primary key audit_id makes a
+// batch loaded again add nothing; empty customer_id, target and detail are
+// stored as NULL (customer_id NULL: an analyst's access across all
+// customers, which no customer's view of the table shows).
+const insertAuditSQL = `INSERT INTO audit_log (audit_id, "at", principal, customer_id, action, target,
+    rows, bytes, duration_ms, outcome, detail, _received_at, _source)
+SELECT unnest(?::VARCHAR[]), make_timestamp(unnest(?::BIGINT[])), unnest(?::VARCHAR[]),
+    nullif(unnest(?::VARCHAR[]), ''), unnest(?::VARCHAR[]), nullif(unnest(?::VARCHAR[]), ''),
+    unnest(?::BIGINT[]), unnest(?::BIGINT[]), unnest(?::BIGINT[]), unnest(?::VARCHAR[]),
+    nullif(unnest(?::VARCHAR[]), ''), make_timestamp(unnest(?::BIGINT[])), unnest(?::VARCHAR[])
+ON CONFLICT DO NOTHING`
+
+// insertAudit stores the audit rows not stored yet (the first of an
+// audit_id repeated in the batch wins) and returns how many went in.
+func insertAudit(ctx context.Context, conn *sql.Conn, as []event.Audit) (int, error) {
+	n := len(as)
+	ids, principals, cs, actions := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
+	targets, outcomes, details, sources := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
+	ats, rows, bytes, durs, recvs := make([]int64, 0, n), make([]int64, 0, n), make([]int64, 0, n), make([]int64, 0, n), make([]int64, 0, n)
+	seen := make(map[string]bool, n)
+	for i := range as {
+		a := &as[i]
+		if seen[a.AuditID] {
+			continue
+		}
+		seen[a.AuditID] = true
+		ids, principals, cs, actions = append(ids, a.AuditID), append(principals, a.Principal), append(cs, a.Customer), append(actions, a.Action)
+		targets, outcomes, details, sources = append(targets, a.Target), append(outcomes, a.Outcome), append(details, a.Detail), append(sources, a.Source)
+		ats, rows, bytes = append(ats, a.At.UnixMicro()), append(rows, a.Rows), append(bytes, a.Bytes)
+		durs, recvs = append(durs, a.DurationMS), append(recvs, a.ReceivedAt.UnixMicro())
+	}
+	r, err := conn.ExecContext(ctx, insertAuditSQL, ids, ats, principals, cs, actions, targets,
+		rows, bytes, durs, outcomes, details, recvs, sources)
+	if err != nil {
+		return 0, fmt.Errorf("insert audit rows: %w", err)
+	}
+	inserted, err := r.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("insert audit rows: %w", err)
 	}
 	return int(inserted), nil
 }

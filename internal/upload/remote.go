@@ -30,6 +30,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -115,6 +116,8 @@ type RemoteSink struct {
 	offsets   map[string]warehouse.Offset
 	notBefore time.Time           // no request before this (a 429's Retry-After)
 	qseen     map[string]struct{} // segment\x00offset of quarantined records; nil = not read yet
+
+	auditSkipped atomic.Int64 // audit records not shipped (see Load)
 }
 
 var _ Warehouse = (*RemoteSink)(nil)
@@ -169,6 +172,10 @@ func NewRemoteSink(opts RemoteOptions) (*RemoteSink, error) {
 	}
 	return s, nil
 }
+
+// SkippedAudit is how many audit records Load has skipped (not shipped)
+// since the sink was made.
+func (s *RemoteSink) SkippedAudit() int64 { return s.auditSkipped.Load() }
 
 // Close releases idle connections of a client the sink made itself.
 func (s *RemoteSink) Close() {
@@ -350,6 +357,15 @@ func (s *RemoteSink) Load(ctx context.Context, b *warehouse.Batch) (warehouse.Lo
 	if err != nil {
 		return res, err
 	}
+	// Audit records are not shipped, by design: the server writes its own
+	// audit row for every access it serves, under the token's principal,
+	// which an edge's self-reported record could not be trusted to match;
+	// what this edge serves from its cache came from such an audited
+	// access. So they are deliberately dropped here — counted as skipped
+	// in the result and, once the batch is delivered, in SkippedAudit —
+	// and their offsets advance with the batch: never quarantined as an
+	// unknown kind, never sent to a route that does not take them.
+	res.AuditSkipped = len(b.Audit)
 	var rejected []rejection
 	for _, g := range events {
 		if err := s.send(ctx, "/v1/events", g.source, g.recs, &res, &rejected); err != nil {
@@ -389,6 +405,10 @@ func (s *RemoteSink) Load(ctx context.Context, b *warehouse.Batch) (warehouse.Lo
 		if err := s.writeOffsetsLocked(next); err != nil {
 			return warehouse.LoadResult{}, err
 		}
+	}
+	if res.AuditSkipped > 0 {
+		s.auditSkipped.Add(int64(res.AuditSkipped))
+		s.log.Debug("remote: audit records not shipped (the server audits its own accesses)", "count", res.AuditSkipped)
 	}
 	return res, nil
 }

@@ -38,6 +38,9 @@ const (
 	KindEvent = "event"
 	// KindInsight records hold an event.Insight (an insight_atoms row).
 	KindInsight = "insight"
+	// KindAudit records hold an event.Audit (an audit_log row): one data
+	// access, written by the process that served it (internal/audit).
+	KindAudit = "audit"
 )
 
 // Defaults.
@@ -110,6 +113,9 @@ type Status struct {
 	// as Inserted and Duplicates count events.
 	InsightsInserted  int64
 	InsightDuplicates int64
+	// AuditInserted counts audit records stored in audit_log (a record
+	// loaded again is not counted twice).
+	AuditInserted int64
 	// LastLag is, for the last committed batch, the longest time from a
 	// record's acceptance (_received_at) to its commit: how far behind the
 	// warehouse was then.
@@ -258,7 +264,9 @@ type pendingBatch struct {
 	origins  []origin // where each of b.Events came from
 	// insightOrigins is where each of b.Insights came from.
 	insightOrigins []origin
-	full           bool // stopped at a limit: more is probably waiting
+	// auditOrigins is where each of b.Audit came from.
+	auditOrigins []origin
+	full         bool // stopped at a limit: more is probably waiting
 }
 
 type origin struct {
@@ -272,12 +280,13 @@ func (p *pendingBatch) empty() bool {
 
 // records counts the batch's records of every kind, for the batch limit.
 func (p *pendingBatch) records() int {
-	return len(p.b.Events) + len(p.b.Insights) + len(p.b.Quarantine)
+	return len(p.b.Events) + len(p.b.Insights) + len(p.b.Audit) + len(p.b.Quarantine)
 }
 
-// loadable counts the records the warehouse may reject (events, insights).
+// loadable counts the records the warehouse may reject (events, insights,
+// audit records).
 func (p *pendingBatch) loadable() int {
-	return len(p.b.Events) + len(p.b.Insights)
+	return len(p.b.Events) + len(p.b.Insights) + len(p.b.Audit)
 }
 
 // buildResult is a batch built ahead, while the previous one commits.
@@ -385,8 +394,9 @@ func (u *Uploader) cycle(ctx context.Context) (busy bool, err error) {
 	}
 }
 
-// poison moves the batch's single loadable record (an event or an insight)
-// to quarantine with reason err, under the record's own kind.
+// poison moves the batch's single loadable record (an event, an insight or
+// an audit record) to quarantine with reason err, under the record's own
+// kind.
 func (u *Uploader) poison(pb *pendingBatch, err error) {
 	var (
 		o        origin
@@ -397,10 +407,14 @@ func (u *Uploader) poison(pb *pendingBatch, err error) {
 		e := pb.b.Events[0]
 		o, kind, id = pb.origins[0], KindEvent, e.ActivityID
 		raw, _ = event.Marshal(&e)
-	} else {
+	} else if len(pb.b.Insights) == 1 {
 		x := pb.b.Insights[0]
 		o, kind, id = pb.insightOrigins[0], KindInsight, x.AtomID
 		raw, _ = event.MarshalInsight(&x)
+	} else {
+		a := pb.b.Audit[0]
+		o, kind, id = pb.auditOrigins[0], KindAudit, a.AuditID
+		raw, _ = event.MarshalAudit(&a)
 	}
 	u.log.Error("upload: the warehouse rejects a record; quarantined", "segment", o.segment, "offset", o.offset,
 		"kind", kind, "id", id, "err", err)
@@ -409,6 +423,7 @@ func (u *Uploader) poison(pb *pendingBatch, err error) {
 	})
 	pb.b.Events, pb.origins = nil, nil
 	pb.b.Insights, pb.insightOrigins = nil, nil
+	pb.b.Audit, pb.auditOrigins = nil, nil
 }
 
 func (u *Uploader) sleep(ctx context.Context, attempt int) error {
@@ -535,6 +550,16 @@ func (u *Uploader) take(pb *pendingBatch, seg string, e *spool.Entry, now time.T
 		}
 		b.Insights = append(b.Insights, x)
 		pb.insightOrigins = append(pb.insightOrigins, origin{seg, e.Offset})
+	case KindAudit:
+		// DecodeAudit validates too, against the clock of the moment the
+		// record was accepted; a bad one is quarantined like any other.
+		a, err := event.DecodeAudit(e.Payload)
+		if err != nil {
+			q(e.Kind, "schema drift: "+err.Error())
+			return
+		}
+		b.Audit = append(b.Audit, a)
+		pb.auditOrigins = append(pb.auditOrigins, origin{seg, e.Offset})
 	default:
 		q(e.Kind, fmt.Sprintf("unknown record kind %q (written by a newer activitybi?)", e.Kind))
 	}
@@ -569,6 +594,11 @@ func (u *Uploader) afterCommit(ctx context.Context, pb *pendingBatch, res wareho
 	u.m.rows.WithLabelValues("quarantined").Add(float64(res.Quarantined))
 	u.m.insightRows.WithLabelValues("inserted").Add(float64(res.InsightsInserted))
 	u.m.insightRows.WithLabelValues("duplicate").Add(float64(res.InsightDuplicates))
+	if len(pb.b.Audit) > 0 {
+		u.m.auditRows.WithLabelValues("inserted").Add(float64(res.AuditInserted))
+		u.m.auditRows.WithLabelValues("skipped").Add(float64(res.AuditSkipped))
+		u.m.auditRows.WithLabelValues("duplicate").Add(float64(len(pb.b.Audit) - res.AuditInserted - res.AuditSkipped))
+	}
 	u.m.lastCommit.Set(float64(now.UnixNano()) / 1e9)
 	u.setStatus(func(s *Status) {
 		s.LastCommit = now
@@ -582,6 +612,7 @@ func (u *Uploader) afterCommit(ctx context.Context, pb *pendingBatch, res wareho
 		s.Quarantined += int64(res.Quarantined)
 		s.InsightsInserted += int64(res.InsightsInserted)
 		s.InsightDuplicates += int64(res.InsightDuplicates)
+		s.AuditInserted += int64(res.AuditInserted)
 	})
 	if u.opts.OnInsights != nil && res.InsightsInserted > 0 {
 		seen := map[string]bool{}
@@ -665,6 +696,7 @@ type metrics struct {
 	batches     *prometheus.CounterVec
 	rows        *prometheus.CounterVec
 	insightRows *prometheus.CounterVec
+	auditRows   *prometheus.CounterVec
 	retries     prometheus.Counter
 	deleted     prometheus.Counter
 	batchDur    prometheus.Histogram
@@ -683,6 +715,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		// their meaning (and their label set) for existing queries.
 		insightRows: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "activitybi_upload_insight_rows_total",
 			Help: "Insights the uploader committed, by result (inserted into insight_atoms, duplicate)."}, []string{"result"}),
+		auditRows: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "activitybi_upload_audit_rows_total",
+			Help: "Audit records the uploader committed, by result (inserted into audit_log; duplicate: stored already; skipped: not shipped by a remote edge, whose server audits its own accesses)."}, []string{"result"}),
 		retries: prometheus.NewCounter(prometheus.CounterOpts{Name: "activitybi_upload_retries_total",
 			Help: "Batches retried after a warehouse error."}),
 		deleted: prometheus.NewCounter(prometheus.CounterOpts{Name: "activitybi_upload_segments_deleted_total",
@@ -698,7 +732,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Unix time of the last committed batch."}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.batches, m.rows, m.insightRows, m.retries, m.deleted, m.batchDur, m.lag, m.backlog, m.lastCommit} {
+		for _, c := range []prometheus.Collector{m.batches, m.rows, m.insightRows, m.auditRows, m.retries, m.deleted, m.batchDur, m.lag, m.backlog, m.lastCommit} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("upload: register metrics: %w", err)
 			}

@@ -35,7 +35,7 @@ type faulty struct {
 	failAt    int64         // fail the Load with this 1-based number (0 = none)
 	stall     time.Duration // block each Load this long (honouring ctx) while > 0
 	ackLost   int           // commit, then report an error, this many times
-	rejectID  string        // fail any Load whose batch holds this activity_id or atom_id
+	rejectID  string        // fail any Load whose batch holds this activity_id, atom_id or audit_id
 	loads     atomic.Int64
 	maxBatch  atomic.Int64 // most records (events + insights + quarantine) seen in one Load
 	failures  atomic.Int64
@@ -76,7 +76,8 @@ func (f *faulty) Load(ctx context.Context, b *warehouse.Batch) (warehouse.LoadRe
 	}
 	if reject != "" {
 		hit := slices.ContainsFunc(b.Events, func(e event.Event) bool { return e.ActivityID == reject }) ||
-			slices.ContainsFunc(b.Insights, func(x event.Insight) bool { return x.AtomID == reject })
+			slices.ContainsFunc(b.Insights, func(x event.Insight) bool { return x.AtomID == reject }) ||
+			slices.ContainsFunc(b.Audit, func(a event.Audit) bool { return a.AuditID == reject })
 		if hit {
 			f.failures.Add(1)
 			return warehouse.LoadResult{}, fmt.Errorf("%w: conversion error: value of %s does not fit", warehouse.ErrRecordRejected, reject)

@@ -209,9 +209,10 @@ type LoadResult struct {
 	// InsightDuplicates counts insights not inserted: already stored (same
 	// customer_id and atom_id), or repeated within the batch.
 	InsightDuplicates int
-	// AuditInserted counts new rows in audit_log (the rest of Batch.Audit
-	// were stored already).
-	AuditInserted int
+	// AuditInserted counts new rows in audit_log; AuditSkipped the audit
+	// records a sink does not store by design (upload.RemoteSink); the rest
+	// of Batch.Audit were stored already.
+	AuditInserted, AuditSkipped int
 }
 
 // Stats are row counts of the main tables.

@@ -64,7 +64,42 @@
 // features as typed columns, so that Build reads tens of rows and parses no
 // JSON; and, on the serving side, answering a cold get_context from the
 // context the core already materialized in context_cache (one row) rather
-// than from Build.
+// than from Build, which is what Store does (below).
+//
+// # Materialization
+//
+// [Store] keeps each customer's whole context (scope "") in context_cache
+// and is the core's loader behind the cache tiers. A load reads the row
+// through CustomerQuery (one row, ~1 ms) and answers from it when the row
+// is fresh: younger than MaxAge (1 h), written after the customer's latest
+// invalidation, and written by this process (a row left by an earlier
+// process may predate an insight that process had no time to act on).
+// Otherwise it builds, answers, and writes the row in the background. A
+// scoped context is always built.
+//
+// Versions: a rebuild whose content (everything but AsOf, the window's
+// start and the version) hashes the same keeps the version, so cursors stay
+// valid across refreshes and restarts; otherwise the version becomes the
+// build's time in microseconds (at least the old version plus one).
+//
+// Freshness: [Store.Invalidate] (a committed insight) distrusts the
+// customer's rows at once and queues an eager rebuild. [Store.Run] warms
+// on start (every customer with an event or insight in the last WarmFor,
+// 7 days: built, written, then OnWarm so the caller fills its caches),
+// then every RefreshEvery (5 min) rebuilds the active customers: an event
+// or insight, or a get_context that reached this process ([Store.Touch]),
+// within ActiveFor (1 h). A customer whose event and insight counts and
+// latest times (warehouse.CustomerActivity, from stream_partitions: no
+// scan of the stream) are those of its last build is skipped until that
+// build is RebuildAfter (30 min) old. A rebuild that changes the version
+// calls OnChange, which drops the customer from every cache tier. Rounds
+// run at most Concurrency (2) builds at once and take at most
+// MaxRefreshCustomers (10,000) / MaxWarmCustomers (1,000) customers, the
+// most recently active first (counted when hit). Metrics:
+// activitybi_memory_refresh_duration_seconds (per customer),
+// activitybi_memory_refresh_round_duration_seconds (per round),
+// activitybi_memory_refreshed_total{kind,result},
+// activitybi_memory_loads_total{from} and their durations.
 //
 // # Render
 //

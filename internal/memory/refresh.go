@@ -35,9 +35,9 @@ type RoundStats struct {
 	Customers int // customers the round looked at
 	// Limited is set when more customers were active than the round's
 	// limit; the least recently active were left out.
-	Limited                              bool
+	Limited                             bool
 	Changed, Unchanged, Skipped, Failed int
-	Duration                             time.Duration
+	Duration                            time.Duration
 }
 
 // Run builds the customers active within WarmFor (warm-up), then every

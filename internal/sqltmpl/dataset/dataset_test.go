@@ -236,6 +236,16 @@ func TestRelationships(t *testing.T) {
 		{"responses cohort features",
 			`{"cohort":{"activity":"completed_response","features":["tokens","revenue_impact","link","absent"]}}`,
 			rows(r(r05, "500", -0.5, nil, nil), r(r07, "80", -0.1, nil, nil), r(r12, "900", -1.2, nil, nil))},
+		// A JSON boolean compares as the text true/false; ne keeps rows
+		// without the feature.
+		{"responses cached=true", `{"cohort":{"activity":"completed_response","filters":[{"feature":"cached","op":"eq","value":true}]}}`,
+			rows(r12)},
+		{"responses cached=false", `{"cohort":{"activity":"completed_response","filters":[{"feature":"cached","op":"eq","value":false}]}}`,
+			rows(r05)},
+		{"responses cached!=true", `{"cohort":{"activity":"completed_response","filters":[{"feature":"cached","op":"ne","value":true}]}}`,
+			rows(r05, r07)},
+		{"responses revenue_impact<-0.3", `{"cohort":{"activity":"completed_response","filters":[{"feature":"revenue_impact","op":"lt","value":-0.3}]}}`,
+			rows(r05, r12)},
 		{"activity nobody logged",
 			`{"cohort":{"activity":"submitted_prompt"},"append":[{"activity":"never_happened","relationship":"first_after","features":["x"]},{"activity":"never_happened","relationship":"aggregate_all_ever","as":"n"}]}`,
 			rows(r(p02, nil, nil, 0), r(p06, nil, nil, 0), r(p08, nil, nil, 0))},

@@ -40,7 +40,7 @@ func money(v float64) *float64 { return &v }
 //	  1  a02  submitted_prompt    model=opus chars=120            1
 //	  2  a03  called_tool         tool=Bash ms=300                1
 //	  3  a04  called_tool         tool=Read ms=40                 2
-//	  4  a05  completed_response  tokens=500                      1   -0.5
+//	  4  a05  completed_response  tokens=500 cached=false         1   -0.5
 //	 10  a06  submitted_prompt    model=sonnet chars=30           2
 //	 10  a15  called_tool         tool=Grep ms=15                 3
 //	 11  a07  completed_response  tokens=80                       2   -0.1
@@ -49,7 +49,7 @@ func money(v float64) *float64 { return &v }
 //	 21  a09  called_tool         tool=Bash ms=1200               5
 //	 22  a10  called_tool         tool=Edit ms=90                 6
 //	 23  a11  called_tool         tool=Bash ms=500                7
-//	 25  a12  completed_response  tokens=900                      3   -1.2
+//	 25  a12  completed_response  tokens=900 cached=true          3   -1.2
 //	 30  a13  ended_session                                       1
 //
 //	  5  b01  submitted_prompt    model=haiku chars=5   (bob)
@@ -63,7 +63,7 @@ var (
 		{"a02", "alice", "submitted_prompt", 1, `{"model":"opus","chars":120}`, nil},
 		{"a03", "alice", "called_tool", 2, `{"tool":"Bash","ms":300}`, nil},
 		{"a04", "alice", "called_tool", 3, `{"tool":"Read","ms":40}`, nil},
-		{"a05", "alice", "completed_response", 4, `{"tokens":500}`, money(-0.5)},
+		{"a05", "alice", "completed_response", 4, `{"tokens":500,"cached":false}`, money(-0.5)},
 		{"a06", "alice", "submitted_prompt", 10, `{"model":"sonnet","chars":30}`, nil},
 		{"a15", "alice", "called_tool", 10, `{"tool":"Grep","ms":15}`, nil},
 		{"a07", "alice", "completed_response", 11, `{"tokens":80}`, money(-0.1)},
@@ -71,7 +71,7 @@ var (
 		{"a09", "alice", "called_tool", 21, `{"tool":"Bash","ms":1200}`, nil},
 		{"a10", "alice", "called_tool", 22, `{"tool":"Edit","ms":90}`, nil},
 		{"a11", "alice", "called_tool", 23, `{"tool":"Bash","ms":500}`, nil},
-		{"a12", "alice", "completed_response", 25, `{"tokens":900}`, money(-1.2)},
+		{"a12", "alice", "completed_response", 25, `{"tokens":900,"cached":true}`, money(-1.2)},
 		{"a13", "alice", "ended_session", 30, `{}`, nil},
 		{"b01", "bob", "submitted_prompt", 5, `{"model":"haiku","chars":5}`, nil},
 		{"b02", "bob", "called_tool", 6, `{"tool":"Bash","ms":7}`, nil},

@@ -349,7 +349,9 @@ func knownDialect(d Dialect) bool {
 // for every value.
 func checkUsage(t *Template, d Dialect, c *compiled) []error {
 	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("%s: "+format, append([]any{d}, args...)...)) }
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{d}, args...)...))
+	}
 	used := map[string]bool{}
 	for _, name := range c.binds {
 		used[name] = true

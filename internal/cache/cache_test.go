@@ -733,23 +733,23 @@ func TestMetrics(t *testing.T) {
 	b.l1.CleanUp()
 
 	for name, want := range map[string]float64{
-		`activitybi_cache_hits_total{tier="l1"}`:                      2,
-		`activitybi_cache_hits_total{tier="l2"}`:                      1,
-		`activitybi_cache_misses_total{tier="l1"}`:                    4,
-		`activitybi_cache_misses_total{tier="l2"}`:                    3,
-		`activitybi_cache_loads_total`:                                3,
-		`activitybi_cache_invalidations_sent_total`:                   1,
-		`activitybi_cache_invalidations_received_total{via="pubsub"}`: 1,
-		`activitybi_cache_invalidations_received_total{via="local"}`:  1,
-		`activitybi_cache_pubsub_subscribed`:                          2,
-		`activitybi_cache_l1_entries`:                                 3,
-		`activitybi_cache_l1_bytes`:                                   float64(a.l1.WeightedSize() + b.l1.WeightedSize()),
+		`activitybi_cache_hits_total{process="core",tier="l1"}`:                      2,
+		`activitybi_cache_hits_total{process="core",tier="l2"}`:                      1,
+		`activitybi_cache_misses_total{process="core",tier="l1"}`:                    4,
+		`activitybi_cache_misses_total{process="core",tier="l2"}`:                    3,
+		`activitybi_cache_loads_total{process="core"}`:                               3,
+		`activitybi_cache_invalidations_sent_total{process="core"}`:                  1,
+		`activitybi_cache_invalidations_received_total{process="core",via="pubsub"}`: 1,
+		`activitybi_cache_invalidations_received_total{process="core",via="local"}`:  1,
+		`activitybi_cache_pubsub_subscribed`:                                         2,
+		`activitybi_cache_l1_entries`:                                                3,
+		`activitybi_cache_l1_bytes`:                                                  float64(a.l1.WeightedSize() + b.l1.WeightedSize()),
 	} {
 		if got := metricValue(t, reg, name); got != want {
 			t.Errorf("%s = %v, want %v", name, got, want)
 		}
 	}
-	if got := metricValue(t, reg, `activitybi_cache_lookup_duration_seconds_count{tier="l2"}`); got != 4 {
+	if got := metricValue(t, reg, `activitybi_cache_lookup_duration_seconds_count{process="core",tier="l2"}`); got != 4 {
 		t.Errorf("l2 lookups observed %v, want 4", got)
 	}
 }

@@ -80,6 +80,18 @@
 //   - Entry.Value is shared with the cache: callers must not modify it.
 //   - load must return when its context is cancelled: Close waits for it.
 //
+// # Metrics
+//
+// The activitybi_cache_* counters (hits and misses per tier, loads, L2
+// errors per operation, invalidations sent and received, L1 flushes, stale
+// serves) and the lookup-duration histogram per tier carry a process label:
+// "core" for this process's own caches. An edge has no /metrics: it reads
+// its cache's [Cache.Stats] and reports the difference since its last
+// report to its core (with its tool metrics, every 2 s), where a [Reported]
+// adds them up under the same names with process="edge". The gauges (L1
+// bytes and entries, subscribed, pending invalidations) are the process's
+// own and have no process label.
+//
 // # Cost
 //
 // An L1 hit takes a few hundred nanoseconds and allocates nothing (two clock

@@ -7,13 +7,23 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// Values of the process label of the activitybi_cache_* counters and
+// lookup histogram: this process's own caches, or what the edges attached to
+// this process (a core) reported about theirs (see Reported). The gauges are
+// this process's only and carry no process label.
+const (
+	ProcessCore = "core"
+	ProcessEdge = "edge"
+)
+
 // metrics are the activitybi_cache_* metrics. Caches registered on one
 // registry share them, so counters and gauges add up across the process's
-// caches.
+// caches. The vectors below are curried with process="core": the code that
+// counts never names the label.
 type metrics struct {
 	hits         *prometheus.CounterVec   // tier
 	misses       *prometheus.CounterVec   // tier
-	duration     *prometheus.HistogramVec // tier
+	duration     prometheus.ObserverVec   // tier
 	l2Errors     *prometheus.CounterVec   // op
 	l2Bypassed   prometheus.Counter
 	loads        prometheus.Counter
@@ -33,32 +43,47 @@ type metrics struct {
 	invPubsub, invLocal          prometheus.Counter
 }
 
+// The counters' and the histogram's names, help and labels, shared by the
+// vectors of a cache and the const metrics of Reported (a registry wants
+// one help per name).
+type metricDef struct {
+	name, help string
+	labels     []string // besides process
+}
+
+var (
+	defHits = metricDef{"activitybi_cache_hits_total",
+		"get_context cache lookups answered by a tier (l1, l2) with a fresh entry, by the process that looked (core: this one; edge: reported by its edges).", []string{"tier"}}
+	defMisses = metricDef{"activitybi_cache_misses_total",
+		"get_context cache lookups a tier (l1, l2) could not answer: absent, expired, invalidated, or (l2) failed or skipped.", []string{"tier"}}
+	defDuration = metricDef{"activitybi_cache_lookup_duration_seconds",
+		"Time of one lookup in a tier (l1, l2) or of one load, whatever the outcome; l1 lookups are sampled, one in 16.", []string{"tier"}}
+	defL2Errors = metricDef{"activitybi_cache_l2_errors_total",
+		"Redis errors by operation (get, set, invalidate, subscribe, decode); each one fell through to the next tier.", []string{"op"}}
+	defL2Bypassed = metricDef{"activitybi_cache_l2_bypassed_total",
+		"L2 reads skipped because Redis failed less than L2RetryAfter ago or the customer has an invalidation not yet in Redis.", nil}
+	defLoads = metricDef{"activitybi_cache_loads_total",
+		"Loads from the core or warehouse after both tiers missed (one per single flight).", nil}
+	defLoadErrors = metricDef{"activitybi_cache_load_errors_total", "Loads that failed.", nil}
+	defInvSent    = metricDef{"activitybi_cache_invalidations_sent_total",
+		"Customer invalidations made by this process (Invalidate).", nil}
+	defInvReceived = metricDef{"activitybi_cache_invalidations_received_total",
+		"Customer invalidations received from other processes, by pub/sub or delivered by the caller (InvalidateLocal).", []string{"via"}}
+	defL1Flushes = metricDef{"activitybi_cache_l1_flushes_total",
+		"Times all of L1 was marked not fresh because the pub/sub subscription was (re)established and invalidations may have been missed.", nil}
+	defStaleServes = metricDef{"activitybi_cache_stale_serves_total",
+		"Gets answered with an expired or invalidated L1 entry because every tier failed.", nil}
+)
+
+// lookupBuckets are the histogram's upper bounds: 100 ns .. 1.4 s.
+var lookupBuckets = prometheus.ExponentialBuckets(100e-9, 3, 16)
+
+func (d metricDef) counterVec() *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: d.name, Help: d.help}, append(append([]string(nil), d.labels...), "process"))
+}
+
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
-		hits: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "activitybi_cache_hits_total",
-			Help: "get_context cache lookups answered by a tier (l1, l2) with a fresh entry."}, []string{"tier"}),
-		misses: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "activitybi_cache_misses_total",
-			Help: "get_context cache lookups a tier (l1, l2) could not answer: absent, expired, invalidated, or (l2) failed or skipped."}, []string{"tier"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "activitybi_cache_lookup_duration_seconds",
-			Help:    "Time of one lookup in a tier (l1, l2) or of one load, whatever the outcome; l1 lookups are sampled, one in 16.",
-			Buckets: prometheus.ExponentialBuckets(100e-9, 3, 16)}, // 100 ns .. 1.4 s
-			[]string{"tier"}),
-		l2Errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "activitybi_cache_l2_errors_total",
-			Help: "Redis errors by operation (get, set, invalidate, subscribe, decode); each one fell through to the next tier."}, []string{"op"}),
-		l2Bypassed: prometheus.NewCounter(prometheus.CounterOpts{Name: "activitybi_cache_l2_bypassed_total",
-			Help: "L2 reads skipped because Redis failed less than L2RetryAfter ago or the customer has an invalidation not yet in Redis."}),
-		loads: prometheus.NewCounter(prometheus.CounterOpts{Name: "activitybi_cache_loads_total",
-			Help: "Loads from the core or warehouse after both tiers missed (one per single flight)."}),
-		loadErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "activitybi_cache_load_errors_total",
-			Help: "Loads that failed."}),
-		invSent: prometheus.NewCounter(prometheus.CounterOpts{Name: "activitybi_cache_invalidations_sent_total",
-			Help: "Customer invalidations made by this process (Invalidate)."}),
-		invReceived: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "activitybi_cache_invalidations_received_total",
-			Help: "Customer invalidations received from other processes, by pub/sub or delivered by the caller (InvalidateLocal)."}, []string{"via"}),
-		l1Flushes: prometheus.NewCounter(prometheus.CounterOpts{Name: "activitybi_cache_l1_flushes_total",
-			Help: "Times all of L1 was marked not fresh because the pub/sub subscription was (re)established and invalidations may have been missed."}),
-		staleServes: prometheus.NewCounter(prometheus.CounterOpts{Name: "activitybi_cache_stale_serves_total",
-			Help: "Gets answered with an expired or invalidated L1 entry because every tier failed."}),
 		l1Bytes: prometheus.NewGauge(prometheus.GaugeOpts{Name: "activitybi_cache_l1_bytes",
 			Help: "Approximate bytes held by L1 (values, keys and per-entry overhead)."}),
 		l1Entries: prometheus.NewGauge(prometheus.GaugeOpts{Name: "activitybi_cache_l1_entries",
@@ -68,19 +93,24 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		pendingInval: prometheus.NewGauge(prometheus.GaugeOpts{Name: "activitybi_cache_pending_invalidations",
 			Help: "Invalidations that Redis has not taken yet (retried by Run)."}),
 	}
+	hits, misses, l2Errors, invReceived := defHits.counterVec(), defMisses.counterVec(), defL2Errors.counterVec(), defInvReceived.counterVec()
+	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: defDuration.name, Help: defDuration.help,
+		Buckets: lookupBuckets}, []string{"tier", "process"})
+	l2Bypassed, loads, loadErrors := defL2Bypassed.counterVec(), defLoads.counterVec(), defLoadErrors.counterVec()
+	invSent, l1Flushes, staleServes := defInvSent.counterVec(), defL1Flushes.counterVec(), defStaleServes.counterVec()
 	var err error
 	if reg != nil {
-		m.hits = register(reg, m.hits, &err)
-		m.misses = register(reg, m.misses, &err)
-		m.duration = register(reg, m.duration, &err)
-		m.l2Errors = register(reg, m.l2Errors, &err)
-		m.l2Bypassed = register(reg, m.l2Bypassed, &err)
-		m.loads = register(reg, m.loads, &err)
-		m.loadErrors = register(reg, m.loadErrors, &err)
-		m.invSent = register(reg, m.invSent, &err)
-		m.invReceived = register(reg, m.invReceived, &err)
-		m.l1Flushes = register(reg, m.l1Flushes, &err)
-		m.staleServes = register(reg, m.staleServes, &err)
+		hits = register(reg, hits, &err)
+		misses = register(reg, misses, &err)
+		duration = register(reg, duration, &err)
+		l2Errors = register(reg, l2Errors, &err)
+		l2Bypassed = register(reg, l2Bypassed, &err)
+		loads = register(reg, loads, &err)
+		loadErrors = register(reg, loadErrors, &err)
+		invSent = register(reg, invSent, &err)
+		invReceived = register(reg, invReceived, &err)
+		l1Flushes = register(reg, l1Flushes, &err)
+		staleServes = register(reg, staleServes, &err)
 		m.l1Bytes = register(reg, m.l1Bytes, &err)
 		m.l1Entries = register(reg, m.l1Entries, &err)
 		m.subscribed = register(reg, m.subscribed, &err)
@@ -89,6 +119,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cache: register metrics: %w", err)
 	}
+	self := prometheus.Labels{"process": ProcessCore}
+	m.hits, m.misses = hits.MustCurryWith(self), misses.MustCurryWith(self)
+	m.duration = duration.MustCurryWith(self)
+	m.l2Errors, m.invReceived = l2Errors.MustCurryWith(self), invReceived.MustCurryWith(self)
+	m.l2Bypassed, m.loads, m.loadErrors = l2Bypassed.With(self), loads.With(self), loadErrors.With(self)
+	m.invSent, m.l1Flushes, m.staleServes = invSent.With(self), l1Flushes.With(self), staleServes.With(self)
 	m.l1Hit = m.hits.WithLabelValues(string(TierL1))
 	m.l2Hit = m.hits.WithLabelValues(string(TierL2))
 	m.l1Miss = m.misses.WithLabelValues(string(TierL1))
@@ -96,13 +132,26 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.l1Dur = m.duration.WithLabelValues(string(TierL1))
 	m.l2Dur = m.duration.WithLabelValues(string(TierL2))
 	m.loadDur = m.duration.WithLabelValues(string(TierLoad))
-	m.invPubsub = m.invReceived.WithLabelValues("pubsub")
-	m.invLocal = m.invReceived.WithLabelValues("local")
-	for _, op := range []string{"get", "set", "invalidate", "subscribe", "decode"} {
+	m.invPubsub = m.invReceived.WithLabelValues(viaPubsub)
+	m.invLocal = m.invReceived.WithLabelValues(viaLocal)
+	for _, op := range l2Ops {
 		m.l2Errors.WithLabelValues(op) // present at zero, for rate() and alerts
 	}
 	return m, nil
 }
+
+// The label values the counters take (and all that Reported accepts).
+const (
+	viaPubsub = "pubsub"
+	viaLocal  = "local"
+)
+
+var (
+	l2Ops       = []string{"get", "set", "invalidate", "subscribe", "decode"}
+	hitTiers    = []Tier{TierL1, TierL2}
+	lookupTiers = []Tier{TierL1, TierL2, TierLoad}
+	vias        = []string{viaPubsub, viaLocal}
+)
 
 // register registers c, or returns the collector already registered under
 // the same name (a second Cache in the process). The first other error is

@@ -21,10 +21,10 @@ const (
 // caches. The vectors below are curried with process="core": the code that
 // counts never names the label.
 type metrics struct {
-	hits         *prometheus.CounterVec   // tier
-	misses       *prometheus.CounterVec   // tier
-	duration     prometheus.ObserverVec   // tier
-	l2Errors     *prometheus.CounterVec   // op
+	hits         *prometheus.CounterVec // tier
+	misses       *prometheus.CounterVec // tier
+	duration     prometheus.ObserverVec // tier
+	l2Errors     *prometheus.CounterVec // op
 	l2Bypassed   prometheus.Counter
 	loads        prometheus.Counter
 	loadErrors   prometheus.Counter

@@ -314,6 +314,17 @@ func convert(p *Param, raw json.RawMessage) (norm, bound any, prob *Problem) {
 		}
 		return fail(ReasonWrongType, "must be true or false, got %s", describe(raw))
 	}
+	if p.Type == TypeDuration && kind == "a number" {
+		f, err := strconv.ParseFloat(string(raw), 64)
+		if err != nil || math.Abs(f) > maxDurationSeconds {
+			return fail(ReasonOutOfRange, "%s seconds is not a duration this can count", clip(string(raw)))
+		}
+		d := time.Duration(f * float64(time.Second))
+		if prob := checkRange(p, d.Seconds(), clip(string(raw))); prob != nil {
+			return nil, nil, prob
+		}
+		return d.String(), d.Seconds(), nil
+	}
 	// The rest are strings.
 	if kind != "a string" {
 		return fail(ReasonWrongType, "must be %s, got %s", stringWord(p), describe(raw))
@@ -395,6 +406,9 @@ func parseTimestamp(s string) (time.Time, bool) {
 	return time.Time{}, false
 }
 
+// maxDurationSeconds keeps a duration within time.Duration (292 years).
+const maxDurationSeconds = float64(math.MaxInt64 / int64(time.Second))
+
 // parseDuration accepts Go durations, a leading number of days ("1d12h"),
 // and a bare number of seconds given as a string ("90").
 func parseDuration(s string) (time.Duration, bool) {
@@ -402,7 +416,7 @@ func parseDuration(s string) (time.Duration, bool) {
 		return 0, false
 	}
 	if f, err := strconv.ParseFloat(s, 64); err == nil && !strings.ContainsAny(s, "xXpP_") {
-		if math.IsNaN(f) || math.Abs(f) > float64(math.MaxInt64/int64(time.Second)) {
+		if math.IsNaN(f) || math.Abs(f) > maxDurationSeconds {
 			return 0, false
 		}
 		return time.Duration(f * float64(time.Second)), true
@@ -443,7 +457,7 @@ func stringWord(p *Param) string {
 	case TypeTimestamp:
 		return "a timestamp string (RFC 3339 or YYYY-MM-DD)"
 	case TypeDuration:
-		return "a duration string such as \"90s\" or \"2h\""
+		return "a duration such as \"90s\", \"2h\" or a number of seconds"
 	}
 	return "a string"
 }

@@ -1,0 +1,15 @@
+-- activity_heatmap, duckdb, rendered at 2026-03-31T12:00:00Z
+-- params: {"days":28}
+-- arg 1: time.Time 2026-03-03T12:00:00Z
+-- arg 2: time.Time 2026-03-31T12:00:00Z
+-- arg 3: string ""
+-- arg 4: string ""
+SELECT
+    isodow(ts) AS weekday,
+    hour(ts) AS hour,
+    count(*) AS events
+FROM claude_stream
+WHERE ts >= ? AND ts < ?
+  AND (? = '' OR activity = ?)
+GROUP BY weekday, hour
+ORDER BY weekday, hour

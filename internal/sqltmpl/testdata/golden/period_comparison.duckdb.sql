@@ -1,0 +1,65 @@
+-- period_comparison, duckdb, rendered at 2026-03-31T12:00:00Z
+-- params: {"by":"all","days":7,"limit":50,"metric":"events"}
+-- arg 1: time.Time 2026-03-24T12:00:00Z
+-- arg 2: time.Time 2026-03-17T12:00:00Z
+-- arg 3: time.Time 2026-03-31T12:00:00Z
+-- arg 4: int64 50
+-- slot metric=events: CAST(count(*) AS DOUBLE)
+-- slot metric=sessions: CAST(count(DISTINCT session_id) AS DOUBLE)
+-- slot metric=prompts: CAST(sum(CASE WHEN activity = 'submitted_prompt' THEN 1 ELSE 0 END) AS DOUBLE)
+-- slot metric=responses: CAST(sum(CASE WHEN activity = 'completed_response' THEN 1 ELSE 0 END) AS DOUBLE)
+-- slot metric=tool_calls: CAST(sum(CASE WHEN activity = 'called_tool' THEN 1 ELSE 0 END) AS DOUBLE)
+-- slot metric=tool_errors: CAST(sum(CASE WHEN failed THEN 1 ELSE 0 END) AS DOUBLE)
+-- slot metric=cost_usd: round(sum(CASE WHEN revenue_impact < 0 THEN -revenue_impact ELSE 0 END), 6)
+-- slot metric=input_tokens: CAST(coalesce(sum(input_tokens), 0) AS DOUBLE)
+-- slot metric=output_tokens: CAST(coalesce(sum(output_tokens), 0) AS DOUBLE)
+-- slot by=all: 'all'
+-- slot by=activity: activity
+-- slot by=tool: coalesce(tool, '(none)')
+-- slot by=server: coalesce(server, '(none)')
+-- slot by=model: coalesce(model, '(none)')
+-- slot by=project: coalesce(project, '(none)')
+WITH w AS (
+    SELECT
+        activity,
+        revenue_impact,
+        feature_json->>'session_id' AS session_id,
+        feature_json->>'tool' AS tool,
+        feature_json->>'server' AS server,
+        feature_json->>'model' AS model,
+        feature_json->>'project' AS project,
+        TRY_CAST(feature_json->>'input_tokens' AS BIGINT) AS input_tokens,
+        TRY_CAST(feature_json->>'output_tokens' AS BIGINT) AS output_tokens,
+        activity = 'called_tool'
+            AND (lower(coalesce(feature_json->>'success', '')) = 'false'
+                 OR coalesce(feature_json->>'error', '') <> '') AS failed,
+        ts >= ? AS is_current
+    FROM claude_stream
+    WHERE ts >= ? AND ts < ?
+),
+per_period AS (
+    SELECT
+        'all' AS dimension,
+        is_current,
+        CAST(count(*) AS DOUBLE) AS v
+    FROM w
+    GROUP BY dimension, is_current
+),
+pivoted AS (
+    SELECT
+        dimension,
+        coalesce(max(CASE WHEN is_current THEN v END), 0) AS current_value,
+        coalesce(max(CASE WHEN NOT is_current THEN v END), 0) AS previous_value
+    FROM per_period
+    GROUP BY dimension
+)
+SELECT
+    dimension,
+    current_value,
+    previous_value,
+    current_value - previous_value AS change,
+    CASE WHEN previous_value = 0 THEN NULL
+         ELSE (current_value - previous_value) / previous_value END AS change_pct
+FROM pivoted
+ORDER BY current_value DESC, dimension
+LIMIT ?

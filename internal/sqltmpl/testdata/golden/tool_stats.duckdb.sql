@@ -1,0 +1,38 @@
+-- tool_stats, duckdb, rendered at 2026-03-31T12:00:00Z
+-- params: {"days":7,"limit":50,"min_calls":1}
+-- arg 1: time.Time 2026-03-24T12:00:00Z
+-- arg 2: time.Time 2026-03-31T12:00:00Z
+-- arg 3: string ""
+-- arg 4: string ""
+-- arg 5: string ""
+-- arg 6: string ""
+-- arg 7: int64 1
+-- arg 8: int64 50
+WITH calls AS (
+    SELECT
+        coalesce(feature_json->>'tool', '(unknown)') AS tool,
+        coalesce(feature_json->>'server', '') AS server,
+        TRY_CAST(feature_json->>'duration_ms' AS DOUBLE) AS duration_ms,
+        CASE WHEN lower(coalesce(feature_json->>'success', '')) = 'false'
+              OR coalesce(feature_json->>'error', '') <> '' THEN 1 ELSE 0 END AS failed
+    FROM claude_stream
+    WHERE activity = 'called_tool'
+      AND ts >= ? AND ts < ?
+)
+SELECT
+    tool,
+    server,
+    count(*) AS calls,
+    CAST(sum(failed) AS BIGINT) AS errors,
+    CAST(sum(failed) AS DOUBLE) / count(*) AS error_rate,
+    quantile_cont(duration_ms, 0.5) AS p50_ms,
+    quantile_cont(duration_ms, 0.95) AS p95_ms,
+    quantile_cont(duration_ms, 0.99) AS p99_ms,
+    max(duration_ms) AS max_ms
+FROM calls
+WHERE (? = '' OR tool = ?)
+  AND (? = '' OR server = ?)
+GROUP BY tool, server
+HAVING count(*) >= ?
+ORDER BY calls DESC, tool, server
+LIMIT ?

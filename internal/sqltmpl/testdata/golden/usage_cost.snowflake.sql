@@ -1,0 +1,48 @@
+-- usage_cost, snowflake, rendered at 2026-03-31T12:00:00Z
+-- params: {"by":"model","days":30,"limit":50}
+-- arg 1: time.Time 2026-03-01T12:00:00Z
+-- arg 2: time.Time 2026-03-31T12:00:00Z
+-- arg 3: int64 50
+-- slot by=model: COALESCE(model, '(none)')
+-- slot by=project: COALESCE(project, '(none)')
+-- slot by=tool: COALESCE(tool, '(none)')
+-- slot by=activity: activity
+-- slot by=session: COALESCE(session_id, '(none)')
+-- slot by=day: TO_CHAR(DATE_TRUNC('day', ts), 'YYYY-MM-DD')
+WITH ev AS (
+    SELECT
+        ts,
+        activity,
+        revenue_impact,
+        feature_json:model::string AS model,
+        feature_json:tool::string AS tool,
+        feature_json:session_id::string AS session_id,
+        feature_json:project::string AS own_project,
+        TRY_TO_NUMBER(feature_json:input_tokens::string) AS input_tokens,
+        TRY_TO_NUMBER(feature_json:output_tokens::string) AS output_tokens,
+        TRY_TO_NUMBER(feature_json:cache_read_input_tokens::string) AS cache_read_tokens,
+        TRY_TO_NUMBER(feature_json:cache_creation_input_tokens::string) AS cache_creation_tokens
+    FROM claude_stream
+    WHERE ts >= ? AND ts < ?
+),
+attributed AS (
+    -- The session's first project for events that name none.
+    SELECT ev.*,
+        COALESCE(own_project, IFF(session_id IS NULL, NULL,
+            MIN_BY(own_project, IFF(own_project IS NULL, NULL, ts)) OVER (PARTITION BY session_id))) AS project
+    FROM ev
+)
+SELECT
+    COALESCE(model, '(none)') AS "dimension",
+    COUNT(*) AS "events",
+    COALESCE(SUM(input_tokens), 0) AS "input_tokens",
+    COALESCE(SUM(output_tokens), 0) AS "output_tokens",
+    COALESCE(SUM(cache_read_tokens), 0) AS "cache_read_tokens",
+    COALESCE(SUM(cache_creation_tokens), 0) AS "cache_creation_tokens",
+    ROUND(SUM(IFF(revenue_impact < 0, -revenue_impact, 0)), 6) AS "cost_usd"
+FROM attributed
+WHERE revenue_impact IS NOT NULL OR input_tokens IS NOT NULL OR output_tokens IS NOT NULL
+   OR cache_read_tokens IS NOT NULL OR cache_creation_tokens IS NOT NULL
+GROUP BY 1
+ORDER BY "cost_usd" DESC, "events" DESC, "dimension"
+LIMIT ?

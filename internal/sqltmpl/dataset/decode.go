@@ -216,9 +216,9 @@ func pathOrRoot(p string) string {
 // fields describes the keys an object accepts.
 type fields map[string]func(n *node, path string)
 
-// object walks an object node: every key must be known, missing required
-// keys are reported.
-func object(n *node, path string, ps *problems, f fields, order string, required ...string) bool {
+// object walks an object node: every key must be known. Missing fields are
+// validate's to report, with what they accept.
+func object(n *node, path string, ps *problems, f fields, order string) bool {
 	if n.kind != kObject {
 		ps.add(pathOrRoot(path), "must be an object, got %s", n.kind)
 		return false
@@ -231,11 +231,6 @@ func object(n *node, path string, ps *problems, f fields, order string, required
 			continue
 		}
 		fn(n.vals[i], p)
-	}
-	for _, r := range required {
-		if !hasKey(n, r) {
-			ps.add(joinPath(path, r), "required")
-		}
 	}
 	return true
 }
@@ -299,8 +294,8 @@ func strings_(n *node, path string, ps *problems, dst *[]string) {
 	out := make([]string, 0, len(n.vals))
 	for i, el := range n.vals {
 		if el.kind != kString {
+			// Kept as "" so that later elements keep their paths.
 			ps.add(fmt.Sprintf("%s[%d]", path, i), "must be a string, got %s", el.kind)
-			continue
 		}
 		out = append(out, el.str)
 	}
@@ -320,10 +315,13 @@ func filters(n *node, path string, ps *problems, dst *[]Filter) {
 			"feature": func(n *node, p string) { str(n, p, ps, &f.Feature) },
 			"op":      func(n *node, p string) { str(n, p, ps, &f.Op) },
 			"value":   func(n *node, p string) { f.Value = filterValue(n, p, ps) },
-		}, "feature, op, value", "feature", "op", "value")
-		if ok {
-			out = append(out, f)
+		}, "feature, op, value")
+		if !ok {
+			// Keep the place, so that later filters keep their
+			// paths; the problem above covers this one's fields.
+			f = Filter{}
 		}
+		out = append(out, f)
 	}
 	*dst = out
 }
@@ -377,7 +375,7 @@ func specFromNode(root *node, ps *problems) *Spec {
 				"to":         func(n *node, p string) { timestamp(n, p, ps, &c.To) },
 				"filters":    func(n *node, p string) { filters(n, p, ps, &c.Filters) },
 				"features":   func(n *node, p string) { strings_(n, p, ps, &c.Features) },
-			}, "activity, occurrence, nth, from, to, filters, features", "activity")
+			}, "activity, occurrence, nth, from, to, filters, features")
 		},
 		"append": func(n *node, p string) {
 			if n.kind != kArray {
@@ -395,13 +393,16 @@ func specFromNode(root *node, ps *problems) *Spec {
 					"of":           func(n *node, p string) { str(n, p, ps, &a.Of) },
 					"filters":      func(n *node, p string) { filters(n, p, ps, &a.Filters) },
 					"as":           func(n *node, p string) { str(n, p, ps, &a.As) },
-				}, "activity, relationship, features, aggregate, of, filters, as", "activity", "relationship")
+				}, "activity, relationship, features, aggregate, of, filters, as")
 			}
 		},
 		"limit": func(n *node, p string) { integer(n, p, ps, &s.Limit) },
-	}, "cohort, append, limit", "cohort")
+	}, "cohort, append, limit")
 	if !ok {
 		return nil
+	}
+	if !hasKey(root, "cohort") {
+		ps.add("cohort", `required: an object such as {"activity": "submitted_prompt"}`)
 	}
 	return s
 }

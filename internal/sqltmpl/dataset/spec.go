@@ -240,8 +240,9 @@ func (e *SpecError) Error() string {
 func (e *SpecError) Unwrap() error { return ErrInvalidSpec }
 
 // problems collects the problems of one spec. Only the first problem at a
-// path is kept: a field of the wrong type is left empty, and "required" on
-// top of "must be a string" would only confuse.
+// path or under it is kept: a field of the wrong type is left empty, and
+// "required" on top of "must be a string" (or "cohort.activity: required"
+// under "cohort: required") would only confuse.
 type problems struct {
 	list []Problem
 	more int
@@ -253,7 +254,7 @@ func (ps *problems) add(path, format string, args ...any) {
 }
 
 func (ps *problems) addLimit(path, limit, format string, args ...any) {
-	if ps.seen[path] {
+	if ps.covered(path) {
 		return
 	}
 	if ps.seen == nil {
@@ -265,6 +266,19 @@ func (ps *problems) addLimit(path, limit, format string, args ...any) {
 		return
 	}
 	ps.list = append(ps.list, Problem{Path: path, Msg: fmt.Sprintf(format, args...), Limit: limit})
+}
+
+// covered reports whether path or a path above it has a problem.
+func (ps *problems) covered(path string) bool {
+	if ps.seen[path] {
+		return true
+	}
+	for i := 1; i < len(path); i++ {
+		if (path[i] == '.' || path[i] == '[') && ps.seen[path[:i]] {
+			return true
+		}
+	}
+	return false
 }
 
 func (ps *problems) err() error {

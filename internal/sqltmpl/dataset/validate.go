@@ -242,7 +242,9 @@ func (c *Cohort) validate(ps *problems, cols *columns) {
 			ps.add("cohort.nth", "is only used with occurrence \"nth\"; occurrence is %q", c.Occurrence)
 		}
 	case OccurrenceNth:
-		if c.Nth < 1 || c.Nth > MaxNth {
+		if c.Nth == 0 {
+			ps.add("cohort.nth", "required for occurrence \"nth\": an integer from 1 to %d", MaxNth)
+		} else if c.Nth < 1 || c.Nth > MaxNth {
 			ps.addLimit("cohort.nth", limitName(c.Nth > MaxNth, "MaxNth"), "must be between 1 and %d for occurrence \"nth\", got %d", MaxNth, c.Nth)
 		}
 	default:
@@ -296,6 +298,8 @@ func (a *Append) validate(path string, ps *problems, cols *columns) {
 		default:
 			validIdent(path+".of", a.Of, "a feature key", ps)
 		}
+	case rel == "":
+		ps.add(path+".relationship", "required: one of %s", strings.Join(relationships, ", "))
 	default:
 		ps.add(path+".relationship", "unknown relationship %s (one of: %s)", quote(rel), strings.Join(relationships, ", "))
 	}
@@ -386,7 +390,7 @@ func validFilters(path string, fs []Filter, ps *problems) {
 
 // valueKinds says which value types an operator takes.
 var valueKinds = map[string]string{
-	OpEq: "sbn", OpNe: "sbn", OpGt: "sn", OpGte: "sn", OpLt: "sn", OpLte: "sn", OpContains: "s", OpIn: "l",
+	OpEq: "snb", OpNe: "snb", OpGt: "sn", OpGte: "sn", OpLt: "sn", OpLte: "sn", OpContains: "s", OpIn: "l",
 }
 
 func validFilterValue(p string, f Filter, ps *problems) {
@@ -539,11 +543,16 @@ type columns struct {
 
 func newColumns() *columns { return &columns{by: map[string]string{}} }
 
-// claim takes name for owner; a second claim is reported at path.
+// claim takes name for owner; a second claim is reported at path. Appended
+// columns can be renamed with "as"; cohort features cannot.
 func (c *columns) claim(name, owner, path string, ps *problems) {
 	l := strings.ToLower(name)
 	if prev, ok := c.by[l]; ok {
-		ps.add(path, "column %q is already taken by %s; column names must be unique (set a different \"as\")", name, prev)
+		hint := `set a different "as"`
+		if strings.HasPrefix(path, "cohort.") {
+			hint = "a cohort feature is named by its key; activity_id, ts and customer are always columns"
+		}
+		ps.add(path, "column %q is already taken by %s; column names must be unique (%s)", name, prev, hint)
 		return
 	}
 	c.by[l] = owner

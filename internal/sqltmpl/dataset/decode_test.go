@@ -191,7 +191,7 @@ func TestDecodeLimits(t *testing.T) {
 			`cohort.filters[0].value: is 1026 bytes; a filter value is at most 1024`},
 		{"name length", "MaxNameLen", `{"cohort":{"activity":"a_` + strings.Repeat("b", 254) + `"}}`,
 			`cohort.activity: is 256 bytes; an activity name is at most 255`},
-		{"ident length", "MaxIdentLen", sp(`,"features":["`+strings.Repeat("f", 65)+`"]`),
+		{"ident length", "MaxIdentLen", sp(`,"features":["` + strings.Repeat("f", 65) + `"]`),
 			`cohort.features[0]: is 65 bytes; a feature key is at most 64`},
 		{"nth", "MaxNth", sp(`,"occurrence":"nth","nth":1000001`),
 			`cohort.nth: must be between 1 and 1000000 for occurrence "nth", got 1000001`},

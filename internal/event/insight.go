@@ -56,9 +56,10 @@ type Insight struct {
 	Metric              string          `json:"metric"`
 	Value               json.RawMessage `json:"value"`
 	ProvenanceQueryHash string          `json:"provenance_query_hash,omitempty"`
-	// Verified says the value was checked against the query named by
-	// provenance_query_hash. Verification is not built yet: every insight
-	// is stored, marked unverified.
+	// Verified says provenance_query_hash was found among the customer's
+	// query tickets when the insight was logged (log_insight with a query
+	// engine). Insights without a hash, or from a path that cannot check
+	// it (/v1/insights), are stored unverified.
 	Verified   bool      `json:"_verified"`
 	ReceivedAt time.Time `json:"_received_at"`
 	Source     string    `json:"_source"`
@@ -152,7 +153,7 @@ func ValidateInsight(x *Insight, now time.Time) error {
 		x.Value = v
 	}
 	if h := x.ProvenanceQueryHash; h != "" && !validHash(h) {
-		ve.add("provenance_query_hash", "%q must be %d to %d lowercase hex digits (the hash of the query the insight came from)",
+		ve.add("provenance_query_hash", "%q must be %d to %d lowercase hex digits, optionally after \"q_\" (the query_hash of the query the insight came from)",
 			clip(h), MinProvenanceHashLen, MaxProvenanceHashLen)
 	}
 	checkTS(&ve, x.TS, now)
@@ -191,7 +192,10 @@ func validMetric(s string) bool {
 	return true
 }
 
+// validHash accepts lowercase hex, optionally prefixed "q_" as the query
+// engine writes its hashes.
 func validHash(s string) bool {
+	s = strings.TrimPrefix(s, "q_")
 	if len(s) < MinProvenanceHashLen || len(s) > MaxProvenanceHashLen {
 		return false
 	}

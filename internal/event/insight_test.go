@@ -114,7 +114,7 @@ func TestInsightValidationErrors(t *testing.T) {
 		"value infinite":     {`{"subject":"user","metric":"m","value":1e400}`, "value: 1e400 must be a finite number"},
 		"value big object":   {`{"subject":"user","metric":"m","value":{"k":"` + strings.Repeat("a", MaxInsightValueBytes) + `"}}`, "value: is an object of 4104 bytes; the limit is 4096 (4 KiB)"},
 		"value long string":  {`{"subject":"user","metric":"m","value":"` + strings.Repeat("a", MaxInsightStringLen+1) + `"}`, "value: is a string of 4097 characters; the limit is 4096"},
-		"hash upper":         {`{` + ok + `,"provenance_query_hash":"0123456789ABCDEF"}`, "provenance_query_hash: \"0123456789ABCDEF\" must be 16 to 128 lowercase hex digits"},
+		"hash upper":         {`{` + ok + `,"provenance_query_hash":"0123456789ABCDEF"}`, "provenance_query_hash: \"0123456789ABCDEF\" must be 16 to 128 lowercase hex digits, optionally after \"q_\""},
 		"hash short":         {`{` + ok + `,"provenance_query_hash":"abc"}`, "provenance_query_hash:"},
 		"hash long":          {`{` + ok + `,"provenance_query_hash":"` + strings.Repeat("a", 129) + `"}`, "provenance_query_hash:"},
 		"ts future":          {`{` + ok + `,"ts":"2026-11-25T12:05:01Z"}`, "ts: 2026-11-25T12:05:01Z is more than 5m0s in the future"},

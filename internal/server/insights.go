@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -20,7 +21,7 @@ var logInsightTool = &mcp.Tool{
 	Title: "Remember an insight",
 	Description: `Store one insight atom: a fact, preference or measured result worth keeping across sessions, as subject + metric + value.
 Use subject "user" for what the person asks you to remember about them (metric "prefers_language", value "go"), "project:<name>" for a project fact, or the thing measured (e.g. "tool:Bash", metric "p95_latency_ms", value 840). value is a number, a string, true/false or a small object (<= 4 KiB).
-provenance_query_hash names the activitybi query the value came from, if any; until queries are verified the insight is stored and marked unverified. Returns at once with the atom_id; a later value for the same subject and metric is a new atom (history is kept).`,
+provenance_query_hash is the query_hash of the submit_query ticket the value came from, if any: it must name one of this person's queries, and the insight is then marked verified. Returns at once with the atom_id; a later value for the same subject and metric is a new atom (history is kept).`,
 	Annotations: &mcp.ToolAnnotations{Title: "Remember an insight", ReadOnlyHint: false, DestructiveHint: ptr(false),
 		IdempotentHint: false, OpenWorldHint: ptr(false)},
 	InputSchema: json.RawMessage(`{
@@ -29,7 +30,7 @@ provenance_query_hash names the activitybi query the value came from, if any; un
     "subject": {"type": "string", "maxLength": 255, "description": "what the insight is about: user, project:<name>, tool:<name>, ..."},
     "metric": {"type": "string", "maxLength": 255, "pattern": "^[a-z][a-z0-9_.:-]*$", "description": "lower-case name of the property, e.g. prefers_language, p95_latency_ms"},
     "value": {"description": "a finite number, a string (<= 4096 chars), true/false, or an object (<= 4 KiB)", "type": ["number", "string", "boolean", "object"]},
-    "provenance_query_hash": {"type": "string", "pattern": "^[0-9a-f]{16,128}$", "description": "hash of the activitybi query this value came from"},
+    "provenance_query_hash": {"type": "string", "pattern": "^(q_)?[0-9a-f]{16,128}$", "description": "hash of the activitybi query this value came from"},
     "ts": {"type": "string", "format": "date-time", "description": "when it was true (RFC 3339); default now"},
     "atom_id": {"type": "string", "maxLength": 255, "description": "idempotency key; default a new ULID"}
   },
@@ -41,7 +42,7 @@ provenance_query_hash names the activitybi query the value came from, if any; un
   "properties": {
     "atom_id": {"type": "string"},
     "ts": {"type": "string", "format": "date-time"},
-    "verified": {"type": "boolean", "description": "whether provenance_query_hash was checked against this person's queries (not yet: always false)"},
+    "verified": {"type": "boolean", "description": "true when provenance_query_hash named one of this person's queries"},
     "duplicate": {"type": "boolean", "description": "true when this process had already stored an insight with this atom_id"}
   },
   "required": ["atom_id", "ts", "verified", "duplicate"]
@@ -56,7 +57,7 @@ type LogInsightResult struct {
 	Duplicate bool      `json:"duplicate"`
 }
 
-func (t *tools) logInsight(_ context.Context, req *mcp.CallToolRequest, customer string) (any, error) {
+func (t *tools) logInsight(ctx context.Context, req *mcp.CallToolRequest, customer string) (any, error) {
 	m, ie := args(req.Params.Arguments, "log_insight", logInsightFields)
 	if m == nil {
 		return nil, ie
@@ -80,7 +81,20 @@ func (t *tools) logInsight(_ context.Context, req *mcp.CallToolRequest, customer
 		}
 		return nil, ie
 	}
-	res, err := LogInsights(t.opts.Appender, t.opts.Recent, []event.InsightInput{in}, d)
+	// A provenance hash must name a query of this customer: the engine
+	// knows its tickets (and those of earlier runs, from query_tickets).
+	verified := false
+	if h := in.ProvenanceQueryHash; h != "" && t.opts.Queries != nil {
+		known, err := t.opts.Queries.HashKnown(ctx, customer, h)
+		if err != nil {
+			return nil, fmt.Errorf("provenance_query_hash could not be checked: %w", err)
+		}
+		if !known {
+			return nil, &inputError{problems: []string{fmt.Sprintf("provenance_query_hash: %q names none of your queries; cite the query_hash of a ticket from submit_query, or leave it out", h)}}
+		}
+		verified = true
+	}
+	res, err := logInsights(t.opts.Appender, t.opts.Recent, []event.InsightInput{in}, d, verified)
 	if err != nil {
 		return nil, err
 	}
@@ -88,16 +102,27 @@ func (t *tools) logInsight(_ context.Context, req *mcp.CallToolRequest, customer
 	if r.Err != nil {
 		return nil, r.Err
 	}
-	return LogInsightResult{AtomID: r.ID, TS: r.TS, Duplicate: r.Duplicate}, nil
+	if verified && !r.Duplicate {
+		t.opts.Queries.AddInsight(customer, in.ProvenanceQueryHash, r.ID)
+	}
+	return LogInsightResult{AtomID: r.ID, TS: r.TS, Verified: verified, Duplicate: r.Duplicate}, nil
 }
 
-// LogInsights is LogEvents for insight atoms.
+// LogInsights is LogEvents for insight atoms. Their provenance is not
+// checked here (/v1/insights: stored unverified).
 func LogInsights(app Appender, recent *RecentIDs, ins []event.InsightInput, d event.Defaults) ([]Logged, error) {
+	return logInsights(app, recent, ins, d, false)
+}
+
+// logInsights stores insights; verified marks that their provenance hash
+// was found among the customer's queries.
+func logInsights(app Appender, recent *RecentIDs, ins []event.InsightInput, d event.Defaults, verified bool) ([]Logged, error) {
 	return logRecords(app, recent, upload.KindInsight, d.Customer, len(ins), func(i int) (record, error) {
 		x, err := event.NormalizeInsight(ins[i], d)
 		if err != nil {
 			return record{}, err
 		}
+		x.Verified = verified
 		b, err := event.MarshalInsight(&x)
 		return record{id: x.AtomID, ts: x.TS, given: ins[i].AtomID != "", payload: b}, err
 	})

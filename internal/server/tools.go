@@ -67,6 +67,13 @@ type MCPOptions struct {
 	OnClient func(nameVersion string)
 	// Memory serves get_context; nil = the tool is not offered.
 	Memory *Memory
+	// Queries serves submit_query, get_query_status, get_query_result and
+	// cancel_query, and checks log_insight's provenance_query_hash; nil =
+	// those tools are not offered and a hash is stored unverified.
+	Queries Queries
+	// Templates is what list_templates describes (the SafeSQL library);
+	// nil = list_templates is not offered.
+	Templates []TemplateInfo
 }
 
 // Instructions tell Claude when to log. They are sent once per session, so
@@ -124,6 +131,15 @@ func NewMCPServer(opts MCPOptions) (*mcp.Server, error) {
 	t.add(s, logInsightTool, t.logInsight)
 	if opts.Memory != nil {
 		t.add(s, getContextTool(), t.getContext)
+	}
+	if opts.Templates != nil {
+		t.add(s, listTemplatesTool(), t.listTemplates)
+	}
+	if opts.Queries != nil {
+		t.add(s, submitQueryTool(), t.submitQuery)
+		t.add(s, getQueryStatusTool(), t.getQueryStatus)
+		t.add(s, getQueryResultTool(), t.getQueryResult)
+		t.add(s, cancelQueryTool(), t.cancelQuery)
 	}
 	return s, nil
 }

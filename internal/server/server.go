@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/activitybi/activitybi/internal/audit"
 	"github.com/activitybi/activitybi/internal/spool"
 	"github.com/activitybi/activitybi/internal/telemetry"
 	"github.com/activitybi/activitybi/internal/upload"
@@ -71,6 +72,8 @@ type Options struct {
 	// Appender takes what /v1/events, /v1/insights and /mcp log (the core's
 	// own spool writer); nil = those routes answer 503.
 	Appender Appender
+	// Audit records the admin API's accesses (/v1/sql, /v1/audit); nil = not recorded.
+	Audit *audit.Log
 	// VerifyToken maps a bearer token to its customer; nil = every bearer
 	// route answers 401.
 	VerifyToken func(token string) (Principal, error)
@@ -173,6 +176,7 @@ func New(opts Options) (*Server, error) {
 	s.umux = umux
 	s.handle(umux, "GET /healthz", s.healthz)
 	s.handle(umux, "POST /v1/sql", s.sql)
+	s.routeAudit(mux, umux) // POST /v1/audit on both: audit.go
 	s.handle(umux, "GET /v1/status", s.status)
 	s.handle(umux, "POST /v1/shutdown", s.shutdown)
 	umux.HandleFunc("GET /v1/edges/attach", s.attach)
@@ -465,11 +469,12 @@ func (s *Server) sql(w http.ResponseWriter, r *http.Request) {
 			code = http.StatusBadRequest
 		}
 		s.log.Info("admin sql refused or failed", "err", err)
+		s.auditSQL(ctx, r, req.SQL, nil, nil, start, err)
 		writeJSON(w, code, map[string]any{"error": err.Error()})
 		return
 	}
 	s.log.Info("admin sql", "rows", len(t.Rows), "duration", time.Since(start))
-	writeJSON(w, http.StatusOK, EncodeTable(t))
+	s.writeSQLResult(ctx, w, r, req.SQL, t, start)
 }
 
 // StatusResponse is the body of GET /v1/status.

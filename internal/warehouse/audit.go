@@ -69,10 +69,15 @@ func (f *AuditFilter) Validate() error {
 		{"customer", f.Customer}, {"principal", f.Principal}, {"action", f.Action},
 		{"outcome", f.Outcome}, {"target", f.Target},
 	} {
-		if !utf8.ValidString(s.v) {
+		// The rules of the stored values (event.ValidateAudit): a value
+		// that breaks them cannot match a row.
+		switch {
+		case !utf8.ValidString(s.v):
 			errs = append(errs, s.name+": is not valid UTF-8")
-		} else if n := utf8.RuneCountInString(s.v); n > event.MaxStringLen {
-			errs = append(errs, fmt.Sprintf("%s: is %d characters; the limit is %d", s.name, n, event.MaxStringLen))
+		case utf8.RuneCountInString(s.v) > event.MaxStringLen:
+			errs = append(errs, fmt.Sprintf("%s: is %d characters; the limit is %d", s.name, utf8.RuneCountInString(s.v), event.MaxStringLen))
+		case strings.ContainsFunc(s.v, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+			errs = append(errs, s.name+": contains control characters")
 		}
 	}
 	if f.Action != "" && !event.ValidAuditAction(f.Action) {

@@ -238,6 +238,7 @@ func TestAuditFilterRefused(t *testing.T) {
 		"unknown outcome": {warehouse.AuditFilter{Outcome: "OK"}, `outcome "OK": not one of ok, refused`},
 		"long principal":  {warehouse.AuditFilter{Principal: strings.Repeat("p", 256)}, "principal: is 256 characters; the limit is 255"},
 		"bad utf-8":       {warehouse.AuditFilter{Target: "\xff"}, "target: is not valid UTF-8"},
+		"control":         {warehouse.AuditFilter{Customer: "a\nb"}, "customer: contains control characters"},
 	} {
 		_, err := db.Audit(context.Background(), tc.f)
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "audit filter: ") {

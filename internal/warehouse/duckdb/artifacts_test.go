@@ -2,6 +2,8 @@ package duckdb
 
 import (
 	"context"
+	"fmt"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -146,4 +148,35 @@ func TestPutArtifactRefusesIncompleteRows(t *testing.T) {
 			t.Errorf("%s: accepted", name)
 		}
 	}
+}
+
+// BenchmarkArtifactIndex times the artifact store's warehouse calls: the
+// upsert (done twice per Put) and the customer-scoped read (once per Get).
+func BenchmarkArtifactIndex(b *testing.B) {
+	db, err := Open(context.Background(), Options{Path: filepath.Join(b.TempDir(), "w.duckdb")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Migrate(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	t0 := time.Now()
+	i := 0
+	b.Run("put", func(b *testing.B) {
+		for b.Loop() {
+			i++
+			if err := db.PutArtifact(ctx, artifactRow("bench", fmt.Sprint("id", i), t0, time.Hour)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("get", func(b *testing.B) {
+		for b.Loop() {
+			if r, err := db.GetArtifact(ctx, "bench", "id1"); err != nil || r == nil {
+				b.Fatal(r, err)
+			}
+		}
+	})
 }

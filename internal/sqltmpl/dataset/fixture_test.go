@@ -36,7 +36,7 @@ func money(v float64) *float64 { return &v }
 // alice's: a relationship that ignored the customer would pick them.
 //
 //	min  id   activity            features                       occ  revenue
-//	  0  a01  started_session     client=desktop                  1
+//	  0  a01  started_session     client=desktop cwd=<hostile>    1
 //	  1  a02  submitted_prompt    model=opus chars=120            1
 //	  2  a03  called_tool         tool=Bash ms=300                1
 //	  3  a04  called_tool         tool=Read ms=40                 2
@@ -59,7 +59,7 @@ func money(v float64) *float64 { return &v }
 //	  7  c01  called_tool         tool=Bash ms=9        (carol)
 var (
 	fixtureFirst = []row{
-		{"a01", "alice", "started_session", 0, `{"client":"desktop"}`, nil},
+		{"a01", "alice", "started_session", 0, `{"client":"desktop","cwd":"/home/o'brien/\"x\"; DROP TABLE claude_stream; --"}`, nil},
 		{"a02", "alice", "submitted_prompt", 1, `{"model":"opus","chars":120}`, nil},
 		{"a03", "alice", "called_tool", 2, `{"tool":"Bash","ms":300}`, nil},
 		{"a04", "alice", "called_tool", 3, `{"tool":"Read","ms":40}`, nil},

@@ -112,7 +112,9 @@ func (s *Spec) normalize() {
 		if isAggregate(a.Relationship) && a.Aggregate == "" {
 			a.Aggregate = AggCount
 		}
-		if a.As == "" && a.Relationship != "" && a.Activity != "" {
+		// The default prefix only from names that are right, so that a
+		// bad relationship or activity is one problem, not two.
+		if a.As == "" && slices.Contains(relationships, a.Relationship) && activityRE.MatchString(a.Activity) {
 			a.As = a.Relationship + "_" + a.Activity
 		}
 		normalizeFilters(a.Filters)

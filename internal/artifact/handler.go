@@ -1,0 +1,179 @@
+package artifact
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"gocloud.dev/blob"
+
+	"github.com/activitybi/activitybi/internal/warehouse"
+)
+
+const (
+	// cacheMaxAge caps how long a browser may keep an artifact without
+	// asking again (never past its expiry): a deleted artifact stops being
+	// shown within this long.
+	cacheMaxAge = time.Hour
+
+	// contentSecurityPolicy is sent with every artifact: nothing it
+	// contains may run or load anything, so an SVG or HTML artifact opened
+	// directly is an inert document, never a script on the core's origin.
+	contentSecurityPolicy = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+)
+
+// inlineTypes are the media types a browser may show in place; every other
+// type is sent as an attachment (downloaded, not rendered).
+var inlineTypes = map[string]bool{
+	"image/png": true, "image/jpeg": true, "image/gif": true, "image/webp": true, "image/svg+xml": true,
+}
+
+// extensions name a download that has no Name: <id><ext>. A fixed table,
+// not the system's mime.types, so the name is the same on every machine.
+var extensions = map[string]string{
+	"text/csv": ".csv", "application/json": ".json", "application/x-ndjson": ".ndjson",
+	"text/plain": ".txt", "text/markdown": ".md", "text/html": ".html",
+	"application/vnd.apache.parquet": ".parquet", "application/pdf": ".pdf",
+}
+
+// Handler serves GET and HEAD /artifacts/{id} to the artifact's owner. The
+// customer comes from customerOf (the request's bearer token, the
+// dashboard's session), never from the request's path or query; when it
+// fails, the answer is 401 with its error. Another customer's id, like a
+// missing, expired or malformed one, is 404 with the same body. Mount it
+// where the full path /artifacts/{id} reaches it (no StripPrefix).
+//
+// Responses carry Content-Type, Content-Length, ETag (the content's
+// SHA-256), Cache-Control private, X-Content-Type-Options nosniff, a
+// Content-Security-Policy that lets nothing run, and, for anything but an
+// image, Content-Disposition attachment. Conditional requests (If-None-
+// Match) and byte ranges are answered by http.ServeContent; HEAD and a 304
+// never read the blob.
+func (s *Store) Handler(customerOf func(*http.Request) (string, error)) http.Handler {
+	mux := http.NewServeMux()
+	// A GET pattern matches HEAD too.
+	mux.HandleFunc("GET /artifacts/{id}", func(w http.ResponseWriter, r *http.Request) {
+		s.serve(w, r, customerOf)
+	})
+	return mux
+}
+
+func (s *Store) serve(w http.ResponseWriter, r *http.Request, customerOf func(*http.Request) (string, error)) {
+	customer, err := customerOf(r)
+	if err != nil {
+		w.Header().Set("WWW-Authenticate", "Bearer")
+		writeError(w, http.StatusUnauthorized, err.Error())
+		return
+	}
+	id := r.PathValue("id")
+	var meta *Meta
+	var content io.ReadSeeker
+	if r.Method == http.MethodHead {
+		meta, err = s.Stat(r.Context(), customer, id)
+		s.countGet(err)
+		if err == nil {
+			content = &sizeOnly{size: meta.Size}
+		}
+	} else {
+		var row *warehouse.ArtifactRow
+		var rd *blob.Reader
+		row, rd, err = s.open(r.Context(), customer, id)
+		if err == nil {
+			defer rd.Close()
+			meta, content = metaOf(row), rd
+		}
+	}
+	if err != nil {
+		s.writeLookupError(w, err)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", meta.ContentType)
+	h.Set("ETag", `"`+meta.SHA256+`"`)
+	h.Set("Cache-Control", "private, max-age="+strconv.Itoa(maxAge(meta.ExpiresAt, s.opts.Now())))
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", contentSecurityPolicy)
+	if d := disposition(meta); d != "" {
+		h.Set("Content-Disposition", d)
+	}
+	http.ServeContent(w, r, "", time.Time{}, content)
+}
+
+func (s *Store) writeLookupError(w http.ResponseWriter, err error) {
+	if errors.Is(err, ErrNotFound) {
+		writeError(w, http.StatusNotFound, ErrNotFound.Error())
+		return
+	}
+	s.log.Error("artifact: serve", "err", err)
+	writeError(w, http.StatusInternalServerError, "the artifact store failed; try again later")
+}
+
+// maxAge is how many seconds a browser may keep an artifact expiring at
+// expires: until then, at most cacheMaxAge.
+func maxAge(expires, now time.Time) int {
+	d := min(expires.Sub(now), cacheMaxAge)
+	if d < 0 {
+		return 0
+	}
+	return int(d / time.Second)
+}
+
+// disposition is the Content-Disposition of an artifact: "" for an image
+// (shown in place), else an attachment named by Name, or by the id and an
+// extension for the type.
+func disposition(m *Meta) string {
+	mt, _, _ := mime.ParseMediaType(m.ContentType)
+	if inlineTypes[mt] {
+		return ""
+	}
+	name := m.Name
+	if name == "" {
+		name = m.ID + extensions[mt]
+	}
+	// FormatMediaType quotes the name, or encodes it per RFC 2231 when it
+	// is not plain ASCII; it returns "" for what it cannot encode, and the
+	// download then goes without a suggested name.
+	if d := mime.FormatMediaType("attachment", map[string]string{"filename": name}); d != "" {
+		return d
+	}
+	return "attachment"
+}
+
+// sizeOnly lets http.ServeContent answer HEAD (and work out ranges) from the
+// row's size without opening the blob; it has no bytes to give.
+type sizeOnly struct {
+	size, off int64
+}
+
+func (z *sizeOnly) Seek(offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+		z.off = offset
+	case io.SeekCurrent:
+		z.off += offset
+	case io.SeekEnd:
+		z.off = z.size + offset
+	}
+	if z.off < 0 {
+		z.off = 0
+		return 0, errors.New("seek before the start")
+	}
+	return z.off, nil
+}
+
+func (z *sizeOnly) Read([]byte) (int, error) {
+	return 0, errors.New("a HEAD response has no body")
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": strings.TrimSpace(msg)})
+}

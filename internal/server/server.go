@@ -83,6 +83,11 @@ type Options struct {
 	// Memory serves get_context over /mcp and to edges over the socket;
 	// nil = no memory.
 	Memory *Memory
+	// Queries is the ticket engine behind the query tools over /mcp and
+	// the edges' /v1/queries/* on the socket; nil = no queries.
+	Queries Queries
+	// Templates is what list_templates describes; nil = not offered.
+	Templates []TemplateInfo
 	// IdleExit > 0 calls Shutdown("idle") once no edge has been attached for
 	// that long (a core started by an edge).
 	IdleExit time.Duration
@@ -182,6 +187,9 @@ func New(opts Options) (*Server, error) {
 	umux.HandleFunc("GET /v1/edges/attach", s.attach)
 	s.handle(umux, "POST /v1/edges/metrics", s.edgeMetrics)
 	s.handle(umux, "POST /v1/context", s.contextHandler)
+	for _, op := range []string{"submit", "wait", "result", "cancel", "hash", "insight"} {
+		s.handle(umux, "POST /v1/queries/"+op, s.queriesHandler(op))
+	}
 	// Profiles of the running core, for this user only (socket):
 	// curl --unix-socket core.sock http://core/debug/pprof/heap
 	umux.HandleFunc("GET /debug/pprof/", pprof.Index)
@@ -375,7 +383,11 @@ func (s *Server) mcpHandler() (http.Handler, error) {
 		}), nil
 	}
 	mo := MCPOptions{Appender: s.opts.Appender, Identity: TokenIdentity, Source: "mcp",
-		Version: s.opts.Version, Recent: s.recent, Logger: s.opts.Logger, Now: s.opts.Now, Memory: s.opts.Memory}
+		Version: s.opts.Version, Recent: s.recent, Logger: s.opts.Logger, Now: s.opts.Now, Memory: s.opts.Memory,
+		Templates: s.opts.Templates}
+	if s.opts.Queries != nil {
+		mo.Queries = s.opts.Queries
+	}
 	if s.opts.ToolMetrics != nil {
 		mo.Metrics = s.opts.ToolMetrics
 	}

@@ -102,9 +102,6 @@ func compileSQL(src string) (*compiled, error) {
 				if !validName(name) {
 					return nil, errAt(i, "slot name %q is not a parameter name", name)
 				}
-				if c.slots[name] {
-					return nil, errAt(i, "slot %s is used twice; a slot appears once per statement", name)
-				}
 				flush()
 				c.pieces = append(c.pieces, piece{kind: pieceSlot, name: name})
 				c.slots[name] = true

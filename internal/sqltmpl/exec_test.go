@@ -1,9 +1,8 @@
 package sqltmpl
 
 import (
-	"context"
 	"encoding/json"
-		"math"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -20,13 +19,19 @@ func TestExecuteEveryTemplateAndEnumValue(t *testing.T) {
 	t.Parallel()
 	db := fixture(t)
 	for _, tp := range Default().List() {
-		cases := []string{""}
+		cases := []string{baseParams[tp.Name]}
 		for _, p := range tp.Params {
 			if p.Type != TypeEnum {
 				continue
 			}
 			for _, v := range p.Values {
 				params := map[string]any{p.Name: v}
+				if base := baseParams[tp.Name]; base != "" {
+					if err := json.Unmarshal([]byte(base), &params); err != nil {
+						t.Fatal(err)
+					}
+					params[p.Name] = v
+				}
 				if p.Name == paramBucket && v == "hour" {
 					params[paramDays] = 7
 				}
@@ -274,7 +279,7 @@ func TestExecuteHandChecked(t *testing.T) {
 			},
 		},
 		{
-			"insight_series last, weekly, by prefix", "insight_series", `{"subject_prefix": "tool:", "agg": "last", "bucket": "week"}`,
+			"insight_series last, weekly, by prefix", "insight_series", `{"subject_prefix": "tool:", "metric": "p95_latency_ms", "agg": "last", "bucket": "week"}`,
 			[][]any{
 				R{"2026-03-23 00:00", "tool:Bash", "p95_latency_ms", "tool:Bash/p95_latency_ms", 500.0, int64(2)},
 				R{"2026-03-30 00:00", "tool:Bash", "p95_latency_ms", "tool:Bash/p95_latency_ms", 880.0, int64(1)},
@@ -372,5 +377,4 @@ func TestExecuteOtherCustomer(t *testing.T) {
 	if tb := run(t, db, "carol", "tool_stats", ``); len(tb.Rows) != 0 {
 		t.Errorf("carol sees %v", tb.Rows)
 	}
-	_ = context.Background
 }

@@ -159,6 +159,12 @@ func fixture(tb testing.TB) *duckdb.DB {
 	return db
 }
 
+// baseParams are the smallest parameters each template renders with: its
+// required ones.
+var baseParams = map[string]string{
+	"insight_series": `{"metric": "p95_latency_ms"}`,
+}
+
 // run renders name with params for DuckDB and runs it for customer.
 func run(tb testing.TB, db *duckdb.DB, customer, name, params string) *warehouse.Table {
 	tb.Helper()

@@ -11,7 +11,7 @@ import (
 )
 
 // Rendered SQL of every template in both dialects, with its default
-// parameters, its arguments and every slot's fragments, is kept in testdata/golden/<template>.<dialect>.sql (go test -update
+// parameters (and baseParams), its arguments and every slot's fragments, is kept in testdata/golden/<template>.<dialect>.sql (go test -update
 // rewrites them). A change to a template or to rendering shows up there as
 // a diff to review.
 func TestGoldenSQL(t *testing.T) {
@@ -22,7 +22,7 @@ func TestGoldenSQL(t *testing.T) {
 		for _, d := range Dialects {
 			name := tp.Name + "." + string(d) + ".sql"
 			want[name] = true
-			r, err := lib.Render(tp.Name, nil, d, fxNow)
+			r, err := lib.Render(tp.Name, json.RawMessage(baseParams[tp.Name]), d, fxNow)
 			if err != nil {
 				t.Fatalf("%s %s: %v", tp.Name, d, err)
 			}

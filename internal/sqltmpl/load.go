@@ -506,6 +506,9 @@ func newParam(mp metaParam) (Param, error) {
 			}
 		}
 	}
+	if mp.Default == nil && p.Optional && p.Type != TypeString {
+		return p, fmt.Errorf("an optional %s needs a default: only a string may be left out (it binds as \"\", no filter)", p.Type)
+	}
 	if mp.Default != nil {
 		if p.Optional {
 			return p, errors.New("a parameter with a default is optional already; drop optional")

@@ -224,6 +224,11 @@ func decodeObject(params json.RawMessage) (map[string]json.RawMessage, []string,
 		return nil, nil, nil
 	}
 	malformed := func(format string, args ...any) *Problem {
+		for i, a := range args {
+			if a == io.EOF || a == io.ErrUnexpectedEOF {
+				args[i] = "it ends too early"
+			}
+		}
 		return &Problem{Msg: fmt.Sprintf(format, args...), Reason: ReasonMalformed}
 	}
 	if !utf8.Valid(trimmed) {

@@ -1,8 +1,8 @@
 /*
 name: insight_series
 description: >-
-  A time series of logged insights: per subject and metric, the numeric
-  values aggregated per time bucket (hour, day, week or month) with avg,
+  A time series of logged insights: for one metric, per subject, the
+  numeric values aggregated per time bucket (hour, day, week or month) with avg,
   min, max, sum, last or count. Use it for "how did the p95 latency I noted
   for Bash change", "my daily_usd insights per week", "trend of metric X".
   The latest value of every insight (numbers or not) is insight_latest.
@@ -14,6 +14,10 @@ timeout: 30s
 window: {days: 30}
 bucket: {default: day}
 params:
+  - name: metric
+    type: string
+    pattern: '^[a-z][a-z0-9_.:-]*$'
+    description: "The metric (exact, e.g. p95_latency_ms; insight_latest lists the metrics there are). Required: values of different metrics do not combine."
   - name: subject
     type: string
     optional: true
@@ -22,11 +26,6 @@ params:
     type: string
     optional: true
     description: "Only subjects starting with this (e.g. tool: for every tool). Default all."
-  - name: metric
-    type: string
-    optional: true
-    pattern: '^[a-z][a-z0-9_.:-]*$'
-    description: "Only this metric (exact, e.g. p95_latency_ms). Default all."
   - name: agg
     type: enum
     default: avg
@@ -70,7 +69,7 @@ WITH atoms AS (
     WHERE ts >= $window_start AND ts < $window_end
       AND ($subject = '' OR subject = $subject)
       AND ($subject_prefix = '' OR starts_with(subject, $subject_prefix))
-      AND ($metric = '' OR metric = $metric)
+      AND metric = $metric
 )
 SELECT
     date_trunc(/* SLOT: bucket */'day'/* END */, ts) AS bucket,
@@ -93,7 +92,7 @@ WITH atoms AS (
     WHERE ts >= $window_start AND ts < $window_end
       AND ($subject = '' OR subject = $subject)
       AND ($subject_prefix = '' OR STARTSWITH(subject, $subject_prefix))
-      AND ($metric = '' OR metric = $metric)
+      AND metric = $metric
 )
 SELECT
     DATE_TRUNC(/* SLOT: bucket */'day'/* END */, ts) AS "bucket",

@@ -1,14 +1,13 @@
 -- insight_series, duckdb, rendered at 2026-03-31T12:00:00Z
--- params: {"agg":"avg","bucket":"day","days":30,"limit":5000}
+-- params: {"agg":"avg","bucket":"day","days":30,"limit":5000,"metric":"p95_latency_ms"}
 -- arg 1: time.Time 2026-03-01T12:00:00Z
 -- arg 2: time.Time 2026-03-31T12:00:00Z
 -- arg 3: string ""
 -- arg 4: string ""
 -- arg 5: string ""
 -- arg 6: string ""
--- arg 7: string ""
--- arg 8: string ""
--- arg 9: int64 5000
+-- arg 7: string "p95_latency_ms"
+-- arg 8: int64 5000
 -- slot bucket=hour: 'hour'
 -- slot bucket=day: 'day'
 -- slot bucket=week: 'week'
@@ -25,7 +24,7 @@ WITH atoms AS (
     WHERE ts >= ? AND ts < ?
       AND (? = '' OR subject = ?)
       AND (? = '' OR starts_with(subject, ?))
-      AND (? = '' OR metric = ?)
+      AND metric = ?
 )
 SELECT
     date_trunc('day', ts) AS bucket,

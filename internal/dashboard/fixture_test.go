@@ -1,0 +1,241 @@
+package dashboard
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	_ "github.com/duckdb/duckdb-go/v2" // the raw driver, to write tickets and artifacts (no loader for them yet)
+	"go.uber.org/goleak"
+
+	"github.com/activitybi/activitybi/internal/event"
+	"github.com/activitybi/activitybi/internal/memory"
+	"github.com/activitybi/activitybi/internal/warehouse"
+	"github.com/activitybi/activitybi/internal/warehouse/duckdb"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files and the screenshots in testdata/")
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	code := m.Run()
+	closeBig()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// The fixture: alice's and bob's histories with the clock at fxNow. Every
+// number the tests expect is worked out from the lists below (see the
+// comments at each expectation).
+var fxNow = time.Date(2026, 3, 31, 12, 0, 0, 0, time.UTC)
+
+type fxEvent struct {
+	ts       string
+	activity string
+	features string
+	revenue  float64
+}
+
+type fxInsight struct {
+	ts, subject, metric, value, hash string
+}
+
+func at(s string) time.Time {
+	t, err := time.Parse("2006-01-02 15:04", s)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+// aliceEvents: 16 events in the last 7 days (sessions a1 in billing and a2
+// in website, one event without a session), 3 more on 2026-03-20 (inside
+// 30 days, outside 7).
+var aliceEvents = []fxEvent{
+	{"2026-03-30 09:00", "started_session", `{"session_id":"a1","project":"billing"}`, 0},
+	{"2026-03-30 09:01", "submitted_prompt", `{"session_id":"a1"}`, 0},
+	{"2026-03-30 09:02", "called_tool", `{"session_id":"a1","tool":"Bash","server":"shell","success":true,"duration_ms":100}`, 0},
+	{"2026-03-30 09:03", "called_tool", `{"session_id":"a1","tool":"Bash","server":"shell","success":true,"duration_ms":300}`, 0},
+	{"2026-03-30 09:04", "called_tool", `{"session_id":"a1","tool":"Read","server":"fs","success":true,"duration_ms":20}`, 0},
+	{"2026-03-30 09:05", "called_tool", `{"session_id":"a1","tool":"Bash","server":"shell","success":false,"duration_ms":900,"error":"exit status 1"}`, 0},
+	{"2026-03-30 09:06", "completed_response", `{"session_id":"a1","model":"claude-sonnet-4-5","input_tokens":1200,"output_tokens":300}`, -1.25},
+	{"2026-03-30 09:10", "submitted_prompt", `{"session_id":"a1"}`, 0},
+	{"2026-03-30 09:11", "completed_response", `{"session_id":"a1","model":"claude-sonnet-4-5","input_tokens":800,"output_tokens":200}`, -0.75},
+
+	{"2026-03-31 08:00", "started_session", `{"session_id":"a2","project":"website"}`, 0},
+	{"2026-03-31 08:01", "submitted_prompt", `{"session_id":"a2"}`, 0},
+	{"2026-03-31 08:02", "called_tool", `{"session_id":"a2","tool":"Read","server":"fs","success":true,"duration_ms":40}`, 0},
+	{"2026-03-31 08:03", "called_tool", `{"session_id":"a2","tool":"WebFetch","server":"fetch","success":false}`, 0},
+	{"2026-03-31 08:04", "completed_response", `{"session_id":"a2","model":"claude-haiku-4-5","input_tokens":400,"output_tokens":100}`, -0.10},
+	{"2026-03-31 08:05", "completed_response", `{"session_id":"a2","model":"claude-opus-4-1","input_tokens":2000,"output_tokens":500}`, -10.24},
+
+	{"2026-03-29 15:00", "exported_report", `{"format":"csv"}`, 0},
+
+	{"2026-03-20 10:00", "started_session", `{"session_id":"a0","project":"billing"}`, 0},
+	{"2026-03-20 10:01", "called_tool", `{"session_id":"a0","tool":"Bash","server":"shell","success":true,"duration_ms":5000}`, 0},
+	{"2026-03-20 10:02", "completed_response", `{"session_id":"a0","model":"claude-sonnet-4-5","input_tokens":100,"output_tokens":10}`, -3.00},
+}
+
+// bob shares the project name billing and uses his own names everywhere
+// else: none of bobMarkers may appear on any page of alice.
+var bobEvents = []fxEvent{
+	{"2026-03-30 10:00", "started_session", `{"session_id":"b1","project":"billing"}`, 0},
+	{"2026-03-30 10:01", "called_tool", `{"session_id":"b1","tool":"SecretTool","server":"bobsrv","success":false,"duration_ms":7777,"error":"bob-secret-error"}`, 0},
+	{"2026-03-30 10:02", "completed_response", `{"session_id":"b1","model":"bob-model","input_tokens":9999,"output_tokens":9999}`, -99.99},
+	{"2026-03-31 11:00", "submitted_prompt", `{"session_id":"b2","project":"bobproj"}`, 0},
+}
+
+var bobMarkers = []string{"bob", "Secret", "99.99", "7,777", "9,999"}
+
+var aliceInsights = []fxInsight{
+	{"2026-03-10 10:00", "tool:Bash", "p95_latency_ms", `500`, ""}, // outside 7 days
+	{"2026-03-25 10:00", "tool:Bash", "p95_latency_ms", `400`, ""},
+	{"2026-03-27 10:00", "tool:Bash", "p95_latency_ms", `450`, ""},
+	{"2026-03-30 10:00", "tool:Bash", "p95_latency_ms", `600`, "0123456789abcdef"},
+	{"2026-03-28 10:00", "user", "prefers_language", `"go"`, ""},
+	{"2026-03-29 10:00", "project:billing", "deploy_cmd", `"make deploy"`, ""},
+	{"2026-03-29 11:00", "project:website", "framework", `"hugo"`, ""},
+	{"2026-03-30 11:00", "cost", "daily_usd", `1.25`, "fedcba9876543210"},
+}
+
+var bobInsights = []fxInsight{
+	{"2026-03-30 10:00", "tool:SecretTool", "p95_latency_ms", `7777`, "0123456789abcdef"},
+	{"2026-03-30 10:00", "project:billing", "deploy_cmd", `"bob secret deploy"`, ""},
+}
+
+// Tickets and artifacts are written in SQL: nothing loads them through
+// the spool yet. Columns as in migration 0001.
+const fxTicketsSQL = `INSERT INTO query_tickets (ticket_id, customer_id, query_hash, template, params, state, progress, error,
+    created_at, started_at, finished_at, result_rows, result_bytes, result_url) VALUES
+ ('tkt-0001', 'alice', '0123456789abcdef', 'tool_latency', '{"days":7}', 'done', 1.0, NULL,
+  '2026-03-30 08:00:00', '2026-03-30 08:00:01', '2026-03-30 08:00:03.5', 12, 2048, 'https://artifacts.example/r/tkt-0001.json'),
+ ('tkt-0002', 'alice', 'aaaaaaaaaaaaaaaa', 'cost_by_model', '{"days":30}', 'failed', NULL, 'timeout after 30s',
+  '2026-03-31 09:00:00', '2026-03-31 09:00:00', '2026-03-31 09:00:30', NULL, NULL, NULL),
+ ('tkt-0003', 'alice', 'bbbbbbbbbbbbbbbb', 'top_activities', '{}', 'running', 0.4, NULL,
+  '2026-03-31 11:00:00', '2026-03-31 11:00:01', NULL, NULL, NULL, NULL),
+ ('tkt-0000', 'alice', 'cccccccccccccccc', 'sessions', '{}', 'done', 1.0, NULL,
+  '2026-03-01 08:00:00', '2026-03-01 08:00:00', '2026-03-01 08:00:01', 1, 10, NULL),
+ ('bob-ticket-secret', 'bob', '0123456789abcdef', 'bob_template', '{"bob":1}', 'done', 1.0, NULL,
+  '2026-03-30 09:00:00', '2026-03-30 09:00:00', '2026-03-30 09:00:01', 1, 1, 'https://bob.example/secret')`
+
+const fxArtifactsSQL = `INSERT INTO artifacts (artifact_id, customer_id, url, size_bytes, content_type, created_at, expires_at) VALUES
+ ('card-0001', 'alice', 'file:///data/artifacts/card-0001.svg', 5120, 'image/svg+xml', '2026-03-30 08:00:04', '2026-04-29 08:00:04'),
+ ('bob-artifact', 'bob', 'https://bob.example/secret.png', 1, 'image/png', '2026-03-30 09:00:02', NULL)`
+
+func normalizeEvents(tb testing.TB, customer string, fx []fxEvent) []event.Event {
+	tb.Helper()
+	out := make([]event.Event, 0, len(fx))
+	for i, f := range fx {
+		ts := at(f.ts)
+		in := event.Input{ActivityID: fmt.Sprintf("%s-%03d", customer, i), TS: &ts,
+			Activity: f.activity, Features: json.RawMessage(f.features)}
+		if f.revenue != 0 {
+			r := f.revenue
+			in.RevenueImpact = &r
+		}
+		// Each event arrives 2 s after its ts.
+		e, err := event.Normalize(in, event.Defaults{Customer: customer, Source: event.SourceMCP,
+			Now: func() time.Time { return ts.Add(2 * time.Second) }})
+		if err != nil {
+			tb.Fatalf("event %d: %v", i, err)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func normalizeInsights(tb testing.TB, customer string, fx []fxInsight) []event.Insight {
+	tb.Helper()
+	out := make([]event.Insight, 0, len(fx))
+	for i, f := range fx {
+		ts := at(f.ts)
+		x, err := event.NormalizeInsight(event.InsightInput{AtomID: fmt.Sprintf("%s-i%03d", customer, i), TS: &ts,
+			Subject: f.subject, Metric: f.metric, Value: json.RawMessage(f.value), ProvenanceQueryHash: f.hash},
+			event.Defaults{Customer: customer, Source: event.SourceMCP, Now: func() time.Time { return fxNow }})
+		if err != nil {
+			tb.Fatalf("insight %d: %v", i, err)
+		}
+		out = append(out, x)
+	}
+	return out
+}
+
+// fixture builds the small warehouse in a temporary directory: migrate,
+// load both customers through Load, close, write tickets and artifacts
+// with the raw driver, open again.
+func fixture(tb testing.TB) *duckdb.DB {
+	tb.Helper()
+	ctx := context.Background()
+	path := filepath.Join(tb.TempDir(), "w.duckdb")
+	db, err := duckdb.Open(ctx, duckdb.Options{Path: path})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := db.Migrate(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	for _, b := range []*warehouse.Batch{
+		{Events: normalizeEvents(tb, "bob", bobEvents), Insights: normalizeInsights(tb, "bob", bobInsights)},
+		{Events: normalizeEvents(tb, "alice", aliceEvents), Insights: normalizeInsights(tb, "alice", aliceInsights)},
+	} {
+		if _, err := db.Load(ctx, b); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	raw, err := sql.Open("duckdb", path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, q := range []string{fxTicketsSQL, fxArtifactsSQL} {
+		if _, err := raw.ExecContext(ctx, q); err != nil {
+			raw.Close()
+			tb.Fatal(err)
+		}
+	}
+	if err := raw.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	db, err = duckdb.Open(ctx, duckdb.Options{Path: path})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
+
+// memoryOf serves get_context's contexts from a real memory.Builder on w.
+func memoryOf(tb testing.TB, w memory.Querier) MemoryFunc {
+	tb.Helper()
+	b, err := memory.NewBuilder(memory.Options{Warehouse: w, Now: func() time.Time { return fxNow }})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return func(ctx context.Context, customer, scope string) (*memory.Context, error) {
+		c, err := b.Build(ctx, customer, scope)
+		if err != nil {
+			return nil, err
+		}
+		c.Version = c.AsOf.UnixMicro()
+		return c, nil
+	}
+}
+
+// fxPipeline is what upload.Status and the spool would say.
+func fxPipeline() PipelineStatus {
+	return PipelineStatus{UploaderState: "running", SpoolPending: 1234, MaxPending: 100_000, BacklogBytes: 3 << 20,
+		Segments: 4, Lag: 350 * time.Millisecond, LastCommit: fxNow.Add(-12 * time.Second), Quarantined: 2}
+}

@@ -1,0 +1,23 @@
+-- tool_calls.sql: tool calls per time bucket and tool, the $5 most called
+-- tools by name (tool @server) and the rest summed as 'other'.
+--   $4 bucket  VARCHAR  hour, day or week
+--   $5 series  BIGINT   tools drawn by name
+, calls AS (
+    SELECT date_trunc($4, ts) AS bucket,
+        coalesce(nullif(f[1], ''), '(unnamed)')
+            || CASE WHEN coalesce(f[2], '') = '' THEN '' ELSE ' @' || f[2] END AS tool
+    FROM (
+        SELECT ts, json_extract_string(feature_json, list_value('tool', 'server')) AS f
+        FROM ev
+        WHERE activity = 'called_tool'
+    )
+),
+top AS (
+    SELECT tool FROM calls GROUP BY tool ORDER BY count(*) DESC, tool LIMIT $5
+)
+SELECT bucket,
+    CASE WHEN tool IN (SELECT tool FROM top) THEN tool ELSE 'other' END AS tool,
+    count(*) AS calls
+FROM calls
+GROUP BY ALL
+ORDER BY bucket, tool

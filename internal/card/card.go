@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"image"
 	"image/png"
+	"strings"
 	"time"
 
 	"git.sr.ht/~sbinet/gg"
@@ -202,11 +203,15 @@ func Render(t *warehouse.Table, s Spec, o Options) (c *Card, err error) {
 		pic.notes = append(pic.notes, fmt.Sprintf("The query returned only its first %s rows; the result had more.", plainNumber(float64(len(t.Rows)))))
 	}
 	c = &Card{Spec: s, Capped: pic.capped, NoData: pic.noData, Notes: pic.notes}
-	c.Markdown = pic.md
-	for _, n := range pic.notes {
-		c.Markdown += "\n> " + n
+	var md strings.Builder
+	md.WriteString(strings.TrimRight(pic.md, "\n") + "\n")
+	if len(pic.notes) > 0 {
+		md.WriteString("\nNotes:\n")
+		for _, n := range pic.notes {
+			md.WriteString("- " + n + "\n")
+		}
 	}
-	c.Markdown += "\n"
+	c.Markdown = md.String()
 	if o.Formats&FormatSVG != 0 {
 		if c.SVG, err = renderSVG(pic); err != nil {
 			return nil, err

@@ -25,12 +25,14 @@ type kpiData struct {
 	short    string    // vsLabel for the picture: "Mar 3"
 	at       string    // x of the value, when x is given
 	spark    []float64 // the values in order, for the sparkline
+	count    int       // values read
+	lo, hi   float64   // their range
 	rows     int
 	noValues bool
 	notes    notes
 }
 
-func readKPI(t *warehouse.Table, s Spec) (*kpiData, error) {
+func readKPI(t *warehouse.Table, s Spec, o Options) (*kpiData, error) {
 	cs := newColumns(t)
 	vc, err := cs.get("y[0]", s.Y[0], colNumber)
 	if err != nil {
@@ -101,6 +103,10 @@ func readKPI(t *warehouse.Table, s Spec) (*kpiData, error) {
 	}
 	last := rows[len(rows)-1]
 	d.value = last.v
+	d.count, d.lo, d.hi = len(rows), rows[0].v, rows[0].v
+	for _, r := range rows {
+		d.lo, d.hi = math.Min(d.lo, r.v), math.Max(d.hi, r.v)
+	}
 	d.at = last.xl
 	switch {
 	case dc != nil:
@@ -123,7 +129,15 @@ func readKPI(t *warehouse.Table, s Spec) (*kpiData, error) {
 		}
 	}
 	if len(rows) >= sparkMin {
-		for _, r := range rows {
+		spark := rows
+		if len(spark) > o.MaxPoints {
+			// The sparkline shows the latest values; the number and its
+			// change still come from all of them.
+			spark = spark[len(spark)-o.MaxPoints:]
+			d.notes.cap(limitPoints, fmt.Sprintf("Sparkline: last %d of %s values", o.MaxPoints, plainNumber(float64(len(rows)))),
+				"The sparkline draws the last %d of %s values.", o.MaxPoints, plainNumber(float64(len(rows))))
+		}
+		for _, r := range spark {
 			d.spark = append(d.spark, r.v)
 		}
 	}
@@ -169,7 +183,7 @@ func (d *kpiData) deltaText(unit string) string {
 }
 
 func buildKPI(t *warehouse.Table, s Spec, o Options) (*picture, error) {
-	d, err := readKPI(t, s)
+	d, err := readKPI(t, s, o)
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +192,7 @@ func buildKPI(t *warehouse.Table, s Spec, o Options) (*picture, error) {
 		return noData(s, title, d.notes, d.rows), nil
 	}
 	w, h := s.size()
-	f := frame{title: title}
+	f := frame{title: title, subtitle: capLine(d.notes)}
 	var md strings.Builder
 	fmt.Fprintf(&md, "%s: %s", mdTitle(title), withUnit(d.value, s.Unit))
 	if d.at != "" {
@@ -188,11 +202,10 @@ func buildKPI(t *warehouse.Table, s Spec, o Options) (*picture, error) {
 		fmt.Fprintf(&md, ", %s vs %s (%s)", change(d.prev, d.value), mdEscape(d.vsLabel), withUnit(d.prev, s.Unit))
 	}
 	md.WriteString(".\n")
-	if len(d.spark) > 0 {
-		lo, hi := slices.Min(d.spark), slices.Max(d.spark)
-		fmt.Fprintf(&md, "- %d values, low %s, high %s.\n", len(d.spark), withUnit(lo, s.Unit), withUnit(hi, s.Unit))
+	if d.count >= sparkMin {
+		fmt.Fprintf(&md, "- %s values, low %s, high %s.\n", plainNumber(float64(d.count)), withUnit(d.lo, s.Unit), withUnit(d.hi, s.Unit))
 	}
-	pic := &picture{w: vg.Points(float64(w)), h: vg.Points(float64(h)), md: md.String(), notes: d.notes.list}
+	pic := &picture{w: vg.Points(float64(w)), h: vg.Points(float64(h)), md: md.String(), notes: d.notes.list, capped: d.notes.capped, hits: d.notes.hits}
 	delta := d.deltaText(s.Unit)
 	pic.draw = func(c draw.Canvas) {
 		body := f.draw(c)

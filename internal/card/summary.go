@@ -5,6 +5,7 @@ import (
 	"math"
 	"strings"
 	"time"
+	"unicode"
 
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
@@ -35,11 +36,40 @@ func change(a, b float64) string {
 	return "down " + strings.TrimPrefix(pct(r), "-")
 }
 
-// mdEscape keeps a label from breaking Markdown: pipes (tables), and the
-// characters that start emphasis or links.
+// mdEscape keeps a label from breaking Markdown: pipes (tables), the
+// characters that start emphasis, code or links, and HTML. Underscores
+// inside a word (tool_name, mcp__x__y) cannot start emphasis, so only those
+// at a word's edge are escaped.
 func mdEscape(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, "|", `\|`, "*", `\*`, "_", `\_`, "`", "\\`", "[", `\[`, "]", `\]`, "<", "&lt;", ">", "&gt;")
-	return r.Replace(cleanText(s))
+	r := []rune(cleanText(s))
+	word := func(i int) bool { return i >= 0 && i < len(r) && (unicode.IsLetter(r[i]) || unicode.IsDigit(r[i])) }
+	var b strings.Builder
+	for i, c := range r {
+		switch c {
+		case '\\', '|', '*', '`', '[', ']':
+			b.WriteByte('\\')
+		case '_':
+			// The run of underscores this one is in.
+			lo, hi := i, i
+			for lo > 0 && r[lo-1] == '_' {
+				lo--
+			}
+			for hi < len(r)-1 && r[hi+1] == '_' {
+				hi++
+			}
+			if !word(lo-1) || !word(hi+1) {
+				b.WriteByte('\\')
+			}
+		case '<':
+			b.WriteString("&lt;")
+			continue
+		case '>':
+			b.WriteString("&gt;")
+			continue
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
 }
 
 func mdTitle(title string) string { return "**" + mdEscape(title) + "**" }
@@ -86,7 +116,7 @@ func lineSummary(d *lineData, s Spec, title string) string {
 		fmt.Fprintf(&b, ", %d series", len(d.names))
 	}
 	fmt.Fprintf(&b, ", %s to %s", fx(xlo), fx(xhi))
-	if d.xc.kind == colTime {
+	if d.xc.kind == colTime && strings.Contains(fx(xlo)+fx(xhi), ":") {
 		b.WriteString(" UTC")
 	}
 	b.WriteString(".\n")

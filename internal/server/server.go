@@ -88,6 +88,14 @@ type Options struct {
 	Queries Queries
 	// Templates is what list_templates describes; nil = not offered.
 	Templates []TemplateInfo
+	// Cards serves render_card over /mcp and the edges' /v1/cards/* on the
+	// socket; nil = no cards.
+	Cards Cards
+	// Artifacts, when set, serves GET /artifacts/{id} over TCP to the
+	// owner of the bearer token.
+	Artifacts interface {
+		Handler(customerOf func(*http.Request) (string, error)) http.Handler
+	}
 	// IdleExit > 0 calls Shutdown("idle") once no edge has been attached for
 	// that long (a core started by an edge).
 	IdleExit time.Duration
@@ -174,6 +182,9 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.handle(mux, "/mcp", cop.Handler(mcpHandler).ServeHTTP)
+	if opts.Artifacts != nil {
+		s.handle(mux, "GET /artifacts/{id}", opts.Artifacts.Handler(s.bearerCustomer).ServeHTTP)
+	}
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
 	// The socket: the same user's edges and CLI; no tokens.
@@ -190,6 +201,8 @@ func New(opts Options) (*Server, error) {
 	for _, op := range []string{"submit", "wait", "result", "cancel", "hash", "insight"} {
 		s.handle(umux, "POST /v1/queries/"+op, s.queriesHandler(op))
 	}
+	s.handle(umux, "POST /v1/cards/render", s.cardsHandler("render"))
+	s.handle(umux, "POST /v1/cards/artifact", s.cardsHandler("artifact"))
 	// Profiles of the running core, for this user only (socket):
 	// curl --unix-socket core.sock http://core/debug/pprof/heap
 	umux.HandleFunc("GET /debug/pprof/", pprof.Index)
@@ -384,7 +397,7 @@ func (s *Server) mcpHandler() (http.Handler, error) {
 	}
 	mo := MCPOptions{Appender: s.opts.Appender, Identity: TokenIdentity, Source: "mcp",
 		Version: s.opts.Version, Recent: s.recent, Logger: s.opts.Logger, Now: s.opts.Now, Memory: s.opts.Memory,
-		Templates: s.opts.Templates}
+		Templates: s.opts.Templates, Cards: s.opts.Cards}
 	if s.opts.Queries != nil {
 		mo.Queries = s.opts.Queries
 	}

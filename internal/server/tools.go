@@ -71,6 +71,9 @@ type MCPOptions struct {
 	// cancel_query, and checks log_insight's provenance_query_hash; nil =
 	// those tools are not offered and a hash is stored unverified.
 	Queries Queries
+	// Cards serves render_card and the artifact resources; nil = not
+	// offered.
+	Cards Cards
 	// Templates is what list_templates describes (the SafeSQL library);
 	// nil = list_templates is not offered.
 	Templates []TemplateInfo
@@ -141,6 +144,10 @@ func NewMCPServer(opts MCPOptions) (*mcp.Server, error) {
 		t.add(s, getQueryResultTool(), t.getQueryResult)
 		t.add(s, cancelQueryTool(), t.cancelQuery)
 	}
+	if opts.Cards != nil {
+		t.add(s, renderCardTool(), t.renderCard)
+		t.addArtifactResources(s)
+	}
 	return s, nil
 }
 
@@ -185,12 +192,19 @@ func (t *tools) call(ctx context.Context, req *mcp.CallToolRequest, name string,
 		return toolError(name + ": " + err.Error()), outcome
 	}
 	var txt string
-	if tr, ok := out.(textResult); ok {
-		out, txt = tr.v, tr.text
+	var content []mcp.Content
+	switch r := out.(type) {
+	case textResult:
+		out, txt = r.v, r.text
+	case richResult:
+		out, content = r.v, r.content
 	}
 	b, err := json.Marshal(out)
 	if err != nil {
 		return toolError(name + ": " + err.Error()), "error"
+	}
+	if content != nil {
+		return &mcp.CallToolResult{Content: content, StructuredContent: json.RawMessage(b)}, "ok"
 	}
 	if txt == "" {
 		txt = string(b)

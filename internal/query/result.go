@@ -73,6 +73,9 @@ type encoded struct {
 	rows int64  // rows in buf
 	size int64  // bytes of every row's line, including those not in buf
 	all  bool   // every row is in buf
+	// widest is the longest row line: a row over the cap cannot be kept
+	// at any sample rate.
+	widest int64
 }
 
 // encodeRows encodes rows as JSON array lines, keeping in buf only the
@@ -89,6 +92,7 @@ func encodeRows(rows [][]any, limit int64) (encoded, error) {
 		}
 		scratch = append(scratch, '\n')
 		e.size += int64(len(scratch))
+		e.widest = max(e.widest, int64(len(scratch)))
 		if e.all && e.size <= limit {
 			e.buf = append(e.buf, scratch...)
 			e.rows++

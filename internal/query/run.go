@@ -218,6 +218,11 @@ func (e *Engine) runQuery(ctx context.Context, t *ticket, c *Compiled, customer,
 	if !tbl.Truncated && enc.all {
 		return e.finishOutcome(out, id, hash, cols, enc)
 	}
+	if enc.widest > limit {
+		// No sample can hold a row larger than the cap.
+		return nil, fmt.Errorf("one row of the result is %s, over the %s result cap, so no sample can hold it: the question returns values too large to keep (ask for fewer or shorter columns)",
+			byteSize(enc.widest), byteSize(limit))
+	}
 
 	// Over the cap, or more rows than MaxResultRows.
 	e.m.sampled.Inc()
@@ -254,7 +259,7 @@ func (e *Engine) runQuery(ctx context.Context, t *ticket, c *Compiled, customer,
 		what = fmt.Sprintf("%d rows", n)
 		if n > 0 {
 			est := int64(float64(full) / float64(len(tbl.Rows)) * float64(n))
-			rate = min(nextRate(1, max(est, full), limit), max(MinSampleRate, sampleHeadroom*MaxResultRows/float64(n)))
+			rate = min(nextRate(1, max(est, full), limit), quantizeRate(sampleHeadroom*MaxResultRows/float64(n)))
 		}
 	}
 	tbl = nil // the full rows are not needed any more

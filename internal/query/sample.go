@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -29,9 +30,11 @@ const (
 	MaxSampleRuns = 3
 )
 
-// nextRate is the rate that should bring a result of size bytes, computed
-// at rate, to sampleHeadroom of limit; never above rate's own floor logic:
-// it only goes down, and not below MinSampleRate.
+// nextRate is the rate that should bring a result of size bytes, measured
+// at rate, to sampleHeadroom of limit. It only goes down (a result under
+// the limit at rate was over a row bound: it takes sampleHeadroom of rate),
+// never below MinSampleRate, and is rounded to the precision written into
+// SQL, so the rate a ticket reports is the one that ran.
 func nextRate(rate float64, size, limit int64) float64 {
 	r := rate
 	if size > 0 {
@@ -40,7 +43,13 @@ func nextRate(rate float64, size, limit int64) float64 {
 	if r >= rate {
 		r = rate * sampleHeadroom
 	}
-	return max(r, MinSampleRate)
+	return quantizeRate(r)
+}
+
+// quantizeRate rounds r down to a whole number of millionths (what
+// percent() writes: four decimals of a percent), at least MinSampleRate.
+func quantizeRate(r float64) float64 {
+	return max(math.Floor(r*1e6+1e-6)/1e6, MinSampleRate) // +1e-6: 0.09*1e6 is 89999.99…
 }
 
 // sampleSeed is a seed derived from the query hash: the same question is

@@ -452,11 +452,13 @@ func TestShutdownDrains(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(e.dataDir, server.CoreInfoFile)); !os.IsNotExist(err) {
 		t.Fatalf("core.json left behind after a clean stop: %v", err)
 	}
-	if got := e.count("SELECT count(*) FROM claude_stream"); got != 30_000 {
-		t.Fatalf("%d rows after shutdown, want 30000", got)
-	}
+	// The spool first: the sql below, with no core running, spools its
+	// own audit record.
 	out := e.mustRun(nil, "spool", "stat")
 	if !strings.Contains(out, "0 pending") {
 		t.Fatalf("spool not drained:\n%s", out)
+	}
+	if got := e.count("SELECT count(*) FROM claude_stream"); got != 30_000 {
+		t.Fatalf("%d rows after shutdown, want 30000", got)
 	}
 }

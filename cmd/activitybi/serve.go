@@ -10,6 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/activitybi/activitybi/internal/audit"
+	"github.com/activitybi/activitybi/internal/event"
 	"github.com/activitybi/activitybi/internal/memory"
 	"github.com/activitybi/activitybi/internal/server"
 	"github.com/activitybi/activitybi/internal/spool"
@@ -175,6 +177,11 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	if err != nil {
 		return err
 	}
+	// The accesses the core serves are audited through its own spool writer.
+	auditLog, err := audit.New(audit.Options{Appender: sw, Source: event.SourceAPI, Registry: reg, Logger: a.log})
+	if err != nil {
+		return err
+	}
 	verify, err := a.tokenVerifier()
 	if err != nil {
 		return err
@@ -184,7 +191,7 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	sopts := server.Options{
 		Addr: cfg.Listen, InsecureListen: o.insecure, TLSCert: o.tlsCert, TLSKey: o.tlsKey,
 		Socket: server.SocketPath(cfg.DataDir), Registry: reg, Warehouse: db,
-		Uploader: up.Status, AdminToken: token, Appender: sw, VerifyToken: verify, ToolMetrics: toolMetrics,
+		Uploader: up.Status, AdminToken: token, Appender: sw, Audit: auditLog, VerifyToken: verify, ToolMetrics: toolMetrics,
 		Memory:   &server.Memory{Cache: memCache, Load: server.BuilderLoader(builder)},
 		IdleExit: o.idleExit, StartedBy: o.startedBy,
 		// A core started by an edge must not fail because another data

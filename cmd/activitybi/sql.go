@@ -7,12 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/activitybi/activitybi/internal/audit"
 	"github.com/activitybi/activitybi/internal/server"
 )
 
@@ -70,30 +71,28 @@ upload_offsets, audit_log, ...`,
 	return cmd
 }
 
-// runSQL asks the running core, or opens the warehouse read-only itself.
+// runSQL asks the running core (which records the statement in the audit
+// log), or opens the warehouse read-only itself and records the statement
+// in this process's spool (principal analyst:<OS user>, across all
+// customers).
 func (a *app) runSQL(ctx context.Context, q string, maxRows int) (*server.WireTable, error) {
-	if info, err := server.ReadCoreInfo(a.cfg.DataDir); err == nil {
-		c := &server.Client{Info: info}
-		t, err := c.SQL(ctx, q, maxRows)
-		var ue *server.UnreachableError
-		if err == nil || !errors.As(err, &ue) {
-			return t, err
-		}
-		a.log.Debug("core in core.json does not answer; opening the warehouse directly", "err", err)
+	if t, served, err := a.viaCore(ctx, func(c *server.Client) (*server.WireTable, error) { return c.SQL(ctx, q, maxRows) }); served {
+		return t, err
 	}
-	if _, err := os.Stat(a.cfg.Warehouse.Path); errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("no warehouse at %s yet: start `activitybi serve` (or run `activitybi migrate`)", a.cfg.Warehouse.Path)
-	}
-	db, err := a.openWarehouse(ctx, true)
+	db, err := a.openWarehouseToRead(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer db.Close()
+	start := time.Now()
 	t, err := db.Query(ctx, q, maxRows)
 	if err != nil {
+		a.auditDirect(audit.SQLRecord(ctx, audit.AnalystPrincipal(), q, 0, 0, start, err))
 		return nil, err
 	}
-	return server.EncodeTable(t), nil
+	wt := server.EncodeTable(t)
+	a.auditDirect(audit.SQLRecord(ctx, audit.AnalystPrincipal(), q, int64(len(t.Rows)), jsonSize(wt), start, nil))
+	return wt, nil
 }
 
 func printTable(w io.Writer, t *server.WireTable, format string) error {

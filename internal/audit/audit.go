@@ -20,6 +20,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -208,6 +209,31 @@ func SQLRecord(ctx context.Context, principal, q string, rows, bytes int64, star
 	}
 	return event.Audit{Principal: principal, Action: event.ActionRanSQL, Target: StatementHash(q),
 		Rows: rows, Bytes: bytes, DurationMS: Since(start), Outcome: Outcome(ctx, err), Detail: detail}
+}
+
+// ListingTarget is the target of a listing of the audit log.
+const ListingTarget = "audit_log"
+
+// ListingRecord is the audit record of a listing of the audit log with the
+// filters f (action listed_audit, the filters as JSON in the detail) that
+// returned rows rows and bytes bytes in the time since start, or failed
+// with err. Its customer is f's customer filter, so that customer's own log
+// shows who read it, or "" (across all customers) without one; a listing
+// whose filters are invalid is refused, its customer "" (the filter may be
+// what was wrong).
+func ListingRecord(ctx context.Context, principal string, f warehouse.AuditFilter, rows, bytes int64, start time.Time, err error) event.Audit {
+	r := event.Audit{Principal: principal, Customer: f.Customer, Action: event.ActionListedAudit, Target: ListingTarget,
+		Rows: rows, Bytes: bytes, DurationMS: Since(start), Outcome: Outcome(ctx, err)}
+	if b, jerr := json.Marshal(f); jerr == nil {
+		r.Detail = string(b)
+	}
+	if verr := f.Validate(); verr != nil {
+		r.Customer, r.Outcome = "", event.OutcomeRefused
+	}
+	if err != nil {
+		r.Detail += "\n-- " + err.Error()
+	}
+	return r
 }
 
 // AnalystPrincipal is the principal of an analyst on this machine:

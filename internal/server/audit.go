@@ -105,13 +105,9 @@ func (s *Server) auditList(w http.ResponseWriter, r *http.Request) {
 			" (accepted: since, until (RFC 3339), customer, principal, action, outcome, target, limit)"))
 		return
 	}
-	rec := event.Audit{Principal: s.adminPrincipal(r), Customer: f.Customer, Action: event.ActionListedAudit,
-		Target: "audit_log", Detail: describeFilter(f)}
+	principal := s.adminPrincipal(r)
 	if err := f.Validate(); err != nil {
-		rec.Outcome, rec.DurationMS = event.OutcomeRefused, audit.Since(start)
-		rec.Customer = "" // it may be what was wrong
-		rec.Detail += "\n-- " + err.Error()
-		s.record(rec)
+		s.record(audit.ListingRecord(r.Context(), principal, f, 0, 0, start, err))
 		writeJSON(w, http.StatusBadRequest, errBody(err.Error()))
 		return
 	}
@@ -127,10 +123,8 @@ func (s *Server) auditList(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		body, err = encodeJSON(EncodeTable(t))
 	}
-	rec.Outcome, rec.DurationMS, rec.Bytes = audit.Outcome(ctx, err), audit.Since(start), int64(len(body))
 	if err != nil {
-		rec.Detail += "\n-- " + err.Error()
-		s.record(rec)
+		s.record(audit.ListingRecord(ctx, principal, f, 0, 0, start, err))
 		code := http.StatusInternalServerError
 		switch {
 		case errors.Is(err, warehouse.ErrClosed):
@@ -141,18 +135,8 @@ func (s *Server) auditList(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, code, errBody(err.Error()))
 		return
 	}
-	rec.Rows = int64(len(t.Rows))
-	s.record(rec)
+	s.record(audit.ListingRecord(ctx, principal, f, int64(len(t.Rows)), int64(len(body)), start, nil))
 	writeBody(w, http.StatusOK, body)
-}
-
-// describeFilter is a listing's detail: its filters as JSON.
-func describeFilter(f warehouse.AuditFilter) string {
-	b, err := json.Marshal(f)
-	if err != nil {
-		return ""
-	}
-	return string(b)
 }
 
 // encodeJSON is writeJSON's encoding, into a buffer (so its size is known

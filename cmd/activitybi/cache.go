@@ -1,6 +1,8 @@
 package main
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
@@ -8,12 +10,15 @@ import (
 )
 
 // newCache opens the memory cache: in-process, plus Redis when
-// cache.redis_url is set. reg may be nil (an edge has no /metrics).
-func (a *app) newCache(reg prometheus.Registerer) (*cache.Cache, error) {
+// cache.redis_url is set. reg may be nil (an edge has no /metrics: it
+// reports its cache's counters to the core). l1TTL 0 is the default; the
+// hidden --cache-l1-ttl flag sets it, to measure the tiers behind L1
+// (bench/memory.md) and to test them.
+func (a *app) newCache(reg prometheus.Registerer, l1TTL time.Duration) (*cache.Cache, error) {
 	if a.cfg.Cache.RedisURL != "" {
 		// go-redis logs connection failures through one process-wide
 		// logger; send them to ours (stderr), never stdout.
 		redis.SetLogger(cache.RedisLogger{L: a.log})
 	}
-	return cache.New(cache.Options{RedisURL: a.cfg.Cache.RedisURL, Logger: a.log, Registerer: reg})
+	return cache.New(cache.Options{RedisURL: a.cfg.Cache.RedisURL, Logger: a.log, Registerer: reg, L1TTL: l1TTL})
 }

@@ -33,6 +33,8 @@ type edgeOptions struct {
 	coreIdle time.Duration
 	remote   string
 	token    string
+	// cacheL1TTL is the hidden --cache-l1-ttl (bench/memory.md, tests).
+	cacheL1TTL time.Duration
 }
 
 func (a *app) mcpCmd() *cobra.Command {
@@ -59,6 +61,8 @@ stdout carries only the MCP protocol; logs go to stderr.`,
 	cmd.Flags().DurationVar(&o.coreIdle, "core-idle-exit", defaultCoreIdleExit, "idle time after which a core started by an edge exits")
 	cmd.Flags().StringVar(&o.remote, "remote", "", "ship events to the activitybi server at this URL (https://host:port) instead of a local core")
 	cmd.Flags().StringVar(&o.token, "token", "", "bearer token for --remote (or $ACTIVITYBI_TOKEN)")
+	cmd.Flags().DurationVar(&o.cacheL1TTL, "cache-l1-ttl", 0, "freshness of the edge's in-process memory cache (0 = 5m)")
+	_ = cmd.Flags().MarkHidden("cache-l1-ttl")
 	return cmd
 }
 
@@ -80,12 +84,24 @@ func (a *app) runEdge(ctx context.Context, o edgeOptions) error {
 	metrics := &server.EdgeMetrics{}
 	// get_context: the edge's own cache (and Redis when configured) in
 	// front of the core, which builds contexts from the warehouse.
-	memCache, err := a.newCache(nil)
+	memCache, err := a.newCache(nil, o.cacheL1TTL)
 	if err != nil {
 		return err
 	}
 	defer memCache.Close()
 	mem := &server.Memory{Cache: memCache, Load: server.CoreContextLoader(a.cfg.DataDir)}
+	// Once attached, the edge loads its customer's context in the
+	// background, so that the first get_context is served from memory.
+	warm := func(ctx context.Context) {
+		src, err := mem.Warm(ctx, a.cfg.Customer)
+		if err != nil {
+			if ctx.Err() == nil {
+				a.log.Debug("edge: warming the context failed; get_context loads it when asked", "err", err)
+			}
+			return
+		}
+		a.log.Debug("edge: context warmed", "tier", src.String())
+	}
 	ms, err := server.NewMCPServer(server.MCPOptions{
 		Appender: sw, Identity: server.FixedIdentity(a.cfg.Customer), Source: "mcp",
 		Version: versionString(), Logger: a.log, Metrics: metrics, Memory: mem,
@@ -96,11 +112,13 @@ func (a *app) runEdge(ctx context.Context, o edgeOptions) error {
 	}
 	linkCtx, stopLink := context.WithCancel(ctx)
 	var linkDone sync.WaitGroup
-	link := &server.EdgeLink{DataDir: a.cfg.DataDir, Metrics: metrics}
+	link := &server.EdgeLink{DataDir: a.cfg.DataDir, Metrics: metrics, CacheStats: memCache.Stats}
 	if !o.noCore {
 		link = &server.EdgeLink{
 			DataDir: a.cfg.DataDir, Spawn: a.spawnCore(o.coreIdle), Logger: a.log, Metrics: metrics,
 			OnInvalidate: memCache.InvalidateLocal,
+			OnAttach:     warm,
+			CacheStats:   memCache.Stats,
 			Info:         server.EdgeInfo{PID: os.Getpid(), Customer: a.cfg.Customer},
 			Client:       func() string { clientMu.Lock(); defer clientMu.Unlock(); return client },
 		}

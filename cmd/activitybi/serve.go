@@ -12,6 +12,7 @@ import (
 
 	"github.com/activitybi/activitybi/internal/audit"
 	"github.com/activitybi/activitybi/internal/event"
+	"github.com/activitybi/activitybi/internal/cache"
 	"github.com/activitybi/activitybi/internal/memory"
 	"github.com/activitybi/activitybi/internal/server"
 	"github.com/activitybi/activitybi/internal/spool"
@@ -41,6 +42,10 @@ type serveOptions struct {
 	startedBy string
 	tlsCert   string
 	tlsKey    string
+	// Hidden memory knobs, for tests and bench/memory.md.
+	cacheL1TTL    time.Duration
+	memoryRefresh time.Duration
+	memoryNoRows  bool
 }
 
 func (a *app) serveCmd() *cobra.Command {
@@ -68,6 +73,12 @@ the warehouse.`,
 	_ = cmd.Flags().MarkHidden("started-by")
 	cmd.Flags().StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate file: serve HTTPS (allows a non-loopback --listen)")
 	cmd.Flags().StringVar(&o.tlsKey, "tls-key", "", "PEM private key file for --tls-cert")
+	cmd.Flags().DurationVar(&o.cacheL1TTL, "cache-l1-ttl", 0, "freshness of the in-process memory cache (0 = 5m)")
+	cmd.Flags().DurationVar(&o.memoryRefresh, "memory-refresh-every", 0, "how often active customers' contexts are rebuilt (0 = 5m)")
+	cmd.Flags().BoolVar(&o.memoryNoRows, "memory-no-rows", false, "build every context a load needs instead of reading context_cache")
+	for _, f := range []string{"cache-l1-ttl", "memory-refresh-every", "memory-no-rows"} {
+		_ = cmd.Flags().MarkHidden(f)
+	}
 	return cmd
 }
 
@@ -110,32 +121,57 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	if _, err := spool.Recover(cfg.SpoolDir(), a.log, spoolMetrics); err != nil {
 		return fmt.Errorf("recover spool: %w", err)
 	}
-	// Memory: contexts built from the warehouse behind the cache tiers;
-	// a committed insight invalidates its customer's context here, in
-	// Redis (other processes) and in the attached edges.
+	// Memory: contexts materialized in context_cache by the store (built
+	// from the warehouse, refreshed, warmed) behind the cache tiers; a
+	// committed insight, or a refresh that changes a context, invalidates
+	// that customer's context in the store, here, in Redis (other
+	// processes) and in the attached edges.
 	builder, err := memory.NewBuilder(memory.Options{Warehouse: db, Logger: a.log})
 	if err != nil {
 		return err
 	}
-	memCache, err := a.newCache(reg)
+	memCache, err := a.newCache(reg, o.cacheL1TTL)
 	if err != nil {
 		return err
 	}
 	defer memCache.Close()
+	edgeCache, err := cache.NewReported(reg)
+	if err != nil {
+		return err
+	}
 	var srv *server.Server // set below; invalidations before it exists reach no edge anyway
 	var srvMu sync.Mutex
+	invalidateCaches := func(c string) {
+		ictx, cancel := context.WithTimeout(context.Background(), time.Second)
+		if err := memCache.Invalidate(ictx, c); err != nil {
+			a.log.Warn("memory: invalidation not published; other processes see the change when their cache expires", "err", err)
+		}
+		cancel()
+		srvMu.Lock()
+		if srv != nil {
+			srv.InvalidateEdges(c)
+		}
+		srvMu.Unlock()
+	}
+	var mem *server.Memory // set below; the store warms through it
+	store, err := memory.NewStore(memory.StoreOptions{
+		Builder: builder, Warehouse: db, Logger: a.log, Registerer: reg,
+		RefreshEvery: o.memoryRefresh, NoRows: o.memoryNoRows,
+		OnChange: invalidateCaches,
+		OnWarm: func(ctx context.Context, c string) {
+			if _, err := mem.Warm(ctx, c); err != nil && ctx.Err() == nil {
+				a.log.Debug("memory: warming a context into the cache failed", "err", err)
+			}
+		},
+	})
+	if err != nil {
+		return err
+	}
+	mem = &server.Memory{Cache: memCache, Load: server.StoreLoader(store), Seen: store.Touch, Reported: edgeCache}
 	onInsights := func(customers []string) {
 		for _, c := range customers {
-			ictx, cancel := context.WithTimeout(context.Background(), time.Second)
-			if err := memCache.Invalidate(ictx, c); err != nil {
-				a.log.Warn("memory: invalidation not published; other processes see the change when their cache expires", "err", err)
-			}
-			cancel()
-			srvMu.Lock()
-			if srv != nil {
-				srv.InvalidateEdges(c)
-			}
-			srvMu.Unlock()
+			store.Invalidate(c) // first: a load after the caches drop it must not read the old row
+			invalidateCaches(c)
 		}
 	}
 	up, err := upload.New(upload.Options{
@@ -192,7 +228,7 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 		Addr: cfg.Listen, InsecureListen: o.insecure, TLSCert: o.tlsCert, TLSKey: o.tlsKey,
 		Socket: server.SocketPath(cfg.DataDir), Registry: reg, Warehouse: db,
 		Uploader: up.Status, AdminToken: token, Appender: sw, Audit: auditLog, VerifyToken: verify, ToolMetrics: toolMetrics,
-		Memory:   &server.Memory{Cache: memCache, Load: server.BuilderLoader(builder)},
+		Memory:   mem,
 		IdleExit: o.idleExit, StartedBy: o.startedBy,
 		// A core started by an edge must not fail because another data
 		// directory's core has the port: it takes a free one (status shows it).
@@ -231,6 +267,14 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 			a.log.Warn("memory cache subscriber stopped", "err", err)
 		}
 	}()
+	// The store warms (in the background: start-up does not wait), then
+	// refreshes; it stops before the warehouse closes.
+	storeDone := make(chan struct{})
+	go func() {
+		defer close(storeDone)
+		_ = store.Run(runCtx)
+	}()
+	defer func() { cancel(nil); <-storeDone }()
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
 	wg.Add(2)

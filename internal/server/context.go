@@ -23,13 +23,22 @@ type ContextLoader func(ctx context.Context, customer, scope string) (cache.Entr
 type Memory struct {
 	Cache *cache.Cache
 	Load  ContextLoader
+	// Seen, when set, is told the customer of every get_context served
+	// here (over /mcp or to an edge over the socket): the core's store
+	// keeps that customer's context refreshed (memory.Store.Touch).
+	Seen func(customer string)
+	// Reported, when set, receives the cache counters that edges report
+	// with their tool metrics (the core's /metrics shows them with
+	// process="edge").
+	Reported *cache.Reported
 }
 
 // Get returns the context and which tier answered.
 func (m *Memory) Get(ctx context.Context, customer, scope string) (*memory.Context, cache.Source, error) {
-	e, src, err := m.Cache.Get(ctx, customer, scope, func(ctx context.Context) (cache.Entry, error) {
-		return m.Load(ctx, customer, scope)
-	})
+	if m.Seen != nil {
+		m.Seen(customer)
+	}
+	e, src, err := m.get(ctx, customer, scope)
 	if err != nil {
 		return nil, src, err
 	}
@@ -41,21 +50,35 @@ func (m *Memory) Get(ctx context.Context, customer, scope string) (*memory.Conte
 	return &c, src, nil
 }
 
-// BuilderLoader builds contexts from the warehouse (the core). The version
-// is the build time in microseconds: later builds have higher versions, and
-// a cursor of an older one is refused by Render.
-func BuilderLoader(b *memory.Builder) ContextLoader {
+func (m *Memory) get(ctx context.Context, customer, scope string) (cache.Entry, cache.Source, error) {
+	return m.Cache.Get(ctx, customer, scope, func(ctx context.Context) (cache.Entry, error) {
+		return m.Load(ctx, customer, scope)
+	})
+}
+
+// warmTimeout bounds one warm-up load: it runs in the background, and a
+// core still starting (opening DuckDB, warming itself) may take a while.
+const warmTimeout = 60 * time.Second
+
+// Warm loads the customer's whole context (scope "") into the cache tiers,
+// so that the first get_context is served from memory: an edge calls it
+// once attached, the core for every customer it warmed.
+func (m *Memory) Warm(ctx context.Context, customer string) (cache.Source, error) {
+	ctx, cancel := context.WithTimeout(ctx, warmTimeout)
+	defer cancel()
+	_, src, err := m.get(ctx, customer, "")
+	return src, err
+}
+
+// StoreLoader loads contexts through the core's memory store: the
+// customer's context_cache row when fresh, else a build (memory.Store).
+func StoreLoader(s *memory.Store) ContextLoader {
 	return func(ctx context.Context, customer, scope string) (cache.Entry, error) {
-		c, err := b.Build(ctx, customer, scope)
+		l, err := s.Load(ctx, customer, scope)
 		if err != nil {
 			return cache.Entry{}, err
 		}
-		c.Version = c.AsOf.UnixMicro()
-		v, err := json.Marshal(c)
-		if err != nil {
-			return cache.Entry{}, err
-		}
-		return cache.Entry{Value: v, Version: c.Version, AsOf: c.AsOf}, nil
+		return cache.Entry{Value: l.JSON, Version: l.Version, AsOf: l.AsOf}, nil
 	}
 }
 
@@ -89,9 +112,10 @@ func (s *Server) contextHandler(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, errBody("want {\"customer\": ..., \"scope\": ...}"))
 		return
 	}
-	e, src, err := s.opts.Memory.Cache.Get(r.Context(), req.Customer, req.Scope, func(ctx context.Context) (cache.Entry, error) {
-		return s.opts.Memory.Load(ctx, req.Customer, req.Scope)
-	})
+	if s.opts.Memory.Seen != nil {
+		s.opts.Memory.Seen(req.Customer)
+	}
+	e, src, err := s.opts.Memory.get(r.Context(), req.Customer, req.Scope)
 	if err != nil {
 		code := http.StatusServiceUnavailable
 		if errors.Is(err, memory.ErrInvalidRequest) {

@@ -12,8 +12,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/activitybi/activitybi/internal/cache"
 	"github.com/activitybi/activitybi/internal/telemetry"
 )
 
@@ -52,9 +54,27 @@ type EdgeLink struct {
 	Metrics *EdgeMetrics
 	// OnInvalidate is told the customer whose context the core says changed.
 	OnInvalidate func(customer string)
+	// OnAttach runs in the background each time the edge attaches (after
+	// OnInvalidate has dropped what it may have missed): the edge warms
+	// its customer's context into its cache there. Its context ends when
+	// the attachment does.
+	OnAttach func(ctx context.Context)
+	// CacheStats, when set, reads the edge's cache counters; what changed
+	// since the last delivered report goes to the core with Metrics.
+	CacheStats func() cache.Stats
 	// OnState is told "attached", "detached", "stopped" (the core was
 	// stopped by hand: the edge does not restart it) — for tests and logs.
 	OnState func(state string)
+
+	cacheMu   sync.Mutex
+	cacheSent cache.Stats // CacheStats as of the last delivered report
+}
+
+// edgeReport is the body of POST /v1/edges/metrics: the tool calls and the
+// cache counters' difference since the previous report.
+type edgeReport struct {
+	EdgeReport
+	Cache *cache.Stats `json:"cache,omitempty"`
 }
 
 // Run keeps the edge attached until ctx ends.
@@ -132,10 +152,21 @@ func (l *EdgeLink) attach(ctx context.Context, c *Client) (reason string, err er
 		// start from a clean cache for its customer.
 		l.OnInvalidate(l.Info.Customer)
 	}
-	if l.Metrics != nil {
-		rctx, stop := context.WithCancel(ctx)
-		defer stop()
+	if l.OnAttach != nil {
+		wctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
 		go func() {
+			defer close(done)
+			l.OnAttach(wctx)
+		}()
+		defer func() { stop(); <-done }()
+	}
+	if l.Metrics != nil || l.CacheStats != nil {
+		rctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		defer func() { stop(); <-done }()
+		go func() {
+			defer close(done)
 			t := time.NewTicker(reportEvery)
 			defer t.Stop()
 			for {
@@ -232,25 +263,47 @@ func coreLockHeld(dataDir string) bool {
 // CoreRunning reports whether a core holds the lock of dataDir.
 func CoreRunning(dataDir string) bool { return coreLockHeld(dataDir) }
 
-// report sends the buffered tool calls to the core; on failure they go back
-// into the buffer for the next try.
+// report sends the buffered tool calls and the cache counters' difference
+// to the core; on failure the calls go back into the buffer and the
+// difference stays for the next try.
 func (l *EdgeLink) report(ctx context.Context, c *Client) error {
-	calls, dropped := l.Metrics.take()
-	if len(calls) == 0 && dropped == 0 {
+	// One report at a time: the ticker's and Flush's may overlap at exit.
+	l.cacheMu.Lock()
+	defer l.cacheMu.Unlock()
+	var calls []ToolCallStat
+	var dropped int64
+	if l.Metrics != nil {
+		calls, dropped = l.Metrics.take()
+	}
+	var cur cache.Stats
+	rep := edgeReport{EdgeReport: EdgeReport{PID: os.Getpid(), Calls: calls, Dropped: dropped}}
+	if l.CacheStats != nil {
+		cur = l.CacheStats()
+		if d := cur.Sub(l.cacheSent); !d.IsZero() {
+			rep.Cache = &d
+		}
+	}
+	if len(calls) == 0 && dropped == 0 && rep.Cache == nil {
 		return nil
 	}
 	var out map[string]any
-	err := c.do(ctx, http.MethodPost, "/v1/edges/metrics", EdgeReport{PID: os.Getpid(), Calls: calls, Dropped: dropped}, &out)
+	err := c.do(ctx, http.MethodPost, "/v1/edges/metrics", rep, &out)
 	if err != nil {
-		l.Metrics.putBack(calls, dropped)
+		if l.Metrics != nil {
+			l.Metrics.putBack(calls, dropped)
+		}
+		return err
 	}
-	return err
+	if rep.Cache != nil {
+		l.cacheSent = cur
+	}
+	return nil
 }
 
 // Flush reports what is buffered, if a core answers within a second: the
 // edge calls it on its way out.
 func (l *EdgeLink) Flush(ctx context.Context) {
-	if l.Metrics == nil {
+	if l.Metrics == nil && l.CacheStats == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Second)

@@ -194,13 +194,18 @@ const maxEdgeReport = 16 << 20
 
 // edgeMetrics serves POST /v1/edges/metrics on the socket.
 func (s *Server) edgeMetrics(w http.ResponseWriter, r *http.Request) {
-	var rep EdgeReport
+	var rep edgeReport
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxEdgeReport)).Decode(&rep); err != nil {
 		writeJSON(w, http.StatusBadRequest, errBody("bad report: "+err.Error()))
 		return
 	}
 	if s.opts.ToolMetrics != nil {
-		s.opts.ToolMetrics.record(&rep)
+		s.opts.ToolMetrics.record(&rep.EdgeReport)
+	}
+	if rep.Cache != nil && s.opts.Memory != nil && s.opts.Memory.Reported != nil {
+		if err := s.opts.Memory.Reported.Add(*rep.Cache); err != nil {
+			s.log.Warn("edge cache report refused", "pid", rep.PID, "err", err)
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"recorded": len(rep.Calls)})
 }

@@ -371,14 +371,11 @@ func (c compiler) firstLast(with, from *sqlb, a *Append, cte, x, al string) {
 		from.addf("\nLEFT JOIN %s AS %s ON %s.customer = c.customer", cte, x, x)
 		join(al+"._activity_occurrence = "+x+".match_occ", extra)
 	case LastBefore, FirstAfter:
-		// At equal ts, last_before sees the cohort row first (an
-		// appended row at the same instant is not before it);
-		// first_after sees it last.
-		agg, order, frame := "max", "ts, cohort_row DESC", "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"
+		agg := "max"
 		if rel == FirstAfter {
-			agg, order, frame = "min", "ts, cohort_row", "ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING"
+			agg = "min"
 		}
-		c.sweep(with, a, cte, fmt.Sprintf("%s(a_val) OVER (PARTITION BY customer ORDER BY %s %s) AS match_occ", agg, order, frame),
+		c.sweep(with, a, cte, fmt.Sprintf("%s(a_val) OVER (%s) AS match_occ", agg, sweepWindow(rel == FirstAfter)),
 			expr{"s._activity_occurrence", nil}, "BIGINT", "match_occ")
 		from.addf("\nLEFT JOIN %s AS %s ON %s.customer = c.customer AND %s.activity_id = c.activity_id", cte, x, x, x)
 		join(al+"._activity_occurrence = "+x+".match_occ", "")
@@ -398,11 +395,7 @@ func (c compiler) aggregate(with, from *sqlb, a *Append, cte, x string) {
 	val, typ := c.aggValue(a)
 	switch a.Relationship {
 	case AggregateBefore, AggregateAfter:
-		order, frame := "ts, cohort_row DESC", "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"
-		if a.Relationship == AggregateAfter {
-			order, frame = "ts, cohort_row", "ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING"
-		}
-		c.sweep(with, a, cte, fmt.Sprintf("%s(a_val) OVER (PARTITION BY customer ORDER BY %s %s) AS agg_value", a.Aggregate, order, frame),
+		c.sweep(with, a, cte, fmt.Sprintf("%s(a_val) OVER (%s) AS agg_value", a.Aggregate, sweepWindow(a.Relationship == AggregateAfter)),
 			val, typ, "agg_value")
 		from.addf("\nLEFT JOIN %s AS %s ON %s.customer = c.customer AND %s.activity_id = c.activity_id", cte, x, x, x)
 	case AggregateInBetween:
@@ -420,12 +413,28 @@ func (c compiler) aggregate(with, from *sqlb, a *Append, cte, x string) {
 	}
 }
 
+// sweepWindow is the window of a sweep: the rows of the customer from the
+// first, in ts order, to the cohort row. At equal ts the cohort row comes
+// first (cohort_row DESC), so an appended row at the cohort row's instant
+// is not in its frame: "before" is strict. "After" runs the same sweep
+// backwards (ts DESC), so that its frame also starts at UNBOUNDED
+// PRECEDING: DuckDB computes such a frame as a running aggregate, and a
+// frame that ends at UNBOUNDED FOLLOWING cost twice the CPU (first_after
+// on 100K events of one customer: ~100 against ~240 ms).
+func sweepWindow(after bool) string {
+	order := "ts, cohort_row DESC"
+	if after {
+		order = "ts DESC, cohort_row DESC"
+	}
+	return "PARTITION BY customer ORDER BY " + order + " ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"
+}
+
 // sweep writes a CTE with one row per cohort row: the cohort rows and the
 // appended activity's rows (a_val = val) in one order per customer, and
 // window (over a_val) read at each cohort row as column out.
-// cohort_row is 1 for cohort rows and 0 for appended rows; window's ORDER
-// BY decides which side comes first at equal ts. Cohort rows carry a NULL
-// a_val, which no aggregate counts, so the frame may include them.
+// cohort_row is 1 for cohort rows and 0 for appended rows. Cohort rows
+// carry a NULL a_val, which no aggregate counts, so the frame may include
+// them.
 func (c compiler) sweep(with *sqlb, a *Append, cte, window string, val expr, typ, out string) {
 	with.addf(",\n%s AS (", cte)
 	with.addf("\n  SELECT customer, activity_id, %s", out)

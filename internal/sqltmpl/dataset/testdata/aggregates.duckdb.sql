@@ -31,7 +31,7 @@ append_2 AS (
   SELECT customer, activity_id, agg_value
   FROM (
     SELECT customer, activity_id, cohort_row,
-      max(a_val) OVER (PARTITION BY customer ORDER BY ts, cohort_row ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING) AS agg_value
+      max(a_val) OVER (PARTITION BY customer ORDER BY ts DESC, cohort_row DESC ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS agg_value
     FROM (
       SELECT customer, activity_id, ts, 1 AS cohort_row, CAST(NULL AS DOUBLE) AS a_val
       FROM cohort

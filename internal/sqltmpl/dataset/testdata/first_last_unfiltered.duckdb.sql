@@ -31,7 +31,7 @@ append_5 AS (
   SELECT customer, activity_id, match_occ
   FROM (
     SELECT customer, activity_id, cohort_row,
-      min(a_val) OVER (PARTITION BY customer ORDER BY ts, cohort_row ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING) AS match_occ
+      min(a_val) OVER (PARTITION BY customer ORDER BY ts DESC, cohort_row DESC ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS match_occ
     FROM (
       SELECT customer, activity_id, ts, 1 AS cohort_row, CAST(NULL AS BIGINT) AS a_val
       FROM cohort

@@ -1,7 +1,6 @@
 package card
 
 import (
-	"fmt"
 	"math"
 
 	"gonum.org/v1/plot"
@@ -87,11 +86,9 @@ func buildBar(t *warehouse.Table, s Spec, o Options) (*picture, error) {
 	if err != nil {
 		return nil, err
 	}
-	ys := make([]column, len(s.Y))
-	for i, y := range s.Y {
-		if ys[i], err = cs.get(fmt.Sprintf("y[%d]", i), y, colNumber); err != nil {
-			return nil, err
-		}
+	ys, err := cs.values(s.Y)
+	if err != nil {
+		return nil, err
 	}
 	var sc *column
 	if s.Series != "" {

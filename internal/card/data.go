@@ -209,11 +209,16 @@ func num(v any) (float64, bool) {
 	default:
 		return 0, false
 	}
-	if math.IsNaN(f) || math.IsInf(f, 0) {
+	if math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > maxMagnitude {
 		return 0, false
 	}
 	return f, true
 }
+
+// maxMagnitude bounds the numbers a card draws: beyond it (a quintillion,
+// about int64's range) a value is treated as missing and counted as such,
+// so that no range, tick step or sum can overflow.
+const maxMagnitude = 1e18
 
 // timeOf converts a value of a time column to UTC; false for NULL and for
 // what is not a time.
@@ -321,4 +326,23 @@ func humanize(name string) string {
 	}
 	r, n := utf8.DecodeRuneInString(s)
 	return string(unicode.ToUpper(r)) + s[n:]
+}
+
+// values resolves the value columns of a spec: numbers, each named once
+// (y ["a", "A"] names one column twice when the match ignores case).
+func (cs columns) values(ys []string) ([]column, error) {
+	out := make([]column, len(ys))
+	for i, y := range ys {
+		c, err := cs.get(fmt.Sprintf("y[%d]", i), y, colNumber)
+		if err != nil {
+			return nil, err
+		}
+		for j := range i {
+			if out[j].idx == c.idx {
+				return nil, specErr("y[%d] and y[%d] both name column %q", j, i, c.name)
+			}
+		}
+		out[i] = c
+	}
+	return out, nil
 }

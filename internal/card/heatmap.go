@@ -29,6 +29,9 @@ var sequential = []color.RGBA{
 
 // scaleColor maps t in [0, 1] onto the scale, interpolating between stops.
 func scaleColor(t float64) color.RGBA {
+	if math.IsNaN(t) {
+		t = 0
+	}
 	t = math.Max(0, math.Min(1, t))
 	f := t * float64(len(sequential)-1)
 	i := int(f)

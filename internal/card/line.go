@@ -40,11 +40,9 @@ func readLine(t *warehouse.Table, s Spec, o Options) (*lineData, error) {
 	if err != nil {
 		return nil, err
 	}
-	ys := make([]column, len(s.Y))
-	for i, y := range s.Y {
-		if ys[i], err = cs.get(fmt.Sprintf("y[%d]", i), y, colNumber); err != nil {
-			return nil, err
-		}
+	ys, err := cs.values(s.Y)
+	if err != nil {
+		return nil, err
 	}
 	var sc *column
 	if s.Series != "" {
@@ -65,7 +63,7 @@ func readLine(t *warehouse.Table, s Spec, o Options) (*lineData, error) {
 		}
 	}
 	var all [][]pt
-	var noX, overPoints, catRows int
+	var noX, noValue, overPoints, catRows int
 	for _, r := range t.Rows {
 		if len(r) != len(t.Columns) {
 			continue
@@ -101,6 +99,8 @@ func readLine(t *warehouse.Table, s Spec, o Options) (*lineData, error) {
 			all[si] = append(all[si], pt{x: x, y: v, ok: ok})
 			if ok {
 				ss.totals[si] += math.Abs(v)
+			} else {
+				noValue++
 			}
 			ss.rows[si]++
 		}
@@ -127,6 +127,9 @@ func readLine(t *warehouse.Table, s Spec, o Options) (*lineData, error) {
 	}
 	if noX > 0 {
 		d.notes.add("%s skipped: %s is empty or not a %s.", count(noX, "row", "rows"), xc.name, xc.kind)
+	}
+	if noValue > 0 {
+		d.notes.add("%s without a number: the line breaks there.", count(noValue, "value", "values"))
 	}
 	return d, nil
 }

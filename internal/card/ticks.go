@@ -23,6 +23,9 @@ func niceScale(lo, hi float64, maxN int, integer bool) (ticks []float64, step fl
 	if maxN < 2 {
 		maxN = 2
 	}
+	if math.IsNaN(lo) || math.IsNaN(hi) || math.IsInf(hi-lo, 0) {
+		lo, hi = 0, 1 // not reachable with num's values; never loop on it
+	}
 	if !(hi > lo) {
 		// One value: a range around it (or 0..1 for zero).
 		switch {

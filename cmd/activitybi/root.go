@@ -108,6 +108,7 @@ the effective values and where each came from.`,
 		a.configCmd(),
 		a.tokenCmd(),
 		a.installCmd(),
+		a.templatesCmd(),
 		a.versionCmd(),
 	)
 	return root

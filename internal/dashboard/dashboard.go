@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/activitybi/activitybi/internal/card"
 	"github.com/activitybi/activitybi/internal/memory"
 	"github.com/activitybi/activitybi/internal/telemetry"
 	"github.com/activitybi/activitybi/internal/warehouse"
@@ -88,9 +89,9 @@ type Options struct {
 	// Auth says who sees which customer: Local(customer) on a loopback
 	// core, Tokens(verify) in server mode; required.
 	Auth Auth
-	// Cards draws a chart; nil draws with the dashboard's own small SVG
-	// renderer.
-	Cards CardFunc
+	// CardMetrics counts the dashboard's chart renders with the card
+	// package's metrics; nil counts nothing.
+	CardMetrics *card.Metrics
 	// Memory feeds the Memory page; nil shows that memory is not wired.
 	Memory MemoryFunc
 	// Pipeline feeds the Pipeline page; nil shows that the core's intake

@@ -136,7 +136,7 @@ var fixturePages = map[string]pageWant{
 		// Bash: 100, 300, 900 ms -> p50 300, p95 300 + 0.9 * 600 = 840.
 		// Read: 20, 40 -> p50 30, p95 39. WebFetch: no duration.
 		rows: map[string]string{"Bash @shell": "Bash @shell 3 1 300 ms 840 ms", "Read @fs": "Read @fs 2 0 30 ms 39 ms", "WebFetch @fetch": "WebFetch @fetch 1 1 — —"},
-		has:  []string{"33.3% of calls", "Last 7 days", "Activity per day", "Cost by model per day"},
+		has:  []string{"33.3% of calls", "Last 7 days", `alt="Events per day by activity"`, `alt="Cost by model per day"`, `alt="p50 and p95 latency by tool"`},
 	},
 	"/tools": {
 		kpis: map[string]string{"tool_calls": "6", "tools": "3", "tool_errors": "2", "error_rate": "33.3%", "slowest_p95": "840 ms"},

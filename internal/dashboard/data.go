@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/activitybi/activitybi/internal/card"
 	"github.com/activitybi/activitybi/internal/warehouse"
 )
 
@@ -208,23 +209,28 @@ func jsonText(s string) string {
 	return clipRunes(s, 120)
 }
 
-// chart draws t for s into sec, or notes why it could not.
-func (d *Dashboard) chart(sec *section, t *warehouse.Table, s ChartSpec) {
+// chart draws t as the card of spec s (the card package's SVG, as Claude
+// gets it from render_card) into sec, or notes why it could not. The
+// card's own notes (series or categories left out) go under the chart.
+func (d *Dashboard) chart(sec *section, t *warehouse.Table, s card.Spec) {
 	if t == nil || len(t.Rows) == 0 {
 		return
 	}
-	draw := d.opts.Cards
-	if draw == nil {
-		draw = builtinChart
-	}
-	b, err := draw(t, s)
+	alt := s.Title
+	c, err := card.Render(t, s, card.Options{Formats: card.FormatSVG, Metrics: d.opts.CardMetrics})
 	if err != nil {
-		d.log.Warn("dashboard chart failed", "chart", s.Title, "err", err)
+		d.log.Warn("dashboard chart failed", "chart", alt, "err", err)
 		sec.Note = strings.TrimSpace(sec.Note + " The chart could not be drawn: " + err.Error())
 		return
 	}
-	sec.Chart = template.URL("data:image/svg+xml;base64," + base64.StdEncoding.EncodeToString(b))
-	sec.ChartAlt = s.Title
+	if c.NoData {
+		return
+	}
+	for _, n := range c.Notes {
+		sec.Note = strings.TrimSpace(sec.Note + " " + n)
+	}
+	sec.Chart = template.URL("data:image/svg+xml;base64," + base64.StdEncoding.EncodeToString(c.SVG))
+	sec.ChartAlt = alt
 }
 
 // errNoMemory is shown when the core did not wire get_context's source.

@@ -126,3 +126,12 @@ func timeText(t time.Time) string {
 	}
 	return t.UTC().Format("2006-01-02 15:04")
 }
+
+// clipRunes cuts s to n characters, marking the cut with an ellipsis.
+func clipRunes(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}

@@ -9,12 +9,23 @@ import (
 	"strings"
 	"time"
 
+	"github.com/activitybi/activitybi/internal/card"
 	"github.com/activitybi/activitybi/internal/memory"
 	"github.com/activitybi/activitybi/internal/warehouse"
 )
 
 // bucketWord names a bucket in a heading: "per day".
 func bucketWord(b string) string { return "per " + b }
+
+// bucketLabel names a time axis: "Day".
+func bucketLabel(b string) string { return strings.ToUpper(b[:1]) + b[1:] }
+
+// Chart size in points (the card package's unit): wide and low, to sit
+// in a page section.
+const (
+	chartWidth  = 720
+	chartHeight = 300
+)
 
 // headline is the kpis.sql row.
 type headline struct {
@@ -61,18 +72,18 @@ func (d *Dashboard) overview(ctx context.Context, customer string, f Filter, v *
 		{Key: "tool_errors", Label: "tool errors", Value: intText(h.toolErrors), Note: errorRate(h.toolErrors, h.toolCalls)},
 		{Key: "cost", Label: "cost", Value: money(h.cost)},
 	}
-	actSec := section{ID: "activity", Title: "Activity " + bucketWord(f.Bucket),
+	actSec := section{ID: "activity", Title: "Activity",
 		Note: fmt.Sprintf("Events %s by activity; the %d most frequent by name, the rest as other.", bucketWord(f.Bucket), MaxSeries)}
-	d.chart(&actSec, fillBuckets(act, f.Bucket, f.From, f.To), ChartSpec{Kind: "line", Title: "Events " + bucketWord(f.Bucket),
-		X: "bucket", Y: []string{"events"}, Series: "activity", YLabel: "events", Unit: "events"})
-	costSec := section{ID: "cost", Title: "Cost by model " + bucketWord(f.Bucket),
+	d.chart(&actSec, fillBuckets(act, f.Bucket, f.From, f.To), card.Spec{Kind: card.KindLine, Title: "Events " + bucketWord(f.Bucket) + " by activity",
+		X: "bucket", XLabel: bucketLabel(f.Bucket), Width: chartWidth, Height: chartHeight, Y: []string{"events"}, Series: "activity", YLabel: "events", Unit: "events"})
+	costSec := section{ID: "cost", Title: "Cost",
 		Note: "USD (the negated revenue_impact of each event), by the model feature of the event."}
-	d.chart(&costSec, fillBuckets(cost, f.Bucket, f.From, f.To), ChartSpec{Kind: "stacked_bar", Title: "Cost by model " + bucketWord(f.Bucket),
-		X: "bucket", Y: []string{"cost_usd"}, Series: "model", YLabel: "cost", Unit: "USD"})
+	d.chart(&costSec, fillBuckets(cost, f.Bucket, f.From, f.To), card.Spec{Kind: card.KindStackedBar, Title: "Cost by model " + bucketWord(f.Bucket),
+		X: "bucket", XLabel: bucketLabel(f.Bucket), Width: chartWidth, Height: chartHeight, Y: []string{"cost_usd"}, Series: "model", YLabel: "cost", Unit: "USD"})
 	toolSec := section{ID: "latency", Title: "Tool latency",
 		Note: fmt.Sprintf("p50 and p95 of duration_ms of the %d most called tools.", MaxChartTools)}
-	d.chart(&toolSec, tools, ChartSpec{Kind: "bar", Title: "Tool latency p50 / p95",
-		X: "tool", Y: []string{"p50_ms", "p95_ms"}, YLabel: "latency", Unit: "ms"})
+	d.chart(&toolSec, tools, card.Spec{Kind: card.KindBar, Title: "p50 and p95 latency by tool",
+		X: "tool", XLabel: "tool", Width: chartWidth, Height: chartHeight, Y: []string{"p50_ms", "p95_ms"}, YLabel: "latency", Unit: "ms"})
 	toolSec.Table = toolTable(tools, false)
 	for _, s := range []*section{&actSec, &costSec, &toolSec} {
 		if s.Chart == "" && s.Table == nil {
@@ -156,24 +167,28 @@ func (d *Dashboard) tools(ctx context.Context, customer string, f Filter, v *vie
 	if slowestTool != "" {
 		v.KPIs = append(v.KPIs, kpi{Key: "slowest_p95", Label: "slowest p95", Value: millis(slowest), Note: slowestTool})
 	}
-	callSec := section{ID: "calls", Title: "Tool calls " + bucketWord(f.Bucket),
+	callSec := section{ID: "calls", Title: "Tool calls",
 		Note: fmt.Sprintf("The %d most called tools by name, the rest as other.", MaxSeries)}
-	d.chart(&callSec, fillBuckets(calls, f.Bucket, f.From, f.To), ChartSpec{Kind: "stacked_bar", Title: "Tool calls " + bucketWord(f.Bucket),
-		X: "bucket", Y: []string{"calls"}, Series: "tool", YLabel: "calls", Unit: "calls"})
+	d.chart(&callSec, fillBuckets(calls, f.Bucket, f.From, f.To), card.Spec{Kind: card.KindStackedBar, Title: "Tool calls " + bucketWord(f.Bucket) + " by tool",
+		X: "bucket", XLabel: bucketLabel(f.Bucket), Width: chartWidth, Height: chartHeight, Y: []string{"calls"}, Series: "tool", YLabel: "calls", Unit: "calls"})
 	top := &warehouse.Table{Columns: tools.Columns, Rows: tools.Rows[:min(len(tools.Rows), MaxChartTools)]}
 	latSec := section{ID: "latency", Title: "Latency by tool",
 		Note: "Percentiles of duration_ms; a call failed when success is false or it carries an error.", Table: toolTable(tools, true)}
 	if latSec.Table != nil {
 		latSec.Table.More = more
 	}
-	d.chart(&latSec, top, ChartSpec{Kind: "bar", Title: "Tool latency p50 / p95", X: "tool", Y: []string{"p50_ms", "p95_ms"}, YLabel: "latency", Unit: "ms"})
+	d.chart(&latSec, top, card.Spec{Kind: card.KindBar, Title: "p50 and p95 latency by tool", X: "tool", XLabel: "tool", Width: chartWidth, Height: chartHeight, Y: []string{"p50_ms", "p95_ms"}, YLabel: "latency", Unit: "ms"})
 	failSec := section{ID: "failures", Title: "Latest failed calls", Note: fmt.Sprintf("At most %d, newest first.", MaxFailures)}
 	fr := newResult(fails)
 	if fr.len() > 0 {
 		failSec.Table = &tableView{Cols: []column{{Label: "When (UTC)"}, {Label: "Tool"}, {Label: "Error"}}}
 		for i := 0; i < fr.len(); i++ {
+			errText := fr.str(i, "error")
+			if errText == "" {
+				errText = "(success false, no error text)"
+			}
 			failSec.Table.Rows = append(failSec.Table.Rows, []cell{{Text: timeText(fr.time(i, "ts"))}, {Text: fr.str(i, "tool")},
-				{Text: clipRunes(fr.str(i, "error"), 200), Title: fr.str(i, "error")}})
+				{Text: clipRunes(errText, 200), Title: errText}})
 		}
 	} else {
 		failSec.Empty = "No failed tool calls in this range."
@@ -217,9 +232,9 @@ func (d *Dashboard) cost(ctx context.Context, customer string, f Filter, v *view
 	if h.responses > 0 {
 		v.KPIs = append(v.KPIs, kpi{Key: "cost_per_response", Label: "per response", Value: money(h.cost / float64(h.responses))})
 	}
-	daySec := section{ID: "by-day", Title: "Cost by model " + bucketWord(f.Bucket), Note: "USD, the negated revenue_impact of each event."}
-	d.chart(&daySec, fillBuckets(byDay, f.Bucket, f.From, f.To), ChartSpec{Kind: "stacked_bar", Title: "Cost by model " + bucketWord(f.Bucket),
-		X: "bucket", Y: []string{"cost_usd"}, Series: "model", YLabel: "cost", Unit: "USD"})
+	daySec := section{ID: "by-day", Title: "Cost over time", Note: "USD, the negated revenue_impact of each event."}
+	d.chart(&daySec, fillBuckets(byDay, f.Bucket, f.From, f.To), card.Spec{Kind: card.KindStackedBar, Title: "Cost by model " + bucketWord(f.Bucket),
+		X: "bucket", XLabel: bucketLabel(f.Bucket), Width: chartWidth, Height: chartHeight, Y: []string{"cost_usd"}, Series: "model", YLabel: "cost", Unit: "USD"})
 	if daySec.Chart == "" {
 		daySec.Empty = "No costs in this range."
 	}

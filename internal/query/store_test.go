@@ -105,6 +105,12 @@ func TestExpiry(t *testing.T) {
 	if _, err := e.Status(context.Background(), "alice", tk.ID); !errors.Is(err, ErrNotFound) {
 		t.Errorf("forgotten ticket: %v", err)
 	}
+	e.mu.Lock()
+	custs := len(e.custs)
+	e.mu.Unlock()
+	if custs != 0 {
+		t.Errorf("%d customers remembered a day later", custs)
+	}
 	if known, err := e.HashKnown(context.Background(), "alice", tk.QueryHash); err != nil || !known {
 		t.Errorf("hash of a forgotten ticket: %v %v", known, err)
 	}

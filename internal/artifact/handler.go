@@ -1,8 +1,10 @@
 package artifact
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"gocloud.dev/blob"
+	"gocloud.dev/gcerrors"
 
 	"github.com/activitybi/activitybi/internal/warehouse"
 )
@@ -53,7 +56,7 @@ var extensions = map[string]string{
 // Content-Security-Policy that lets nothing run, and, for anything but an
 // image, Content-Disposition attachment. Conditional requests (If-None-
 // Match) and byte ranges are answered by http.ServeContent; HEAD and a 304
-// never read the blob.
+// never read the blob, and a range reads only from its start.
 func (s *Store) Handler(customerOf func(*http.Request) (string, error)) http.Handler {
 	mux := http.NewServeMux()
 	// A GET pattern matches HEAD too.
@@ -73,13 +76,21 @@ func (s *Store) serve(w http.ResponseWriter, r *http.Request, customerOf func(*h
 	id := r.PathValue("id")
 	var meta *Meta
 	var content io.ReadSeeker
-	if r.Method == http.MethodHead {
-		meta, err = s.Stat(r.Context(), customer, id)
+	if r.Method == http.MethodHead || r.Header.Get("Range") != "" || r.Header.Get("If-None-Match") != "" {
+		// The answer may need no bytes (HEAD, 304) or only some (a
+		// range): open the blob only when ServeContent reads, and then
+		// from where it reads.
+		var row *warehouse.ArtifactRow
+		row, err = s.lookup(r.Context(), customer, id)
 		s.countGet(err)
 		if err == nil {
-			content = &sizeOnly{size: meta.Size}
+			lb := &lazyBlob{s: s, ctx: r.Context(), key: row.Key, size: row.Size}
+			defer lb.Close()
+			meta, content = metaOf(row), lb
 		}
 	} else {
+		// A plain GET opens the blob before answering, so that a row
+		// whose blob is gone is a clean 404, not a cut-off 200.
 		var row *warehouse.ArtifactRow
 		var rd *blob.Reader
 		row, rd, err = s.open(r.Context(), customer, id)
@@ -144,30 +155,64 @@ func disposition(m *Meta) string {
 	return "attachment"
 }
 
-// sizeOnly lets http.ServeContent answer HEAD (and work out ranges) from the
-// row's size without opening the blob; it has no bytes to give.
-type sizeOnly struct {
+// lazyBlob is an artifact's content that opens the blob only when read,
+// at the offset last sought, so that http.ServeContent answers HEAD, 304
+// and ranges from the row's size without reading bytes it does not send.
+type lazyBlob struct {
+	s         *Store
+	ctx       context.Context
+	key       string
 	size, off int64
+	r         *blob.Reader // open at off, or nil
 }
 
-func (z *sizeOnly) Seek(offset int64, whence int) (int64, error) {
+func (z *lazyBlob) Seek(offset int64, whence int) (int64, error) {
+	off := z.off
 	switch whence {
 	case io.SeekStart:
-		z.off = offset
+		off = offset
 	case io.SeekCurrent:
-		z.off += offset
+		off += offset
 	case io.SeekEnd:
-		z.off = z.size + offset
+		off = z.size + offset
 	}
-	if z.off < 0 {
-		z.off = 0
-		return 0, errors.New("seek before the start")
+	if off < 0 || off > z.size {
+		return z.off, fmt.Errorf("seek to %d outside 0..%d", off, z.size)
 	}
-	return z.off, nil
+	if off != z.off && z.r != nil {
+		_ = z.r.Close()
+		z.r = nil
+	}
+	z.off = off
+	return off, nil
 }
 
-func (z *sizeOnly) Read([]byte) (int, error) {
-	return 0, errors.New("a HEAD response has no body")
+func (z *lazyBlob) Read(p []byte) (int, error) {
+	if z.off >= z.size {
+		return 0, io.EOF
+	}
+	if z.r == nil {
+		r, err := z.s.bucket.NewRangeReader(z.ctx, z.key, z.off, z.size-z.off, nil)
+		if err != nil {
+			// Headers are sent by now: the response is cut short.
+			if gcerrors.Code(err) == gcerrors.NotFound {
+				z.s.m.missingBlobs.Inc()
+			}
+			z.s.log.Warn("artifact: read for a response already under way", "key", z.key, "err", err)
+			return 0, err
+		}
+		z.r = r
+	}
+	n, err := z.r.Read(p)
+	z.off += int64(n)
+	return n, err
+}
+
+func (z *lazyBlob) Close() error {
+	if z.r == nil {
+		return nil
+	}
+	return z.r.Close()
 }
 
 func writeError(w http.ResponseWriter, code int, msg string) {

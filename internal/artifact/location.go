@@ -2,6 +2,7 @@ package artifact
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -50,7 +51,13 @@ func parseLocation(raw, dataDir string) (*location, error) {
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("artifact: URL %q: %w (want file:///abs/dir, s3://bucket?region=..., or mem://)", raw, err)
+		// Not the URL itself, nor url.Error's message, which repeats it:
+		// it may hold a password.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("artifact: Options.URL is not a URL: %w (want file:///abs/dir, s3://bucket?region=..., or mem://)", err)
 	}
 	if u.Opaque != "" || !strings.HasPrefix(raw[len(u.Scheme):], "://") {
 		return nil, fmt.Errorf("artifact: URL %s: want scheme://..., e.g. file:///abs/dir, s3://bucket?region=..., or mem://", redactURL(raw))

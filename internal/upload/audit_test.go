@@ -269,3 +269,38 @@ func TestRemoteSkipsAudit(t *testing.T) {
 		t.Fatalf("restarted edge skipped %d audit records again", n)
 	}
 }
+
+// TestDocumentedAuditRecord: the audit record shown in
+// docs/spool-format.md passes the spool's check and decodes, and
+// MarshalAudit writes exactly its payload.
+func TestDocumentedAuditRecord(t *testing.T) {
+	t.Parallel()
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "spool-format.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var line string
+	for _, l := range strings.Split(string(doc), "\n") {
+		if strings.HasPrefix(l, `{"crc":`) && strings.Contains(l, `"kind":"audit"`) {
+			line = l
+		}
+	}
+	if line == "" {
+		t.Fatal("no audit record example in docs/spool-format.md")
+	}
+	path := filepath.Join(t.TempDir(), "01JD3Q8V7Z6XKJ2M4N5P6Q7R8S-000001.seg")
+	if err := os.WriteFile(path, []byte(line+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	entries, _, err := spool.ReadSegment(path, 0, 0, nil)
+	if err != nil || len(entries) != 1 || entries[0].Corrupt != "" || entries[0].Kind != KindAudit {
+		t.Fatalf("documented record: %+v, %v", entries, err)
+	}
+	a, err := event.DecodeAudit(entries[0].Payload)
+	if err != nil {
+		t.Fatalf("documented payload: %v", err)
+	}
+	if b, err := event.MarshalAudit(&a); err != nil || string(b) != string(entries[0].Payload) {
+		t.Fatalf("MarshalAudit of the documented record:\n got %s\nwant %s", b, entries[0].Payload)
+	}
+}

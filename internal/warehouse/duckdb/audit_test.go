@@ -282,3 +282,43 @@ func TestAuditSQLGolden(t *testing.T) {
 		}
 	}
 }
+
+// TestMigration3KeepsAuditRows: a warehouse at version 2 holding audit rows
+// (nothing wrote them then, but the table existed) is rebuilt keyed by
+// audit_id without losing or changing a row.
+func TestMigration3KeepsAuditRows(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := openTest(t, Options{})
+	ms, err := loadMigrations(migrationFS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := db.writer
+	for _, q := range []string{createMigrationsTable, ms[0].sql, ms[1].sql,
+		`INSERT INTO schema_migrations VALUES (1, now()::TIMESTAMP), (2, now()::TIMESTAMP)`,
+		`INSERT INTO audit_log VALUES (TIMESTAMP '2026-01-01 00:00:00.000001', 'analyst:a', NULL, 'ran_sql', 'abc', 1, 2, 3, 'ok', 'SELECT 1')`,
+	} {
+		if _, err := c.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%.60s: %v", q, err)
+		}
+	}
+	applied, err := db.Migrate(ctx)
+	if err != nil || len(applied) == 0 || applied[0] != 3 {
+		t.Fatalf("Migrate from version 2 = %v, %v", applied, err)
+	}
+	tab, err := db.Query(ctx, `SELECT audit_id LIKE 'migrated-%', "at", principal, customer_id, action, target, rows, bytes,
+    duration_ms, outcome, detail, _received_at, _source FROM audit_log`, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(tab.Rows); got != "[[true 2026-01-01 00:00:00.000001 +0000 UTC analyst:a <nil> ran_sql abc 1 2 3 ok SELECT 1 <nil> <nil>]]" {
+		t.Fatalf("rows after migration %s", got)
+	}
+	var pk string
+	err = db.sqlDB.QueryRowContext(ctx, `SELECT constraint_column_names::VARCHAR FROM duckdb_constraints()
+WHERE table_name = 'audit_log' AND constraint_type = 'PRIMARY KEY'`).Scan(&pk)
+	if err != nil || pk != "[audit_id]" {
+		t.Fatalf("audit_log primary key %q, %v", pk, err)
+	}
+}

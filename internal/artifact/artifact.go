@@ -267,7 +267,8 @@ func (s *Store) Close() error {
 }
 
 // Put stores body as a new artifact of customer and returns its Meta. The
-// body is read to its end (or to MaxSize+1 bytes: then ErrTooLarge).
+// body is read to its end (or to MaxSize+1 bytes: then ErrTooLarge), for
+// at most PutTimeout; a nil body is an empty artifact.
 func (s *Store) Put(ctx context.Context, customer string, m Meta, body io.Reader) (*Meta, error) {
 	start := time.Now()
 	out, err := s.put(ctx, customer, m, body)
@@ -280,6 +281,9 @@ func (s *Store) Put(ctx context.Context, customer string, m Meta, body io.Reader
 		s.m.puts.WithLabelValues("too_large").Inc()
 	case errors.Is(err, errInvalid):
 		s.m.puts.WithLabelValues("invalid").Inc()
+	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+		// PutTimeout, not the caller's deadline.
+		s.m.puts.WithLabelValues("timeout").Inc()
 	default:
 		s.m.puts.WithLabelValues("error").Inc()
 	}
@@ -290,7 +294,12 @@ func (s *Store) Put(ctx context.Context, customer string, m Meta, body io.Reader
 var errInvalid = errors.New("invalid artifact")
 
 func (s *Store) put(ctx context.Context, customer string, m Meta, body io.Reader) (*Meta, error) {
-	now := s.opts.Now().UTC()
+	// The warehouse keeps microseconds: what Put returns is then what Get
+	// returns.
+	now := s.opts.Now().UTC().Truncate(time.Microsecond)
+	if body == nil {
+		body = strings.NewReader("")
+	}
 	if err := checkCustomer(customer); err != nil {
 		return nil, fmt.Errorf("%w: %w", errInvalid, err)
 	}
@@ -359,7 +368,7 @@ func (s *Store) checkMeta(customer string, m Meta, now time.Time) (*Meta, error)
 	case m.ExpiresAt.Sub(now) > MaxTTL:
 		return nil, fmt.Errorf("ExpiresAt %s is more than %s away (MaxTTL)", m.ExpiresAt.UTC().Format(time.RFC3339), MaxTTL)
 	default:
-		out.ExpiresAt = m.ExpiresAt.UTC()
+		out.ExpiresAt = m.ExpiresAt.UTC().Truncate(time.Microsecond)
 	}
 	return &out, nil
 }

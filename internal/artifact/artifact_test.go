@@ -700,3 +700,18 @@ func TestNewIDs(t *testing.T) {
 		t.Fatalf("ids %s and %s share %d of %d random characters", a, c, same, IDLen-10)
 	}
 }
+
+// TestRealClockMetaRoundTrip: with a clock that has nanoseconds, what Put
+// returns is what Get returns (the warehouse keeps microseconds).
+func TestRealClockMetaRoundTrip(t *testing.T) {
+	t.Parallel()
+	s, _ := setup(t, Options{URL: "mem://", Now: func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 123456789, time.Local) }})
+	m := mustPut(t, s, "alice", Meta{Kind: "x_y", ExpiresAt: time.Date(2026, 1, 3, 3, 4, 5, 987654321, time.UTC)}, nil)
+	got, _, err := readAll(t, s, "alice", m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *got != *m || got.CreatedAt.Nanosecond() != 123456000 {
+		t.Fatalf("Get = %+v, Put returned %+v", *got, *m)
+	}
+}

@@ -22,12 +22,17 @@ func reportPercentiles(b *testing.B, prefix string, lat []time.Duration) {
 }
 
 // BenchmarkPutGet stores a 100 KB PNG and reads it back, on the default
-// folder (fsyncs included) and in memory, both with the real DuckDB index.
+// folder (fsyncs included), in memory, and in gofakes3 over loopback HTTP
+// (the S3 path's overhead, not S3's latency), all with the real DuckDB
+// index.
 // Put is two single-row warehouse writes and the blob write; Get is one
 // customer-scoped warehouse read and the blob read.
 func BenchmarkPutGet(b *testing.B) {
-	for _, be := range backends {
+	for _, be := range append(backends, struct{ name, url string }{"s3", "s3"}) {
 		b.Run(be.name, func(b *testing.B) {
+			if be.url == "s3" {
+				be.url = startFakeS3(b).storeURL(s3TestBucket)
+			}
 			s, _ := setup(b, Options{URL: be.url, Now: time.Now})
 			png := testPNG(b, 100_000)
 			ctx := context.Background()

@@ -44,7 +44,7 @@ func (f *fakeS3) count(method string) int {
 // startFakeS3 serves gofakes3 on a loopback port and points the AWS SDK's
 // environment at static test credentials only (no ~/.aws, no instance
 // metadata). t.Setenv makes these tests sequential.
-func startFakeS3(t *testing.T) *fakeS3 {
+func startFakeS3(t testing.TB) *fakeS3 {
 	t.Helper()
 	f := &fakeS3{backend: s3mem.New(), calls: map[string]int{}}
 	if err := f.backend.CreateBucket(s3TestBucket); err != nil {
@@ -58,7 +58,7 @@ func startFakeS3(t *testing.T) *fakeS3 {
 			f.calls[r.Method]++
 			f.mu.Unlock()
 		}
-		if testing.Verbose() {
+		if _, isTest := t.(*testing.T); isTest && testing.Verbose() {
 			t.Logf("s3 %s %s", r.Method, r.URL)
 		}
 		s3.ServeHTTP(w, r)

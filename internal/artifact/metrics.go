@@ -21,7 +21,7 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		puts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "activitybi_artifact_puts_total",
-			Help: "Artifact puts by outcome: stored, too_large (over MaxSize), invalid (bad content type, kind, name or expiry), error."}, []string{"outcome"}),
+			Help: "Artifact puts by outcome: stored, too_large (over MaxSize), invalid (bad content type, kind, name or expiry), timeout (PutTimeout), error."}, []string{"outcome"}),
 		putBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "activitybi_artifact_put_bytes_total",
 			Help: "Bytes of stored artifacts."}),
 		putDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "activitybi_artifact_put_duration_seconds",

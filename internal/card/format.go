@@ -158,6 +158,12 @@ func tickLabels(vals []float64, step float64) []string {
 	}
 	scale, suffix := suffixFor(maxAbs)
 	dec := decimalsOf(step / scale)
+	if dec > 2 {
+		// Steps far below the scale (1,000, 1,001) read better in full
+		// than as 1k, 1.001k.
+		scale, suffix = 1, ""
+		dec = decimalsOf(step)
+	}
 	out := make([]string, len(vals))
 	for i, v := range vals {
 		x := v / scale

@@ -193,8 +193,8 @@ func checkRender(t *testing.T, tbl *warehouse.Table, s Spec, o Options) (rendere
 func TestRenderNeverPanics(t *testing.T) {
 	t.Parallel()
 	n := 400
-	if testing.Short() {
-		n = 50
+	if testing.Short() || raceEnabled {
+		n = 120
 	}
 	drawn := map[Kind]int{}
 	for seed := range uint64(n) {

@@ -47,7 +47,9 @@ func (s *seriesSet) keep(max int) (keep []int, droppedNames []string, droppedRow
 	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(s.totals[b], s.totals[a]) })
 	keep = slices.Clone(order[:max])
 	slices.Sort(keep)
-	for _, i := range order[max:] {
+	dropped := slices.Clone(order[max:])
+	slices.Sort(dropped)
+	for _, i := range dropped {
 		droppedNames = append(droppedNames, s.names[i])
 		droppedRows += s.rows[i]
 	}

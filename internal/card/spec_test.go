@@ -153,7 +153,7 @@ func TestRenderEmptyResult(t *testing.T) {
 			if tbl == nil && s.Kind != KindTable {
 				continue // a nil result has no columns to check the spec against
 			}
-			c, err := Render(tbl, s, Options{})
+			c, err := Render(tbl, s, Options{DPI: MinDPI})
 			if err != nil {
 				t.Fatalf("%s %s: %v", s.Kind, name, err)
 			}

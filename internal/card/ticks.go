@@ -49,8 +49,10 @@ func niceScale(lo, hi float64, maxN int, integer bool) (ticks []float64, step fl
 			last := math.Ceil(hi/step - 1e-9)
 			if int(last-first)+1 <= maxN {
 				ticks = make([]float64, 0, int(last-first)+1)
+				// Round away float noise (3 * 0.2 = 0.6000000000000001).
+				p := math.Pow(10, float64(min(decimalsOf(step), 15)))
 				for i := first; i <= last; i++ {
-					v := i * step
+					v := math.Round(i*step*p) / p
 					if v == 0 {
 						v = 0 // no -0
 					}

@@ -21,7 +21,7 @@ func TestNiceScale(t *testing.T) {
 		want    []float64
 	}{
 		{0, 4200, 6, true, []float64{0, 1000, 2000, 3000, 4000, 5000}},
-		{0, 3, 8, true, []float64{0, 1, 2, 3}},                // whole data: no 0.5 steps
+		{0, 3, 8, true, []float64{0, 1, 2, 3}},                  // whole data: no 0.5 steps
 		{0, 0.9, 6, false, []float64{0, 0.2, 0.4, 0.6, 0.8, 1}}, // fractions when the data has them
 		{-35, 80, 6, true, []float64{-50, 0, 50, 100}},
 		{12, 12, 5, false, []float64{0, 5, 10, 15}}, // one value: from zero

@@ -16,7 +16,7 @@ type Compiled struct {
 	// SQL reads the bare table claude_stream, with ? placeholders.
 	SQL string
 	// Args are the values of the placeholders, in order: strings,
-	// float64, int64, bool and time.Time.
+	// float64, int64 and time.Time (UTC).
 	Args []any
 	// Columns are the names of the result columns, in order.
 	Columns []string

@@ -286,7 +286,7 @@ func timestamp(n *node, path string, ps *problems, dst **time.Time) {
 	*dst = &t
 }
 
-func strings_(n *node, path string, ps *problems, dst *[]string) {
+func stringList(n *node, path string, ps *problems, dst *[]string) {
 	if n.kind != kArray {
 		ps.add(path, "must be an array of strings, got %s", n.kind)
 		return
@@ -374,7 +374,7 @@ func specFromNode(root *node, ps *problems) *Spec {
 				"from":       func(n *node, p string) { timestamp(n, p, ps, &c.From) },
 				"to":         func(n *node, p string) { timestamp(n, p, ps, &c.To) },
 				"filters":    func(n *node, p string) { filters(n, p, ps, &c.Filters) },
-				"features":   func(n *node, p string) { strings_(n, p, ps, &c.Features) },
+				"features":   func(n *node, p string) { stringList(n, p, ps, &c.Features) },
 			}, "activity, occurrence, nth, from, to, filters, features")
 		},
 		"append": func(n *node, p string) {
@@ -388,7 +388,7 @@ func specFromNode(root *node, ps *problems) *Spec {
 				object(el, fmt.Sprintf("%s[%d]", p, i), ps, fields{
 					"activity":     func(n *node, p string) { str(n, p, ps, &a.Activity) },
 					"relationship": func(n *node, p string) { str(n, p, ps, &a.Relationship) },
-					"features":     func(n *node, p string) { strings_(n, p, ps, &a.Features) },
+					"features":     func(n *node, p string) { stringList(n, p, ps, &a.Features) },
 					"aggregate":    func(n *node, p string) { str(n, p, ps, &a.Aggregate) },
 					"of":           func(n *node, p string) { str(n, p, ps, &a.Of) },
 					"filters":      func(n *node, p string) { filters(n, p, ps, &a.Filters) },

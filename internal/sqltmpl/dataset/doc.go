@@ -12,7 +12,10 @@
 // datasets; where they leave a choice this package decides as follows:
 //
 //   - Before and after compare ts strictly: a row at the cohort row's
-//     instant is neither.
+//     instant is neither. (dbt-activity-schema's last_before takes ts <=
+//     the cohort row's, and its first_before bounds the first row by the
+//     next cohort row instead of this one; here both mean what their names
+//     say, as in Narrator.)
 //   - In between is (cohort ts, next ts], where next ts is the ts of the
 //     next row of the cohort activity for the customer (among rows that
 //     pass the cohort's filters, whatever the cohort's occurrence mode or

@@ -250,11 +250,37 @@ func TestRelationships(t *testing.T) {
 			`{"cohort":{"activity":"submitted_prompt"},"append":[{"activity":"never_happened","relationship":"first_after","features":["x"]},{"activity":"never_happened","relationship":"aggregate_all_ever","as":"n"}]}`,
 			rows(r(p02, nil, nil, 0), r(p06, nil, nil, 0), r(p08, nil, nil, 0))},
 	}
+	// A relationship depends on the cohort row (and the next row of the
+	// cohort activity), not on which rows the cohort keeps: with another
+	// occurrence mode or a window, each prompt keeps the row worked out
+	// above for it.
+	modes := []struct {
+		name, cohort string
+		keep         []int // indexes into the prompt rows a02, a06, a08
+	}{
+		{"first", `"cohort":{"activity":"submitted_prompt","occurrence":"first"}`, []int{0}},
+		{"last", `"cohort":{"activity":"submitted_prompt","occurrence":"last"}`, []int{2}},
+		{"nth 2", `"cohort":{"activity":"submitted_prompt","occurrence":"nth","nth":2}`, []int{1}},
+		{"from +5", `"cohort":{"activity":"submitted_prompt","from":"2026-03-01T10:05:00Z"}`, []int{1, 2}},
+		{"to +20", `"cohort":{"activity":"submitted_prompt","to":"2026-03-01T10:20:00Z"}`, []int{0, 1}},
+	}
 	seen := map[string]bool{}
 	for _, c := range cases {
 		seen[strings.Fields(c.name)[0]] = true
 		t.Run(c.name, func(t *testing.T) {
 			sameRows(t, dataset(t, db, c.spec).Rows, c.want)
+			if !strings.HasPrefix(c.spec, "{"+promptCohort) {
+				return
+			}
+			for _, m := range modes {
+				var want [][]any
+				for _, i := range m.keep {
+					want = append(want, c.want[i])
+				}
+				t.Run(m.name, func(t *testing.T) {
+					sameRows(t, dataset(t, db, strings.Replace(c.spec, promptCohort, m.cohort, 1)).Rows, want)
+				})
+			}
 		})
 	}
 	for _, rel := range Relationships() {

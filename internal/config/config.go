@@ -58,6 +58,11 @@ type Config struct {
 		// RedisURL enables the shared second cache tier ("" = in-process only).
 		RedisURL string
 	}
+	Artifacts struct {
+		// URL of the artifact store ("" = a folder named artifacts in the
+		// data directory; file:///dir, s3://bucket?region=..., mem://).
+		URL string
+	}
 	Warehouse struct {
 		Driver      string
 		Path        string
@@ -202,6 +207,15 @@ var fields = func() []field {
 		add(field{key: "cache.redis_url", help: "Redis URL of the shared memory cache tier (redis://host:6379/0, rediss:// for TLS); empty = in-process cache only", def: constant(""), set: func(c *Config, v string) error {
 			if v != "" && !strings.HasPrefix(v, "redis://") && !strings.HasPrefix(v, "rediss://") {
 				return errors.New("must start with redis:// or rediss://")
+			}
+			return set(c, v)
+		}, get: get})
+	}
+	{
+		set, get := str(func(c *Config) *string { return &c.Artifacts.URL })
+		add(field{key: "artifacts.url", help: "where cards and other artifacts are kept: file:///abs/dir, s3://bucket?region=R (credentials from the AWS environment), mem:// (lost on exit); empty = <data_dir>/artifacts", def: constant(""), set: func(c *Config, v string) error {
+			if v != "" && !strings.HasPrefix(v, "file:///") && !strings.HasPrefix(v, "s3://") && !strings.HasPrefix(v, "mem://") {
+				return errors.New("must start with file:///, s3:// or mem://")
 			}
 			return set(c, v)
 		}, get: get})

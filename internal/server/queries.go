@@ -94,8 +94,8 @@ var resultFields = []string{"ticket", "offset", "limit"}
 
 func getQueryResultTool() *mcp.Tool {
 	return &mcp.Tool{
-		Name:  "get_query_result",
-		Title: "Read a query result",
+		Name:        "get_query_result",
+		Title:       "Read a query result",
 		Description: `Rows of a succeeded ticket, a page at a time (pages stay well under the tool-output limit). Start at offset 0 (or where get_query_status's preview ended) and follow next_offset until it is null.`,
 		Annotations: &mcp.ToolAnnotations{Title: "Read a query result", ReadOnlyHint: true, IdempotentHint: true, OpenWorldHint: ptr(false)},
 		InputSchema: json.RawMessage(`{

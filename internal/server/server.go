@@ -91,6 +91,10 @@ type Options struct {
 	// Cards serves render_card over /mcp and the edges' /v1/cards/* on the
 	// socket; nil = no cards.
 	Cards Cards
+	// Dashboard, when set, serves the web pages at / over TCP (it does its
+	// own authentication: the local customer on loopback, token sign-in
+	// otherwise).
+	Dashboard http.Handler
 	// Artifacts, when set, serves GET /artifacts/{id} over TCP to the
 	// owner of the bearer token.
 	Artifacts interface {
@@ -182,6 +186,9 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.handle(mux, "/mcp", cop.Handler(mcpHandler).ServeHTTP)
+	if opts.Dashboard != nil {
+		s.handle(mux, "/", opts.Dashboard.ServeHTTP)
+	}
 	if opts.Artifacts != nil {
 		s.handle(mux, "GET /artifacts/{id}", opts.Artifacts.Handler(s.bearerCustomer).ServeHTTP)
 	}

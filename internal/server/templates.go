@@ -63,8 +63,8 @@ type TemplateColumn struct {
 
 func listTemplatesTool() *mcp.Tool {
 	return &mcp.Tool{
-		Name:  "list_templates",
-		Title: "List the questions activitybi can answer",
+		Name:        "list_templates",
+		Title:       "List the questions activitybi can answer",
 		Description: `The query templates submit_query accepts: for each, what it answers, its typed parameters (with defaults, ranges and allowed values) and the columns of its result. Optional name returns one template only.`,
 		Annotations: &mcp.ToolAnnotations{Title: "List query templates", ReadOnlyHint: true, IdempotentHint: true, OpenWorldHint: ptr(false)},
 		InputSchema: json.RawMessage(`{

@@ -18,6 +18,7 @@ import (
 
 	"github.com/activitybi/activitybi/internal/config"
 	"github.com/activitybi/activitybi/internal/server"
+	"github.com/activitybi/activitybi/internal/sqltmpl"
 )
 
 // defaultCoreIdleExit is how long a core started by an edge lives with no
@@ -105,6 +106,10 @@ func (a *app) runEdge(ctx context.Context, o edgeOptions) error {
 	ms, err := server.NewMCPServer(server.MCPOptions{
 		Appender: sw, Identity: server.FixedIdentity(a.cfg.Customer), Source: "mcp",
 		Version: versionString(), Logger: a.log, Metrics: metrics, Memory: mem,
+		// Queries run in the core; the templates are embedded, so the
+		// edge describes them itself.
+		Queries: server.NewSocketQueries(a.cfg.DataDir), Templates: server.TemplateInfos(sqltmpl.Default()),
+		Cards: server.NewSocketCards(a.cfg.DataDir),
 		OnClient: func(c string) { clientMu.Lock(); client = c; clientMu.Unlock() },
 	})
 	if err != nil {

@@ -10,12 +10,15 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/activitybi/activitybi/internal/artifact"
 	"github.com/activitybi/activitybi/internal/audit"
 	"github.com/activitybi/activitybi/internal/cache"
+	"github.com/activitybi/activitybi/internal/card"
 	"github.com/activitybi/activitybi/internal/event"
 	"github.com/activitybi/activitybi/internal/memory"
 	"github.com/activitybi/activitybi/internal/server"
 	"github.com/activitybi/activitybi/internal/spool"
+	"github.com/activitybi/activitybi/internal/sqltmpl"
 	"github.com/activitybi/activitybi/internal/telemetry"
 	"github.com/activitybi/activitybi/internal/upload"
 	"github.com/activitybi/activitybi/internal/warehouse/duckdb"
@@ -222,14 +225,33 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	if err != nil {
 		return err
 	}
+	// Queries: tickets over SafeSQL templates and dataset specs; cards of
+	// their results kept in the artifact store.
+	engine, err := a.newQueryEngine(db, reg, auditLog)
+	if err != nil {
+		return err
+	}
+	artifacts, err := artifact.Open(ctx, artifact.Options{URL: cfg.Artifacts.URL, DataDir: cfg.DataDir, Index: db, Registry: reg, Logger: a.log})
+	if err != nil {
+		return fmt.Errorf("artifact store: %w", err)
+	}
+	defer artifacts.Close()
+	cardMetrics := card.NewMetrics(reg)
+	cards := &server.CardRenderer{Engine: engine, Store: artifacts, Templates: sqltmpl.Default(), Audit: auditLog, Metrics: cardMetrics, Logger: a.log}
+	dash, err := a.newDashboard(db, verify, mem, up, cardMetrics, reg)
+	if err != nil {
+		return err
+	}
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	sopts := server.Options{
 		Addr: cfg.Listen, InsecureListen: o.insecure, TLSCert: o.tlsCert, TLSKey: o.tlsKey,
 		Socket: server.SocketPath(cfg.DataDir), Registry: reg, Warehouse: db,
 		Uploader: up.Status, AdminToken: token, Appender: sw, Audit: auditLog, VerifyToken: verify, ToolMetrics: toolMetrics,
-		Memory:   mem,
-		IdleExit: o.idleExit, StartedBy: o.startedBy,
+		Memory:  mem,
+		Queries: engine, Templates: server.TemplateInfos(sqltmpl.Default()), Cards: cards, Artifacts: artifacts,
+		Dashboard: dash.Handler(),
+		IdleExit:  o.idleExit, StartedBy: o.startedBy,
 		// A core started by an edge must not fail because another data
 		// directory's core has the port: it takes a free one (status shows it).
 		FreePortIfBusy: o.startedBy == "edge",
@@ -276,8 +298,25 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	}()
 	defer func() { cancel(nil); <-storeDone }()
 	var wg sync.WaitGroup
-	errs := make(chan error, 2)
-	wg.Add(2)
+	errs := make(chan error, 4)
+	wg.Add(4)
+	// The engine and the artifact sweep stop with the server, before the
+	// spool writer closes: the audit records of cancelled tickets and the
+	// tickets' last state are written first.
+	go func() {
+		defer wg.Done()
+		if err := engine.Run(runCtx); err != nil && runCtx.Err() == nil {
+			errs <- fmt.Errorf("query engine: %w", err)
+			cancel(err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		if err := artifacts.Run(runCtx); err != nil && runCtx.Err() == nil {
+			errs <- fmt.Errorf("artifact sweep: %w", err)
+			cancel(err)
+		}
+	}()
 	go func() {
 		defer wg.Done()
 		if err := srv.Run(runCtx); err != nil {

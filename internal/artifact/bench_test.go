@@ -30,10 +30,13 @@ func reportPercentiles(b *testing.B, prefix string, lat []time.Duration) {
 func BenchmarkPutGet(b *testing.B) {
 	for _, be := range append(backends, struct{ name, url string }{"s3", "s3"}) {
 		b.Run(be.name, func(b *testing.B) {
-			if be.url == "s3" {
-				be.url = startFakeS3(b).storeURL(s3TestBucket)
+			// b.Run calls this more than once: each call has its own
+			// fake S3 and environment.
+			url := be.url
+			if url == "s3" {
+				url = startFakeS3(b).storeURL(s3TestBucket)
 			}
-			s, _ := setup(b, Options{URL: be.url, Now: time.Now})
+			s, _ := setup(b, Options{URL: url, Now: time.Now})
 			png := testPNG(b, 100_000)
 			ctx := context.Background()
 			var puts, gets []time.Duration

@@ -3,7 +3,7 @@
 SELECT ts, tool, error
 FROM (
     SELECT ts,
-        coalesce(nullif(f[1], ''), '(unnamed)')
+        coalesce(nullif(f[1], ''), '(unknown)')
             || CASE WHEN coalesce(f[2], '') = '' THEN '' ELSE ' @' || f[2] END AS tool,
         lower(coalesce(f[3], '')) = 'false' OR coalesce(f[4], '') <> '' AS failed,
         coalesce(f[4], '') AS error

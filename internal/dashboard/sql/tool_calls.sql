@@ -4,7 +4,7 @@
 --   $5 series  BIGINT   tools drawn by name
 , calls AS (
     SELECT date_trunc($4, ts) AS bucket,
-        coalesce(nullif(f[1], ''), '(unnamed)')
+        coalesce(nullif(f[1], ''), '(unknown)')
             || CASE WHEN coalesce(f[2], '') = '' THEN '' ELSE ' @' || f[2] END AS tool
     FROM (
         SELECT ts, json_extract_string(feature_json, list_value('tool', 'server')) AS f

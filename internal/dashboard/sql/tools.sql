@@ -3,7 +3,7 @@
 -- failed when success is false or it has a non-empty error; calls without
 -- a numeric duration_ms count but have no latency.
 , calls AS (
-    SELECT coalesce(nullif(f[1], ''), '(unnamed)') AS tool,
+    SELECT coalesce(nullif(f[1], ''), '(unknown)') AS tool,
         coalesce(f[2], '') AS server,
         lower(coalesce(f[3], '')) = 'false' OR coalesce(f[5], '') <> '' AS failed,
         TRY_CAST(f[4] AS DOUBLE) AS duration_ms,

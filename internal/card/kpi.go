@@ -55,12 +55,13 @@ func readKPI(t *warehouse.Table, s Spec, o Options) (*kpiData, error) {
 	}
 	type row struct {
 		x    float64
+		src  int // index in t.Rows, for the x label
 		xl   string
 		v, d float64
 		hasD bool
 	}
-	var rows []row
-	for _, r := range t.Rows {
+	rows := make([]row, 0, len(t.Rows))
+	for ri, r := range t.Rows {
 		if len(r) != len(t.Columns) {
 			continue
 		}
@@ -68,7 +69,7 @@ func readKPI(t *warehouse.Table, s Spec, o Options) (*kpiData, error) {
 		if !ok {
 			continue
 		}
-		rw := row{v: v}
+		rw := row{v: v, src: ri}
 		if dc != nil {
 			rw.d, rw.hasD = num(r[dc.idx])
 		}
@@ -80,7 +81,6 @@ func readKPI(t *warehouse.Table, s Spec, o Options) (*kpiData, error) {
 				}
 				rw.x = x
 			}
-			rw.xl = labelOf(r[xc.idx])
 		}
 		rows = append(rows, rw)
 	}
@@ -89,15 +89,19 @@ func readKPI(t *warehouse.Table, s Spec, o Options) (*kpiData, error) {
 		d.noValues = true
 		return d, nil
 	}
-	if xc != nil && xc.kind != colCategory {
-		slices.SortStableFunc(rows, func(a, b row) int { return cmp.Compare(a.x, b.x) })
-		if xc.kind == colTime {
-			prec := precDay
-			for _, r := range rows {
-				prec = max(prec, timePrecisionOf(timeAt(r.x)))
-			}
-			for i := range rows {
-				rows[i].xl = formatTime(timeAt(rows[i].x), prec)
+	byX := func(a, b row) int { return cmp.Compare(a.x, b.x) }
+	if xc != nil && xc.kind != colCategory && !slices.IsSortedFunc(rows, byX) {
+		slices.SortStableFunc(rows, byX)
+	}
+	// Only the first and the last row are named.
+	if xc != nil {
+		ends := []*row{&rows[0], &rows[len(rows)-1]}
+		prec := timePrecisionOf(timeAt(ends[0].x), timeAt(ends[1].x))
+		for _, e := range ends {
+			if xc.kind == colTime {
+				e.xl = formatTime(timeAt(e.x), prec)
+			} else {
+				e.xl = labelOf(t.Rows[e.src][xc.idx])
 			}
 		}
 	}

@@ -29,15 +29,23 @@ card: {kind: line, x: bucket, y: [sessions, prompts]}
 */
 
 -- dialect: duckdb
+WITH ev AS (
+    -- session_id and project, parsed once per event.
+    SELECT ts, activity, f[1] AS session_id, f[2] AS project
+    FROM (
+        SELECT ts, activity, json_extract_string(feature_json, list_value('session_id', 'project')) AS f
+        FROM claude_stream
+        WHERE ts >= $window_start AND ts < $window_end
+    )
+)
 SELECT
     date_trunc(/* SLOT: bucket */'day'/* END */, ts) AS bucket,
-    count(DISTINCT feature_json->>'session_id') AS sessions,
+    count(DISTINCT session_id) AS sessions,
     CAST(sum(CASE WHEN activity = 'started_session' THEN 1 ELSE 0 END) AS BIGINT) AS started_sessions,
     CAST(sum(CASE WHEN activity = 'submitted_prompt' THEN 1 ELSE 0 END) AS BIGINT) AS prompts,
     CAST(sum(CASE WHEN activity = 'completed_response' THEN 1 ELSE 0 END) AS BIGINT) AS responses
-FROM claude_stream
-WHERE ts >= $window_start AND ts < $window_end
-  AND ($project = '' OR (feature_json->>'project') = $project)
+FROM ev
+WHERE ($project = '' OR project = $project)
 GROUP BY bucket
 ORDER BY bucket
 

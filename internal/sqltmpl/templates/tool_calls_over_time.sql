@@ -21,8 +21,8 @@ params:
     description: "Split into series by tool, by MCP server, or all: one series."
     fragments:
       duckdb:
-        tool: "coalesce(feature_json->>'tool', '(unknown)')"
-        server: "coalesce(nullif(feature_json->>'server', ''), '(built-in)')"
+        tool: "coalesce(tool, '(unknown)')"
+        server: "coalesce(nullif(server, ''), '(built-in)')"
         all: "'all'"
       snowflake:
         tool: "COALESCE(feature_json:tool::string, '(unknown)')"
@@ -51,17 +51,26 @@ card: {kind: stacked_bar, x: bucket, y: [calls], series: series}
 */
 
 -- dialect: duckdb
+WITH calls AS (
+    -- The features this reads, parsed once per event: one
+    -- json_extract_string of a list costs a third of a ->> per key.
+    SELECT ts, f[1] AS tool, f[2] AS server,
+        CASE WHEN lower(coalesce(f[3], '')) = 'false' OR coalesce(f[4], '') <> '' THEN 1 ELSE 0 END AS failed
+    FROM (
+        SELECT ts, json_extract_string(feature_json, list_value('tool', 'server', 'success', 'error')) AS f
+        FROM claude_stream
+        WHERE activity = 'called_tool'
+          AND ts >= $window_start AND ts < $window_end
+    )
+)
 SELECT
     date_trunc(/* SLOT: bucket */'day'/* END */, ts) AS bucket,
-    /* SLOT: by */coalesce(feature_json->>'tool', '(unknown)')/* END */ AS series,
+    /* SLOT: by */coalesce(tool, '(unknown)')/* END */ AS series,
     count(*) AS calls,
-    CAST(sum(CASE WHEN lower(coalesce(feature_json->>'success', '')) = 'false'
-                   OR coalesce(feature_json->>'error', '') <> '' THEN 1 ELSE 0 END) AS BIGINT) AS errors
-FROM claude_stream
-WHERE activity = 'called_tool'
-  AND ts >= $window_start AND ts < $window_end
-  AND ($tool = '' OR (feature_json->>'tool') = $tool)
-  AND ($server = '' OR (feature_json->>'server') = $server)
+    CAST(sum(failed) AS BIGINT) AS errors
+FROM calls
+WHERE ($tool = '' OR tool = $tool)
+  AND ($server = '' OR server = $server)
 GROUP BY bucket, series
 ORDER BY bucket, calls DESC, series
 LIMIT $limit

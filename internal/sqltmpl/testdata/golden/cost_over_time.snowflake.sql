@@ -20,7 +20,9 @@ WITH ev AS (
         feature_json:session_id::string AS session_id,
         feature_json:project::string AS own_project,
         TRY_TO_NUMBER(feature_json:input_tokens::string) AS input_tokens,
-        TRY_TO_NUMBER(feature_json:output_tokens::string) AS output_tokens
+        TRY_TO_NUMBER(feature_json:output_tokens::string) AS output_tokens,
+        TRY_TO_NUMBER(feature_json:cache_read_input_tokens::string) AS cache_read_tokens,
+        TRY_TO_NUMBER(feature_json:cache_creation_input_tokens::string) AS cache_creation_tokens
     FROM claude_stream
     WHERE ts >= ? AND ts < ?
 ),
@@ -40,6 +42,7 @@ SELECT
     COALESCE(SUM(output_tokens), 0) AS "output_tokens"
 FROM attributed
 WHERE revenue_impact IS NOT NULL OR input_tokens IS NOT NULL OR output_tokens IS NOT NULL
+   OR cache_read_tokens IS NOT NULL OR cache_creation_tokens IS NOT NULL
 GROUP BY 1, 2
 ORDER BY 1, 3 DESC, 2
 LIMIT ?

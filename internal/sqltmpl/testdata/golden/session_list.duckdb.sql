@@ -6,18 +6,17 @@
 -- arg 4: string ""
 -- arg 5: int64 50
 WITH ev AS (
-    SELECT
-        ts,
-        activity,
-        revenue_impact,
-        feature_json->>'session_id' AS session_id,
-        feature_json->>'project' AS project,
-        activity = 'called_tool'
-            AND (lower(coalesce(feature_json->>'success', '')) = 'false'
-                 OR coalesce(feature_json->>'error', '') <> '') AS failed
-    FROM claude_stream
-    WHERE ts >= ? AND ts < ?
-      AND (feature_json->>'session_id') IS NOT NULL
+    -- The features this reads, parsed once per event: one
+    -- json_extract_string of a list costs a third of a ->> per key.
+    SELECT ts, activity, revenue_impact, f[1] AS session_id, f[2] AS project,
+        activity = 'called_tool' AND (lower(coalesce(f[3], '')) = 'false' OR coalesce(f[4], '') <> '') AS failed
+    FROM (
+        SELECT ts, activity, revenue_impact,
+            json_extract_string(feature_json, list_value('session_id', 'project', 'success', 'error')) AS f
+        FROM claude_stream
+        WHERE ts >= ? AND ts < ?
+    )
+    WHERE f[1] IS NOT NULL
 ),
 sessions AS (
     SELECT

@@ -11,8 +11,10 @@ import (
 // through submit_query, or an analyst): a spec that exceeds one is refused
 // with a Problem naming the limit, and Metrics counts it.
 const (
-	// MaxSpecBytes bounds the raw JSON Decode accepts. The largest useful
-	// spec (every list at its limit) is well under it.
+	// MaxSpecBytes bounds the raw JSON Decode accepts. A dataset of ten
+	// appends with a few filters and features each is a few KiB; this
+	// bounds the parse and the statement (not every list at its limit
+	// fits).
 	MaxSpecBytes = 64 << 10
 	// MaxDepth bounds JSON nesting. A spec nests 6 deep at most
 	// (spec.append[i].filters[j].value[k]); deeper input is not a spec
@@ -32,7 +34,7 @@ const (
 	// characters of a column.
 	MaxValueLen = 1024
 	// MaxNameLen bounds an activity name, in bytes (the stream's column
-	// limit, event.MaxStringLen).
+	// limit, event.MaxStringLen; activity names are ASCII).
 	MaxNameLen = 255
 	// MaxIdentLen bounds a feature key and an "as" prefix: they become
 	// (parts of) column names.

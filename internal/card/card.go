@@ -4,15 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"image"
 	"image/png"
 	"strings"
 	"time"
 
-	"git.sr.ht/~sbinet/gg"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
 	"gonum.org/v1/plot/vg/vgsvg"
 
 	"github.com/activitybi/activitybi/internal/warehouse"
@@ -252,20 +249,13 @@ func renderSVG(p *picture) ([]byte, error) {
 }
 
 func renderPNG(p *picture, dpi int) ([]byte, error) {
-	// vgimg would copy a fresh image into its drawing context; handing it
-	// the context over our own image saves that copy.
-	px := func(l vg.Length) int { return int(float64(l)/72*float64(dpi) + 0.5) }
-	img := image.NewRGBA(image.Rect(0, 0, px(p.w), px(p.h)))
-	ctx := gg.NewContextForRGBA(img)
-	ctx.SetLineCapButt()
-	ctx.InvertY()
-	cv := vgimg.NewWith(vgimg.UseImageWithContext(img, ctx), vgimg.UseDPI(dpi)) // background: white
+	cv := newPNGCanvas(p.w, p.h, dpi)
 	p.draw(draw.New(cv))
 	var b bytes.Buffer
 	// BestSpeed: a card is mostly flat colour, so it compresses well
 	// anyway, and the default level costs several times the encode time.
 	enc := png.Encoder{CompressionLevel: png.BestSpeed}
-	if err := enc.Encode(&b, cv.Image()); err != nil {
+	if err := enc.Encode(&b, cv.img); err != nil {
 		return nil, fmt.Errorf("%w: encode png: %v", ErrInternal, err)
 	}
 	return b.Bytes(), nil

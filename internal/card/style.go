@@ -184,6 +184,11 @@ func newPlot() *plot.Plot {
 		a.Tick.Label.Handler = plot.DefaultTextHandler
 		a.Padding = 0
 	}
+	// gonum draws a y tick label one descent above its tick; this centres
+	// it on the gridline (or the heatmap row) instead.
+	ys := p.Y.Tick.Label
+	ys.YAlign = draw.YAlignment(-0.5 - float64(ys.FontExtents().Descent/ys.Height("0")))
+	p.Y.Tick.Label = ys
 	p.Y.LineStyle.Width = 0
 	p.Y.Tick.Length = 0
 	p.Y.Tick.LineStyle.Width = 0

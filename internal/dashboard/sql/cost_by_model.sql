@@ -7,12 +7,12 @@ SELECT model,
     coalesce(-sum(revenue_impact), 0) AS cost_usd
 FROM (
     SELECT activity, revenue_impact,
-        coalesce(nullif(f[1], ''), '(no model)') AS model,
-        TRY_CAST(f[2] AS BIGINT) AS input_tokens,
-        TRY_CAST(f[3] AS BIGINT) AS output_tokens
+        coalesce(nullif(f.model, ''), '(no model)') AS model,
+        TRY_CAST(f.input_tokens AS BIGINT) AS input_tokens,
+        TRY_CAST(f.output_tokens AS BIGINT) AS output_tokens
     FROM (
         SELECT activity, revenue_impact,
-            json_extract_string(feature_json, list_value('model', 'input_tokens', 'output_tokens')) AS f
+            json_transform(feature_json, '{"model": "VARCHAR", "input_tokens": "VARCHAR", "output_tokens": "VARCHAR"}') AS f
         FROM ev
         WHERE revenue_impact IS NOT NULL OR activity = 'completed_response'
     )

@@ -3,9 +3,9 @@
 -- the project its session names (the smallest, should a session name
 -- several), else to '(no project)'.
 , f AS (
-    SELECT revenue_impact, nullif(f[1], '') AS sid, nullif(f[2], '') AS project
+    SELECT revenue_impact, nullif(f.session_id, '') AS sid, nullif(f.project, '') AS project
     FROM (
-        SELECT revenue_impact, json_extract_string(feature_json, list_value('session_id', 'project')) AS f
+        SELECT revenue_impact, json_transform(feature_json, '{"session_id": "VARCHAR", "project": "VARCHAR"}') AS f
         FROM ev
     )
 ),

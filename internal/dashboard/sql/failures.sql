@@ -3,12 +3,12 @@
 SELECT ts, tool, error
 FROM (
     SELECT ts,
-        coalesce(nullif(f[1], ''), '(unknown)')
-            || CASE WHEN coalesce(f[2], '') = '' THEN '' ELSE ' @' || f[2] END AS tool,
-        lower(coalesce(f[3], '')) = 'false' OR coalesce(f[4], '') <> '' AS failed,
-        coalesce(f[4], '') AS error
+        coalesce(nullif(f.tool, ''), '(unknown)')
+            || CASE WHEN coalesce(f.server, '') = '' THEN '' ELSE ' @' || f.server END AS tool,
+        lower(coalesce(f.success, '')) = 'false' OR coalesce(f.error, '') <> '' AS failed,
+        coalesce(f.error, '') AS error
     FROM (
-        SELECT ts, json_extract_string(feature_json, list_value('tool', 'server', 'success', 'error')) AS f
+        SELECT ts, json_transform(feature_json, '{"tool": "VARCHAR", "server": "VARCHAR", "success": "VARCHAR", "error": "VARCHAR"}') AS f
         FROM ev
         WHERE activity = 'called_tool'
     )

@@ -4,10 +4,10 @@
 --   $5 series  BIGINT   tools drawn by name
 , calls AS (
     SELECT date_trunc($4, ts) AS bucket,
-        coalesce(nullif(f[1], ''), '(unknown)')
-            || CASE WHEN coalesce(f[2], '') = '' THEN '' ELSE ' @' || f[2] END AS tool
+        coalesce(nullif(f.tool, ''), '(unknown)')
+            || CASE WHEN coalesce(f.server, '') = '' THEN '' ELSE ' @' || f.server END AS tool
     FROM (
-        SELECT ts, json_extract_string(feature_json, list_value('tool', 'server')) AS f
+        SELECT ts, json_transform(feature_json, '{"tool": "VARCHAR", "server": "VARCHAR"}') AS f
         FROM ev
         WHERE activity = 'called_tool'
     )

@@ -3,14 +3,14 @@
 -- failed when success is false or it has a non-empty error; calls without
 -- a numeric duration_ms count but have no latency.
 , calls AS (
-    SELECT coalesce(nullif(f[1], ''), '(unknown)') AS tool,
-        coalesce(f[2], '') AS server,
-        lower(coalesce(f[3], '')) = 'false' OR coalesce(f[5], '') <> '' AS failed,
-        TRY_CAST(f[4] AS DOUBLE) AS duration_ms,
+    SELECT coalesce(nullif(f.tool, ''), '(unknown)') AS tool,
+        coalesce(f.server, '') AS server,
+        lower(coalesce(f.success, '')) = 'false' OR coalesce(f.error, '') <> '' AS failed,
+        TRY_CAST(f.duration_ms AS DOUBLE) AS duration_ms,
         ts
     FROM (
-        SELECT ts, json_extract_string(feature_json,
-            list_value('tool', 'server', 'success', 'duration_ms', 'error')) AS f
+        SELECT ts, json_transform(feature_json, '{"tool": "VARCHAR", "server": "VARCHAR", "success": "VARCHAR",
+            "duration_ms": "VARCHAR", "error": "VARCHAR"}') AS f
         FROM ev
         WHERE activity = 'called_tool'
     )

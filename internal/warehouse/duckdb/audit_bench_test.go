@@ -57,11 +57,15 @@ FROM range(%d) t(i)`, rows), acts)
 		{"Customer", func(i int) warehouse.AuditFilter {
 			return warehouse.AuditFilter{Customer: fmt.Sprintf("customer-%d", 1+i%99)}
 		}},
-		{"Principal", func(i int) warehouse.AuditFilter { return warehouse.AuditFilter{Principal: fmt.Sprintf("tok_%d", i%300)} }},
+		{"Principal", func(i int) warehouse.AuditFilter {
+			return warehouse.AuditFilter{Principal: fmt.Sprintf("tok_%d", i%300)}
+		}},
 		{"ActionOutcome", func(i int) warehouse.AuditFilter {
 			return warehouse.AuditFilter{Action: acts[i%len(acts)], Outcome: event.OutcomeRefused}
 		}},
-		{"TargetRare", func(i int) warehouse.AuditFilter { return warehouse.AuditFilter{Target: fmt.Sprintf("t%d", (i*7919)%100000)} }},
+		{"TargetRare", func(i int) warehouse.AuditFilter {
+			return warehouse.AuditFilter{Target: fmt.Sprintf("t%d", (i*7919)%100000)}
+		}},
 		{"LastHour", func(int) warehouse.AuditFilter { return warehouse.AuditFilter{Since: end.Add(-time.Hour)} }},
 		{"OldHourWindow", func(i int) warehouse.AuditFilter {
 			s := t0.Add(time.Duration(100+i%100) * time.Hour)

@@ -51,6 +51,22 @@
 // Render takes the parameters as the JSON object of a tool call, checks
 // every one (unknown, duplicated, wrong type, out of range, too long, not
 // an allowed value, missing) and reports every problem at once in an
-// *InvalidParamsError, which wraps ErrInvalidParams. Limits are named
-// constants below and each refusal is counted (Register).
+// *InvalidParamsError, which wraps ErrInvalidParams. The limits are named
+// constants (MaxParamsBytes, DefaultMaxLen, MaxWindowDays, MaxBuckets and
+// each parameter's Min, Max and MaxLen) and every refusal is counted
+// (Register).
+//
+// # Writing a template
+//
+// DuckDB sections parse each event's features once: select
+// json_extract_string(feature_json, list_value('a', 'b')) AS f in a
+// subquery and read f[1], f[2] (one ->> per key parses the JSON once per
+// key, about three times the cost; bench/sqltmpl.md). Where ->> is compared,
+// parenthesize it: feature_json->>'k' = x parses as feature_json ->> ('k' =
+// x) in DuckDB. Snowflake sections quote their output aliases ("calls") so
+// that columns come back lowercase, as the metadata names them. Every value
+// that may be absent is an optional string bound as "" (no filter) or has a
+// default: arguments are never NULL. The tests run every DuckDB statement,
+// with every enum value, on a real warehouse; the Snowflake text is checked
+// by its golden files only.
 package sqltmpl

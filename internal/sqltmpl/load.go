@@ -94,9 +94,9 @@ func LoadFS(fsys fs.FS) (*Library, error) {
 	return l, nil
 }
 
-// List returns the templates sorted by name. The templates are shared:
-// callers must not modify them.
-func (l *Library) List() []*Template { return l.list }
+// List returns the templates sorted by name (a new slice each call). The
+// templates themselves are shared: callers must not modify them.
+func (l *Library) List() []*Template { return append([]*Template(nil), l.list...) }
 
 // Get returns the named template, or an *UnknownTemplateError (wrapping
 // ErrUnknownTemplate) that lists the names there are.

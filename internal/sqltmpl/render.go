@@ -26,6 +26,7 @@ type Rendered struct {
 	// from was given, so "the last 7 days" is the same question tomorrow.
 	Params  map[string]any
 	Timeout time.Duration
+	// Columns and Card are the template's (shared: do not modify).
 	Columns []Column
 	Card    CardDefault
 	// WindowStart and WindowEnd are the window the statement reads, zero

@@ -170,3 +170,14 @@ func latencyGrid() *warehouse.Table {
 	}
 	return t
 }
+
+// eightProjects: eight series with long names, for a small card's legend.
+func eightProjects() *warehouse.Table {
+	t := &warehouse.Table{Columns: cols("week", "DATE", "project", "VARCHAR", "sessions", "BIGINT")}
+	for w := range 6 {
+		for p := range 8 {
+			t.Rows = append(t.Rows, []any{t0.AddDate(0, 0, 7*w), fmt.Sprintf("project-with-a-long-name-%d", p), int64(10 + p*3 + w*(p%3))})
+		}
+	}
+	return t
+}

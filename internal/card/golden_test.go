@@ -36,6 +36,7 @@ func goldenCases() []goldenCase {
 		{name: "kpi_spark", t: dailyActive(), spec: Spec{Kind: KindKPI, Title: "Sessions per day", X: "day", Y: []string{"sessions"}, Unit: "sessions"}},
 		{name: "heatmap", t: activityGrid(), spec: Spec{Kind: KindHeatmap, Title: "When Claude is used", X: "hour", Series: "weekday", Y: []string{"events"}, XLabel: "Hour of day (UTC)", YLabel: "Weekday", Unit: "events"}},
 		{name: "heatmap_values", t: latencyGrid(), spec: Spec{Kind: KindHeatmap, Title: "Median latency by model and weekday", X: "weekday", Series: "model", Y: []string{"p50_s"}, Unit: "s"}},
+		{name: "small_legend", t: eightProjects(), spec: Spec{Kind: KindLine, Title: "Sessions per week by project", X: "week", Y: []string{"sessions"}, Series: "project", Width: 320, Height: 200}},
 		{name: "no_data", t: &warehouse.Table{Columns: cols("day", "DATE", "events", "BIGINT")}, spec: Spec{Kind: KindLine, Title: "Events per day", X: "day", Y: []string{"events"}}, noData: true},
 		{name: "capped_bar", t: manyCategories(), spec: Spec{Kind: KindBar, Title: "Requests by endpoint", X: "endpoint", Y: []string{"requests"}}, capped: true},
 		{name: "capped_line", t: longLine(), spec: Spec{Kind: KindLine, Title: "Requests per second", X: "minute", Y: []string{"rps"}, Unit: "req/s"}, capped: true},

@@ -1,6 +1,7 @@
 package card
 
 import (
+	"fmt"
 	"image/color"
 
 	xfont "golang.org/x/image/font"
@@ -113,8 +114,14 @@ type frame struct {
 	legend   []legendItem
 }
 
-// maxLegendName bounds a legend entry's text.
-const maxLegendName = 28
+// maxLegendName bounds a legend entry's text (runes); a legend takes at
+// most one row per legendRowHeight of card height, and never more than
+// maxLegendRows.
+const (
+	maxLegendName   = 28
+	maxLegendRows   = 3
+	legendRowHeight = 80
+)
 
 // draw paints the frame on a white canvas and returns the canvas left for
 // the body.
@@ -138,12 +145,28 @@ func (f frame) draw(c draw.Canvas) draw.Canvas {
 		const sw, gap, itemGap = vg.Length(12), vg.Length(5), vg.Length(16)
 		y -= 2
 		lx := x
-		for _, it := range f.legend {
+		row := 1
+		rows := min(max(int((c.Max.Y-c.Min.Y)/legendRowHeight), 1), maxLegendRows)
+		more := func(n int) string { return fmt.Sprintf("+%d more", n) }
+		for i, it := range f.legend {
 			name := fitText(sty, truncRunes(it.name, maxLegendName), w-sw-gap)
 			iw := sw + gap + sty.Width(name)
 			if lx > x && lx+iw > x+w {
 				lx = x
 				y -= h + 4
+				row++
+			}
+			if row == rows {
+				// The last row: keep room to say how many more there are
+				// rather than let the legend eat the chart.
+				need := iw
+				if i < len(f.legend)-1 {
+					need += itemGap + sty.Width(more(len(f.legend)-i-1))
+				}
+				if lx+need > x+w {
+					c.FillText(sty, vg.Point{X: lx, Y: y}, more(len(f.legend)-i))
+					break
+				}
 			}
 			mid := y - h/2
 			if it.line {

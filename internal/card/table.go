@@ -284,6 +284,9 @@ func colNames(cs []column) string {
 	return strings.Join(names, ", ")
 }
 
+// maxMarkdownColumns bounds the columns of a table card's Markdown.
+const maxMarkdownColumns = 12
+
 func tableSummary(d *tableData, title string, maxRows int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: %s × %s", mdTitle(title), count(d.total, "row", "rows"), count(len(d.cols), "column", "columns"))
@@ -291,12 +294,16 @@ func tableSummary(d *tableData, title string, maxRows int) string {
 	if n < d.total {
 		fmt.Fprintf(&b, "; the first %d below", n)
 	}
+	nc := min(len(d.cols), maxMarkdownColumns)
+	if nc < len(d.cols) {
+		fmt.Fprintf(&b, ", their first %d columns", nc)
+	}
 	b.WriteString(".\n\n|")
-	for _, c := range d.cols {
+	for _, c := range d.cols[:nc] {
 		b.WriteString(" " + mdEscape(truncRunes(c.name, 40)) + " |")
 	}
 	b.WriteString("\n|")
-	for ci := range d.cols {
+	for ci := range d.cols[:nc] {
 		if d.right[ci] {
 			b.WriteString(" ---: |")
 		} else {
@@ -306,7 +313,7 @@ func tableSummary(d *tableData, title string, maxRows int) string {
 	b.WriteString("\n")
 	for _, r := range d.cells[:n] {
 		b.WriteString("|")
-		for _, v := range r {
+		for _, v := range r[:nc] {
 			b.WriteString(" " + mdEscape(truncRunes(v, 60)) + " |")
 		}
 		b.WriteString("\n")

@@ -62,13 +62,14 @@
 // json_extract_string(feature_json, list_value('a', 'b')) AS f in a
 // subquery and read f[1], f[2] (one ->> per key parses the JSON once per
 // key, about three times the cost; bench/sqltmpl.md). If ->> is used,
-// parenthesize it wherever it meets another operator: DuckDB gives it a low
-// precedence, and with parameters `$x = '' OR feature_json->>'k' = $x`
-// matched no rows and `feature_json->>'k' IS NOT NULL` failed with a cast
-// error, where `(feature_json->>'k')` did what it says. Snowflake sections quote their output aliases ("calls") so
-// that columns come back lowercase, as the metadata names them. Every value
-// that may be absent is an optional string bound as "" (no filter) or has a
-// default: arguments are never NULL. The tests run every DuckDB statement,
-// with every enum value, on a real warehouse; the Snowflake text is checked
-// by its golden files only.
+// parenthesize it wherever it meets another operator, as in
+// (feature_json->>'k') = $x: DuckDB gives ->> a low precedence, and without
+// the parentheses a filter of the form "$x is empty OR feature_json->>'k'
+// equals $x" matched no rows, and "feature_json->>'k' IS NOT NULL" after a
+// parameter failed with a cast error. Snowflake sections quote their output
+// aliases ("calls") so that columns come back lowercase, as the metadata
+// names them. Every value that may be absent is an optional string bound as
+// the empty string (no filter) or has a default: arguments are never NULL.
+// The tests run every DuckDB statement, with every enum value, on a real
+// warehouse; the Snowflake text is checked by its golden files only.
 package sqltmpl

@@ -142,7 +142,11 @@ func ParseFilter(q url.Values, now time.Time) (Filter, error) {
 		if len(fe.Problems) == 0 {
 			switch {
 			case !ft.Before(tt):
-				bad("from: %s is not before to (%s); the range must not be empty", ft.Format(time.RFC3339), tt.Format(time.RFC3339))
+				shownTo := to
+				if shownTo == "" {
+					shownTo = "now"
+				}
+				bad("from: %q is not before to %q; the range must not be empty (a day as to includes that whole day)", clipValue(from), clipValue(shownTo))
 			case tt.Sub(ft) > MaxRange:
 				bad("from/to: the range spans %s; at most %d days are shown at once (narrow it, or use a preset: %s)",
 					spanText(tt.Sub(ft)), int(MaxRange/(24*time.Hour)), presetNames())

@@ -105,25 +105,34 @@ func count(n int, one, many string) string {
 // categories are the x values of a bar chart or a heatmap axis, in the
 // result's order or, for numbers and times, ascending.
 type categories struct {
-	col    column
-	index  map[string]int
-	keys   []string  // identity
-	vals   []float64 // position of a number/time category
-	times  []time.Time
-	labels []string // drawn
-	md     []string // in the summary
-	order  []int    // draw position -> id, after finish
-	pos    []int    // id -> draw position
+	col     column
+	index   map[catKey]int
+	dropped map[catKey]struct{} // categories met after max were taken
+	keys    []string            // text of a text category
+	vals    []float64           // position of a number/time category
+	times   []time.Time
+	labels  []string // drawn
+	md      []string // in the summary
+	order   []int    // draw position -> id, after finish
+	pos     []int    // id -> draw position
 }
 
-func newCategories(c column) *categories { return &categories{col: c, index: map[string]int{}} }
+// catKey identifies a category without formatting it (a result may have
+// 100,000 rows): its text, or its position on an ordered axis.
+type catKey struct {
+	text string
+	pos  float64
+}
+
+func newCategories(c column) *categories {
+	return &categories{col: c, index: map[catKey]int{}, dropped: map[catKey]struct{}{}}
+}
 
 // id returns the category of v, adding it when there is room; ok is false
 // for a value that has no place (a NULL or non-number on an ordered axis)
 // and full is true when the category is new and max are taken.
 func (cs *categories) id(v any, max int) (id int, ok, full bool) {
-	var key string
-	var pos float64
+	var key catKey
 	var t time.Time
 	switch cs.col.kind {
 	case colTime:
@@ -131,26 +140,25 @@ func (cs *categories) id(v any, max int) (id int, ok, full bool) {
 		if t, good = timeOf(v); !good {
 			return 0, false, false
 		}
-		pos = unixSec(t)
-		key = t.Format(time.RFC3339Nano)
+		key.pos = unixSec(t)
 	case colNumber:
 		var good bool
-		if pos, good = num(v); !good {
+		if key.pos, good = num(v); !good {
 			return 0, false, false
 		}
-		key = fmt.Sprint(pos)
 	default:
-		key = labelOf(v)
+		key.text = labelOf(v)
 	}
 	if i, seen := cs.index[key]; seen {
 		return i, true, false
 	}
 	if len(cs.keys) >= max {
+		cs.dropped[key] = struct{}{}
 		return 0, true, true
 	}
 	cs.index[key] = len(cs.keys)
-	cs.keys = append(cs.keys, key)
-	cs.vals = append(cs.vals, pos)
+	cs.keys = append(cs.keys, key.text)
+	cs.vals = append(cs.vals, key.pos)
 	cs.times = append(cs.times, t)
 	return len(cs.keys) - 1, true, false
 }
@@ -266,7 +274,6 @@ func readGrid(t *warehouse.Table, xc column, ys []column, sc *column, maxCats, m
 	}
 	cells := map[cellKey]float64{}
 	var noX, noSeries, noValue, dups, catRows int
-	droppedCats := map[string]bool{}
 	rowsDroppedRow := 0
 	for _, r := range t.Rows {
 		if len(r) != len(t.Columns) {
@@ -279,7 +286,6 @@ func readGrid(t *warehouse.Table, xc column, ys []column, sc *column, maxCats, m
 		}
 		if full {
 			catRows++
-			droppedCats[labelOf(r[xc.idx])] = true
 			continue
 		}
 		for yi, y := range ys {
@@ -351,8 +357,8 @@ func readGrid(t *warehouse.Table, xc column, ys []column, sc *column, maxCats, m
 		}
 	}
 	if catRows > 0 {
-		g.notes.cap(limitCategories, fmt.Sprintf("First %d of %s %s drawn", maxCats, plainNumber(float64(maxCats+len(droppedCats))), many), "%s not drawn (%s; at most %d %s, the first met in the result's order).",
-			count(len(droppedCats), "more "+one, "more "+many), count(catRows, "row", "rows"), maxCats, many)
+		g.notes.cap(limitCategories, fmt.Sprintf("First %d of %s %s drawn", maxCats, plainNumber(float64(maxCats+len(g.cats.dropped))), many), "%s not drawn (%s; at most %d %s, the first met in the result's order).",
+			count(len(g.cats.dropped), "more "+one, "more "+many), count(catRows, "row", "rows"), maxCats, many)
 	}
 	if rowsDroppedRow > 0 {
 		g.notes.cap(limitCategories, fmt.Sprintf("First %d rows drawn", maxCats), "%s not drawn (heatmap rows beyond the first %d).", count(rowsDroppedRow, "row", "rows"), maxCats)

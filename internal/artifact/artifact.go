@@ -49,9 +49,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"mime"
 	"os"
+	"path"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -409,6 +412,13 @@ func checkCustomer(c string) error {
 func (s *Store) write(ctx context.Context, key, contentType string, body io.Reader) (int64, string, error) {
 	wctx, cancel := context.WithTimeout(ctx, PutTimeout)
 	defer cancel()
+	// A local folder: the root needs an fsync only when this blob is the
+	// first of its customer (its folder is then a new name in the root).
+	newDir := false
+	if s.fileRoot != "" {
+		_, err := os.Stat(filepath.Join(s.fileRoot, filepath.FromSlash(path.Dir(key))))
+		newDir = errors.Is(err, fs.ErrNotExist)
+	}
 	var file *os.File
 	w, err := s.bucket.NewWriter(wctx, key, &blob.WriterOptions{
 		ContentType: contentType,
@@ -448,7 +458,7 @@ func (s *Store) write(ctx context.Context, key, contentType string, body io.Read
 		return 0, "", fmt.Errorf("write artifact: %w", err)
 	}
 	if s.fileRoot != "" {
-		if err := syncDirs(s.fileRoot, key); err != nil {
+		if err := syncDirs(s.fileRoot, key, newDir); err != nil {
 			return 0, "", fmt.Errorf("write artifact: %w", err)
 		}
 	}

@@ -123,15 +123,15 @@ func openBucket(ctx context.Context, raw, dataDir string) (*blob.Bucket, string,
 	return b, root, nil
 }
 
-// syncDirs fsyncs the folder of a blob just renamed into place and the root
-// (which gained the customer's folder when it was the first blob there), so
-// that the new name survives a crash.
-func syncDirs(root, key string) error {
-	dir := filepath.Join(root, filepath.FromSlash(path.Dir(key)))
-	for _, d := range []string{dir, root} {
-		if err := syncDir(d); err != nil {
-			return err
-		}
+// syncDirs fsyncs the folder of a blob just renamed into place, and the
+// root too when that folder is new (it is then a new name in the root), so
+// that the blob's name survives a crash.
+func syncDirs(root, key string, newDir bool) error {
+	if err := syncDir(filepath.Join(root, filepath.FromSlash(path.Dir(key)))); err != nil {
+		return err
+	}
+	if newDir {
+		return syncDir(root)
 	}
 	return nil
 }

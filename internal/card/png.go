@@ -15,8 +15,8 @@ import (
 
 // pngCanvas is vgimg's canvas with faster text. vgimg makes a new font
 // face for every string and gg resamples every glyph through the current
-// transform (bilinear), even when that is a plain move: half the cost of a
-// table card. For text that is not turned, pngCanvas keeps one face per
+// transform (bilinear), even when that is a plain move: about a quarter of
+// the CPU of a table card (bench/card.md). For text that is not turned, pngCanvas keeps one face per
 // font and size for the render and draws the glyphs straight onto the
 // image at their subpixel position (as font.Drawer does). Turned text
 // (45-degree labels, the y axis title) still goes through vgimg.

@@ -12,7 +12,10 @@
 //     series are the y columns, or the values of the series column.
 //   - bar, stacked_bar: one bar (or group, or stack) per x category, in
 //     the result's order for text and ascending for times and numbers.
-//     Stacks put positive values above zero and negative ones below.
+//     Stacks put positive values above zero and negative ones below. Text
+//     categories whose labels do not fit under their bars are drawn as
+//     horizontal bars (labels level and whole) when the rows fit. A single
+//     series gets its values written at the bar ends.
 //   - table: the rows (the y columns, or all), numbers right-aligned; the
 //     picture's height follows the rows.
 //   - kpi: one big number with its unit, the change (arrow, percentage,
@@ -33,10 +36,12 @@
 // fallback for viewers without it. Value ticks are nice steps (1, 2, 2.5,
 // 5 x 10^k; whole numbers for whole data) labelled compactly (1.2k, 3.4M)
 // with the unit in the axis label; a time axis is labelled "(UTC)". Text
-// categories that do not fit level are turned 45 degrees and, when even
-// that does not fit, only every k-th is labelled; times and numbers are
-// thinned instead. A glyph missing from the font (emoji, CJK) shows as a
-// box in the PNG.
+// categories that do not fit level (and are not drawn as horizontal bars)
+// are turned 45 degrees and, when even that does not fit, only every k-th
+// is labelled; times and numbers are thinned instead. Values written on a
+// chart share one number of decimals. A legend takes at most a row per 80
+// points of height and says how many entries it left out. A glyph missing
+// from the font (emoji, CJK) shows as a box in the PNG.
 //
 // # Limits
 //
@@ -61,7 +66,14 @@
 // # Determinism
 //
 // The same input gives byte-identical SVG and PNG: no timestamps, random
-// ids or map order reach the output, and fonts are embedded. Floating
-// point rounding is the platform's, so golden files are exact on one
-// architecture (the tests compare PNGs with a small tolerance).
+// ids or map order reach the output, and the fonts are compiled in (the
+// SVG names them; it does not embed them). Floating point rounding is the
+// platform's, so golden files are exact on one architecture (the tests
+// compare SVGs exactly and PNGs with a small tolerance).
+//
+// # Cost
+//
+// A card costs 5-65 ms of CPU, most of it the PNG (rasterizing and
+// encoding); the SVG alone costs 2-3 ms and the Markdown alone 0.1 ms
+// (bench/card.md). The PNG is 120 dpi (960 x 600 pixels by default).
 package card

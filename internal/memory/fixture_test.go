@@ -2,7 +2,6 @@ package memory
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -12,10 +11,10 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/duckdb/duckdb-go/v2" // the raw driver, to write big fixtures in SQL
 	"go.uber.org/goleak"
 
 	"github.com/activitybi/activitybi/internal/event"
+	"github.com/activitybi/activitybi/internal/memory/memorytest"
 	"github.com/activitybi/activitybi/internal/warehouse"
 	"github.com/activitybi/activitybi/internal/warehouse/duckdb"
 )
@@ -207,25 +206,16 @@ func newBuilder(tb testing.TB, w Querier, mod func(*Options)) *Builder {
 	return b
 }
 
-// The big fixture: one customer ("big") with 1M events over the year
-// before bigNow and 10,000 insight atoms, beside a small customer
-// ("other"). Written in SQL straight into the tables (the loader's
-// occurrence columns are left NULL: nothing here reads them), once per test
-// binary, and shared read-only.
-//
-// big's events come in 4,000 sessions of 250 events, one every 2.19 h,
-// each lasting 41.5 min (10 s between events): even sessions carry a
-// session_id on every event, odd ones none (sessionized by the gap).
-// Each starts with started_session naming project proj-<s%5> and its cwd;
-// then per 5 events a submitted_prompt, three called_tool (tool<i%12> on
-// srv<i%3>, duration_ms, every 37th failing with an error) and a
-// completed_response costing $0.0123.
+// The big fixture (memorytest.WriteBig): one customer ("big") with 1M
+// events over the year before bigNow and 10,000 insight atoms, beside a
+// small customer ("other"); built once per test binary and shared
+// read-only.
 const (
-	bigEvents   = 1_000_000
-	bigInsights = 10_000
+	bigEvents   = memorytest.BigEvents
+	bigInsights = memorytest.BigInsights
 )
 
-var bigNow = time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+var bigNow = memorytest.BigNow
 
 var (
 	bigOnce sync.Once
@@ -234,55 +224,6 @@ var (
 	bigErr  error
 	bigTook time.Duration
 )
-
-const bigEventsSQL = `INSERT INTO claude_stream (activity_id, ts, customer, activity, feature_json,
-    revenue_impact, _received_at, _source)
-SELECT printf('%026d', i),
-    $1::TIMESTAMP + to_microseconds((i // 250) * 7884000000 + (i % 250) * 10000000),
-    'big',
-    CASE WHEN i % 250 = 0 THEN 'started_session' WHEN i % 5 = 1 THEN 'submitted_prompt'
-         WHEN i % 5 = 4 THEN 'completed_response' ELSE 'called_tool' END,
-    '{' || CASE WHEN (i // 250) % 2 = 0 THEN '"session_id":"s' || (i // 250) || '",' ELSE '' END ||
-    CASE WHEN i % 250 = 0 THEN '"project":"proj-' || ((i // 250) % 5) || '","cwd":"/home/big/src/proj-' || ((i // 250) % 5) || '"}'
-         WHEN i % 5 = 1 THEN '"topic":"t' || (i % 97) || '"}'
-         WHEN i % 5 = 4 THEN '"model":"claude-sonnet-4-5","input_tokens":' || (i % 5000) || ',"output_tokens":' || (i % 700) || '}'
-         ELSE '"tool":"tool' || (i % 12) || '","server":"srv' || (i % 3) || '","success":' || (i % 37 <> 0) ||
-              ',"duration_ms":' || ((i * 7) % 2000) ||
-              CASE WHEN i % 37 = 0 THEN ',"error":"error ' || i || '"' ELSE '' END || '}' END,
-    CASE WHEN i % 5 = 4 AND i % 250 <> 0 THEN -0.0123 END,
-    $1::TIMESTAMP, 'mcp'
-FROM range($2) t(i)`
-
-const otherEventsSQL = `INSERT INTO claude_stream (activity_id, ts, customer, activity, feature_json,
-    revenue_impact, _received_at, _source)
-SELECT printf('o%025d', i), $1::TIMESTAMP - to_microseconds(i * 60000000), 'other', 'called_tool',
-    '{"tool":"othertool","server":"othersrv","project":"other-proj","success":false,"error":"other-error"}',
-    -1.0, $1::TIMESTAMP, 'mcp'
-FROM range(1000) t(i)`
-
-// big's insights, spread evenly over the year: user facts (20 metrics),
-// project facts (proj-0..4, 10 metrics each), numeric insights on tool<k>
-// (12 tools x 5 metrics) and on series:<k> (300 subjects: more than
-// MaxInsights).
-const bigInsightsSQL = `INSERT INTO insight_atoms (atom_id, customer_id, subject, metric, value, ts, _verified, _received_at, _source)
-SELECT printf('a%025d', i), 'big',
-    CASE WHEN i % 10 = 0 THEN 'user'
-         WHEN i % 10 IN (1, 2) THEN 'project:proj-' || ((i // 10) % 5)
-         WHEN i % 10 BETWEEN 3 AND 6 THEN 'tool:tool' || ((i // 10) % 12)
-         ELSE 'series:' || ((i // 10) % 300) END,
-    CASE WHEN i % 10 = 0 THEN 'pref_' || ((i // 10) % 20)
-         WHEN i % 10 IN (1, 2) THEN 'fact_' || ((i // 50) % 10)
-         WHEN i % 10 BETWEEN 3 AND 6 THEN 'metric_' || ((i // 120) % 5)
-         ELSE 'value' END,
-    CASE WHEN i % 10 IN (0, 1, 2) THEN ('"value ' || i || '"')::JSON ELSE (100 + (i % 50) * 3)::VARCHAR::JSON END,
-    $1::TIMESTAMP - to_microseconds(($2 - i) * 3153600000),
-    false, $1::TIMESTAMP, 'mcp'
-FROM range($2) t(i)`
-
-const otherInsightsSQL = `INSERT INTO insight_atoms (atom_id, customer_id, subject, metric, value, ts, _verified, _received_at, _source)
-SELECT printf('o%025d', i), 'other', 'project:other-proj', 'secret_' || i, '"other-secret"', $1::TIMESTAMP - INTERVAL 1 DAY,
-    false, $1::TIMESTAMP, 'mcp'
-FROM range(100) t(i)`
 
 // bigFixture returns the shared big warehouse, building it on first use.
 func bigFixture(tb testing.TB) *duckdb.DB {
@@ -305,41 +246,10 @@ func buildBig() (*duckdb.DB, string, error) {
 		return nil, "", err
 	}
 	path := filepath.Join(dir, "big.duckdb")
+	if err := memorytest.WriteBig(ctx, path); err != nil {
+		return nil, dir, err
+	}
 	db, err := duckdb.Open(ctx, duckdb.Options{Path: path})
-	if err != nil {
-		return nil, dir, err
-	}
-	if _, err := db.Migrate(ctx); err != nil {
-		db.Close()
-		return nil, dir, err
-	}
-	if err := db.Close(); err != nil {
-		return nil, dir, err
-	}
-	raw, err := sql.Open("duckdb", path)
-	if err != nil {
-		return nil, dir, err
-	}
-	start := bigNow.Add(-365 * 24 * time.Hour)
-	for _, s := range []struct {
-		q    string
-		args []any
-	}{
-		{bigEventsSQL, []any{start, int64(bigEvents)}},
-		{otherEventsSQL, []any{bigNow.Add(-time.Hour)}},
-		{bigInsightsSQL, []any{bigNow, int64(bigInsights)}},
-		{otherInsightsSQL, []any{bigNow}},
-		{"CHECKPOINT", nil},
-	} {
-		if _, err := raw.ExecContext(ctx, s.q, s.args...); err != nil {
-			raw.Close()
-			return nil, dir, fmt.Errorf("big fixture: %w", err)
-		}
-	}
-	if err := raw.Close(); err != nil {
-		return nil, dir, err
-	}
-	db, err = duckdb.Open(ctx, duckdb.Options{Path: path})
 	return db, dir, err
 }
 

@@ -17,8 +17,9 @@ import (
 // rare next to the uploader's batches and takes well under a millisecond.
 
 // updateArtifact and insertArtifact are PutArtifact's two statements. Not
-// one INSERT ... ON CONFLICT DO UPDATE: DuckDB's upsert took 30-80 ms here
-// where an UPDATE or an INSERT takes a few (bench/artifact.md).
+// one INSERT ... ON CONFLICT DO UPDATE: DuckDB's upsert of a new row took
+// 1.7-3x as long as the UPDATE that misses plus the INSERT
+// (BenchmarkArtifactIndex; bench/artifact.md).
 const (
 	updateArtifact = `UPDATE artifacts SET url = ?, size_bytes = ?, content_type = ?,
     expires_at = ?, name = ?, kind = ?, sha256 = ?

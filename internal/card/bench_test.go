@@ -14,7 +14,11 @@ import (
 const largeRows = 100_000
 
 // largeTable returns a result of largeRows rows for kind k.
-func largeTable(k Kind) (*warehouse.Table, Spec) {
+func largeTable(k Kind) (*warehouse.Table, Spec) { return bigTable(k, largeRows) }
+
+// bigTable returns a result of n rows for kind k, more than a card draws
+// when n is 20,000 or more.
+func bigTable(k Kind, largeRows int) (*warehouse.Table, Spec) {
 	t := &warehouse.Table{}
 	switch k {
 	case KindLine:

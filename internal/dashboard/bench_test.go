@@ -216,6 +216,7 @@ func BenchmarkOverviewHTTP(b *testing.B) {
 		b.Run("range="+rng, func(b *testing.B) {
 			u := srv.URL + "/?range=" + rng
 			var ttfb, full []time.Duration
+			var size int64
 			cpu0 := processCPU()
 			for b.Loop() {
 				var first time.Time
@@ -233,10 +234,12 @@ func BenchmarkOverviewHTTP(b *testing.B) {
 				if res.StatusCode != 200 || n < 1000 {
 					b.Fatalf("status %d, %d bytes", res.StatusCode, n)
 				}
+				size = n
 				ttfb = append(ttfb, first.Sub(start))
 				full = append(full, end.Sub(start))
 			}
 			reportCPU(b, cpu0)
+			b.ReportMetric(float64(size)/1024, "html-KiB")
 			reportPercentiles(b, "ttfb-", ttfb)
 			reportPercentiles(b, "body-", full)
 		})

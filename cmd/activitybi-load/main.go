@@ -7,6 +7,7 @@
 //	activitybi-load mcp-stdio --server floor=/tmp/mcpfloor --tool noop
 //	activitybi-load mcp-http --url http://127.0.0.1:8080/mcp --token T --sessions 1000 --rate 2000
 //	activitybi-load events-http --url http://127.0.0.1:8080 --token T --batch 1000
+//	activitybi-load get-context --bin ./activitybi --floor /tmp/mcpfloor
 package main
 
 import (
@@ -42,7 +43,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: activitybi-load lag|upload|append|mcp-stdio|mcp-http|events-http [flags]")
+		fmt.Fprintln(os.Stderr, "usage: activitybi-load lag|upload|append|mcp-stdio|mcp-http|events-http|get-context [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -59,8 +60,10 @@ func main() {
 		err = runMode(mcpHTTP, os.Args[2:])
 	case "events-http":
 		err = runMode(eventsHTTP, os.Args[2:])
+	case "get-context":
+		err = runMode(getContextBench, os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown mode %q (lag, upload, append, mcp-stdio, mcp-http, events-http)", os.Args[1])
+		err = fmt.Errorf("unknown mode %q (lag, upload, append, mcp-stdio, mcp-http, events-http, get-context)", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "activitybi-load:", err)

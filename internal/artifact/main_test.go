@@ -115,12 +115,13 @@ var backends = []struct{ name, url string }{
 	{"mem", "mem://"},
 }
 
-// testPNG returns a real PNG of about n bytes: random pixels do not
-// compress, so the file is a little larger than its raw pixels.
+// testPNG returns a real, opaque PNG of a little over n bytes: random
+// pixels do not compress, so the file is its 3 bytes a pixel and a little
+// overhead.
 func testPNG(t testing.TB, n int) []byte {
 	t.Helper()
 	side := 1
-	for side*side*4 < n {
+	for side*side*3 < n {
 		side++
 	}
 	img := image.NewNRGBA(image.Rect(0, 0, side, side))

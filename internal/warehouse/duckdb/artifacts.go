@@ -18,7 +18,7 @@ import (
 
 // updateArtifact and insertArtifact are PutArtifact's two statements. Not
 // one INSERT ... ON CONFLICT DO UPDATE: DuckDB's upsert of a new row took
-// 1.7-3x as long as the UPDATE that misses plus the INSERT
+// 1.5-4.5x as long as the UPDATE that misses plus the INSERT
 // (BenchmarkArtifactIndex; bench/artifact.md).
 const (
 	updateArtifact = `UPDATE artifacts SET url = ?, size_bytes = ?, content_type = ?,

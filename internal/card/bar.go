@@ -105,7 +105,7 @@ func buildBar(t *warehouse.Table, s Spec, o Options) (*picture, error) {
 	}
 	stacked := s.Kind == KindStackedBar
 	w, h := s.size()
-	f := frame{title: title, subtitle: capLine(g.notes)}
+	f := frame{title: title, subtitle: capLine(g.notes, o)}
 	if len(g.names) > 1 {
 		for i, n := range g.names {
 			f.legend = append(f.legend, legendItem{name: seriesLabel(n, s), color: seriesColor(i)})

@@ -83,7 +83,7 @@ func buildHeatmap(t *warehouse.Table, s Spec, o Options) (*picture, error) {
 		}
 	}
 	w, h := s.size()
-	f := frame{title: title, subtitle: capLine(g.notes)}
+	f := frame{title: title, subtitle: capLine(g.notes, o)}
 	pic := &picture{w: vg.Points(float64(w)), h: vg.Points(float64(h)), notes: g.notes.list, capped: g.notes.capped, hits: g.notes.hits}
 	pic.md = heatmapSummary(g, s, title)
 	pic.draw = func(c draw.Canvas) {

@@ -196,7 +196,7 @@ func buildKPI(t *warehouse.Table, s Spec, o Options) (*picture, error) {
 		return noData(s, title, d.notes, d.rows), nil
 	}
 	w, h := s.size()
-	f := frame{title: title, subtitle: capLine(d.notes)}
+	f := frame{title: title, subtitle: capLine(d.notes, o)}
 	var md strings.Builder
 	fmt.Fprintf(&md, "%s: %s", mdTitle(title), withUnit(d.value, s.Unit))
 	if d.at != "" {

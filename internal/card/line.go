@@ -155,7 +155,7 @@ func buildLine(t *warehouse.Table, s Spec, o Options) (*picture, error) {
 		return noData(s, title, d.notes, len(t.Rows)), nil
 	}
 	w, h := s.size()
-	f := frame{title: title, subtitle: capLine(d.notes)}
+	f := frame{title: title, subtitle: capLine(d.notes, o)}
 	if len(d.names) > 1 {
 		for i, n := range d.names {
 			f.legend = append(f.legend, legendItem{name: seriesLabel(n, s), color: seriesColor(i), line: true})
@@ -343,8 +343,11 @@ func seriesLabel(name string, s Spec) string {
 
 // capLine is the one-line note under the title when something was not
 // drawn.
-func capLine(n notes) string {
+func capLine(n notes, o Options) string {
 	var parts []string
+	if o.unread > 0 {
+		parts = append(parts, fmt.Sprintf("First %s rows read", plainNumber(float64(o.MaxRows))))
+	}
 	for _, s := range n.short {
 		if s != "" {
 			parts = append(parts, s)

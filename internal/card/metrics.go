@@ -25,6 +25,7 @@ const (
 
 // Limit names, the limit label of activitybi_card_limit_hits_total.
 const (
+	limitRows       = "max_rows"
 	limitPoints     = "max_points"
 	limitCategories = "max_categories"
 	limitSeries     = "max_series"
@@ -49,7 +50,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"kind"}),
 		limits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "activitybi_card_limit_hits_total",
-			Help: "Renders that left something undrawn because of a limit (max_points, max_categories, max_series, max_table_rows, max_table_cells, table_width).",
+			Help: "Renders that left something undrawn because of a limit (max_rows, max_points, max_categories, max_series, max_table_rows, max_table_cells, table_width).",
 		}, []string{"limit"}),
 	}
 	if reg != nil {
@@ -57,7 +58,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.duration = register(reg, m.duration)
 		m.limits = register(reg, m.limits)
 	}
-	for _, l := range []string{limitPoints, limitCategories, limitSeries, limitTableRows, limitTableCells, limitTableCols} {
+	for _, l := range []string{limitRows, limitPoints, limitCategories, limitSeries, limitTableRows, limitTableCells, limitTableCols} {
 		m.limits.WithLabelValues(l) // present at zero, for rate() and alerts
 	}
 	return m

@@ -163,3 +163,23 @@ func TestMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestMaxRows: rows after MaxRows are not read, and the card says so.
+func TestMaxRows(t *testing.T) {
+	t.Parallel()
+	m := NewMetrics(prometheus.NewRegistry())
+	c, err := Render(callsByTool(), Spec{Kind: KindBar, X: "tool", Y: []string{"calls"}}, Options{MaxRows: 5, Formats: FormatSVG, Metrics: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "Only the first 5 rows were read; 7 more were not (at most 5; aggregate in SQL)."
+	if !c.Capped || len(c.Notes) != 1 || c.Notes[0] != want {
+		t.Fatalf("Capped %v, notes %q", c.Capped, c.Notes)
+	}
+	if !strings.Contains(c.Markdown, "5 categories; total 9,590.") || !strings.Contains(string(c.SVG), "First 5 rows read") {
+		t.Errorf("Markdown %q; the SVG says it was capped: %v", c.Markdown, strings.Contains(string(c.SVG), "First 5 rows read"))
+	}
+	if got := testutil.ToFloat64(m.limits.WithLabelValues(limitRows)); got != 1 {
+		t.Errorf("max_rows counted %v times", got)
+	}
+}

@@ -174,7 +174,7 @@ func buildTable(t *warehouse.Table, s Spec, o Options) (*picture, error) {
 		}
 	}
 
-	f := frame{title: title, subtitle: capLine(d.notes)}
+	f := frame{title: title, subtitle: capLine(d.notes, o)}
 	// The height follows the rows unless the spec fixes it; a fixed height
 	// draws the rows that fit.
 	chrome := 2*pad + textStyle(bold, titleSize, ink).Height(title) + 8

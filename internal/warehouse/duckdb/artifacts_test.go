@@ -207,3 +207,45 @@ WHERE artifacts.customer_id = excluded.customer_id`, fmt.Sprint("id", i), t0, t0
 		}
 	})
 }
+
+// TestMigration5KeepsArtifactRows: a warehouse at version 4 holding an
+// artifacts row (nothing wrote them then, but the table existed) gains
+// name, kind and sha256 without losing the row; with no sha256 the store
+// treats it as never completed (not served, swept at its expiry).
+func TestMigration5KeepsArtifactRows(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := openTest(t, Options{})
+	ms, err := loadMigrations(migrationFS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) < 5 || ms[4].name != "0005_artifacts.sql" {
+		t.Fatalf("migration 5 is %v", ms)
+	}
+	c := db.writer
+	for _, q := range []string{createMigrationsTable, ms[0].sql, ms[1].sql, ms[2].sql, ms[3].sql,
+		`INSERT INTO schema_migrations VALUES (1, now()::TIMESTAMP), (2, now()::TIMESTAMP), (3, now()::TIMESTAMP), (4, now()::TIMESTAMP)`,
+		`INSERT INTO artifacts VALUES ('old1', 'alice', 'k/old1', 7, 'text/csv', TIMESTAMP '2026-01-01 00:00:00', TIMESTAMP '2026-01-08 00:00:00')`,
+	} {
+		if _, err := c.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%.60s: %v", q, err)
+		}
+	}
+	applied, err := db.Migrate(ctx)
+	if err != nil || len(applied) == 0 || applied[0] != 5 {
+		t.Fatalf("Migrate from version 4 = %v, %v", applied, err)
+	}
+	got, err := db.GetArtifact(ctx, "alice", "old1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := warehouse.ArtifactRow{ID: "old1", Customer: "alice", Key: "k/old1", Size: 7, ContentType: "text/csv",
+		CreatedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), ExpiresAt: time.Date(2026, 1, 8, 0, 0, 0, 0, time.UTC)}
+	if got == nil || *got != want {
+		t.Fatalf("row after migration %+v, want %+v", got, want)
+	}
+	if rows, err := db.ExpiredArtifacts(ctx, want.ExpiresAt, 10); err != nil || len(rows) != 1 || rows[0] != want {
+		t.Fatalf("expired after migration: %+v, %v", rows, err)
+	}
+}

@@ -51,9 +51,9 @@ const (
 // counted (activitybi_card_limit_hits_total).
 const (
 	// DefaultMaxRows is the most rows of a result a card reads: it bounds
-	// the one pass over the rows (about 0.2-0.5 us a row), so that a result
-	// of any size renders within the time of its capped picture. The rows
-	// after it are not read; the card says so.
+	// the one pass over the rows (0.1-0.2 us of CPU a row, so at most about
+	// 35 ms), so that a result of any size renders in bounded time. The
+	// rows after it are not read; the card says so.
 	DefaultMaxRows = 200_000
 	// DefaultMaxPoints is the most points drawn per series of a line chart:
 	// about one per point of width at the default size.

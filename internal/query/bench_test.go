@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -193,8 +194,10 @@ func BenchmarkTickets(b *testing.B) {
 			}
 		}
 	})
-	b.Run("engine", func(b *testing.B) { benchEngine(b, src, names) })
-	b.Run("direct", func(b *testing.B) { benchDirect(b, src, names) })
+	b.Run("engine", func(b *testing.B) { benchEngine(b, src, names, true) })
+	b.Run("engine-nostore", func(b *testing.B) { benchEngine(b, src, names, false) })
+	b.Run("direct", func(b *testing.B) { benchDirect(b, src, names, false) })
+	b.Run("direct-rr", func(b *testing.B) { benchDirect(b, src, names, true) })
 }
 
 // openBenchCopy opens a private copy of the benchmark warehouse.
@@ -215,8 +218,8 @@ func openBenchCopy(b *testing.B, src string) (*duckdb.DB, string) {
 
 // benchDirect is the baseline: the same 50 statements through
 // CustomerQuery by four goroutines (the engine's worker count), no engine.
-func benchDirect(b *testing.B, src string, names []string) {
-	var rate []float64
+func benchDirect(b *testing.B, src string, names []string, roundRobin bool) {
+	var rate, cpu []float64
 	for b.Loop() {
 		b.StopTimer()
 		db, _ := openBenchCopy(b, src)
@@ -226,14 +229,22 @@ func benchDirect(b *testing.B, src string, names []string) {
 		}
 		type job struct{ customer, q string }
 		jobs := make(chan job, benchTickets)
-		for c := range benchCustomers {
+		if roundRobin {
 			for _, name := range names {
-				jobs <- job{fmt.Sprintf("customer-%d", c), benchTemplates[name]}
+				for c := range benchCustomers {
+					jobs <- job{fmt.Sprintf("customer-%d", c), benchTemplates[name]}
+				}
+			}
+		} else {
+			for c := range benchCustomers {
+				for _, name := range names {
+					jobs <- job{fmt.Sprintf("customer-%d", c), benchTemplates[name]}
+				}
 			}
 		}
 		close(jobs)
 		b.StartTimer()
-		start := time.Now()
+		start, cpu0 := time.Now(), processCPU()
 		var wg sync.WaitGroup
 		for range DefaultWorkers {
 			wg.Go(func() {
@@ -246,6 +257,7 @@ func benchDirect(b *testing.B, src string, names []string) {
 		}
 		wg.Wait()
 		rate = append(rate, float64(benchTickets)/time.Since(start).Seconds())
+		cpu = append(cpu, float64((processCPU()-cpu0).Milliseconds())/benchTickets)
 		b.StopTimer()
 		if err := db.Close(); err != nil {
 			b.Fatal(err)
@@ -253,17 +265,22 @@ func benchDirect(b *testing.B, src string, names []string) {
 		b.StartTimer()
 	}
 	b.ReportMetric(mean(rate), "tickets/s")
+	b.ReportMetric(mean(cpu), "cpu-ms/ticket")
 }
 
-func benchEngine(b *testing.B, src string, names []string) {
+func benchEngine(b *testing.B, src string, names []string, store bool) {
 	var all []time.Duration
-	var jain, spread, rate []float64
+	var jain, spread, rate, cpu []float64
 	for b.Loop() {
 		b.StopTimer()
 		db, dir := openBenchCopy(b, src)
 		ctx := context.Background()
-		e, err := New(Options{Runner: db, Store: db, Compile: benchCompile, Dir: filepath.Join(dir, "results"),
-			Budget: Budget{PerMinute: 100, Concurrent: 100, EngineSecondsPerDay: 100000}})
+		opts := Options{Runner: db, Compile: benchCompile, Dir: filepath.Join(dir, "results"),
+			Budget: Budget{PerMinute: 100, Concurrent: 100, EngineSecondsPerDay: 100000}}
+		if store {
+			opts.Store = db
+		}
+		e, err := New(opts)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -281,7 +298,7 @@ func benchEngine(b *testing.B, src string, names []string) {
 			at           time.Time
 		}
 		var subs []sub
-		start := time.Now()
+		start, cpu0 := time.Now(), processCPU()
 		for c := range benchCustomers {
 			customer := fmt.Sprintf("customer-%d", c)
 			for _, name := range names {
@@ -308,6 +325,7 @@ func benchEngine(b *testing.B, src string, names []string) {
 			}
 		}
 		b.StopTimer()
+		cpu = append(cpu, float64((processCPU()-cpu0).Milliseconds())/float64(len(subs)))
 		rate = append(rate, float64(len(subs))/last.Sub(start).Seconds())
 		var sum, sumSq, lo, hi float64
 		lo = math.Inf(1)
@@ -331,6 +349,7 @@ func benchEngine(b *testing.B, src string, names []string) {
 	}
 	reportPercentiles(b, all, time.Millisecond, "ms")
 	b.ReportMetric(mean(rate), "tickets/s")
+	b.ReportMetric(mean(cpu), "cpu-ms/ticket")
 	b.ReportMetric(mean(jain), "jain")
 	b.ReportMetric(mean(spread), "slowest/fastest-customer")
 }
@@ -341,4 +360,68 @@ func mean(xs []float64) float64 {
 		s += x
 	}
 	return s / float64(len(xs))
+}
+
+// BenchmarkSampleMethods compares ways to take a 0.1% row sample of 10
+// million rows of range() in DuckDB through CustomerQuery (the package doc
+// says why the engine uses seeded bernoulli).
+func BenchmarkSampleMethods(b *testing.B) {
+	db := openWarehouse(b)
+	const inner = `SELECT range AS i FROM range(10000000)`
+	for _, m := range []struct{ name, q string }{
+		{"bernoulli-seeded", `SELECT * FROM (` + inner + `) AS sampled USING SAMPLE 0.1000 PERCENT (bernoulli, 42)`},
+		{"bernoulli", `SELECT * FROM (` + inner + `) AS sampled USING SAMPLE 0.1000 PERCENT (bernoulli)`},
+		{"random", `SELECT * FROM (` + inner + `) AS sampled WHERE random() < 0.001`},
+		{"hash", `SELECT * FROM (` + inner + `) AS sampled WHERE hash(sampled, 42) % 1000000 < 1000`},
+		{"system", `SELECT * FROM (` + inner + `) AS sampled USING SAMPLE 0.1000 PERCENT (system, 42)`},
+		{"count", `SELECT count(*) FROM (` + inner + `) AS counted`},
+	} {
+		b.Run(m.name, func(b *testing.B) {
+			cpu0 := processCPU()
+			var rows int
+			for b.Loop() {
+				t, err := db.CustomerQuery(context.Background(), "alice", m.q, nil, MaxResultRows)
+				if err != nil {
+					b.Fatal(err)
+				}
+				rows = len(t.Rows)
+			}
+			b.ReportMetric(float64((processCPU()-cpu0).Milliseconds())/float64(b.N), "cpu-ms/op")
+			b.ReportMetric(float64(rows), "rows")
+		})
+	}
+}
+
+// BenchmarkResultMemory reports the Go heap held by MaxResultRows rows of
+// two narrow result shapes, as a worker holds them before sampling.
+func BenchmarkResultMemory(b *testing.B) {
+	db := openWarehouse(b)
+	for _, m := range []struct{ name, q string }{
+		{"2-ints", `SELECT range AS i, range % 97 AS g FROM range(300000)`},
+		{"5-mixed", `SELECT 'called_tool_' || (range % 20) AS activity, TIMESTAMP '2026-03-01' + to_seconds(range) AS ts, 'search_docs' AS tool, range * 1.5 AS latency, range AS n FROM range(300000)`},
+	} {
+		b.Run(m.name, func(b *testing.B) {
+			var heap, encoded float64
+			for b.Loop() {
+				runtime.GC()
+				var before, after runtime.MemStats
+				runtime.ReadMemStats(&before)
+				t, err := db.CustomerQuery(context.Background(), "alice", m.q, nil, MaxResultRows)
+				if err != nil {
+					b.Fatal(err)
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				heap = float64(after.HeapAlloc-before.HeapAlloc) / (1 << 20)
+				enc, err := encodeRows(t.Rows, 1<<20)
+				if err != nil || len(t.Rows) != MaxResultRows {
+					b.Fatalf("%d rows, %v", len(t.Rows), err)
+				}
+				encoded = float64(enc.size) / (1 << 20)
+				runtime.KeepAlive(t)
+			}
+			b.ReportMetric(heap, "heap-MiB")
+			b.ReportMetric(encoded, "json-MiB")
+		})
+	}
 }

@@ -18,11 +18,17 @@
 // Submit is the only call on the path of submit_query, and does only what
 // must be done before a ticket can be promised: compile, check the budget and
 // the queue limits, insert, enqueue, wake a worker. Persistence is
-// write-behind: changed tickets are written to Options.Store in one batch
-// every 200 ms, so a slow warehouse write (the single writer connection is
-// shared with the uploader's loads) never reaches Submit. Submit's p99 is in
-// the tens to hundreds of microseconds on a loaded 2-core machine
-// (bench/query.md; the target is 10 ms).
+// write-behind: tickets are written to Options.Store in one batch once a
+// second, so a slow warehouse write (the single writer connection is shared
+// with the uploader's loads) never reaches Submit. Only what a restart needs
+// is written: a new ticket, its final state, its expiry, its insights; a
+// ticket's start and stages only wake its waiters. (One SaveTickets costs
+// DuckDB 17-30 ms of CPU whatever its size, BenchmarkSaveTickets: written
+// at every change it cost a quarter of the CPU of BenchmarkTickets' ~60 ms
+// tickets; written like this, at most ~3% of a core, and the engine's CPU
+// per ticket is that of running the same statements directly, within the
+// benchmark's noise.) Submit's p99 is about 0.1-0.2 ms on a
+// loaded 2-core machine (bench/query.md; the target is 10 ms).
 //
 // # Fairness
 //
@@ -52,7 +58,7 @@
 //
 // # Result cap and sampling
 //
-// Every run reads at most MaxResultRows (200,000) rows into memory (the
+// Every run reads at most MaxResultRows (100,000) rows into memory (the
 // driver wraps the statement in LIMIT), and the rows are measured as the JSON
 // lines they are stored as. A result within ResultCap (default 1 MiB) is kept
 // as it is. Over the cap the question is answered on a Bernoulli sample of
@@ -81,27 +87,31 @@
 //     marked Truncated (rows beyond it are missing). A single row larger
 //     than the cap fails the ticket: no sample can hold it.
 //
-// Why bernoulli and not something faster: measured on this repository's
-// 2-core machine over 50 million rows of range(), DuckDB's seeded bernoulli
-// sample took 4.3-8.7 s, unseeded 11 s, `WHERE random() < r` 12 s, a hash
-// filter `WHERE hash(sampled, seed) % 1000000 < k` 1.75 s and `system`
-// sampling 0.16 s. system samples whole vectors of 2,048 rows, so neighbours
-// in the result are kept or dropped together: not a row sample. The hash
-// filter keeps or drops identical rows together (correlated duplicates). The
-// sampled run only happens for results over 200,000 rows or templates that
-// ask for it, where a few seconds within the timeout are acceptable for a
-// sound sample.
+// Why bernoulli and not something faster: DuckDB's ways of taking a 0.1%
+// row sample of 10 million rows of range() cost, in CPU per statement on
+// this repository's 2-core machine (BenchmarkSampleMethods): seeded
+// bernoulli 400 ms, unseeded 355 ms, `WHERE random() < r` 422 ms, a hash
+// filter `WHERE hash(sampled, seed) % 1000000 < k` 158 ms, system sampling
+// 18 ms (a plain count: 11 ms). system samples whole vectors of 2,048 rows,
+// so neighbours in the result are kept or dropped together: not a row
+// sample. The hash filter keeps or drops identical rows together
+// (correlated duplicates). The sampled run only happens for results over
+// 100,000 rows or templates that ask for it, where well under a second per
+// ten million rows is acceptable for a sound sample.
 //
 // Memory: a worker holds at most MaxResultRows rows of one run (plus the
-// encoded result, at most ResultCap); with the default four workers that
-// bounds the engine's result memory.
+// encoded result, at most ResultCap): 100,000 rows of 2 to 5 narrow columns
+// are 6.4-21.7 MiB of Go heap (BenchmarkResultMemory), so four workers stay far inside
+// the core's 200 MB target. The bound is on rows, not bytes (CustomerQuery
+// takes a row limit): a statement returning long values (raw feature_json
+// of many events) holds more, which the templates avoid.
 //
 // # Progress
 //
 // Ticket.Progress is 0 while queued, -1 (unknown) while running and 1 once
 // succeeded; Stage says what a running ticket does ("running the query",
 // "sampling 12.5% of the 80000 rows (the result was 7.9 MiB, over the 1.0
-// MiB cap)", "counting the rows (more than 200000)", "writing the result").
+// MiB cap)", "counting the rows (more than 100000)", "writing the result").
 // DuckDB does report query progress (duckdb_query_progress), but not to us:
 // it is only computed when the connection-local option enable_progress_bar
 // is on, and the driver opens every database with lock_configuration=true
@@ -153,7 +163,8 @@
 // unexpired ones; a ticket that was queued or running when the earlier run
 // ended fails with "the core restarted before the query finished; submit it
 // again". A failed store write keeps the tickets changed, and the next flush
-// (200 ms later) writes them; Run's exit writes what is left within 10 s.
+// (a second later) writes them; Run's exit writes what is left within 10 s.
+// A crash forgets the tickets of its last second.
 //
 // # Audit and metrics
 //

@@ -39,9 +39,14 @@ const (
 	DefaultResultCap = 1 << 20
 	// DefaultResultTTL is how long a finished ticket's result is kept.
 	DefaultResultTTL = 24 * time.Hour
-	// MaxResultRows bounds the rows read into memory from one run: a
-	// result with more rows is over any sensible cap, and is sampled.
-	MaxResultRows = 200_000
+	// MaxResultRows bounds the rows read into memory from one run; a
+	// result with more rows is treated as over the cap, and sampled. At
+	// the default cap only rows under ~10 bytes of JSON (one small
+	// number) could fit 1 MiB beyond it. Measured: 100,000 rows of 2 to 5
+	// narrow columns hold 6-22 MiB of Go heap, so four workers stay well
+	// inside the core's memory target (rows of long strings hold more:
+	// the bound is on rows, as CustomerQuery's is).
+	MaxResultRows = 100_000
 	// MaxRequestBytes bounds a request's dataset spec and params.
 	MaxRequestBytes = 64 << 10
 	// MaxWait is the longest one Wait blocks (under Claude Desktop's ~60 s
@@ -61,8 +66,11 @@ const (
 	// before returning the ticket as it is ("cancelling").
 	cancelWait = 2 * time.Second
 	// flushInterval is how often changed tickets are written to the
-	// store (write-behind: Submit never waits for it).
-	flushInterval = 200 * time.Millisecond
+	// store (write-behind: Submit never waits for it). One SaveTickets
+	// costs DuckDB 17-30 ms of CPU whatever its size (BenchmarkSaveTickets),
+	// so writing once a second bounds it at ~3% of a core; a crash forgets
+	// at most the last second's tickets.
+	flushInterval = time.Second
 	// sweepInterval is how often expired results are removed.
 	sweepInterval = 30 * time.Second
 	// storeTimeout bounds one store call; storeLoadTimeout the load in New.
@@ -368,12 +376,21 @@ func (e *Engine) cust(name string) *custState {
 	return c
 }
 
-// changedLocked records a change of t: wakes its waiters and schedules a
-// store write. mu held.
+// changedLocked records a change of t that the store must keep: wakes its
+// waiters and schedules a store write. mu held.
 func (e *Engine) changedLocked(t *ticket) {
+	e.notifyLocked(t)
+	e.dirty[t] = struct{}{}
+}
+
+// notifyLocked wakes t's waiters for a change the store need not keep: a
+// ticket's start and its stages. After a crash a ticket stored as queued
+// fails just as a running one would, and store writes cost the warehouse
+// CPU (see flushInterval), so only creation, the final state, expiry and
+// insights are written. mu held.
+func (e *Engine) notifyLocked(t *ticket) {
 	close(t.changed)
 	t.changed = make(chan struct{})
-	e.dirty[t] = struct{}{}
 }
 
 // setState moves t to s, keeping the per-state gauge right. mu held.
@@ -639,7 +656,7 @@ func (e *Engine) Cancel(ctx context.Context, customer, id string) (*Ticket, erro
 			t.cancelled = true
 			t.t.Stage = stageCancel
 			t.cancel()
-			e.changedLocked(t)
+			e.notifyLocked(t)
 		}
 	}
 	snap := t.snapshot()

@@ -66,7 +66,7 @@ func (e *Engine) worker(ctx context.Context) {
 			e.setState(t, StateRunning)
 			t.t.StartedAt = e.opts.Now().UTC()
 			t.t.Progress, t.t.Stage = -1, stageRunning
-			e.changedLocked(t)
+			e.notifyLocked(t)
 			e.m.queueDepth.Set(float64(e.queue.n))
 			if e.queue.n > 0 {
 				// Pass the wake-up on: Submit's signal may have
@@ -196,7 +196,7 @@ func (e *Engine) setStage(t *ticket, stage string) {
 	defer e.mu.Unlock()
 	if t.t.State == StateRunning && !t.cancelled {
 		t.t.Stage = stage
-		e.changedLocked(t)
+		e.notifyLocked(t)
 	}
 }
 

@@ -39,6 +39,12 @@ func golden(t *testing.T, name, got string) {
 	}
 }
 
+// The DuckDB driver is the engine's Runner and store.
+var (
+	_ Runner                = (*duckdb.DB)(nil)
+	_ warehouse.TicketStore = (*duckdb.DB)(nil)
+)
+
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 // fixture is what the test warehouse holds: per customer, per activity,

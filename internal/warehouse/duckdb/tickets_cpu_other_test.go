@@ -1,0 +1,7 @@
+//go:build !unix
+
+package duckdb
+
+import "time"
+
+func ticketsCPU() time.Duration { return 0 }

@@ -8,8 +8,10 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"gocloud.dev/blob"
@@ -75,7 +77,7 @@ func (s *Store) serve(w http.ResponseWriter, r *http.Request, customerOf func(*h
 	}
 	id := r.PathValue("id")
 	var meta *Meta
-	var content io.ReadSeeker
+	var content io.ReadSeekCloser
 	if r.Method == http.MethodHead || r.Header.Get("Range") != "" || r.Header.Get("If-None-Match") != "" {
 		// The answer may need no bytes (HEAD, 304) or only some (a
 		// range): open the blob only when ServeContent reads, and then
@@ -84,9 +86,7 @@ func (s *Store) serve(w http.ResponseWriter, r *http.Request, customerOf func(*h
 		row, err = s.lookup(r.Context(), customer, id)
 		s.countGet(err)
 		if err == nil {
-			lb := &lazyBlob{s: s, ctx: r.Context(), key: row.Key, size: row.Size}
-			defer lb.Close()
-			meta, content = metaOf(row), lb
+			meta, content = metaOf(row), &lazyBlob{s: s, ctx: r.Context(), key: row.Key, size: row.Size}
 		}
 	} else {
 		// A plain GET opens the blob before answering, so that a row
@@ -95,7 +95,6 @@ func (s *Store) serve(w http.ResponseWriter, r *http.Request, customerOf func(*h
 		var rd *blob.Reader
 		row, rd, err = s.open(r.Context(), customer, id)
 		if err == nil {
-			defer rd.Close()
 			meta, content = metaOf(row), rd
 		}
 	}
@@ -103,6 +102,11 @@ func (s *Store) serve(w http.ResponseWriter, r *http.Request, customerOf func(*h
 		s.writeLookupError(w, err)
 		return
 	}
+	// For several ranges ServeContent reads in a goroutine of its own,
+	// which may still be in a Read when the response fails and this
+	// returns: the content is closed under the same lock.
+	guard := &guarded{rs: content}
+	defer guard.Close()
 	h := w.Header()
 	h.Set("Content-Type", meta.ContentType)
 	h.Set("ETag", `"`+meta.SHA256+`"`)
@@ -112,7 +116,7 @@ func (s *Store) serve(w http.ResponseWriter, r *http.Request, customerOf func(*h
 	if d := disposition(meta); d != "" {
 		h.Set("Content-Disposition", d)
 	}
-	http.ServeContent(w, r, "", time.Time{}, content)
+	http.ServeContent(w, r, "", time.Time{}, guard)
 }
 
 func (s *Store) writeLookupError(w http.ResponseWriter, err error) {
@@ -213,6 +217,41 @@ func (z *lazyBlob) Close() error {
 		return nil
 	}
 	return z.r.Close()
+}
+
+// guarded serializes Read, Seek and Close of a response's content.
+type guarded struct {
+	mu     sync.Mutex
+	rs     io.ReadSeekCloser
+	closed bool
+}
+
+func (g *guarded) Read(p []byte) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return 0, os.ErrClosed
+	}
+	return g.rs.Read(p)
+}
+
+func (g *guarded) Seek(offset int64, whence int) (int64, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return 0, os.ErrClosed
+	}
+	return g.rs.Seek(offset, whence)
+}
+
+func (g *guarded) Close() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return nil
+	}
+	g.closed = true
+	return g.rs.Close()
 }
 
 func writeError(w http.ResponseWriter, code int, msg string) {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -143,6 +145,28 @@ func TestHandlerConditionalRangeHead(t *testing.T) {
 	r := do(t, "GET", url, "alice", "Range", "bytes=4-6")
 	if r.code != http.StatusPartialContent || string(r.body) != "1,2" || r.header.Get("Content-Range") != fmt.Sprintf("bytes 4-6/%d", len(body)) {
 		t.Fatalf("Range: %d %q %v", r.code, r.body, r.header)
+	}
+	// Several ranges: a multipart answer, each part read from the blob.
+	r = do(t, "GET", url, "alice", "Range", "bytes=0-2,8-10")
+	mt, params, err := mime.ParseMediaType(r.header.Get("Content-Type"))
+	if r.code != http.StatusPartialContent || err != nil || mt != "multipart/byteranges" {
+		t.Fatalf("ranges: %d %v %v", r.code, r.header, err)
+	}
+	mr := multipart.NewReader(bytes.NewReader(r.body), params["boundary"])
+	var parts []string
+	for {
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(p)
+		parts = append(parts, p.Header.Get("Content-Range")+"="+string(b))
+	}
+	if want := fmt.Sprintf("[bytes 0-2/%d=a,b bytes 8-10/%d=3,4]", len(body), len(body)); fmt.Sprint(parts) != want {
+		t.Fatalf("parts %v, want %s", parts, want)
 	}
 	h := do(t, "HEAD", url, "alice")
 	if h.code != 200 || len(h.body) != 0 || h.header.Get("Content-Length") != fmt.Sprint(len(body)) || h.header.Get("ETag") != etag {

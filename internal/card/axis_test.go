@@ -53,7 +53,9 @@ func TestTickLabels(t *testing.T) {
 		step float64
 		want string
 	}{
-		{[]float64{0, 2500, 5000, 7500}, 2500, "0 2.5k 5k 7.5k"},
+		{[]float64{0, 2500, 5000, 7500}, 2500, "0 2,500 5,000 7,500"}, // small thousands in full
+		{[]float64{0, 2000, 4000}, 2000, "0 2k 4k"},                   // unless whole in k
+		{[]float64{0, 25000, 50000}, 25000, "0 25k 50k"},
 		{[]float64{0, 0.25, 0.5, 0.75}, 0.25, "0 0.25 0.5 0.75"},
 		{[]float64{0, 1e6, 2e6}, 1e6, "0 1M 2M"},
 		{[]float64{-20, 0, 20}, 20, "-20 0 20"},
@@ -219,5 +221,31 @@ func TestCategoryAxis(t *testing.T) {
 				t.Errorf("short labels thinned: %d ticks, every %d", len(ticks), every)
 			}
 		})
+	}
+}
+
+func TestAxisLabels(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		s    Spec
+		want string
+	}{
+		{Spec{Y: []string{"latency_ms"}, Unit: "ms"}, "Latency (ms)"},
+		{Spec{Y: []string{"net_usd"}, Unit: "USD"}, "Net (USD)"},
+		{Spec{Y: []string{"ms"}, Unit: "ms"}, "Ms"},
+		{Spec{Y: []string{"calls"}, Unit: "calls"}, "Calls"},
+		{Spec{Y: []string{"p95"}, Unit: "ms", YLabel: "p95 latency"}, "p95 latency (ms)"},
+		{Spec{Y: []string{"a", "b"}, Unit: "ms"}, "ms"},
+		{Spec{Y: []string{"a", "b"}}, ""},
+	} {
+		if got := yLabel(tc.s); got != tc.want {
+			t.Errorf("yLabel(%+v) = %q, want %q", tc.s, got, tc.want)
+		}
+	}
+	if got := xLabel(Spec{}, column{name: "ts", kind: colTime}); got != "Ts (UTC)" {
+		t.Errorf("time x label %q", got)
+	}
+	if got := xLabel(Spec{XLabel: "Hour (UTC)"}, column{name: "h", kind: colTime}); got != "Hour (UTC)" {
+		t.Errorf("time x label %q", got)
 	}
 }

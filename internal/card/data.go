@@ -346,3 +346,23 @@ func (cs columns) values(ys []string) ([]column, error) {
 	}
 	return out, nil
 }
+
+// withoutUnit drops a trailing unit from a humanized value name, since the
+// label adds the unit in parentheses: "Latency ms" with ms -> "Latency",
+// "Net usd" with USD -> "Net". A name that is only the unit stays.
+func withoutUnit(label, unit string) string {
+	if unit == "" {
+		return label
+	}
+	if rest, ok := cutSuffixFold(label, " "+unit); ok && strings.TrimSpace(rest) != "" {
+		return rest
+	}
+	return label
+}
+
+func cutSuffixFold(s, suffix string) (string, bool) {
+	if len(s) >= len(suffix) && strings.EqualFold(s[len(s)-len(suffix):], suffix) {
+		return s[:len(s)-len(suffix)], true
+	}
+	return s, false
+}

@@ -158,9 +158,10 @@ func tickLabels(vals []float64, step float64) []string {
 	}
 	scale, suffix := suffixFor(maxAbs)
 	dec := decimalsOf(step / scale)
-	if dec > 2 {
+	if dec > 2 || (dec > 0 && maxAbs < 10_000) {
 		// Steps far below the scale (1,000, 1,001) read better in full
-		// than as 1k, 1.001k.
+		// than as 1k, 1.001k, and so do small thousands (200 ... 1,000,
+		// not 0.2k ... 1k).
 		scale, suffix = 1, ""
 		dec = decimalsOf(step)
 	}

@@ -285,7 +285,7 @@ func cardTitle(s Spec) string {
 	}
 	var ys []string
 	for _, y := range s.Y {
-		ys = append(ys, humanize(y))
+		ys = append(ys, withoutUnit(humanize(y), s.Unit))
 	}
 	v := strings.Join(ys, ", ")
 	switch s.Kind {
@@ -319,7 +319,7 @@ func xLabel(s Spec, xc column) string {
 func yLabel(s Spec) string {
 	l := s.YLabel
 	if l == "" && len(s.Y) == 1 {
-		l = humanize(s.Y[0])
+		l = withoutUnit(humanize(s.Y[0]), s.Unit)
 	}
 	switch {
 	case s.Unit == "":
@@ -338,7 +338,7 @@ func seriesLabel(name string, s Spec) string {
 	if s.Series != "" {
 		return name
 	}
-	return humanize(name)
+	return withoutUnit(humanize(name), s.Unit)
 }
 
 // capLine is the one-line note under the title when something was not

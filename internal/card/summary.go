@@ -227,22 +227,39 @@ func barSummary(g *gridData, s Spec, title string) string {
 	if len(g.names) > 1 {
 		var parts []string
 		for si, name := range g.names {
-			best := -1
+			hi, lo := -1, -1
 			for p := range n {
-				if g.has[si][p] && (best < 0 || g.vals[si][p] > g.vals[si][best]) {
-					best = p
+				if !g.has[si][p] {
+					continue
+				}
+				if hi < 0 || g.vals[si][p] > g.vals[si][hi] {
+					hi = p
+				}
+				if lo < 0 || g.vals[si][p] < g.vals[si][lo] {
+					lo = p
 				}
 			}
-			t := fmt.Sprintf("%s %s", mdEscape(seriesLabel(name, s)), withUnit(sTotals[si], s.Unit))
-			if allPos && grand > 0 && additive {
-				t += " (" + share(sTotals[si], grand) + ")"
-			}
-			if best >= 0 && s.Kind == KindBar {
-				t += fmt.Sprintf(", highest at %s (%s)", label(best), withUnit(g.vals[si][best], s.Unit))
+			t := mdEscape(seriesLabel(name, s))
+			switch {
+			case additive:
+				// Stacked: the series add up, so their totals and shares
+				// mean something.
+				t += " " + withUnit(sTotals[si], s.Unit)
+				if allPos && grand > 0 {
+					t += " (" + share(sTotals[si], grand) + ")"
+				}
+			case hi >= 0:
+				// Side by side (p50 beside p95): only each one's own
+				// highest and lowest.
+				t += fmt.Sprintf(" highest at %s (%s), lowest at %s (%s)", label(hi), withUnit(g.vals[si][hi], s.Unit), label(lo), withUnit(g.vals[si][lo], s.Unit))
 			}
 			parts = append(parts, t)
 		}
-		fmt.Fprintf(&b, "- By series (total): %s.\n", strings.Join(parts, "; "))
+		if additive {
+			fmt.Fprintf(&b, "- By series (total): %s.\n", strings.Join(parts, "; "))
+		} else {
+			fmt.Fprintf(&b, "- By series: %s.\n", strings.Join(parts, "; "))
+		}
 	}
 	// What changed: on an ordered axis, the last category against the one
 	// before.

@@ -16,10 +16,11 @@ import (
 
 // Table layout, in points.
 const (
-	rowHeight   = vg.Length(18)
-	cellPad     = vg.Length(6)
-	minColWidth = vg.Length(48)  // narrower columns are dropped, not squeezed
-	maxColWidth = vg.Length(220) // longer text is cut with an ellipsis
+	rowHeight    = vg.Length(18)
+	cellPad      = vg.Length(6)
+	minCellWidth = vg.Length(24)  // a column's least width, however short its text
+	minColWidth  = vg.Length(48)  // wide columns are cut down to no less; then columns are dropped
+	maxColWidth  = vg.Length(220) // longer text is cut with an ellipsis
 )
 
 type tableData struct {
@@ -159,7 +160,7 @@ func buildTable(t *warehouse.Table, s Spec, o Options) (*picture, error) {
 		for _, r := range d.cells {
 			wd = max(wd, body.Width(r[ci]))
 		}
-		widths[ci] = min(max(wd+2*cellPad, minColWidth), maxColWidth)
+		widths[ci] = min(max(wd+2*cellPad, minCellWidth), maxColWidth)
 	}
 	shown := fitColumns(widths, avail)
 	if shown < len(d.cols) {
@@ -214,6 +215,7 @@ func buildTable(t *warehouse.Table, s Spec, o Options) (*picture, error) {
 // fitColumns caps every column at one level, the highest at which they fit
 // avail (so narrow columns keep their width and only wide ones are cut),
 // never below minColWidth, and returns how many columns fit at that level.
+// The spare width is then spread over the columns by the caller.
 func fitColumns(widths []vg.Length, avail vg.Length) int {
 	if sum(widths) <= avail {
 		return len(widths)

@@ -143,7 +143,7 @@ func TestCardsFromDuckDB(t *testing.T) {
 		"day DATE, total_ms HUGEINT, cost DOUBLE")
 	mustContain(md,
 		"2025-03-03 to 2025-03-07.",
-		fmt.Sprintf("Total ms: %s ms at 2025-03-07, %s from the previous point (%s ms)",
+		fmt.Sprintf("Total: %s ms at 2025-03-07, %s from the previous point (%s ms)",
 			thousands(fmt.Sprint(msByDay[4])), change(float64(msByDay[3]), float64(msByDay[4])), thousands(fmt.Sprint(msByDay[3]))))
 
 	md = render(query(`SELECT date_trunc('day', ts) AS day, feature_json->>'tool' AS tool,

@@ -272,6 +272,39 @@ func (d *Dashboard) authenticate(w http.ResponseWriter, r *http.Request) (custom
 	return "", nil, false
 }
 
+// ErrNotSignedIn is Customer's answer for a request without a valid
+// dashboard sign-in.
+var ErrNotSignedIn = errors.New("not signed in to the dashboard")
+
+// Customer returns the customer a request is signed in as on the
+// dashboard, without answering it: in local mode the local customer, for a
+// request from a loopback address naming a loopback host; in server mode
+// the customer of the request's session cookie, whose token is verified
+// again. The core's GET /artifacts/{id} uses it after the bearer token, so
+// that the cards and files the Queries page links to open with the
+// dashboard's sign-in (the cookie is SameSite=Strict: only this site's
+// pages send it).
+func (d *Dashboard) Customer(r *http.Request) (string, error) {
+	a := d.opts.Auth
+	if !a.server() {
+		if !loopbackAddr(r.RemoteAddr) || !loopbackHost(r.Host) {
+			return "", fmt.Errorf("%w: the dashboard serves this machine only (local mode)", ErrNotSignedIn)
+		}
+		return a.local, nil
+	}
+	id := sessionID(r)
+	s := d.sessions.get(id)
+	if s == nil {
+		return "", ErrNotSignedIn
+	}
+	c, err := a.verify(s.token)
+	if err != nil || c != s.customer {
+		d.sessions.delete(id)
+		return "", fmt.Errorf("%w: the sign-in's token is no longer accepted", ErrNotSignedIn)
+	}
+	return c, nil
+}
+
 func clearCookie(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: sessionCookieName(r), Value: "", Path: "/", MaxAge: -1,
 		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})

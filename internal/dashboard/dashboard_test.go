@@ -24,7 +24,7 @@ import (
 
 // bundle is what setup returns beside the dashboard.
 type bundle struct {
-	db  *duckdb.DB
+	fx  *fx
 	reg *prometheus.Registry
 }
 
@@ -32,8 +32,10 @@ type bundle struct {
 // zero).
 func setup(t *testing.T, auth Auth) (*Dashboard, bundle) {
 	t.Helper()
-	db := fixture(t)
-	return setupOn(t, db, auth)
+	f := fixture(t)
+	d, b := setupOn(t, f.db, auth)
+	b.fx = f
+	return d, b
 }
 
 func setupOn(t testing.TB, db *duckdb.DB, auth Auth) (*Dashboard, bundle) {
@@ -47,7 +49,7 @@ func setupOn(t testing.TB, db *duckdb.DB, auth Auth) (*Dashboard, bundle) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return d, bundle{db: db, reg: reg}
+	return d, bundle{reg: reg}
 }
 
 // get serves one local GET from the loopback interface.
@@ -168,13 +170,15 @@ var fixturePages = map[string]pageWant{
 		has: []string{`aria-label="trend of 3 values"`},
 	},
 	"/queries": {
-		kpis: map[string]string{"tickets": "3", "state_done": "1", "state_failed": "1", "state_running": "1", "artifacts": "1"},
+		kpis: map[string]string{"tickets": "3", "state_succeeded": "1", "state_failed": "1", "state_running": "1", "artifacts": "1"},
 		rows: map[string]string{
-			"tkt-0001":  `tkt-0001 tool_latency {"days":7} done 12 2.0 KiB 2.5 s 2026-03-30 08:00 https://artifacts.example/r/tkt-0001.json`,
-			"tkt-0002":  `tkt-0002 cost_by_model {"days":30} failed: timeout after 30s 30.0 s 2026-03-31 09:00`,
-			"tkt-0003":  `tkt-0003 top_activities {} running 40.0% — 2026-03-31 11:00`,
-			"card-0001": "card-0001 image/svg+xml 5.0 KiB 2026-03-30 08:00 2026-04-29 08:00 file:///data/artifacts/card-0001.svg",
+			"tkt-0001": `tkt-0001 tool_latency {"template":"tool_latency","params":{"days":7}} succeeded 12 rows, 2.0 KiB, sampled at 10.0% 2.5 s 2026-03-30 08:00 2026-04-06 08:00`,
+			"tkt-0002": `tkt-0002 cost_by_model {"template":"cost_by_model","params":{"days":30}} failed: timeout after 30s 30.0 s 2026-03-31 09:00`,
+			"tkt-0003": `tkt-0003 top_activities {"template":"top_activities"} running 40.0% (reading claude_stream) — 2026-03-31 11:00`,
+			// The card: its id and size are the store's.
+			"tool-latency.svg": "tool-latency.svg card_svg image/svg+xml {card_size} 2026-03-30 08:00 2026-04-06 08:00",
 		},
+		has: []string{`href="/artifacts/{card_id}"`, `<img class="thumb" src="/artifacts/{card_id}"`},
 	},
 	"/memory": {
 		// The memory builder's 30-day window: sessions a0, a1, a2 and the
@@ -198,6 +202,7 @@ func TestPagesShowTheFixture(t *testing.T) {
 	t.Parallel()
 	d, b := setup(t, Auth{})
 	h := d.Handler()
+	rep := b.fx.replacer(false)
 	for _, path := range pagePaths {
 		want := fixturePages[path]
 		res, body := get(t, h, path)
@@ -207,20 +212,20 @@ func TestPagesShowTheFixture(t *testing.T) {
 		}
 		checkKPIs(t, path, kpis(body), want.kpis)
 		for needle, row := range want.rows {
-			if got := rowText(t, body, needle); got != row {
-				t.Errorf("%s: row %q\n got %q\nwant %q", path, needle, got, row)
+			if got := rowText(t, body, needle); got != rep.Replace(row) {
+				t.Errorf("%s: row %q\n got %q\nwant %q", path, needle, got, rep.Replace(row))
 			}
 		}
 		for _, s := range want.has {
-			if !strings.Contains(body, s) {
-				t.Errorf("%s: page lacks %q", path, s)
+			if !strings.Contains(body, rep.Replace(s)) {
+				t.Errorf("%s: page lacks %q", path, rep.Replace(s))
 			}
 		}
 		noBob(t, path, body)
 		if strings.Contains(body, "data-error") {
 			t.Errorf("%s: error banner: %s", path, text(body))
 		}
-		goldenPage(t, path, body)
+		goldenPage(t, path, b.fx.replacer(true).Replace(body))
 	}
 	if got := testutil.ToFloat64(d.m.renders.WithLabelValues("overview", "200")); got != 1 {
 		t.Errorf("renders{overview,200} = %v, want 1", got)
@@ -643,7 +648,7 @@ func TestSessionsExpireAndAreBounded(t *testing.T) {
 
 func TestNewValidates(t *testing.T) {
 	t.Parallel()
-	db := fixture(t)
+	db := fixture(t).db
 	for name, o := range map[string]Options{
 		"no warehouse": {Auth: Local("alice")},
 		"no auth":      {Warehouse: db},
@@ -692,4 +697,40 @@ func FuzzSafeNext(f *testing.F) {
 			t.Fatalf("safeNext(%q) = %q leaves the site", s, got)
 		}
 	})
+}
+
+// Customer is what the core's /artifacts route asks after the bearer
+// token: the dashboard's sign-in, never anything the request names.
+func TestCustomerOfARequest(t *testing.T) {
+	t.Parallel()
+	f := fixture(t)
+	local, _ := setupOn(t, f.db, Local("alice"))
+	req := func(remote, host string) *http.Request {
+		r := httptest.NewRequest(http.MethodGet, "/artifacts/x?customer=bob", nil)
+		r.RemoteAddr, r.Host = remote, host
+		return r
+	}
+	if c, err := local.Customer(req("127.0.0.1:1", "localhost:7314")); c != "alice" || err != nil {
+		t.Errorf("local: %q %v", c, err)
+	}
+	for _, r := range []*http.Request{req("192.0.2.1:1", "localhost"), req("127.0.0.1:1", "evil.example")} {
+		if c, err := local.Customer(r); !errors.Is(err, ErrNotSignedIn) || c != "" {
+			t.Errorf("local from %s for %s: %q %v", r.RemoteAddr, r.Host, c, err)
+		}
+	}
+	store := &tokens{m: map[string]string{aliceToken: "alice"}}
+	server, _ := setupOn(t, f.db, Tokens(store.verify))
+	r := req("192.0.2.1:1", "dash.example")
+	if _, err := server.Customer(r); !errors.Is(err, ErrNotSignedIn) {
+		t.Errorf("no cookie: %v", err)
+	}
+	id, _ := server.sessions.create("alice", aliceToken)
+	r.AddCookie(&http.Cookie{Name: cookieName, Value: id})
+	if c, err := server.Customer(r); c != "alice" || err != nil {
+		t.Errorf("signed in: %q %v", c, err)
+	}
+	store.revoke(aliceToken)
+	if _, err := server.Customer(r); !errors.Is(err, ErrNotSignedIn) || server.sessions.len() != 0 {
+		t.Errorf("revoked: %v, %d sessions", err, server.sessions.len())
+	}
 }

@@ -1,19 +1,21 @@
 package dashboard
 
 import (
+	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
-	_ "github.com/duckdb/duckdb-go/v2" // the raw driver, to write tickets and artifacts (no loader for them yet)
 	"go.uber.org/goleak"
 
+	"github.com/activitybi/activitybi/internal/artifact"
+	"github.com/activitybi/activitybi/internal/card"
 	"github.com/activitybi/activitybi/internal/event"
 	"github.com/activitybi/activitybi/internal/memory"
 	"github.com/activitybi/activitybi/internal/warehouse"
@@ -114,24 +116,28 @@ var bobInsights = []fxInsight{
 	{"2026-03-30 10:00", "project:billing", "deploy_cmd", `"bob secret deploy"`, ""},
 }
 
-// Tickets and artifacts are written in SQL: nothing loads them through
-// the spool yet. Columns as in migration 0001.
-const fxTicketsSQL = `INSERT INTO query_tickets (ticket_id, customer_id, query_hash, template, params, state, progress, error,
-    created_at, started_at, finished_at, result_rows, result_bytes, result_url) VALUES
- ('tkt-0001', 'alice', '0123456789abcdef', 'tool_latency', '{"days":7}', 'done', 1.0, NULL,
-  '2026-03-30 08:00:00', '2026-03-30 08:00:01', '2026-03-30 08:00:03.5', 12, 2048, 'https://artifacts.example/r/tkt-0001.json'),
- ('tkt-0002', 'alice', 'aaaaaaaaaaaaaaaa', 'cost_by_model', '{"days":30}', 'failed', NULL, 'timeout after 30s',
-  '2026-03-31 09:00:00', '2026-03-31 09:00:00', '2026-03-31 09:00:30', NULL, NULL, NULL),
- ('tkt-0003', 'alice', 'bbbbbbbbbbbbbbbb', 'top_activities', '{}', 'running', 0.4, NULL,
-  '2026-03-31 11:00:00', '2026-03-31 11:00:01', NULL, NULL, NULL, NULL),
- ('tkt-0000', 'alice', 'cccccccccccccccc', 'sessions', '{}', 'done', 1.0, NULL,
-  '2026-03-01 08:00:00', '2026-03-01 08:00:00', '2026-03-01 08:00:01', 1, 10, NULL),
- ('bob-ticket-secret', 'bob', '0123456789abcdef', 'bob_template', '{"bob":1}', 'done', 1.0, NULL,
-  '2026-03-30 09:00:00', '2026-03-30 09:00:00', '2026-03-30 09:00:01', 1, 1, 'https://bob.example/secret')`
-
-const fxArtifactsSQL = `INSERT INTO artifacts (artifact_id, customer_id, url, size_bytes, content_type, created_at, expires_at) VALUES
- ('card-0001', 'alice', 'file:///data/artifacts/card-0001.svg', 5120, 'image/svg+xml', '2026-03-30 08:00:04', '2026-04-29 08:00:04'),
- ('bob-artifact', 'bob', 'https://bob.example/secret.png', 1, 'image/png', '2026-03-30 09:00:02', NULL)`
+// Tickets are stored as the query engine stores them (TicketStore); the
+// artifacts through the artifact store (in memory), as render_card does.
+var fxTickets = []warehouse.TicketRow{
+	{TicketID: "tkt-0001", CustomerID: "alice", QueryHash: "0123456789abcdef", Template: "tool_latency",
+		Request: []byte(`{"template":"tool_latency","params":{"days":7}}`), State: "succeeded", Progress: 1, Stage: "done",
+		CreatedAt: at("2026-03-30 08:00"), StartedAt: at("2026-03-30 08:00").Add(time.Second),
+		FinishedAt: at("2026-03-30 08:00").Add(3500 * time.Millisecond), ExpiresAt: at("2026-04-06 08:00"),
+		Rows: 12, Bytes: 2048, Sampled: true, SampleRate: 0.1, ResultPath: "results/tkt-0001.ndjson", Principal: "stdio"},
+	{TicketID: "tkt-0002", CustomerID: "alice", QueryHash: "aaaaaaaaaaaaaaaa", Template: "cost_by_model",
+		Request: []byte(`{"template":"cost_by_model","params":{"days":30}}`), State: "failed", Progress: 0.5, Stage: "failed",
+		Error: "timeout after 30s", CreatedAt: at("2026-03-31 09:00"), StartedAt: at("2026-03-31 09:00"),
+		FinishedAt: at("2026-03-31 09:00").Add(30 * time.Second), Principal: "stdio"},
+	{TicketID: "tkt-0003", CustomerID: "alice", QueryHash: "bbbbbbbbbbbbbbbb", Template: "top_activities",
+		Request: []byte(`{"template":"top_activities"}`), State: "running", Progress: 0.4, Stage: "reading claude_stream",
+		CreatedAt: at("2026-03-31 11:00"), StartedAt: at("2026-03-31 11:00").Add(time.Second), Principal: "stdio"},
+	{TicketID: "tkt-0000", CustomerID: "alice", QueryHash: "cccccccccccccccc", Template: "session_list",
+		Request: []byte(`{"template":"session_list"}`), State: "succeeded", Progress: 1, Stage: "done",
+		CreatedAt: at("2026-03-01 08:00"), StartedAt: at("2026-03-01 08:00"), FinishedAt: at("2026-03-01 08:01"), Rows: 1, Bytes: 10, Principal: "stdio"},
+	{TicketID: "bob-ticket-secret", CustomerID: "bob", QueryHash: "0123456789abcdef", Template: "bob_template",
+		Request: []byte(`{"template":"bob_template"}`), State: "succeeded", Progress: 1,
+		CreatedAt: at("2026-03-30 09:00"), StartedAt: at("2026-03-30 09:00"), FinishedAt: at("2026-03-30 09:01"), Rows: 1, Bytes: 1, Principal: "bob-token"},
+}
 
 func normalizeEvents(tb testing.TB, customer string, fx []fxEvent) []event.Event {
 	tb.Helper()
@@ -171,17 +177,37 @@ func normalizeInsights(tb testing.TB, customer string, fx []fxInsight) []event.I
 	return out
 }
 
-// fixture builds the small warehouse in a temporary directory: migrate,
-// load both customers through Load, close, write tickets and artifacts
-// with the raw driver, open again.
-func fixture(tb testing.TB) *duckdb.DB {
+// fx is the fixture: the warehouse, the artifact store on it, and the
+// card alice stored (its id is generated).
+type fx struct {
+	db    *duckdb.DB
+	store *artifact.Store
+	card  *artifact.Meta
+}
+
+// replacer turns the fixture's generated values into the placeholders the
+// expectations and golden files use, and back with reverse.
+func (f *fx) replacer(reverse bool) *strings.Replacer {
+	pairs := []string{"{card_id}", f.card.ID, "{card_size}", byteText(f.card.Size)}
+	if reverse {
+		for i := 0; i < len(pairs); i += 2 {
+			pairs[i], pairs[i+1] = pairs[i+1], pairs[i]
+		}
+	}
+	return strings.NewReplacer(pairs...)
+}
+
+// fixture builds the small warehouse in a temporary directory: both
+// customers' events and insights through Load, their tickets through
+// SaveTickets, a card each through the artifact store (in memory).
+func fixture(tb testing.TB) *fx {
 	tb.Helper()
 	ctx := context.Background()
-	path := filepath.Join(tb.TempDir(), "w.duckdb")
-	db, err := duckdb.Open(ctx, duckdb.Options{Path: path})
+	db, err := duckdb.Open(ctx, duckdb.Options{Path: filepath.Join(tb.TempDir(), "w.duckdb")})
 	if err != nil {
 		tb.Fatal(err)
 	}
+	tb.Cleanup(func() { db.Close() })
 	if _, err := db.Migrate(ctx); err != nil {
 		tb.Fatal(err)
 	}
@@ -193,28 +219,32 @@ func fixture(tb testing.TB) *duckdb.DB {
 			tb.Fatal(err)
 		}
 	}
-	if err := db.Close(); err != nil {
+	if err := db.SaveTickets(ctx, fxTickets); err != nil {
 		tb.Fatal(err)
 	}
-	raw, err := sql.Open("duckdb", path)
+	clock := at("2026-03-30 08:00").Add(4 * time.Second)
+	store, err := artifact.Open(ctx, artifact.Options{URL: "mem://", Index: db, Now: func() time.Time { return clock }})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	for _, q := range []string{fxTicketsSQL, fxArtifactsSQL} {
-		if _, err := raw.ExecContext(ctx, q); err != nil {
-			raw.Close()
-			tb.Fatal(err)
-		}
-	}
-	if err := raw.Close(); err != nil {
-		tb.Fatal(err)
-	}
-	db, err = duckdb.Open(ctx, duckdb.Options{Path: path})
+	tb.Cleanup(func() { store.Close() })
+	// alice's card: the Bash latency card as render_card would store it.
+	lat := &warehouse.Table{Columns: []warehouse.Column{{Name: "tool", Type: "VARCHAR"}, {Name: "p50_ms", Type: "DOUBLE"}, {Name: "p95_ms", Type: "DOUBLE"}},
+		Rows: [][]any{{"Bash @shell", 300.0, 840.0}, {"Read @fs", 30.0, 39.0}}}
+	c, err := card.Render(lat, card.Spec{Kind: card.KindBar, Title: "Tool latency", X: "tool", Y: []string{"p50_ms", "p95_ms"}, Unit: "ms"},
+		card.Options{Formats: card.FormatSVG})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { db.Close() })
-	return db
+	m, err := store.Put(ctx, "alice", artifact.Meta{ContentType: "image/svg+xml", Kind: "card_svg", Name: "tool-latency.svg"}, bytes.NewReader(c.SVG))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	clock = at("2026-03-30 09:00")
+	if _, err := store.Put(ctx, "bob", artifact.Meta{ContentType: "image/png", Kind: "card_png", Name: "bob-secret.png"}, strings.NewReader("bob")); err != nil {
+		tb.Fatal(err)
+	}
+	return &fx{db: db, store: store, card: m}
 }
 
 // memoryOf serves get_context's contexts from a real memory.Builder on w.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html/template"
 	"net/url"
 	"sort"
 	"strings"
@@ -400,17 +401,22 @@ func (d *Dashboard) queries(ctx context.Context, customer string, f Filter, v *v
 	if f.Scope != "" {
 		v.Notes = append(v.Notes, "The project filter does not apply to tickets and artifacts: every one of the range is listed.")
 	}
-	tSec := section{ID: "tickets", Title: "Query tickets", Note: "Every submitted query, newest first; the result is where the rows were written."}
+	tSec := section{ID: "tickets", Title: "Query tickets", Note: "Every submitted query, newest first, with its outcome."}
 	if tr.len() == 0 {
 		tSec.Empty = "No query tickets in this range."
 	} else {
-		tSec.Table = &tableView{More: tMore, Cols: []column{{Label: "Ticket"}, {Label: "Template"}, {Label: "Parameters"}, {Label: "State"},
-			{Label: "Rows", Num: true}, {Label: "Size", Num: true}, {Label: "Run time", Num: true}, {Label: "Created (UTC)"}, {Label: "Result"}}}
+		tSec.Table = &tableView{More: tMore, Cols: []column{{Label: "Ticket"}, {Label: "Template"}, {Label: "Request"}, {Label: "State"},
+			{Label: "Result"}, {Label: "Run time", Num: true}, {Label: "Created (UTC)"}, {Label: "Result kept until (UTC)"}}}
 		for i := 0; i < tr.len(); i++ {
 			id := tr.str(i, "ticket_id")
 			state := tr.str(i, "state")
 			if p, ok := tr.float(i, "progress"); ok && p < 1 && (state == "running" || state == "queued") {
 				state += " " + percent(p)
+			}
+			// A stage says what a live ticket is doing; a finished one's
+			// state says it all.
+			if st := tr.str(i, "stage"); st != "" && (tr.str(i, "state") == "running" || tr.str(i, "state") == "queued") {
+				state += " (" + clipRunes(st, 80) + ")"
 			}
 			stateCell := cell{Text: state}
 			if e := tr.str(i, "error"); e != "" {
@@ -421,33 +427,47 @@ func (d *Dashboard) queries(ctx context.Context, customer string, f Filter, v *v
 			if ms, ok := tr.float(i, "run_ms"); ok {
 				run.Text = durationText(time.Duration(ms * float64(time.Millisecond)))
 			}
-			rows, size := cell{Num: true}, cell{Num: true}
-			if _, ok := tr.float(i, "result_rows"); ok {
-				rows.Text = intText(tr.int(i, "result_rows"))
-			}
-			if _, ok := tr.float(i, "result_bytes"); ok {
-				size.Text = byteText(tr.int(i, "result_bytes"))
+			result := cell{}
+			if tr.str(i, "state") == "succeeded" {
+				result.Text = fmt.Sprintf("%s rows, %s", intText(tr.int(i, "result_rows")), byteText(tr.int(i, "result_bytes")))
+				if tr.bool(i, "sampled") {
+					rate, _ := tr.float(i, "sample_rate")
+					result.Text += ", sampled at " + percent(rate)
+				}
+				if tr.bool(i, "truncated") {
+					result.Text += ", cut at the byte cap"
+				}
 			}
 			tSec.Table.Rows = append(tSec.Table.Rows, []cell{
 				{Text: id, ID: ticketAnchor(id), Mono: true}, {Text: tr.str(i, "template")},
 				{Text: clipRunes(tr.str(i, "params"), 120), Title: tr.str(i, "params"), Mono: true},
-				stateCell, rows, size, run, {Text: timeText(tr.time(i, "created_at"))}, linkCell(tr.str(i, "result_url")),
+				stateCell, result, run, {Text: timeText(tr.time(i, "created_at"))}, {Text: timeText(tr.time(i, "expires_at"))},
 			})
 		}
 	}
-	aSec := section{ID: "artifacts", Title: "Cards and result files", Note: "Artifacts stored for your queries and cards, newest first."}
+	aSec := section{ID: "artifacts", Title: "Cards and result files", Note: "Stored for your queries and cards, newest first; each opens from the core."}
 	if ar.len() == 0 {
 		aSec.Empty = "No artifacts in this range."
 	} else {
-		aSec.Table = &tableView{More: aMore, Cols: []column{{Label: "Artifact"}, {Label: "Type"}, {Label: "Size", Num: true},
-			{Label: "Created (UTC)"}, {Label: "Expires (UTC)"}, {Label: "Location"}}}
+		aSec.Table = &tableView{More: aMore, Cols: []column{{Label: "Artifact"}, {Label: "Kind"}, {Label: "Type"}, {Label: "Size", Num: true},
+			{Label: "Created (UTC)"}, {Label: "Expires (UTC)"}, {Label: "Preview"}}}
 		for i := 0; i < ar.len(); i++ {
+			id := ar.str(i, "artifact_id")
+			href := "/artifacts/" + url.PathEscape(id)
+			label := ar.str(i, "name")
+			if label == "" {
+				label = id
+			}
 			size := cell{Num: true}
 			if _, ok := ar.float(i, "size_bytes"); ok {
 				size.Text = byteText(ar.int(i, "size_bytes"))
 			}
-			aSec.Table.Rows = append(aSec.Table.Rows, []cell{{Text: ar.str(i, "artifact_id"), Mono: true}, {Text: ar.str(i, "content_type")},
-				size, {Text: timeText(ar.time(i, "created_at"))}, {Text: timeText(ar.time(i, "expires_at"))}, linkCell(ar.str(i, "url"))})
+			preview := cell{}
+			if ct := ar.str(i, "content_type"); ct == "image/svg+xml" || ct == "image/png" {
+				preview.HTML = template.HTML(`<img class="thumb" src="` + template.HTMLEscapeString(href) + `" alt="` + template.HTMLEscapeString(label) + `">`)
+			}
+			aSec.Table.Rows = append(aSec.Table.Rows, []cell{{Text: label, Href: href, Title: id, Mono: true}, {Text: ar.str(i, "kind")},
+				{Text: ar.str(i, "content_type")}, size, {Text: timeText(ar.time(i, "created_at"))}, {Text: timeText(ar.time(i, "expires_at"))}, preview})
 		}
 	}
 	v.Sections = []section{tSec, aSec}
@@ -459,16 +479,6 @@ func countText(n int64, more string) string {
 		return fmt.Sprintf("%d+", MaxTableRows)
 	}
 	return intText(n)
-}
-
-// linkCell links http(s) addresses; other schemes (file://, s3://) are
-// shown as text, since a browser cannot open them from here.
-func linkCell(u string) cell {
-	c := cell{Text: clipRunes(u, 80), Title: u, Mono: true}
-	if p, err := url.Parse(u); err == nil && (p.Scheme == "http" || p.Scheme == "https") && p.Host != "" {
-		c.Href = u
-	}
-	return c
 }
 
 func (d *Dashboard) memoryPage(ctx context.Context, customer string, f Filter, v *view) error {

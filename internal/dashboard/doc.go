@@ -38,7 +38,17 @@
 // also needs the session's CSRF token. Every answer carries a strict CSP
 // (no script, no framing), X-Frame-Options DENY and nosniff. A request
 // that names a customer (parameter or header) is refused: the customer
-// is always the transport's.
+// is always the transport's. [Dashboard.Customer] answers the same
+// question for the core's GET /artifacts/{id}, so that the cards and files
+// the Queries page links to open with the dashboard's sign-in.
+//
+// # Why its own SQL
+//
+// The statements are the dashboard's, as memory's are, rather than SafeSQL
+// templates: every page takes the project filter, which the templates do
+// not have, and a page needs several aggregates of one range that no
+// template returns together. They are DuckDB SQL; a Snowflake warehouse
+// needs a dialect of them, as the templates have.
 //
 // # Limits
 //

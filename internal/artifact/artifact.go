@@ -259,7 +259,11 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	}
 	if err != nil {
 		_ = b.Close()
-		return nil, fmt.Errorf("artifact: open %s: %w", redactURL(o.URL), err)
+		where := redactURL(o.URL)
+		if o.URL == "" {
+			where = filepath.Join(o.DataDir, defaultDirName)
+		}
+		return nil, fmt.Errorf("artifact: open %s: %w", where, err)
 	}
 	return &Store{opts: o, log: o.Logger, bucket: b, fileRoot: root, m: m, sweepBatch: sweepBatch}, nil
 }

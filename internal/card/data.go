@@ -283,13 +283,14 @@ func labelOf(v any) string {
 	return cleanText(s)
 }
 
-// cleanText makes s safe to draw on one line: invalid UTF-8 becomes U+FFFD,
+// cleanText makes s safe to draw on one line and to put in SVG (XML):
+// invalid UTF-8 and the non-characters U+FFFE and U+FFFF become U+FFFD,
 // control characters (newlines, tabs) become spaces.
 func cleanText(s string) string {
 	clean := utf8.ValidString(s)
 	if clean {
 		for _, r := range s {
-			if unicode.IsControl(r) {
+			if unicode.IsControl(r) || nonCharacter(r) {
 				clean = false
 				break
 			}
@@ -300,13 +301,20 @@ func cleanText(s string) string {
 	}
 	var b strings.Builder
 	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
-		if unicode.IsControl(r) {
+		switch {
+		case unicode.IsControl(r):
 			r = ' '
+		case nonCharacter(r):
+			r = '\uFFFD'
 		}
 		b.WriteRune(r)
 	}
 	return b.String()
 }
+
+// nonCharacter reports the code points XML 1.0 does not allow in text
+// besides the control characters.
+func nonCharacter(r rune) bool { return r == 0xFFFE || r == 0xFFFF }
 
 // truncRunes cuts s to n runes with an ellipsis.
 func truncRunes(s string, n int) string {

@@ -131,7 +131,7 @@ func randomCase(r *rand.Rand) (*warehouse.Table, Spec, Options) {
 func randomValue(r *rand.Rand, typ string) any {
 	if r.IntN(10) == 0 {
 		chaos := []any{nil, math.NaN(), math.Inf(1), math.Inf(-1), -1e308, 1e308, int64(math.MaxInt64), int64(math.MinInt64),
-			"", "a\nb\tc", "\xff\xfe", "123456789012345678901234567890", true,
+			"", "a\nb\tc", "\xff\xfe", "\uFFFE\uFFFF", "<script>&amp;</script>", "123456789012345678901234567890", true,
 			time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
 			map[string]any{"k": 1.0, "a": []any{"x"}}, []any{1.0, "two"}, big.NewInt(7), float32(1.5), uint64(math.MaxUint64)}
 		return chaos[r.IntN(len(chaos))]

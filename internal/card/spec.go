@@ -292,7 +292,7 @@ func checkText(field, v string, max int) error {
 		return specErr("%s is %d characters; at most %d", field, n, max)
 	}
 	for _, r := range v {
-		if unicode.IsControl(r) {
+		if unicode.IsControl(r) || r == 0xFFFE || r == 0xFFFF {
 			return specErr("%s contains the control character %U; use plain text", field, r)
 		}
 	}

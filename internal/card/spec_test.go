@@ -236,3 +236,30 @@ func FuzzParseSpec(f *testing.F) {
 		}
 	})
 }
+
+// TestSVGEscapes: text from the data and the spec cannot inject markup
+// into an SVG that the dashboard inlines.
+func TestSVGEscapes(t *testing.T) {
+	t.Parallel()
+	tbl := &warehouse.Table{Columns: cols("tool", "VARCHAR", "calls", "BIGINT"), Rows: [][]any{
+		{`<script>alert(1)</script>`, int64(3)}, {"a\uFFFEb\x00c", int64(2)}, {`" onload="x`, int64(1)},
+	}}
+	c, err := Render(tbl, Spec{Kind: KindBar, Title: `<b>"T"</b> & co`, X: "tool", Y: []string{"calls"}}, Options{Formats: FormatSVG})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svg := string(c.SVG)
+	for _, bad := range []string{"<script", "<b>", "\uFFFE", "\x00", `" onload`} {
+		if strings.Contains(svg, bad) {
+			t.Errorf("the SVG contains %q", bad)
+		}
+	}
+	for _, good := range []string{"&lt;script&gt;alert(1)&lt;/scr…", "&#34; onload=&#34;x", "&lt;b&gt;&#34;T&#34;&lt;/b&gt; &amp; co", "a\uFFFDb c"} {
+		if !strings.Contains(svg, good) {
+			t.Errorf("the SVG lacks %q", good)
+		}
+	}
+	if strings.Contains(c.Markdown, "<script>") || !strings.Contains(c.Markdown, "&lt;script&gt;") {
+		t.Errorf("Markdown: %s", c.Markdown)
+	}
+}

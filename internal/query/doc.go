@@ -23,11 +23,10 @@
 // with the uploader's loads) never reaches Submit. Only what a restart needs
 // is written: a new ticket, its final state, its expiry, its insights; a
 // ticket's start and stages only wake its waiters. (One SaveTickets costs
-// DuckDB 17-30 ms of CPU whatever its size, BenchmarkSaveTickets: written
-// at every change it cost a quarter of the CPU of BenchmarkTickets' ~60 ms
-// tickets; written like this, at most ~3% of a core, and the engine's CPU
-// per ticket is that of running the same statements directly, within the
-// benchmark's noise.) Submit's p99 is about 0.1-0.2 ms on a
+// DuckDB 17-30 ms of CPU whatever its size, BenchmarkSaveTickets. Written
+// at every change, BenchmarkTickets' tickets cost 81 ms of CPU through the
+// engine against 60 ms run directly; written like this, 77 against 65
+// (means of 4 and 8 noisy runs), and at most ~3% of a core in all.) Submit's p99 is about 0.1-0.2 ms on a
 // loaded 2-core machine (bench/query.md; the target is 10 ms).
 //
 // # Fairness

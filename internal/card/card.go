@@ -194,6 +194,7 @@ func Render(t *warehouse.Table, s Spec, o Options) (c *Card, err error) {
 	if t == nil {
 		t = &warehouse.Table{}
 	}
+	returned := len(t.Rows)
 	if len(t.Rows) > o.MaxRows {
 		o.unread = len(t.Rows) - o.MaxRows
 		t = &warehouse.Table{Columns: t.Columns, Rows: t.Rows[:o.MaxRows], Truncated: t.Truncated}
@@ -221,7 +222,7 @@ func Render(t *warehouse.Table, s Spec, o Options) (c *Card, err error) {
 			plainNumber(float64(o.MaxRows)), plainNumber(float64(unread)), plainNumber(float64(o.MaxRows))))
 	}
 	if t.Truncated {
-		pic.notes = append(pic.notes, fmt.Sprintf("The query returned only its first %s rows; the result had more.", plainNumber(float64(len(t.Rows)))))
+		pic.notes = append(pic.notes, fmt.Sprintf("The query returned only its first %s rows; the result had more.", plainNumber(float64(returned))))
 	}
 	c = &Card{Spec: s, Capped: pic.capped, NoData: pic.noData, Notes: pic.notes}
 	var md strings.Builder

@@ -3,6 +3,7 @@ package card
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -181,5 +182,23 @@ func TestMaxRows(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(m.limits.WithLabelValues(limitRows)); got != 1 {
 		t.Errorf("max_rows counted %v times", got)
+	}
+}
+
+// TestTruncatedResult: a result the query itself cut says so.
+func TestTruncatedResult(t *testing.T) {
+	t.Parallel()
+	tbl := callsByTool()
+	tbl.Truncated = true
+	c, err := Render(tbl, Spec{Kind: KindBar, X: "tool", Y: []string{"calls"}}, Options{Formats: FormatNone, MaxRows: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"Only the first 5 rows were read; 7 more were not (at most 5; aggregate in SQL).",
+		"The query returned only its first 12 rows; the result had more.",
+	}
+	if !slices.Equal(c.Notes, want) {
+		t.Fatalf("notes %q, want %q", c.Notes, want)
 	}
 }

@@ -16,7 +16,9 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/spf13/cobra"
 
+	"github.com/activitybi/activitybi/internal/audit"
 	"github.com/activitybi/activitybi/internal/config"
+	"github.com/activitybi/activitybi/internal/event"
 	"github.com/activitybi/activitybi/internal/server"
 	"github.com/activitybi/activitybi/internal/sqltmpl"
 )
@@ -103,13 +105,19 @@ func (a *app) runEdge(ctx context.Context, o edgeOptions) error {
 		}
 		a.log.Debug("edge: context warmed", "tier", src.String())
 	}
+	// get_context is served here from the edge's cache: the edge audits it
+	// through its own spool (queries and cards are audited by the core).
+	auditLog, err := audit.New(audit.Options{Appender: sw, Source: event.SourceMCP, Logger: a.log})
+	if err != nil {
+		return err
+	}
 	ms, err := server.NewMCPServer(server.MCPOptions{
-		Appender: sw, Identity: server.FixedIdentity(a.cfg.Customer), Source: "mcp",
+		Appender: sw, Identity: server.FixedIdentity(a.cfg.Customer), Source: "mcp", Audit: auditLog,
 		Version: versionString(), Logger: a.log, Metrics: metrics, Memory: mem,
 		// Queries run in the core; the templates are embedded, so the
 		// edge describes them itself.
 		Queries: server.NewSocketQueries(a.cfg.DataDir), Templates: server.TemplateInfos(sqltmpl.Default()),
-		Cards: server.NewSocketCards(a.cfg.DataDir),
+		Cards:    server.NewSocketCards(a.cfg.DataDir),
 		OnClient: func(c string) { clientMu.Lock(); client = c; clientMu.Unlock() },
 	})
 	if err != nil {

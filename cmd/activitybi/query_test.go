@@ -164,7 +164,10 @@ func TestQueryTicketsEndToEnd(t *testing.T) {
 		t.Fatalf("dataset ticket: %v", ds)
 	}
 
-	// The audit log has the accesses.
+	// The audit log has the accesses, get_context (served by the edge from
+	// its own cache, recorded through its spool) among them.
+	a.call(t, "get_context", map[string]any{})
+	e.waitCount("SELECT count(*) FROM audit_log WHERE action = 'got_context' AND customer_id = 'tester' AND outcome = 'ok'", 1, 30*time.Second)
 	// (The unknown card kind was refused: audited too.)
 	e.waitCount("SELECT count(*) FROM audit_log WHERE action = 'rendered_card' AND customer_id = 'tester'", 2, 30*time.Second)
 	if n := e.count("SELECT count(*) FROM audit_log WHERE action = 'rendered_card' AND customer_id = 'tester' AND outcome = 'refused'"); n != 1 {

@@ -12,7 +12,9 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/activitybi/activitybi/internal/audit"
 	"github.com/activitybi/activitybi/internal/cache"
+	"github.com/activitybi/activitybi/internal/event"
 	"github.com/activitybi/activitybi/internal/memory"
 )
 
@@ -357,14 +359,41 @@ func (t *tools) getContext(ctx context.Context, req *mcp.CallToolRequest, custom
 	if err := ie.err(); err != nil {
 		return nil, err
 	}
+	start := time.Now()
 	page, src, err := t.opts.Memory.Page(ctx, customer, scope, rr)
 	if err != nil {
+		t.auditContext(ctx, req, customer, scope, 0, start, err)
 		if errors.Is(err, memory.ErrInvalidRequest) {
 			return nil, &inputError{problems: []string{err.Error()}}
 		}
 		return nil, fmt.Errorf("no context could be read (every cache tier and the core failed): %w", err)
 	}
+	t.auditContext(ctx, req, customer, scope, int64(len(page.Text)), start, nil)
 	return textResult{text: page.Text, v: GetContextResult{Page: page, Stale: src.Stale, Source: string(src.Tier)}}, nil
+}
+
+// auditContext records a get_context in the audit log (when this process
+// has one): who read which customer's memory, for which scope, how much.
+// A record that cannot be written is logged and counted by the log; the
+// context is still served (it is the customer's own memory, read through
+// the customer's own connection).
+func (t *tools) auditContext(ctx context.Context, req *mcp.CallToolRequest, customer, scope string, size int64, start time.Time, err error) {
+	if t.opts.Audit == nil {
+		return
+	}
+	target := "scope:" + scope
+	if scope == "" {
+		target = "scope:(all)"
+	}
+	outcome, detail := event.OutcomeOK, ""
+	if err != nil {
+		outcome, detail = audit.Outcome(ctx, err), err.Error()
+		if errors.Is(err, memory.ErrInvalidRequest) {
+			outcome = event.OutcomeRefused
+		}
+	}
+	_ = t.opts.Audit.Record(event.Audit{Principal: principal(req), Customer: customer, Action: event.ActionGotContext,
+		Target: target, Bytes: size, DurationMS: time.Since(start).Milliseconds(), Outcome: outcome, Detail: detail})
 }
 
 // textResult is a structured result whose text content is given rather

@@ -404,7 +404,7 @@ func (s *Server) mcpHandler() (http.Handler, error) {
 	}
 	mo := MCPOptions{Appender: s.opts.Appender, Identity: TokenIdentity, Source: "mcp",
 		Version: s.opts.Version, Recent: s.recent, Logger: s.opts.Logger, Now: s.opts.Now, Memory: s.opts.Memory,
-		Templates: s.opts.Templates, Cards: s.opts.Cards}
+		Templates: s.opts.Templates, Cards: s.opts.Cards, Audit: s.opts.Audit}
 	if s.opts.Queries != nil {
 		mo.Queries = s.opts.Queries
 	}

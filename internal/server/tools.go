@@ -16,6 +16,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/activitybi/activitybi/internal/audit"
 	"github.com/activitybi/activitybi/internal/event"
 	"github.com/activitybi/activitybi/internal/spool"
 	"github.com/activitybi/activitybi/internal/telemetry"
@@ -71,6 +72,10 @@ type MCPOptions struct {
 	// cancel_query, and checks log_insight's provenance_query_hash; nil =
 	// those tools are not offered and a hash is stored unverified.
 	Queries Queries
+	// Audit records the reads this server serves itself (get_context);
+	// nil = not recorded. The query engine and the card renderer record
+	// their own.
+	Audit *audit.Log
 	// Cards serves render_card and the artifact resources; nil = not
 	// offered.
 	Cards Cards

@@ -153,12 +153,11 @@ func New(opts Options) (*Dashboard, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dashboard: metrics: %w", err)
 	}
-	funcs := template.FuncMap{"pathq": pathWithQuery}
-	pages, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html")
+	pages, err := template.New("layout.html").ParseFS(templateFS, "templates/layout.html")
 	if err != nil {
 		return nil, fmt.Errorf("dashboard: templates: %w", err)
 	}
-	login, err := template.New("login.html").Funcs(funcs).ParseFS(templateFS, "templates/login.html")
+	login, err := template.New("login.html").ParseFS(templateFS, "templates/login.html")
 	if err != nil {
 		return nil, fmt.Errorf("dashboard: templates: %w", err)
 	}

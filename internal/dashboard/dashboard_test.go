@@ -734,3 +734,26 @@ func TestCustomerOfARequest(t *testing.T) {
 		t.Errorf("revoked: %v, %d sessions", err, server.sessions.len())
 	}
 }
+
+// Over TLS the session cookie is Secure and __Host- prefixed.
+func TestSignInOverTLS(t *testing.T) {
+	t.Parallel()
+	store := &tokens{m: map[string]string{aliceToken: "alice"}}
+	d, _ := setup(t, Tokens(store.verify))
+	srv := httptest.NewTLSServer(d.Handler())
+	defer srv.Close()
+	c := srv.Client()
+	c.Jar, _ = cookiejar.New(nil)
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	res, _ := post(t, c, srv.URL+"/login", url.Values{"token": {aliceToken}}, "same-origin")
+	ck := res.Cookies()
+	if res.StatusCode != http.StatusSeeOther || len(ck) != 1 || ck[0].Name != cookieNameTLS || !ck[0].Secure || !ck[0].HttpOnly ||
+		ck[0].SameSite != http.SameSiteStrictMode || ck[0].Path != "/" || ck[0].Domain != "" {
+		t.Fatalf("TLS sign-in: %d %+v", res.StatusCode, ck)
+	}
+	res, body := fetch(t, c, srv.URL+"/cost")
+	if res.StatusCode != 200 {
+		t.Fatalf("page over TLS: %d", res.StatusCode)
+	}
+	checkKPIs(t, "cost over TLS", kpis(body), map[string]string{"cost": "$12.34"})
+}

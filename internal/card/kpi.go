@@ -231,6 +231,15 @@ func buildKPI(t *warehouse.Table, s Spec, o Options) (*picture, error) {
 			big = textStyle(bold, size, ink)
 		}
 		y := body.Max.Y
+		if len(d.spark) < sparkMin {
+			// Without a sparkline the number and its change sit in the
+			// middle of the tile, not at its top.
+			block := big.Height(number)
+			if delta != "" {
+				block += 6 + textStyle(sans, kpiDeltaSize, inkSoft).Height(delta)
+			}
+			y -= max((body.Max.Y-body.Min.Y-block)/2, 0)
+		}
 		c.FillText(big, vg.Point{X: body.Min.X, Y: y}, number)
 		bigH := big.FontExtents().Ascent
 		if unit != "" {

@@ -757,3 +757,27 @@ func TestSignInOverTLS(t *testing.T) {
 	}
 	checkKPIs(t, "cost over TLS", kpis(body), map[string]string{"cost": "$12.34"})
 }
+
+// Without Memory and Pipeline wired, those pages say so and still show
+// what they can.
+func TestUnwiredSources(t *testing.T) {
+	t.Parallel()
+	f := fixture(t)
+	d, err := New(Options{Warehouse: f.db, Auth: Local("alice"), Now: func() time.Time { return fxNow }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := d.Handler()
+	res, body := get(t, h, "/memory")
+	if res.StatusCode != 200 || !strings.Contains(text(body), "started without memory (get_context) wired in") {
+		t.Errorf("memory: %d %s", res.StatusCode, text(body))
+	}
+	res, body = get(t, h, "/pipeline")
+	if res.StatusCode != 200 || !strings.Contains(text(body), "not wired into this dashboard") {
+		t.Errorf("pipeline: %d %s", res.StatusCode, text(body))
+	}
+	checkKPIs(t, "pipeline unwired", kpis(body), map[string]string{"last_received": "3 h ago", "last_hour": "0"})
+	if _, ok := kpis(body)["spool_pending"]; ok {
+		t.Error("pipeline shows a spool depth it was not given")
+	}
+}

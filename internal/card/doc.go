@@ -45,14 +45,15 @@
 //
 // # Limits
 //
-// A card draws aggregates: the SQL groups and orders, the card draws at
-// most DefaultMaxPoints points per series, DefaultMaxCategories categories,
-// DefaultMaxSeries series (the largest by total) and DefaultMaxTableRows
-// rows (Options override them). What a limit leaves out is said under the
-// title, in Card.Notes and in the Markdown, Card.Capped is set, and the
-// limit is counted in activitybi_card_limit_hits_total. Reading a result
-// is one pass over its rows, so a result of any size renders in about the
-// time of its capped picture (bench/card.md).
+// A card draws aggregates: the SQL groups and orders, the card reads at
+// most DefaultMaxRows rows and draws at most DefaultMaxPoints points per
+// series, DefaultMaxCategories categories, DefaultMaxSeries series (the
+// largest by total) and DefaultMaxTableRows rows (Options override them).
+// What a limit leaves out is said under the title, in Card.Notes and in
+// the Markdown, Card.Capped is set, and the limit is counted in
+// activitybi_card_limit_hits_total. Reading is one pass over at most
+// DefaultMaxRows rows, so a result of any size renders in bounded time
+// (bench/card.md).
 //
 // # Errors
 //

@@ -27,13 +27,17 @@ func (a *app) newQueryEngine(db *duckdb.DB, reg prometheus.Registerer, auditLog 
 		return nil, err
 	}
 	return query.New(query.Options{
-		Runner:   db,
-		Compile:  query.SafeSQL(lib, sqltmpl.DuckDB),
-		Dir:      filepath.Join(a.cfg.DataDir, resultsDir),
-		Store:    db,
-		Audit:    queryAudit(auditLog, a.log),
-		Registry: reg,
-		Logger:   a.log,
+		Runner:  db,
+		Compile: query.SafeSQL(lib, sqltmpl.DuckDB),
+		Dir:     filepath.Join(a.cfg.DataDir, resultsDir),
+		Store:   db,
+		// The driver cuts every statement at its own QueryTimeout; a
+		// template allowed longer would fail with the driver's message
+		// rather than as a timeout of its ticket.
+		MaxTimeout: duckdb.DefaultQueryTimeout,
+		Audit:      queryAudit(auditLog, a.log),
+		Registry:   reg,
+		Logger:     a.log,
 	})
 }
 

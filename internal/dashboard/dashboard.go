@@ -63,9 +63,12 @@ type PipelineStatus struct {
 	// UploaderState is a word for the uploader: running, retrying,
 	// stopped, not started.
 	UploaderState string
-	// SpoolPending is how many events the spool holds that are not yet in
-	// the warehouse; MaxPending the backpressure limit (0 = unknown).
-	SpoolPending, MaxPending int64
+	// SpoolPending is how many records the spool holds that are not yet in
+	// the warehouse (the core's spool writer's Pending()); nil when not
+	// known, and the page says so rather than show 0.
+	SpoolPending *int64
+	// MaxPending is the backpressure limit (0 = unknown).
+	MaxPending int64
 	// BacklogBytes are spool bytes not yet committed; Segments the spool's
 	// segment files.
 	BacklogBytes int64

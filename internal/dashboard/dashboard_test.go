@@ -780,4 +780,12 @@ func TestUnwiredSources(t *testing.T) {
 	if _, ok := kpis(body)["spool_pending"]; ok {
 		t.Error("pipeline shows a spool depth it was not given")
 	}
+	// A status without the spool's depth says so instead of showing 0.
+	d, err = New(Options{Warehouse: f.db, Auth: Local("alice"), Now: func() time.Time { return fxNow },
+		Pipeline: func() PipelineStatus { return PipelineStatus{UploaderState: "retrying", MaxPending: 100_000} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, body = get(t, d.Handler(), "/pipeline")
+	checkKPIs(t, "pipeline without depth", kpis(body), map[string]string{"uploader": "retrying", "spool_pending": "unknown"})
 }

@@ -266,6 +266,7 @@ func memoryOf(tb testing.TB, w memory.Querier) MemoryFunc {
 
 // fxPipeline is what upload.Status and the spool would say.
 func fxPipeline() PipelineStatus {
-	return PipelineStatus{UploaderState: "running", SpoolPending: 1234, MaxPending: 100_000, BacklogBytes: 3 << 20,
+	pending := int64(1234)
+	return PipelineStatus{UploaderState: "running", SpoolPending: &pending, MaxPending: 100_000, BacklogBytes: 3 << 20,
 		Segments: 4, Lag: 350 * time.Millisecond, LastCommit: fxNow.Add(-12 * time.Second), Quarantined: 2}
 }

@@ -542,9 +542,12 @@ func (d *Dashboard) pipeline(ctx context.Context, customer string, f Filter, v *
 	}
 	if d.opts.Pipeline != nil {
 		p := d.opts.Pipeline()
-		depth := kpi{Key: "spool_pending", Label: "events waiting in the spool", Value: intText(p.SpoolPending)}
-		if p.MaxPending > 0 {
-			depth.Note = fmt.Sprintf("%s of the %s limit", percent(float64(p.SpoolPending)/float64(p.MaxPending)), intText(p.MaxPending))
+		depth := kpi{Key: "spool_pending", Label: "records waiting in the spool", Value: "unknown", Note: "not reported by this core"}
+		if p.SpoolPending != nil {
+			depth.Value, depth.Note = intText(*p.SpoolPending), ""
+			if p.MaxPending > 0 {
+				depth.Note = fmt.Sprintf("%s of the %s limit", percent(float64(*p.SpoolPending)/float64(p.MaxPending)), intText(p.MaxPending))
+			}
 		}
 		state := kpi{Key: "uploader", Label: "uploader", Value: p.UploaderState}
 		if p.LastError != "" {

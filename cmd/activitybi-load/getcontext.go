@@ -87,7 +87,7 @@ func getContextBench(ctx context.Context, args []string, stdout io.Writer) error
 	floor := fs.String("floor", "/tmp/mcpfloor", "bench/mcpfloor binary (empty: no floor)")
 	memSrv := fs.String("memory-server", "bench/node/node_modules/@modelcontextprotocol/server-memory/dist/index.js", "server-memory's dist/index.js, run with node (empty: none)")
 	entities := fs.String("entities", "2000,20000", "server-memory graph sizes")
-	dataDir := fs.String("data-dir", "", "reuse this data directory's warehouse (default: write a new one in a temp dir)")
+	dataDir := fs.String("data-dir", "", "data directory: its warehouse is reused, or written there when it has none (default: a temp dir)")
 	customers := fs.Int("customers", 100, "customers in the warehouse")
 	events := fs.Int("events", 10_000, "events per customer")
 	insights := fs.Int("insights", 100, "insights per customer")
@@ -114,6 +114,8 @@ func getContextBench(ctx context.Context, args []string, stdout io.Writer) error
 	dir := *dataDir
 	if dir == "" {
 		dir = filepath.Join(work, "data")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "warehouse.duckdb")); errors.Is(err, os.ErrNotExist) {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return err
 		}

@@ -19,7 +19,7 @@ import (
 // login; on any other address it asks for a token and shows the token's
 // customer.
 func (a *app) newDashboard(db *duckdb.DB, verify func(string) (server.Principal, error), mem *server.Memory,
-	up *upload.Uploader, cm *card.Metrics, reg prometheus.Registerer) (*dashboard.Dashboard, error) {
+	up *upload.Uploader, pending func() int, cm *card.Metrics, reg prometheus.Registerer) (*dashboard.Dashboard, error) {
 	auth := dashboard.Local(a.cfg.Customer)
 	if !loopback(a.cfg.Listen) {
 		auth = dashboard.Tokens(func(tok string) (string, error) {
@@ -45,7 +45,8 @@ func (a *app) newDashboard(db *duckdb.DB, verify func(string) (server.Principal,
 			case st.ConsecutiveFails > 0:
 				state = "retrying"
 			}
-			return dashboard.PipelineStatus{UploaderState: state, MaxPending: maxPending, BacklogBytes: st.BacklogBytes,
+			n := int64(pending())
+			return dashboard.PipelineStatus{UploaderState: state, SpoolPending: &n, MaxPending: maxPending, BacklogBytes: st.BacklogBytes,
 				Segments: st.Segments, Lag: st.LastLag, LastCommit: st.LastCommit, LastError: st.LastError,
 				ConsecutiveFailures: st.ConsecutiveFails, Quarantined: st.Quarantined}
 		},

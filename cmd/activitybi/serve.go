@@ -238,7 +238,7 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	defer artifacts.Close()
 	cardMetrics := card.NewMetrics(reg)
 	cards := &server.CardRenderer{Engine: engine, Store: artifacts, Templates: sqltmpl.Default(), Audit: auditLog, Metrics: cardMetrics, Logger: a.log}
-	dash, err := a.newDashboard(db, verify, mem, up, cardMetrics, reg)
+	dash, err := a.newDashboard(db, verify, mem, up, sw.Pending, cardMetrics, reg)
 	if err != nil {
 		return err
 	}
@@ -250,8 +250,8 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 		Uploader: up.Status, AdminToken: token, Appender: sw, Audit: auditLog, VerifyToken: verify, ToolMetrics: toolMetrics,
 		Memory:  mem,
 		Queries: engine, Templates: server.TemplateInfos(sqltmpl.Default()), Cards: cards, Artifacts: artifacts,
-		Dashboard: dash.Handler(),
-		IdleExit:  o.idleExit, StartedBy: o.startedBy,
+		Dashboard: dash.Handler(), SessionCustomer: dash.Customer,
+		IdleExit: o.idleExit, StartedBy: o.startedBy,
 		// A core started by an edge must not fail because another data
 		// directory's core has the port: it takes a free one (status shows it).
 		FreePortIfBusy: o.startedBy == "edge",

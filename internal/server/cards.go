@@ -425,16 +425,22 @@ func (s *SocketCards) Artifact(ctx context.Context, customer, id string) (*artif
 	return &a.Meta, a.Data, nil
 }
 
-// bearerCustomer is the customer of a request's bearer token (for
+// bearerCustomer is the customer of a request's bearer token, or of its
+// dashboard session when it has no Authorization header (for
 // /artifacts/{id} over TCP).
 func (s *Server) bearerCustomer(r *http.Request) (string, error) {
 	if s.opts.VerifyToken == nil {
 		return "", errors.New("this core has no tokens")
 	}
 	h := r.Header.Get("Authorization")
+	if h == "" && s.opts.SessionCustomer != nil {
+		if c, err := s.opts.SessionCustomer(r); err == nil {
+			return c, nil
+		}
+	}
 	tok, ok := strings.CutPrefix(h, "Bearer ")
 	if !ok || tok == "" {
-		return "", errors.New("send the token of `activitybi token create` as Authorization: Bearer <token>")
+		return "", errors.New("send the token of `activitybi token create` as Authorization: Bearer <token>, or sign in to the dashboard")
 	}
 	p, err := s.opts.VerifyToken(tok)
 	if err != nil {

@@ -95,6 +95,11 @@ type Options struct {
 	// own authentication: the local customer on loopback, token sign-in
 	// otherwise).
 	Dashboard http.Handler
+	// SessionCustomer, when set, is who a request without a bearer token
+	// is signed in as on the dashboard (its session cookie, or the local
+	// user on loopback), so that the dashboard's pictures load from
+	// /artifacts/{id}.
+	SessionCustomer func(*http.Request) (string, error)
 	// Artifacts, when set, serves GET /artifacts/{id} over TCP to the
 	// owner of the bearer token.
 	Artifacts interface {

@@ -19,6 +19,10 @@ func TestStatsReportedToCore(t *testing.T) {
 	t.Parallel()
 	r := startRedis(t)
 	edge := newCache(t, Options{RedisURL: r.url()})
+	// A cache flushes its L1 when its invalidation subscription connects
+	// (it may have missed invalidations before): wait for that first, or
+	// the flush can land between the calls below and turn a hit into a miss.
+	eventually(t, 5*time.Second, "subscribed", edge.Subscribed)
 	reg := prometheus.NewRegistry()
 	core := newCache(t, Options{Registerer: reg})
 	rep, err := NewReported(reg)

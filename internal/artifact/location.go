@@ -74,7 +74,7 @@ func parseLocation(raw, dataDir string) (*location, error) {
 			return nil, fmt.Errorf("artifact: URL %s: a file URL has no host; write file:///abs/dir (three slashes)", redactURL(raw))
 		}
 		p := strings.TrimSuffix(u.Path, "/")
-		if p == "" || !path.IsAbs(p) || path.Clean(p) != p {
+		if p == "" || p == "/" || !path.IsAbs(p) || path.Clean(p) != p {
 			return nil, fmt.Errorf("artifact: URL %s: the folder must be an absolute, clean path other than /, e.g. file:///var/lib/activitybi/artifacts", redactURL(raw))
 		}
 		return &location{u: u, dir: filepath.FromSlash(p)}, nil

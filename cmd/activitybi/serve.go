@@ -290,13 +290,15 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 		}
 	}()
 	// The store warms (in the background: start-up does not wait), then
-	// refreshes; it stops before the warehouse closes.
+	// refreshes; it stops, and the row writes of the last loads (the HTTP
+	// server may serve a little longer than it runs) finish, before the
+	// warehouse closes.
 	storeDone := make(chan struct{})
 	go func() {
 		defer close(storeDone)
 		_ = store.Run(runCtx)
 	}()
-	defer func() { cancel(nil); <-storeDone }()
+	defer func() { cancel(nil); <-storeDone; store.Wait() }()
 	var wg sync.WaitGroup
 	errs := make(chan error, 4)
 	wg.Add(4)

@@ -118,6 +118,9 @@ func ParseSpec(raw json.RawMessage) (Spec, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return Spec{}, specErr("spec must be a single JSON object; found more after it")
 	}
+	if len(s.Y) == 0 {
+		s.Y = nil // "y": [] means no columns named, as an absent y does
+	}
 	if err := s.Validate(); err != nil {
 		return Spec{}, err
 	}

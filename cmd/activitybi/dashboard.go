@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"net"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -55,15 +54,6 @@ func (a *app) newDashboard(db *duckdb.DB, verify func(string) (server.Principal,
 	})
 }
 
-// loopback reports whether a listen address is on this machine only.
-func loopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
+// loopback reports whether a listen address is on this machine only (the
+// rule server.CheckListen applies).
+func loopback(addr string) bool { return server.CheckListen(addr, false) == nil }

@@ -125,10 +125,20 @@
 //
 // # Results and pages
 //
-// A succeeded ticket's result is the file <Dir>/<ticket id>.ndjson (format in
-// result.go: a header line, then one JSON array per row), written atomically
-// with mode 0600 in a 0700 directory, removed when the ticket expires; files
-// of tickets the engine does not know are removed at start. Result reads a
+// A succeeded ticket's result is one file (format in result.go: a header
+// line, then one JSON array per row). With Options.Results (the core gives
+// its artifact store) it is an artifact of the ticket's customer, kind
+// query_result, expiring resultStoreSlack after the ticket: Ticket.
+// ResultArtifact names it, query_tickets.result_path keeps
+// "artifact:<id>" so a restart finds it, and its owner can download it
+// whole at /artifacts/{id} (or resources/read activitybi://artifacts/{id}
+// over MCP). Expiry and a cancellation after the write delete it (outside
+// mu: an expiry found by a lookup is deleted by the next sweep); a failed
+// delete is left to the store's own expiry. Without Options.Results it is
+// the file <Dir>/<ticket id>.ndjson, written atomically with mode 0600 in
+// a 0700 directory, removed when the ticket expires; files of tickets the
+// engine does not know are removed at start (results of an earlier run
+// without the store are still read from there). Result reads a
 // page of rows [offset, offset+limit) within MaxPageBytes (16 KiB) of row
 // JSON: fewer rows than asked when they do not fit, and a single row larger
 // than a page has its long values clipped (Page.Clipped). NextOffset is -1

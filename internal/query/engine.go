@@ -103,8 +103,12 @@ type Options struct {
 	Compile Compiler
 	// Dir holds the result files; created with mode 0700. Required.
 	// Nothing else may write there: files named like results that no
-	// ticket owns are removed.
+	// ticket owns are removed. With Results set, only results written
+	// before it was set are read from here.
 	Dir string
+	// Results keeps result files instead of Dir: the core's artifact
+	// store. nil: files in Dir.
+	Results ResultStore
 	// Workers is how many tickets run at once. Default DefaultWorkers.
 	Workers int
 	// QueueLimit is how many tickets may wait, all customers together.
@@ -220,8 +224,11 @@ type Engine struct {
 	custs   map[string]*custState
 	queue   fairQueue
 	dirty   map[*ticket]struct{}
-	running bool // Run has started
-	stopped bool // Run has returned
+	// pendingDel are results in Options.Results of tickets expired by a
+	// lookup, deleted by the next sweep.
+	pendingDel []resultToDelete
+	running    bool // Run has started
+	stopped    bool // Run has returned
 
 	wake  chan struct{} // a worker should look at the queue
 	flush chan struct{} // the flusher should write now
@@ -306,7 +313,11 @@ func (e *Engine) load() error {
 			Truncated: r.Truncated, Insights: r.Insights, Principal: r.Principal,
 		}}
 		if t.t.State == StateSucceeded {
-			t.t.ResultPath = e.resultPath(t.t.ID) // never a path read back from the store
+			if ref := parseResultRef(r.ResultPath); ref != "" {
+				t.t.ResultArtifact = ref
+			} else {
+				t.t.ResultPath = e.resultPath(t.t.ID) // never a path read back from the store
+			}
 		}
 		c := e.cust(t.customer)
 		switch {
@@ -579,7 +590,10 @@ func (e *Engine) lookup(customer, id string) (*ticket, error) {
 		return nil, fmt.Errorf("%w: no query ticket %q (a ticket is kept for %s after it finishes)", ErrNotFound, clip(id), e.opts.ResultTTL)
 	}
 	if t.t.State.Final() && t.t.State != StateExpired && !e.opts.Now().Before(t.t.ExpiresAt) {
-		e.expireLocked(t)
+		if d := e.expireLocked(t); d != nil {
+			// The next sweep deletes it (outside mu).
+			e.pendingDel = append(e.pendingDel, *d)
+		}
 	}
 	return t, nil
 }
@@ -700,7 +714,7 @@ func (e *Engine) Result(ctx context.Context, customer, id string, offset, limit 
 		return nil, fmt.Errorf("%w: the result of ticket %s expired at %s; submit the query again", ErrNoResult, snap.ID, snap.ExpiresAt.Format(time.RFC3339))
 	}
 	start := time.Now()
-	data, err := readResultFile(snap.ResultPath, e.opts.ResultCap+maxResultFileSlack)
+	data, err := e.readResult(ctx, customer, snap)
 	var p *Page
 	if err == nil {
 		p, err = parsePage(data, offset, limit, MaxPageBytes)
@@ -778,29 +792,41 @@ func containsString(list []string, s string) bool {
 }
 
 // expireLocked marks a finished ticket expired and removes its result
-// file. mu held (the file removal is quick and local).
-func (e *Engine) expireLocked(t *ticket) {
+// file; a result in Options.Results is returned, to be deleted once mu is
+// released (a network call). mu held (the file removal is quick and
+// local).
+func (e *Engine) expireLocked(t *ticket) *resultToDelete {
 	if t.t.ResultPath != "" {
 		if err := os.Remove(t.t.ResultPath); err != nil && !errors.Is(err, os.ErrNotExist) {
 			e.log.Warn("query: remove expired result", "ticket", t.t.ID, "err", err)
 		}
 	}
+	var del *resultToDelete
+	if t.t.ResultArtifact != "" {
+		del = &resultToDelete{customer: t.customer, ref: t.t.ResultArtifact}
+	}
 	e.setState(t, StateExpired)
-	t.t.ResultPath, t.t.Stage = "", "result expired"
+	t.t.ResultPath, t.t.ResultArtifact, t.t.Stage = "", "", "result expired"
 	e.changedLocked(t)
+	return del
 }
 
 // sweep expires finished tickets whose time has come and forgets expired
 // ones from memory after forgetAfter (the store keeps them for HashKnown).
-func (e *Engine) sweep(now time.Time) {
+// It returns the results in Options.Results to delete.
+func (e *Engine) sweep(now time.Time) []resultToDelete {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	dels := e.pendingDel
+	e.pendingDel = nil
 	for id, t := range e.tickets {
 		if !t.t.State.Final() {
 			continue
 		}
 		if t.t.State != StateExpired && !now.Before(t.t.ExpiresAt) {
-			e.expireLocked(t)
+			if d := e.expireLocked(t); d != nil {
+				dels = append(dels, *d)
+			}
 		}
 		if t.t.State == StateExpired && now.Sub(t.t.ExpiresAt) >= forgetAfter {
 			if _, pending := e.dirty[t]; pending {
@@ -831,4 +857,5 @@ func (e *Engine) sweep(now time.Time) {
 			delete(e.custs, name)
 		}
 	}
+	return dels
 }

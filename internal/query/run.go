@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/activitybi/activitybi/internal/fsutil"
 	"github.com/activitybi/activitybi/internal/warehouse"
 )
 
@@ -111,9 +110,13 @@ func (e *Engine) execute(ctx, runCtx context.Context, t *ticket) {
 	start := time.Now()
 	out, err := e.runQuery(runCtx, t, c, customer, id, hash)
 	engine := time.Since(start)
+	var ref string // the result's artifact id, when Options.Results keeps it
 	if err == nil {
 		e.setStage(t, stageWriting)
-		if err = fsutil.WriteFileAtomic(e.resultPath(id), out.file, fileMode, ""); err != nil {
+		// The ticket's expiry as finishLocked will set it (within the
+		// write's time): the store keeps the result a little longer.
+		expires := e.opts.Now().UTC().Add(e.opts.ResultTTL)
+		if ref, err = e.writeResult(ctx, customer, id, out.file, expires); err != nil {
 			err = fmt.Errorf("write the result: %w", err)
 		}
 	}
@@ -150,7 +153,11 @@ func (e *Engine) execute(ctx, runCtx context.Context, t *ticket) {
 	if state == StateSucceeded {
 		t.t.Rows, t.t.Bytes = out.rows, out.bytes
 		t.t.Sampled, t.t.SampleRate, t.t.Truncated = out.sampled, out.rate, out.truncated
-		t.t.ResultPath = e.resultPath(id)
+		if ref != "" {
+			t.t.ResultArtifact = ref
+		} else {
+			t.t.ResultPath = e.resultPath(id)
+		}
 	}
 	e.finishLocked(t, now, state, msg)
 	snap := t.snapshot()
@@ -158,7 +165,11 @@ func (e *Engine) execute(ctx, runCtx context.Context, t *ticket) {
 
 	if state == StateCancelled && err == nil {
 		// Cancelled after the result was written: it is not kept.
-		_ = removeIfExists(e.resultPath(id))
+		if ref != "" {
+			e.deleteResult(ctx, customer, ref)
+		} else {
+			_ = removeIfExists(e.resultPath(id))
+		}
 	}
 	e.m.runDuration.WithLabelValues(string(state)).Observe(engine.Seconds())
 	detail := msg
@@ -395,7 +406,7 @@ func (t *ticket) row() warehouse.TicketRow {
 		Request: t.request, State: string(t.t.State), Progress: t.t.Progress, Stage: t.t.Stage, Error: t.t.Error,
 		Principal: t.t.Principal, CreatedAt: t.t.CreatedAt, StartedAt: t.t.StartedAt, FinishedAt: t.t.FinishedAt,
 		ExpiresAt: t.t.ExpiresAt, Rows: t.t.Rows, Bytes: t.t.Bytes, Sampled: t.t.Sampled, SampleRate: t.t.SampleRate,
-		Truncated: t.t.Truncated, ResultPath: t.t.ResultPath, Insights: append([]string(nil), t.t.Insights...),
+		Truncated: t.t.Truncated, ResultPath: storedResultRef(&t.t), Insights: append([]string(nil), t.t.Insights...),
 	}
 }
 
@@ -412,7 +423,9 @@ func (e *Engine) sweeper(ctx context.Context) {
 		case <-tick.C:
 		}
 		now := e.opts.Now().UTC()
-		e.sweep(now)
+		for _, d := range e.sweep(now) {
+			e.deleteResult(ctx, d.customer, d.ref)
+		}
 		if e.opts.Store != nil && now.Sub(lastDelete) >= time.Hour {
 			lastDelete = now
 			sctx, cancel := context.WithTimeout(ctx, storeTimeout)

@@ -33,7 +33,7 @@ func (e *Engine) Table(ctx context.Context, customer, id string, maxRows int) (*
 	case StateFailed, StateCancelled, StateExpired:
 		return nil, snap, fmt.Errorf("%w: ticket %s is %s", ErrNoResult, snap.ID, snap.State)
 	}
-	data, err := readResultFile(snap.ResultPath, e.opts.ResultCap+maxResultFileSlack)
+	data, err := e.readResult(ctx, customer, snap)
 	if err != nil {
 		return nil, snap, fmt.Errorf("query: read result of %s: %w", snap.ID, err)
 	}

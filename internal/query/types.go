@@ -102,9 +102,12 @@ type Ticket struct {
 	// Truncated says the stored result stops at the byte cap even after
 	// sampling at the lowest rate: rows beyond it are missing.
 	Truncated bool `json:"truncated,omitempty"`
-	// ResultPath is the result file in the data directory (until the
-	// artifact store takes over).
+	// ResultPath is the result file in Options.Dir, when the engine has
+	// no Options.Results.
 	ResultPath string `json:"result_path,omitempty"`
+	// ResultArtifact is the result's id in Options.Results (the artifact
+	// store): its owner can download it whole at /artifacts/{id}.
+	ResultArtifact string `json:"result_artifact,omitempty"`
 	// Insights are atom ids of insights citing this ticket's hash.
 	Insights []string `json:"insights,omitempty"`
 	// Principal is who submitted it (a token id, "stdio", ...).

@@ -11,6 +11,11 @@
 // Record returns, whether or not a core runs, and no process but the core
 // ever opens the warehouse to write it.
 //
+// Reads that repeat at a high rate (get_context) go through Coalesce: the
+// first of a run of identical successful reads is written at once, the rest
+// are counted for DefaultCoalesceWindow and written as one summary record;
+// refusals and errors are always written one by one.
+//
 // Who the principal and the customer are is always decided by the caller's
 // transport (the configured identity, a bearer token, the admin token, the
 // OS user on the core's socket), never by a tool's input.
@@ -58,10 +63,15 @@ type Options struct {
 	// Logger receives a warning for every record that could not be
 	// written; nil = discard.
 	Logger *slog.Logger
+	// CoalesceWindow is how long Coalesce counts further identical reads
+	// after writing the first; 0 = DefaultCoalesceWindow, negative = never
+	// coalesce (Coalesce writes every record, as Record does).
+	CoalesceWindow time.Duration
 }
 
 // Log writes audit records. It is safe for concurrent use (as safe as its
-// Appender; a spool.Writer is).
+// Appender; a spool.Writer is). A Log whose Coalesce was called must be
+// closed before its Appender (Close writes the pending summaries).
 //
 // A nil *Log is not a no-op: Record on nil panics. Every caller that serves
 // data must decide, visibly, what an access without an audit log means for
@@ -74,6 +84,8 @@ type Log struct {
 	records *prometheus.CounterVec
 	fails   *prometheus.CounterVec
 	cut     prometheus.Counter
+
+	co coalescer // Coalesce's pending reads: coalesce.go
 }
 
 // New validates opts and returns a Log.
@@ -95,8 +107,9 @@ func New(opts Options) (*Log, error) {
 		[]string{"reason"})
 	l.cut = prometheus.NewCounter(prometheus.CounterOpts{Name: "activitybi_audit_detail_truncated_total",
 		Help: "Audit records whose detail was cut at event.MaxAuditDetailBytes."})
+	l.co.init(opts.CoalesceWindow)
 	if opts.Registry != nil {
-		for _, c := range []prometheus.Collector{l.records, l.fails, l.cut} {
+		for _, c := range []prometheus.Collector{l.records, l.fails, l.cut, l.co.coalesced, l.co.overflow} {
 			if err := opts.Registry.Register(c); err != nil {
 				return nil, fmt.Errorf("audit: register metrics: %w", err)
 			}

@@ -57,15 +57,29 @@ func (b *bundle) records(t *testing.T) []event.Audit {
 	if err := b.w.Close(); err != nil {
 		t.Fatal(err)
 	}
+	return b.peek(t)
+}
+
+// peek returns the records the spool holds so far, the writer left open
+// (an append is in its segment once acknowledged).
+func (b *bundle) peek(t *testing.T) []event.Audit {
+	t.Helper()
 	segs, err := spool.ListSegments(b.dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []event.Audit
 	for _, s := range segs {
-		entries, _, err := spool.ReadSegment(s.Path, 0, 0, nil)
-		if err != nil {
-			t.Fatal(err)
+		var entries []spool.Entry
+		for off := int64(0); ; { // ReadSegment reads about 1 MiB at a time
+			es, next, err := spool.ReadSegment(s.Path, off, 0, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(es) == 0 {
+				break
+			}
+			entries, off = append(entries, es...), next
 		}
 		for _, e := range entries {
 			if e.Kind != upload.KindAudit {

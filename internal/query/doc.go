@@ -107,21 +107,31 @@
 //
 // # Progress
 //
-// Ticket.Progress is 0 while queued, -1 (unknown) while running and 1 once
-// succeeded; Stage says what a running ticket does ("running the query",
-// "sampling 12.5% of the 80000 rows (the result was 7.9 MiB, over the 1.0
-// MiB cap)", "counting the rows (more than 100000)", "writing the result").
-// DuckDB does report query progress (duckdb_query_progress), but not to us:
-// it is only computed when the connection-local option enable_progress_bar
-// is on, and the driver opens every database with lock_configuration=true
-// (the guard that keeps external access off), which refuses SET; a local
-// option cannot be given when the database is opened either ("could not set
-// invalid or local option for global database config"). duckdb-go also keeps
-// the connection handle that duckdb_query_progress needs unexported. In a
-// scratch test without the lock, with the handle taken by reflection and
-// polled every 100 ms, a 5 s aggregation over a 50M-row table got a single
-// answer (96.6%) and a scan of range() only -1: too little for the risk of
-// reaching into the driver's internals. So no progress.go in the driver.
+// Ticket.Progress is 0 while queued and 1 once succeeded; Stage says what a
+// running ticket does ("running the query", "sampling 12.5% of the 80000
+// rows (the result was 7.9 MiB, over the 1.0 MiB cap)", "counting the rows
+// (more than 100000)", "writing the result"). While it runs, Progress is an
+// estimate from how long earlier runs took (Ticket.ProgressEstimated):
+// the same customer's same question (query hash), else the same template,
+// as a running average (estimateWeight), kept per engine for maxEstimates
+// of each and seeded at start from the stored succeeded tickets. The
+// expected time fills 90% of the bar; past it the estimate creeps toward
+// 99% and never says done. A question of a template the customer never ran
+// has no estimate: -1 (unknown). Wait re-reports every progressStep so a
+// progress notification moves.
+//
+// Why an estimate: DuckDB does report query progress
+// (duckdb_query_progress), but not to us: it is only computed when the
+// connection-local option enable_progress_bar is on, and the driver opens
+// every database with lock_configuration=true (the guard that keeps
+// external access off), which refuses SET; a local option cannot be given
+// when the database is opened either ("could not set invalid or local
+// option for global database config"). duckdb-go also keeps the connection
+// handle that duckdb_query_progress needs unexported. In a scratch test
+// without the lock, with the handle taken by reflection and polled every
+// 100 ms, a 5 s aggregation over a 50M-row table got a single answer
+// (96.6%) and a scan of range() only -1: too little for the risk of
+// reaching into the driver's internals.
 //
 // # Results and pages
 //

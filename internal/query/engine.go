@@ -227,8 +227,10 @@ type Engine struct {
 	// pendingDel are results in Options.Results of tickets expired by a
 	// lookup, deleted by the next sweep.
 	pendingDel []resultToDelete
-	running    bool // Run has started
-	stopped    bool // Run has returned
+	// est remembers earlier run times, for estimated progress.
+	est     estimates
+	running bool // Run has started
+	stopped bool // Run has returned
 
 	wake  chan struct{} // a worker should look at the queue
 	flush chan struct{} // the flusher should write now
@@ -248,6 +250,9 @@ type ticket struct {
 	cancelled bool
 	// changed is closed (and replaced) at every change, waking Waits.
 	changed chan struct{}
+	// expected is how long earlier runs of the question took (0: none),
+	// set when it starts running, for its estimated progress.
+	expected time.Duration
 }
 
 // New returns an engine. It reads the store's unexpired tickets, so that
@@ -332,6 +337,10 @@ func (e *Engine) load() error {
 		case !t.t.StartedAt.IsZero() && !t.t.FinishedAt.IsZero() && utcDay(t.t.FinishedAt).Equal(utcDay(now)):
 			// Today's engine time counts against today's budget.
 			c.addEngine(now, t.t.FinishedAt.Sub(t.t.StartedAt))
+		}
+		if t.t.State == StateSucceeded && !t.t.StartedAt.IsZero() && t.t.FinishedAt.After(t.t.StartedAt) {
+			// Earlier runs' times survive a restart, for estimated progress.
+			e.est.observe(t.customer, t.t.QueryHash, t.t.Name, t.t.FinishedAt.Sub(t.t.StartedAt))
 		}
 		e.tickets[t.t.ID] = t
 		k := hashKey{t.customer, t.t.QueryHash}
@@ -606,18 +615,25 @@ func (e *Engine) Status(ctx context.Context, customer, id string) (*Ticket, erro
 	if err != nil {
 		return nil, err
 	}
-	return t.snapshot(), nil
+	return e.view(t), nil
 }
 
 // Wait returns the ticket once it is in a final state, or as it is after
 // max (at most MaxWait). progress, if set, is called with the ticket as it
 // is when Wait starts and after every change until then; changes closer
 // together than Wait wakes are coalesced (the latest is reported), which is
-// what a progress notification wants.
+// what a progress notification wants; while a ticket runs with an
+// estimated progress, progress is also called every progressStep.
 func (e *Engine) Wait(ctx context.Context, customer, id string, maxWait time.Duration, progress func(*Ticket)) (*Ticket, error) {
 	maxWait = min(max(maxWait, 0), MaxWait)
 	timer := time.NewTimer(maxWait)
 	defer timer.Stop()
+	var step <-chan time.Time
+	if progress != nil {
+		tick := time.NewTicker(progressStep)
+		defer tick.Stop()
+		step = tick.C
+	}
 	for {
 		e.mu.Lock()
 		t, err := e.lookup(customer, id)
@@ -625,7 +641,7 @@ func (e *Engine) Wait(ctx context.Context, customer, id string, maxWait time.Dur
 			e.mu.Unlock()
 			return nil, err
 		}
-		snap, changed := t.snapshot(), t.changed
+		snap, changed := e.view(t), t.changed
 		e.mu.Unlock()
 		if snap.State.Final() {
 			return snap, nil
@@ -635,6 +651,7 @@ func (e *Engine) Wait(ctx context.Context, customer, id string, maxWait time.Dur
 		}
 		select {
 		case <-changed:
+		case <-step:
 		case <-timer.C:
 			return snap, nil
 		case <-ctx.Done():

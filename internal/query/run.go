@@ -65,6 +65,7 @@ func (e *Engine) worker(ctx context.Context) {
 			e.setState(t, StateRunning)
 			t.t.StartedAt = e.opts.Now().UTC()
 			t.t.Progress, t.t.Stage = -1, stageRunning
+			t.expected = e.est.expected(t.customer, t.t.QueryHash, t.t.Name)
 			e.notifyLocked(t)
 			e.m.queueDepth.Set(float64(e.queue.n))
 			if e.queue.n > 0 {
@@ -151,6 +152,7 @@ func (e *Engine) execute(ctx, runCtx context.Context, t *ticket) {
 		}
 	}
 	if state == StateSucceeded {
+		e.est.observe(customer, hash, t.t.Name, engine)
 		t.t.Rows, t.t.Bytes = out.rows, out.bytes
 		t.t.Sampled, t.t.SampleRate, t.t.Truncated = out.sampled, out.rate, out.truncated
 		if ref != "" {

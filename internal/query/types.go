@@ -82,8 +82,12 @@ type Ticket struct {
 	Name      string `json:"name"`
 	State     State  `json:"state"`
 	// Progress is 0..1, or -1 when the engine cannot tell (see the
-	// package doc: 0 while queued, -1 while running, 1 once succeeded).
+	// package doc: 0 while queued; while running an estimate from earlier
+	// runs of the question, or -1 without one; 1 once succeeded).
 	Progress float64 `json:"progress"`
+	// ProgressEstimated says Progress is estimated from the time earlier
+	// runs of the same question (or template) took.
+	ProgressEstimated bool `json:"progress_estimated,omitempty"`
 	// Stage says what the ticket is doing now, for a person.
 	Stage      string    `json:"stage,omitempty"`
 	Error      string    `json:"error,omitempty"`

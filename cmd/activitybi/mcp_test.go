@@ -29,6 +29,22 @@ type edge struct {
 	cs     *mcp.ClientSession
 	cmd    *exec.Cmd
 	stderr *lockedBuf
+
+	mu       sync.Mutex
+	progress []*mcp.ProgressNotificationParams // notifications received
+}
+
+// progressOf returns the progress notifications received for token.
+func (ed *edge) progressOf(token string) []*mcp.ProgressNotificationParams {
+	ed.mu.Lock()
+	defer ed.mu.Unlock()
+	var out []*mcp.ProgressNotificationParams
+	for _, p := range ed.progress {
+		if p.ProgressToken == token {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func (e *env) startEdge(args ...string) *edge {
@@ -43,12 +59,18 @@ func (e *env) startEdgeEnv(extraEnv []string, args ...string) *edge {
 	cmd.Env = append(cmd.Env, extraEnv...)
 	buf := &lockedBuf{mu: &sync.Mutex{}, b: &bytes.Buffer{}}
 	cmd.Stderr = buf
-	cs, err := mcp.NewClient(&mcp.Implementation{Name: "e2e-client", Version: "1.0"}, nil).
+	ed := &edge{cmd: cmd, stderr: buf}
+	opts := &mcp.ClientOptions{ProgressNotificationHandler: func(_ context.Context, r *mcp.ProgressNotificationClientRequest) {
+		ed.mu.Lock()
+		ed.progress = append(ed.progress, r.Params)
+		ed.mu.Unlock()
+	}}
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "e2e-client", Version: "1.0"}, opts).
 		Connect(context.Background(), &mcp.CommandTransport{Command: cmd}, nil)
 	if err != nil {
 		e.t.Fatalf("connect to activitybi mcp: %v", err)
 	}
-	ed := &edge{cs: cs, cmd: cmd, stderr: buf}
+	ed.cs = cs
 	e.t.Cleanup(func() { ed.close() })
 	return ed
 }

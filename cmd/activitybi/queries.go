@@ -14,14 +14,16 @@ import (
 	"github.com/activitybi/activitybi/internal/warehouse/duckdb"
 )
 
-// resultsDir holds query results under the data directory (until the
-// artifact store takes them over).
+// resultsDir held query results under the data directory before the
+// artifact store kept them; the engine still reads (and expires) results
+// of tickets from then.
 const resultsDir = "results"
 
 // newQueryEngine is the core's ticket engine over the warehouse: SafeSQL
 // templates and dataset specs in DuckDB's dialect, tickets kept in
-// query_tickets, every access written to the audit log.
-func (a *app) newQueryEngine(db *duckdb.DB, reg prometheus.Registerer, auditLog *audit.Log) (*query.Engine, error) {
+// query_tickets, results in the artifact store, every access written to
+// the audit log.
+func (a *app) newQueryEngine(db *duckdb.DB, results query.ResultStore, reg prometheus.Registerer, auditLog *audit.Log) (*query.Engine, error) {
 	lib := sqltmpl.Default()
 	if err := lib.Register(reg); err != nil {
 		return nil, err
@@ -30,6 +32,7 @@ func (a *app) newQueryEngine(db *duckdb.DB, reg prometheus.Registerer, auditLog 
 		Runner:  db,
 		Compile: query.SafeSQL(lib, sqltmpl.DuckDB),
 		Dir:     filepath.Join(a.cfg.DataDir, resultsDir),
+		Results: results,
 		Store:   db,
 		// The driver cuts every statement at its own QueryTimeout; a
 		// template allowed longer would fail with the driver's message

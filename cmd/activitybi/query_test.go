@@ -7,6 +7,7 @@ import (
 	"image/png"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -44,9 +45,8 @@ func TestQueryTicketsEndToEnd(t *testing.T) {
 		}
 	}
 
-	// Submit, then wait in the status call (with a progress token: this
-	// query finishes before the first progress step, so no notification is
-	// expected; the engine's tests cover Wait's progress calls).
+	// Submit, then wait in the status call (TestQueryProgressEndToEnd
+	// watches progress notifications on a slower query).
 	sub := a.call(t, "submit_query", map[string]any{"template": "top_activities", "params": map[string]any{"limit": 5}})
 	id, _ := sub["ticket"].(string)
 	hash, _ := sub["query_hash"].(string)
@@ -65,6 +65,23 @@ func TestQueryTicketsEndToEnd(t *testing.T) {
 	text := res.Content[0].(*mcp.TextContent).Text
 	if !strings.Contains(text, "called_tool") || !strings.Contains(text, hash) {
 		t.Errorf("status text lacks the preview or the hash:\n%s", text)
+	}
+	// The whole result is an artifact of the customer, linked and
+	// readable on the same connection as NDJSON text.
+	resultURI, _ := st["result_uri"].(string)
+	if !strings.HasPrefix(resultURI, "activitybi://artifacts/") || len(res.Content) != 2 {
+		t.Fatalf("status lacks the result's link: %v %v", st["result_uri"], res.Content)
+	}
+	if l, ok := res.Content[1].(*mcp.ResourceLink); !ok || l.URI != resultURI || l.MIMEType != "application/x-ndjson" {
+		t.Fatalf("status content %v", res.Content[1])
+	}
+	whole, err := a.cs.ReadResource(context.Background(), &mcp.ReadResourceParams{URI: resultURI})
+	if err != nil || len(whole.Contents) != 1 {
+		t.Fatalf("resources/read %s: %v", resultURI, err)
+	}
+	lines := strings.Split(strings.TrimSpace(whole.Contents[0].Text), "\n")
+	if len(lines) != 3 || !strings.Contains(lines[0], id) || !strings.HasPrefix(lines[1], `["called_tool",8`) {
+		t.Fatalf("result file read back:\n%s", whole.Contents[0].Text)
 	}
 	page := a.call(t, "get_query_result", map[string]any{"ticket": id})
 	rows := page["rows"].([]any)
@@ -128,6 +145,9 @@ func TestQueryTicketsEndToEnd(t *testing.T) {
 	}
 	if _, err := b.cs.ReadResource(context.Background(), &mcp.ReadResourceParams{URI: link.URI}); err == nil {
 		t.Errorf("bob read alice's card %s", link.URI)
+	}
+	if _, err := b.cs.ReadResource(context.Background(), &mcp.ReadResourceParams{URI: resultURI}); err == nil {
+		t.Errorf("bob read alice's result %s", resultURI)
 	}
 
 	// Bad input: each a tool error naming the problem.
@@ -299,5 +319,76 @@ func TestQueriesIsolateTokensOverHTTP(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.Contains(string(page), "Overview") {
 		t.Errorf("GET /: %d\n%.300s", resp.StatusCode, page)
+	}
+}
+
+// TestQueryProgressEndToEnd: a client that sends a progress token with
+// get_query_status gets progress notifications while the ticket waits and
+// runs: increasing, at most 100, and once the template ran before for the
+// customer, estimated from that run's time.
+func TestQueryProgressEndToEnd(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	t.Cleanup(e.stopCore)
+	a := e.startEdge()
+	waitFor(t, 90*time.Second, func() bool { return server.NewSocketClient(e.dataDir).Healthy(context.Background()) })
+	const n = 400_000
+	file := filepath.Join(t.TempDir(), "events.ndjson")
+	writeEvents(t, file, "pg", n)
+	if _, errs, code := e.run(nil, "ingest", file); code != 0 {
+		t.Fatalf("ingest: %d %s", code, errs)
+	}
+	e.waitCount("SELECT count(*) FROM claude_stream", n, 120*time.Second)
+
+	// A first run of tool_stats gives the engine its time.
+	first := a.call(t, "submit_query", map[string]any{"template": "tool_stats", "wait_seconds": 50})
+	if first["state"] != "succeeded" {
+		t.Fatalf("first tool_stats: %v", first)
+	}
+	// Six more of the template (other questions), at once: the engine's
+	// four workers take four, the last ones wait in the queue.
+	var ids []string
+	for i := 2; i <= 7; i++ {
+		sub := a.call(t, "submit_query", map[string]any{"template": "tool_stats", "params": map[string]any{"min_calls": i}})
+		ids = append(ids, sub["ticket"].(string))
+	}
+	last := ids[len(ids)-1]
+	res, err := a.cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "get_query_status",
+		Arguments: map[string]any{"ticket": last, "wait_seconds": 50}, Meta: mcp.Meta{"progressToken": "p-last"}})
+	if err != nil || res.IsError {
+		t.Fatalf("get_query_status: %v %v", err, res)
+	}
+	st := res.StructuredContent.(map[string]any)
+	if st["state"] != "succeeded" {
+		t.Fatalf("status: %v", st)
+	}
+	// Notifications are sent before the answer; give the client a moment
+	// to have handled them all.
+	time.Sleep(200 * time.Millisecond)
+	notes := a.progressOf("p-last")
+	if len(notes) == 0 {
+		t.Fatalf("no progress notification for a ticket that was queued behind four others")
+	}
+	prev, estimated := -1.0, 0
+	for _, p := range notes {
+		if p.Progress <= prev || p.Progress > 100 || p.Total != 100 {
+			t.Errorf("notification %+v after progress %v", p, prev)
+		}
+		prev = p.Progress
+		if strings.Contains(p.Message, "by earlier runs' time") {
+			estimated++
+		}
+	}
+	if !strings.HasPrefix(notes[0].Message, "queued") && !strings.HasPrefix(notes[0].Message, "running") {
+		t.Errorf("first notification %q", notes[0].Message)
+	}
+	started, _ := time.Parse(time.RFC3339Nano, fmt.Sprint(st["started_at"]))
+	finished, _ := time.Parse(time.RFC3339Nano, fmt.Sprint(st["finished_at"]))
+	ran := finished.Sub(started)
+	t.Logf("%d notifications (%d estimated) over a run of %s: %+v", len(notes), estimated, ran, notes)
+	// The edge polls the core every 250 ms: a run of a second or more is
+	// seen running at least twice, with an estimate that moved.
+	if ran >= time.Second && estimated == 0 {
+		t.Errorf("a %s run with an earlier run's time gave no estimated progress", ran)
 	}
 }

@@ -225,17 +225,17 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	if err != nil {
 		return err
 	}
-	// Queries: tickets over SafeSQL templates and dataset specs; cards of
-	// their results kept in the artifact store.
-	engine, err := a.newQueryEngine(db, reg, auditLog)
-	if err != nil {
-		return err
-	}
+	// Queries: tickets over SafeSQL templates and dataset specs; their
+	// results and cards kept in the artifact store.
 	artifacts, err := artifact.Open(ctx, artifact.Options{URL: cfg.Artifacts.URL, DataDir: cfg.DataDir, Index: db, Registry: reg, Logger: a.log})
 	if err != nil {
 		return fmt.Errorf("artifact store: %w", err)
 	}
 	defer artifacts.Close()
+	engine, err := a.newQueryEngine(db, artifacts, reg, auditLog)
+	if err != nil {
+		return err
+	}
 	cardMetrics := card.NewMetrics(reg)
 	cards := &server.CardRenderer{Engine: engine, Store: artifacts, Templates: sqltmpl.Default(), Audit: auditLog, Metrics: cardMetrics, Logger: a.log}
 	dash, err := a.newDashboard(db, verify, mem, up, sw.Pending, cardMetrics, reg)
@@ -336,6 +336,11 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	<-runCtx.Done()
 	a.log.Info("shutting down: draining the spool", "reason", context.Cause(runCtx), "timeout", drainTimeout)
 	wg.Wait()
+	// The summaries of get_context reads still being counted go to the
+	// spool before it closes (and so into this drain).
+	if err := auditLog.Close(); err != nil {
+		a.log.Error("audit: pending summaries not written", "err", err)
+	}
 	closeSpool() // HTTP intake is stopped; flush what it accepted before the drain
 	// Graceful order: intake stopped (HTTP down), drain, then close.
 	dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), drainTimeout)

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -294,7 +295,7 @@ type richResult struct {
 func (t *tools) addArtifactResources(s *mcp.Server) {
 	s.AddResourceTemplate(&mcp.ResourceTemplate{
 		Name: "artifact", Title: "activitybi artifact", URITemplate: artifactScheme + "{id}",
-		Description: "A picture or file activitybi made for you (a chart card), by the id render_card returned.",
+		Description: "A picture or file activitybi made for you (a chart card, a query's whole result), by the id render_card or a succeeded ticket's result_uri gave.",
 	}, func(ctx context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
 		customer, err := t.opts.Identity(ctx, &mcp.CallToolRequest{Session: nil, Extra: req.Extra})
 		if err != nil {
@@ -311,8 +312,23 @@ func (t *tools) addArtifactResources(s *mcp.Server) {
 			}
 			return nil, err
 		}
-		return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: req.Params.URI, MIMEType: meta.ContentType, Blob: b}}}, nil
+		rc := &mcp.ResourceContents{URI: req.Params.URI, MIMEType: meta.ContentType}
+		if textual(meta.ContentType) && utf8.Valid(b) {
+			rc.Text = string(b) // a result file or an SVG reads as text
+		} else {
+			rc.Blob = b
+		}
+		return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{rc}}, nil
 	})
+}
+
+// textual tells whether an artifact's media type is text, sent as text in
+// resources/read rather than as base64.
+func textual(contentType string) bool {
+	ct, _, _ := strings.Cut(contentType, ";")
+	ct = strings.TrimSpace(strings.ToLower(ct))
+	return strings.HasPrefix(ct, "text/") || ct == artifact.ResultContentType || ct == "application/json" ||
+		ct == "image/svg+xml"
 }
 
 // ---- over the socket (edges)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/activitybi/activitybi/internal/artifact"
 	"github.com/activitybi/activitybi/internal/query"
 )
 
@@ -149,12 +150,14 @@ var ticketSchema = json.RawMessage(`{
   "properties": {
     "ticket": {"type": "string"},
     "state": {"type": "string", "enum": ["queued", "running", "succeeded", "failed", "cancelled", "expired"]},
-    "progress": {"type": ["number", "null"], "description": "percent done when the engine reports it"},
+    "progress": {"type": ["number", "null"], "description": "percent done: 0 queued, 100 succeeded; while running, estimated from earlier runs of the same question or template (progress_estimated), null when nothing like it ran before"},
+    "progress_estimated": {"type": "boolean", "description": "progress is an estimate from earlier runs' times"},
     "stage": {"type": "string"},
     "query_hash": {"type": "string", "description": "cite as provenance_query_hash in log_insight"},
     "name": {"type": "string"},
     "error": {"type": "string"},
     "created_at": {"type": "string", "format": "date-time"},
+    "started_at": {"type": "string", "format": "date-time", "description": "when it began to run (after waiting in the queue)"},
     "finished_at": {"type": "string", "format": "date-time"},
     "expires_at": {"type": "string", "format": "date-time"},
     "rows": {"type": "integer"},
@@ -164,7 +167,8 @@ var ticketSchema = json.RawMessage(`{
     "truncated": {"type": "boolean"},
     "insights": {"type": "array", "items": {"type": "string"}},
     "preview": {"type": "object", "description": "the first rows of a succeeded ticket"},
-    "next": {"type": "string", "description": "what to call for the rest"}
+    "next": {"type": "string", "description": "what to call for the rest"},
+    "result_uri": {"type": "string", "description": "the whole result file (NDJSON: a header line, then a JSON array per row), readable with resources/read"}
   },
   "required": ["ticket", "state", "query_hash"]
 }`)
@@ -174,11 +178,13 @@ type TicketView struct {
 	Ticket     string     `json:"ticket"`
 	State      string     `json:"state"`
 	Progress   *float64   `json:"progress"`
+	Estimated  bool       `json:"progress_estimated,omitempty"`
 	Stage      string     `json:"stage,omitempty"`
 	QueryHash  string     `json:"query_hash"`
 	Name       string     `json:"name,omitempty"`
 	Error      string     `json:"error,omitempty"`
 	CreatedAt  time.Time  `json:"created_at"`
+	StartedAt  *time.Time `json:"started_at,omitempty"`
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
 	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
 	Rows       int64      `json:"rows"`
@@ -189,6 +195,7 @@ type TicketView struct {
 	Insights   []string   `json:"insights,omitempty"`
 	Preview    *PageView  `json:"preview,omitempty"`
 	Next       string     `json:"next,omitempty"`
+	ResultURI  string     `json:"result_uri,omitempty"`
 }
 
 // PageView is a page of result rows.
@@ -217,6 +224,14 @@ func ticketView(t *query.Ticket) TicketView {
 	if t.Progress >= 0 {
 		p := t.Progress * 100
 		v.Progress = &p
+		v.Estimated = t.ProgressEstimated
+	}
+	if t.ResultArtifact != "" && t.State == query.StateSucceeded {
+		v.ResultURI = artifactScheme + t.ResultArtifact
+	}
+	if !t.StartedAt.IsZero() {
+		s := t.StartedAt
+		v.StartedAt = &s
 	}
 	if !t.FinishedAt.IsZero() {
 		f := t.FinishedAt
@@ -324,25 +339,28 @@ func (t *tools) getQueryStatus(ctx context.Context, req *mcp.CallToolRequest, cu
 func (t *tools) waitTicket(ctx context.Context, req *mcp.CallToolRequest, customer, id string, wait time.Duration) (any, error) {
 	var progress func(*query.Ticket)
 	if tok := req.Params.GetProgressToken(); tok != nil && req.Session != nil {
-		var last string
+		// The spec wants each notification's progress above the last
+		// one's: the first report goes out as it is (0 while queued),
+		// later ones only when the (estimated) progress moved up; a
+		// change of stage alone shows in the answer.
+		last := -1.0
 		progress = func(tk *query.Ticket) {
-			p := tk.Progress
-			if p < 0 {
-				p = 0
+			p := max(tk.Progress, 0) * 100
+			if p <= last {
+				return
 			}
+			last = p
 			msg := string(tk.State)
 			if tk.Stage != "" {
 				msg += ": " + tk.Stage
 			}
-			if key := fmt.Sprintf("%s %.3f", msg, p); key == last {
-				return
-			} else {
-				last = key
+			if tk.ProgressEstimated {
+				msg += fmt.Sprintf(" (about %.0f%%, by earlier runs' time)", p)
 			}
 			// A failed notification must not fail the call: the answer
 			// still comes back in the result.
 			_ = req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{
-				ProgressToken: tok, Progress: p * 100, Total: 100, Message: msg})
+				ProgressToken: tok, Progress: p, Total: 100, Message: msg})
 		}
 	}
 	tk, err := t.opts.Queries.Wait(ctx, customer, id, wait, progress)
@@ -361,6 +379,9 @@ func (t *tools) ticketResult(ctx context.Context, customer string, tk *query.Tic
 		fmt.Fprintf(&text, " (%s", tk.Stage)
 		if v.Progress != nil {
 			fmt.Fprintf(&text, ", %.0f%%", *v.Progress)
+			if v.Estimated {
+				text.WriteString(" by earlier runs' time")
+			}
 		}
 		text.WriteString(")")
 	}
@@ -382,9 +403,19 @@ func (t *tools) ticketResult(ctx context.Context, customer string, tk *query.Tic
 			v.Next = fmt.Sprintf("get_query_result with ticket %q and offset %d for the rest", tk.ID, *pv.NextOffset)
 			fmt.Fprintf(&text, "; first %d shown, %s", len(pv.Rows), v.Next)
 		}
+		if v.ResultURI != "" {
+			fmt.Fprintf(&text, "; the whole result is %s", v.ResultURI)
+		}
 		b, _ := json.Marshal(pv)
 		text.WriteString("\n")
 		text.Write(b)
+		if v.ResultURI != "" {
+			return richResult{v: v, content: []mcp.Content{
+				&mcp.TextContent{Text: text.String()},
+				&mcp.ResourceLink{URI: v.ResultURI, Name: tk.ID + ".ndjson", Title: "result of " + tk.Name,
+					MIMEType: artifact.ResultContentType},
+			}}, nil
+		}
 	case query.StateFailed:
 		fmt.Fprintf(&text, ": %s", tk.Error)
 	case query.StateQueued, query.StateRunning:

@@ -39,6 +39,11 @@ get_context, analyst SQL (` + "`activitybi sql`" + `) and listing of this log, w
 customers), what (action, target), how much (rows, bytes), how long and how
 it ended (outcome).
 
+Repeated successful get_context reads (same principal, customer and scope)
+are coalesced: the first is its own row at once, the others within 10 s are
+one summary row (detail "N calls coalesced between T1 and T2"; rows, bytes
+and duration_ms summed). Refusals and errors are always one row each.
+
 It reads through the running core when there is one, otherwise it opens the
 warehouse read-only. Filter values are bound, never spliced into SQL. This
 listing is itself recorded (action listed_audit).

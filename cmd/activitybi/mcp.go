@@ -111,6 +111,14 @@ func (a *app) runEdge(ctx context.Context, o edgeOptions) error {
 	if err != nil {
 		return err
 	}
+	// Repeated get_context reads are counted into summary records
+	// (audit.Log.Coalesce); Close writes the pending ones before the
+	// spool closes (deferred after it, so it runs first).
+	defer func() {
+		if err := auditLog.Close(); err != nil {
+			a.log.Error("audit: pending summaries not written", "err", err)
+		}
+	}()
 	ms, err := server.NewMCPServer(server.MCPOptions{
 		Appender: sw, Identity: server.FixedIdentity(a.cfg.Customer), Source: "mcp", Audit: auditLog,
 		Version: versionString(), Logger: a.log, Metrics: metrics, Memory: mem,

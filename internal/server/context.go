@@ -374,9 +374,14 @@ func (t *tools) getContext(ctx context.Context, req *mcp.CallToolRequest, custom
 
 // auditContext records a get_context in the audit log (when this process
 // has one): who read which customer's memory, for which scope, how much.
-// A record that cannot be written is logged and counted by the log; the
-// context is still served (it is the customer's own memory, read through
-// the customer's own connection).
+// It goes through Coalesce: get_context may be called hundreds of times a
+// second, and one record per call cost the hot path more than the call
+// (bench/memory.md), so identical successful reads after the
+// first are counted into one summary record per audit.DefaultCoalesceWindow;
+// refusals and errors are written one by one. A record that cannot be
+// written is logged and counted by the log; the context is still served
+// (it is the customer's own memory, read through the customer's own
+// connection).
 func (t *tools) auditContext(ctx context.Context, req *mcp.CallToolRequest, customer, scope string, size int64, start time.Time, err error) {
 	if t.opts.Audit == nil {
 		return
@@ -392,7 +397,7 @@ func (t *tools) auditContext(ctx context.Context, req *mcp.CallToolRequest, cust
 			outcome = event.OutcomeRefused
 		}
 	}
-	_ = t.opts.Audit.Record(event.Audit{Principal: principal(req), Customer: customer, Action: event.ActionGotContext,
+	_ = t.opts.Audit.Coalesce(event.Audit{Principal: principal(req), Customer: customer, Action: event.ActionGotContext,
 		Target: target, Bytes: size, DurationMS: time.Since(start).Milliseconds(), Outcome: outcome, Detail: detail})
 }
 

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -56,6 +58,12 @@ type eventsReport struct {
 	RSSStartKB      int64             `json:"rss_start_kb,omitempty"`
 	RSSEndKB        int64             `json:"rss_end_kb,omitempty"`
 	RSSPeakKB       int64             `json:"rss_peak_kb,omitempty"`
+	// CPU used over the run by this load tool and by the server (--pid),
+	// from /proc/PID/stat (10 ms resolution), and per acknowledged event.
+	LoadCPU             string  `json:"load_cpu"`
+	LoadCPUPerEventUS   float64 `json:"load_cpu_per_event_us"`
+	ServerCPU           string  `json:"server_cpu,omitempty"`
+	ServerCPUPerEventUS float64 `json:"server_cpu_per_event_us,omitempty"`
 }
 
 // eventsHTTP posts batches to /v1/events from closed-loop workers (each
@@ -78,7 +86,8 @@ func runEventsHTTP(ctx context.Context, args []string, stdout io.Writer) (*event
 	record := fs.String("record", defaultEventRecord, "event template ({{seq}}, {{run}}, {{now}} expand per event)")
 	timeout := fs.Duration("timeout", 30*time.Second, "per request")
 	maxRetryAfter := fs.Duration("max-retry-after", 30*time.Second, "longest Retry-After honoured")
-	pid := fs.Int("pid", 0, "server process to sample VmRSS of (optional)")
+	pid := fs.Int("pid", 0, "server process to sample VmRSS and CPU time of (optional)")
+	prof := fs.String("cpuprofile", "", "write a CPU profile of this load tool to `FILE`")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -107,10 +116,24 @@ func runEventsHTTP(ctx context.Context, args []string, stdout io.Writer) (*event
 		Format: *format, Batch: *batch, Concurrency: *concurrency, Duration: dur.String(), PID: *pid}
 	hc := &http.Client{Transport: newHTTPTransport(*concurrency), Timeout: *timeout}
 	defer hc.CloseIdleConnections()
+	if *prof != "" {
+		f, err := os.Create(*prof)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return nil, err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	var rss *rssSampler
+	var srvCPU *cpuUse
 	if *pid > 0 {
 		rss = sampleRSS(*pid)
+		srvCPU = startCPU(*pid)
 	}
+	selfCPU := startCPU(0)
 
 	var (
 		seq                      atomic.Int64
@@ -204,6 +227,10 @@ func runEventsHTTP(ctx context.Context, args []string, stdout io.Writer) (*event
 	}
 	wg.Wait()
 	el := time.Since(start)
+	selfCPU.finish()
+	if srvCPU != nil {
+		srvCPU.finish()
+	}
 	if rss != nil {
 		rss.finish()
 		rep.RSSStartKB, rep.RSSEndKB, rep.RSSPeakKB = rss.start, rss.end, rss.peak.Load()
@@ -217,6 +244,16 @@ func runEventsHTTP(ctx context.Context, args []string, stdout io.Writer) (*event
 	rep.RetryAfterTotal = time.Duration(retrySlept.Load()).Round(time.Millisecond).String()
 	rep.Errors, rep.ErrExamples = errs.snapshot()
 	rep.Latency = summarize(lat)
+	perEvent := func(d time.Duration) float64 {
+		if rep.Acknowledged == 0 {
+			return 0
+		}
+		return float64(d.Microseconds()) / float64(rep.Acknowledged)
+	}
+	rep.LoadCPU, rep.LoadCPUPerEventUS = selfCPU.total().String(), perEvent(selfCPU.total())
+	if srvCPU != nil {
+		rep.ServerCPU, rep.ServerCPUPerEventUS = srvCPU.total().String(), perEvent(srvCPU.total())
+	}
 	if *asJSON {
 		return rep, writeJSON(stdout, rep)
 	}
@@ -258,5 +295,7 @@ func (r *eventsReport) print(w io.Writer) {
 	fmt.Fprintf(w, "  acknowledged events (accepted + duplicates): %d (run id %s)\n", r.Acknowledged, r.Run)
 	if r.PID > 0 {
 		fmt.Fprintf(w, "  server pid %d RSS: start %s, end %s, peak %s (sampled every 200 ms)\n", r.PID, fmtMB(r.RSSStartKB), fmtMB(r.RSSEndKB), fmtMB(r.RSSPeakKB))
+		fmt.Fprintf(w, "  server CPU %s (%.2f µs per acknowledged event)\n", r.ServerCPU, r.ServerCPUPerEventUS)
 	}
+	fmt.Fprintf(w, "  load tool CPU %s (%.2f µs per acknowledged event)\n", r.LoadCPU, r.LoadCPUPerEventUS)
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"strconv"
@@ -45,12 +44,18 @@ type RecordResult struct {
 // NDJSON (application/x-ndjson, application/jsonl) or a JSON array
 // (application/json; a single object is one record). It writes the error
 // response itself and returns ok=false when the request cannot be read.
-func ingestRecords(w http.ResponseWriter, r *http.Request) (recs [][]byte, ok bool) {
+//
+// The records are sub-slices of *buf, into which the body is read; the
+// caller gives buf back to the pool once it has answered (nothing of a
+// request outlives it: decoding copies strings, encoding copies into the
+// spool's own buffer).
+func ingestRecords(w http.ResponseWriter, r *http.Request, buf *[]byte) (recs [][]byte, ok bool) {
 	if r.URL.Query().Has("customer") || r.Header.Get("X-Activitybi-Customer") != "" {
 		writeJSON(w, http.StatusBadRequest, errBody("a customer cannot be named in a request; it is the bearer token's customer"))
 		return nil, false
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxIngestBody))
+	body, err := readBody(http.MaxBytesReader(w, r.Body, MaxIngestBody), r.ContentLength, (*buf)[:0])
+	*buf = body
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -93,7 +98,9 @@ func ingestRecords(w http.ResponseWriter, r *http.Request) (recs [][]byte, ok bo
 		}
 	} else {
 		// Lines are sub-slices of body, which stays alive and unchanged
-		// (a bufio.Scanner would reuse its buffer under them).
+		// (a bufio.Scanner would reuse its buffer under them). Counting
+		// the lines first sizes recs once (a newline is one SIMD scan).
+		recs = make([][]byte, 0, min(bytes.Count(body, []byte{'\n'})+1, MaxIngestRecords+1))
 		for rest := body; len(rest) > 0; {
 			var line []byte
 			if i := bytes.IndexByte(rest, '\n'); i >= 0 {
@@ -161,12 +168,19 @@ func writeIngest(w http.ResponseWriter, logged []Logged, appendErr error) {
 	if res.Accepted == 0 && res.Duplicates == 0 {
 		code = http.StatusUnprocessableEntity
 	}
-	writeJSON(w, code, res)
+	// What writeJSON would write, byte for byte (FuzzAppendIngestResult),
+	// without reflection: one result per record makes it a per-event cost.
+	buf := answerBuffers.get()
+	defer answerBuffers.put(buf)
+	*buf = appendIngestResult((*buf)[:0], &res)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_, _ = w.Write(*buf)
 }
 
 // events serves POST /v1/events.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
-	ingest(s, w, r, event.DecodeInput, LogEvents)
+	ingest(s, w, r, event.DecodeInput, logEventBatch)
 }
 
 // ingest serves an ingest route: records decoded one by one, the good ones
@@ -181,7 +195,9 @@ func ingest[T any](s *Server, w http.ResponseWriter, r *http.Request, decode fun
 	if !ok {
 		return
 	}
-	recs, ok := ingestRecords(w, r)
+	body := bodyBuffers.get()
+	defer bodyBuffers.put(body)
+	recs, ok := ingestRecords(w, r, body)
 	if !ok {
 		return
 	}
@@ -203,6 +219,7 @@ func ingest[T any](s *Server, w http.ResponseWriter, r *http.Request, decode fun
 // indexes in recs, and a result slice holding the decode errors of the rest.
 func decodeRecords[T any](recs [][]byte, decode func([]byte) (T, error)) (good []T, idx []int, out []Logged) {
 	out = make([]Logged, len(recs))
+	good, idx = make([]T, 0, len(recs)), make([]int, 0, len(recs))
 	for i, rec := range recs {
 		v, err := decode(rec)
 		if err != nil {

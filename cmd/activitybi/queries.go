@@ -11,6 +11,7 @@ import (
 	"github.com/activitybi/activitybi/internal/event"
 	"github.com/activitybi/activitybi/internal/query"
 	"github.com/activitybi/activitybi/internal/sqltmpl"
+	"github.com/activitybi/activitybi/internal/sqltmpl/dataset"
 	"github.com/activitybi/activitybi/internal/warehouse/duckdb"
 )
 
@@ -28,9 +29,13 @@ func (a *app) newQueryEngine(db *duckdb.DB, results query.ResultStore, reg prome
 	if err := lib.Register(reg); err != nil {
 		return nil, err
 	}
+	dm, err := dataset.NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
 	return query.New(query.Options{
 		Runner:  db,
-		Compile: query.SafeSQL(lib, sqltmpl.DuckDB),
+		Compile: query.SafeSQL(lib, sqltmpl.DuckDB, dm),
 		Dir:     filepath.Join(a.cfg.DataDir, resultsDir),
 		Results: results,
 		Store:   db,

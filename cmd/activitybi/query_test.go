@@ -385,7 +385,11 @@ func TestQueryProgressEndToEnd(t *testing.T) {
 	started, _ := time.Parse(time.RFC3339Nano, fmt.Sprint(st["started_at"]))
 	finished, _ := time.Parse(time.RFC3339Nano, fmt.Sprint(st["finished_at"]))
 	ran := finished.Sub(started)
-	t.Logf("%d notifications (%d estimated) over a run of %s: %+v", len(notes), estimated, ran, notes)
+	var seen []string
+	for _, p := range notes {
+		seen = append(seen, fmt.Sprintf("%.1f %q", p.Progress, p.Message))
+	}
+	t.Logf("%d notifications (%d estimated) over a run of %s: %s", len(notes), estimated, ran, strings.Join(seen, "; "))
 	// The edge polls the core every 250 ms: a run of a second or more is
 	// seen running at least twice, with an estimate that moved.
 	if ran >= time.Second && estimated == 0 {

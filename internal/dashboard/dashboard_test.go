@@ -170,7 +170,7 @@ var fixturePages = map[string]pageWant{
 		has: []string{`aria-label="trend of 3 values"`},
 	},
 	"/queries": {
-		kpis: map[string]string{"tickets": "3", "state_succeeded": "1", "state_failed": "1", "state_running": "1", "artifacts": "1"},
+		kpis: map[string]string{"tickets": "3", "state_succeeded": "1", "state_failed": "1", "state_running": "1", "artifacts": "2"},
 		rows: map[string]string{
 			"tkt-0001": `tkt-0001 tool_latency {"template":"tool_latency","params":{"days":7}} succeeded 12 rows, 2.0 KiB, sampled at 10.0% 2.5 s 2026-03-30 08:00 2026-04-06 08:00`,
 			"tkt-0002": `tkt-0002 cost_by_model {"template":"cost_by_model","params":{"days":30}} failed: timeout after 30s 30.0 s 2026-03-31 09:00`,
@@ -178,7 +178,9 @@ var fixturePages = map[string]pageWant{
 			// The card: its id and size are the store's.
 			"tool-latency.svg": "tool-latency.svg card_svg image/svg+xml {card_size} 2026-03-30 08:00 2026-04-06 08:00",
 		},
-		has: []string{`href="/artifacts/{card_id}"`, `<img class="thumb" src="/artifacts/{card_id}"`},
+		has: []string{`href="/artifacts/{card_id}"`, `<img class="thumb" src="/artifacts/{card_id}"`,
+			// tkt-0001's result cell and its row among the artifacts.
+			`title="the whole result, NDJSON"><a href="/artifacts/{result_id}">12 rows`, `tkt-0001.ndjson`},
 	},
 	"/memory": {
 		// The memory builder's 30-day window: sessions a0, a1, a2 and the

@@ -123,7 +123,7 @@ var fxTickets = []warehouse.TicketRow{
 		Request: []byte(`{"template":"tool_latency","params":{"days":7}}`), State: "succeeded", Progress: 1, Stage: "done",
 		CreatedAt: at("2026-03-30 08:00"), StartedAt: at("2026-03-30 08:00").Add(time.Second),
 		FinishedAt: at("2026-03-30 08:00").Add(3500 * time.Millisecond), ExpiresAt: at("2026-04-06 08:00"),
-		Rows: 12, Bytes: 2048, Sampled: true, SampleRate: 0.1, ResultPath: "results/tkt-0001.ndjson", Principal: "stdio"},
+		Rows: 12, Bytes: 2048, Sampled: true, SampleRate: 0.1, Principal: "stdio"},
 	{TicketID: "tkt-0002", CustomerID: "alice", QueryHash: "aaaaaaaaaaaaaaaa", Template: "cost_by_model",
 		Request: []byte(`{"template":"cost_by_model","params":{"days":30}}`), State: "failed", Progress: 0.5, Stage: "failed",
 		Error: "timeout after 30s", CreatedAt: at("2026-03-31 09:00"), StartedAt: at("2026-03-31 09:00"),
@@ -183,12 +183,14 @@ type fx struct {
 	db    *duckdb.DB
 	store *artifact.Store
 	card  *artifact.Meta
+	// result is the artifact id of tkt-0001's result file.
+	result string
 }
 
 // replacer turns the fixture's generated values into the placeholders the
 // expectations and golden files use, and back with reverse.
 func (f *fx) replacer(reverse bool) *strings.Replacer {
-	pairs := []string{"{card_id}", f.card.ID, "{card_size}", byteText(f.card.Size)}
+	pairs := []string{"{card_id}", f.card.ID, "{card_size}", byteText(f.card.Size), "{result_id}", f.result}
 	if reverse {
 		for i := 0; i < len(pairs); i += 2 {
 			pairs[i], pairs[i+1] = pairs[i+1], pairs[i]
@@ -219,9 +221,6 @@ func fixture(tb testing.TB) *fx {
 			tb.Fatal(err)
 		}
 	}
-	if err := db.SaveTickets(ctx, fxTickets); err != nil {
-		tb.Fatal(err)
-	}
 	clock := at("2026-03-30 08:00").Add(4 * time.Second)
 	store, err := artifact.Open(ctx, artifact.Options{URL: "mem://", Index: db, Now: func() time.Time { return clock }})
 	if err != nil {
@@ -240,11 +239,21 @@ func fixture(tb testing.TB) *fx {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	// tkt-0001's result, as the query engine stores it.
+	res, err := store.PutResult(ctx, "alice", "tkt-0001", []byte(`{"format":"activitybi-result"}`+"\n"+`["Bash",300]`+"\n"), at("2026-04-06 08:10"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tickets := append([]warehouse.TicketRow(nil), fxTickets...)
+	tickets[0].ResultPath = "artifact:" + res
+	if err := db.SaveTickets(ctx, tickets); err != nil {
+		tb.Fatal(err)
+	}
 	clock = at("2026-03-30 09:00")
 	if _, err := store.Put(ctx, "bob", artifact.Meta{ContentType: "image/png", Kind: "card_png", Name: "bob-secret.png"}, strings.NewReader("bob")); err != nil {
 		tb.Fatal(err)
 	}
-	return &fx{db: db, store: store, card: m}
+	return &fx{db: db, store: store, card: m, result: res}
 }
 
 // memoryOf serves get_context's contexts from a real memory.Builder on w.

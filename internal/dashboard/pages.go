@@ -437,6 +437,9 @@ func (d *Dashboard) queries(ctx context.Context, customer string, f Filter, v *v
 				if tr.bool(i, "truncated") {
 					result.Text += ", cut at the byte cap"
 				}
+				if a := tr.str(i, "result_artifact"); a != "" {
+					result.Href, result.Title = "/artifacts/"+url.PathEscape(a), "the whole result, NDJSON"
+				}
 			}
 			tSec.Table.Rows = append(tSec.Table.Rows, []cell{
 				{Text: id, ID: ticketAnchor(id), Mono: true}, {Text: tr.str(i, "template")},

@@ -20,7 +20,10 @@ import (
 // params, or the canonical dataset spec: two requests that ask the same
 // question in different spellings (a default left out, keys reordered) get
 // the same hash.
-func SafeSQL(lib *sqltmpl.Library, d sqltmpl.Dialect) Compiler {
+//
+// m, when not nil, counts refused dataset specs and the limits they hit
+// (activitybi_dataset_*).
+func SafeSQL(lib *sqltmpl.Library, d sqltmpl.Dialect, m *dataset.Metrics) Compiler {
 	return func(req Request, now time.Time) (*Compiled, error) {
 		switch {
 		case req.Template != "" && len(req.Dataset) > 0:
@@ -51,10 +54,12 @@ func SafeSQL(lib *sqltmpl.Library, d sqltmpl.Dialect) Compiler {
 			}
 			spec, err := dataset.Decode(req.Dataset)
 			if err != nil {
+				m.Observe(err)
 				return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
 			}
 			c, err := dataset.Compile(spec, string(d))
 			if err != nil {
+				m.Observe(err)
 				if errors.Is(err, dataset.ErrInvalidSpec) {
 					return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
 				}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -371,5 +372,46 @@ func TestCoalesceOff(t *testing.T) {
 	}
 	if got := b.peek(t); len(got) != 5 {
 		t.Fatalf("%d records; want 5", len(got))
+	}
+}
+
+// BenchmarkCoalesce: what an audited get_context costs its caller when
+// Coalesce counts it (every call after the first of the window), beside
+// Record's write of every call, with p50/p95/p99.
+func BenchmarkCoalesce(b *testing.B) {
+	for _, mode := range []string{"record", "coalesce"} {
+		b.Run(mode, func(b *testing.B) {
+			w, err := spool.Open(spool.Options{Dir: filepath.Join(b.TempDir(), "spool"), MaxPending: 1 << 30})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer w.Close()
+			l, err := New(Options{Appender: w, Source: event.SourceMCP, CoalesceWindow: time.Hour})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.Close()
+			r := event.Audit{Principal: "stdio", Customer: "customer-042", Action: event.ActionGotContext,
+				Target: "scope:(all)", Bytes: 2200, Outcome: event.OutcomeOK}
+			lat := make([]time.Duration, 0, 1<<16)
+			b.ReportAllocs()
+			for b.Loop() {
+				start := time.Now()
+				if mode == "record" {
+					err = l.Record(r)
+				} else {
+					err = l.Coalesce(r)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(start))
+			}
+			slices.Sort(lat)
+			at := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Nanoseconds()) }
+			b.ReportMetric(at(0.50), "p50-ns")
+			b.ReportMetric(at(0.95), "p95-ns")
+			b.ReportMetric(at(0.99), "p99-ns")
+		})
 	}
 }

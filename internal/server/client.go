@@ -48,17 +48,40 @@ func (c *Client) base() string {
 }
 
 func (c *Client) do(ctx context.Context, method, path string, body any, out any) error {
+	status, b, err := c.exchange(ctx, method, path, body, 0)
+	if err != nil {
+		return err
+	}
+	if status/100 != 2 {
+		var e struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(b, &e) == nil && e.Error != "" {
+			if status == http.StatusBadRequest {
+				return &QueryError{Msg: e.Error}
+			}
+			return fmt.Errorf("core: %s", e.Error)
+		}
+		return fmt.Errorf("core: HTTP %d", status)
+	}
+	return decodeAnswer(b, out)
+}
+
+// exchange sends body (nil: none) as JSON to the core and returns the
+// answer's status and body, at most limit bytes of it (0: all). A core
+// that cannot be reached is an *UnreachableError.
+func (c *Client) exchange(ctx context.Context, method, path string, body any, limit int64) (int, []byte, error) {
 	var r io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return err
+			return 0, nil, err
 		}
 		r = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base()+path, r)
 	if err != nil {
-		return err
+		return 0, nil, err
 	}
 	if c.Socket == "" {
 		req.Header.Set("Authorization", "Bearer "+c.Info.Token)
@@ -70,27 +93,21 @@ func (c *Client) do(ctx context.Context, method, path string, body any, out any)
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return &UnreachableError{Err: err}
+		return 0, nil, &UnreachableError{Err: err}
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
+	var rd io.Reader = resp.Body
+	if limit > 0 {
+		rd = io.LimitReader(resp.Body, limit)
 	}
-	if resp.StatusCode/100 != 2 {
-		var e struct {
-			Error string `json:"error"`
-		}
-		if json.Unmarshal(b, &e) == nil && e.Error != "" {
-			if resp.StatusCode == http.StatusBadRequest {
-				return &QueryError{Msg: e.Error}
-			}
-			return fmt.Errorf("core: %s", e.Error)
-		}
-		return fmt.Errorf("core: HTTP %d", resp.StatusCode)
-	}
+	b, err := io.ReadAll(rd)
+	return resp.StatusCode, b, err
+}
+
+// decodeAnswer decodes a core's JSON answer, keeping big integers exact.
+func decodeAnswer(b []byte, out any) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber() // keep big integers exact
+	dec.UseNumber()
 	return dec.Decode(out)
 }
 

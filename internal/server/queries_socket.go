@@ -1,12 +1,10 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"time"
 
@@ -226,44 +224,21 @@ func (e *codedError) Error() string { return e.msg }
 // doCoded POSTs body to the core and decodes a 2xx answer into out; any
 // other answer is a *codedError carrying the body's error and code.
 func (c *Client) doCoded(ctx context.Context, path string, body, out any) error {
-	b, err := json.Marshal(body)
+	status, rb, err := c.exchange(ctx, http.MethodPost, path, body, maxQueryAnswer)
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base()+path, bytes.NewReader(b))
-	if err != nil {
-		return err
-	}
-	if c.Socket == "" {
-		req.Header.Set("Authorization", "Bearer "+c.Info.Token)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return &UnreachableError{Err: err}
-	}
-	defer resp.Body.Close()
-	rb, err := io.ReadAll(io.LimitReader(resp.Body, maxQueryAnswer))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode/100 != 2 {
+	if status/100 != 2 {
 		var e struct {
 			Error string `json:"error"`
 			Code  string `json:"code"`
 		}
 		if json.Unmarshal(rb, &e) != nil || e.Error == "" {
-			e.Error = fmt.Sprintf("core: HTTP %d", resp.StatusCode)
+			e.Error = fmt.Sprintf("core: HTTP %d", status)
 		}
-		return &codedError{status: resp.StatusCode, code: e.Code, msg: e.Error}
+		return &codedError{status: status, code: e.Code, msg: e.Error}
 	}
-	dec := json.NewDecoder(bytes.NewReader(rb))
-	dec.UseNumber()
-	return dec.Decode(out)
+	return decodeAnswer(rb, out)
 }
 
 // maxQueryAnswer bounds what an edge reads of one core answer (a result

@@ -32,6 +32,16 @@ type Warehouse interface {
 	ForgetOffsets(ctx context.Context, segments []string) error
 }
 
+// IdleCheckpointer is implemented by a warehouse with upkeep to do while
+// the uploader has nothing to load: the DuckDB driver folds its WAL into the
+// database file there (duckdb.DB.IdleCheckpoint) instead of inside the
+// commit of a batch. Run calls it each time a look at the spool finds
+// nothing new; Drain does not (on shutdown the warehouse's Close
+// checkpoints).
+type IdleCheckpointer interface {
+	IdleCheckpoint(ctx context.Context) (ran bool, err error)
+}
+
 // Record kinds the uploader knows (docs/spool-format.md).
 const (
 	// KindEvent records hold an event.Event (a claude_stream row).
@@ -201,12 +211,31 @@ func (u *Uploader) Run(ctx context.Context) error {
 			busy = false
 		}
 		if !busy {
+			u.idle(ctx)
 			select {
 			case <-ctx.Done():
 				return nil
 			case <-time.After(u.opts.PollInterval):
 			}
 		}
+	}
+}
+
+// idle gives the warehouse its idle upkeep (see IdleCheckpointer). A
+// failure is logged and counted, never fatal: the warehouse checkpoints by
+// itself at its own threshold.
+func (u *Uploader) idle(ctx context.Context) {
+	c, ok := u.opts.Warehouse.(IdleCheckpointer)
+	if !ok {
+		return
+	}
+	ran, err := c.IdleCheckpoint(ctx)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		u.m.idleCheckpoints.WithLabelValues("failed").Inc()
+		u.log.Warn("upload: idle checkpoint failed", "err", err)
+	case ran:
+		u.m.idleCheckpoints.WithLabelValues("done").Inc()
 	}
 }
 
@@ -703,6 +732,9 @@ type metrics struct {
 	lag         prometheus.Histogram
 	backlog     prometheus.Gauge
 	lastCommit  prometheus.Gauge
+	// idleCheckpoints counts IdleCheckpoint calls that checkpointed
+	// (done) or failed.
+	idleCheckpoints *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -730,9 +762,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Spool bytes not yet committed to the warehouse."}),
 		lastCommit: prometheus.NewGauge(prometheus.GaugeOpts{Name: "activitybi_upload_last_commit_timestamp_seconds",
 			Help: "Unix time of the last committed batch."}),
+		idleCheckpoints: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "activitybi_upload_idle_checkpoints_total",
+			Help: "Warehouse checkpoints run while the uploader had nothing to load, by outcome (done, failed)."}, []string{"outcome"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.batches, m.rows, m.insightRows, m.auditRows, m.retries, m.deleted, m.batchDur, m.lag, m.backlog, m.lastCommit} {
+		for _, c := range []prometheus.Collector{m.batches, m.rows, m.insightRows, m.auditRows, m.retries, m.deleted, m.batchDur, m.lag, m.backlog, m.lastCommit, m.idleCheckpoints} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("upload: register metrics: %w", err)
 			}

@@ -72,6 +72,18 @@ type Options struct {
 	MemoryLimit string
 	// Threads is DuckDB's worker thread count. Default 2.
 	Threads int
+	// CheckpointThreshold is DuckDB's checkpoint_threshold: the WAL size
+	// at which a commit also checkpoints. Default "128MB"
+	// (DefaultCheckpointThreshold; see load_checkpoint.go for why it is
+	// above DuckDB's 16MB).
+	CheckpointThreshold string
+	// StorageVersion is DuckDB's storage_compatibility_version: the file
+	// format a new warehouse file is created with (an existing file keeps
+	// its own). Default "v1.5.0" (DefaultStorageVersion).
+	StorageVersion string
+	// IdleCheckpointBytes is the WAL size from which IdleCheckpoint
+	// checkpoints. Default 16 MiB (DefaultIdleCheckpointBytes).
+	IdleCheckpointBytes int64
 	// QueryTimeout bounds each Query; on expiry the statement is
 	// interrupted. Default 60s.
 	QueryTimeout time.Duration
@@ -88,6 +100,18 @@ func (o *Options) setDefaults() error {
 	}
 	if o.MemoryLimit == "" {
 		o.MemoryLimit = DefaultMemoryLimit
+	}
+	if o.CheckpointThreshold == "" {
+		o.CheckpointThreshold = DefaultCheckpointThreshold
+	}
+	if o.StorageVersion == "" {
+		o.StorageVersion = DefaultStorageVersion
+	}
+	if o.IdleCheckpointBytes == 0 {
+		o.IdleCheckpointBytes = DefaultIdleCheckpointBytes
+	}
+	if o.IdleCheckpointBytes < 0 {
+		return fmt.Errorf("duckdb: IdleCheckpointBytes must be positive, got %d", o.IdleCheckpointBytes)
 	}
 	if o.Threads == 0 {
 		o.Threads = DefaultThreads
@@ -199,6 +223,8 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	q.Set("threads", strconv.Itoa(opts.Threads))
 	q.Set("enable_external_access", "false")
 	q.Set("dynamic_or_filter_threshold", strconv.Itoa(orFilterThreshold))
+	q.Set("checkpoint_threshold", opts.CheckpointThreshold)
+	q.Set("storage_compatibility_version", opts.StorageVersion)
 	// These options are all applied when the database is created (in no
 	// particular order: the driver walks a map); lock_configuration then
 	// refuses every SET, so no statement can turn external access back on

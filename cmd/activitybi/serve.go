@@ -49,7 +49,15 @@ type serveOptions struct {
 	cacheL1TTL    time.Duration
 	memoryRefresh time.Duration
 	memoryNoRows  bool
+	nice          int
 }
+
+// edgeCoreNice is the nice value of a core an edge started: on a laptop
+// the core's uploads and queries run beside the person's Claude and the
+// edges answering it, which should win the CPU when both want it (a 2-core
+// machine showed log_event's p99 at 2x the protocol floor with the core
+// loading at full priority beside it; bench/mcp.md).
+const edgeCoreNice = 10
 
 func (a *app) serveCmd() *cobra.Command {
 	var o serveOptions
@@ -79,6 +87,7 @@ the warehouse.`,
 	cmd.Flags().DurationVar(&o.cacheL1TTL, "cache-l1-ttl", 0, "freshness of the in-process memory cache (0 = 5m)")
 	cmd.Flags().DurationVar(&o.memoryRefresh, "memory-refresh-every", 0, "how often active customers' contexts are rebuilt (0 = 5m)")
 	cmd.Flags().BoolVar(&o.memoryNoRows, "memory-no-rows", false, "build every context a load needs instead of reading context_cache")
+	cmd.Flags().IntVar(&o.nice, "nice", -1, fmt.Sprintf("lower the core's CPU priority to this nice value, 0-19, so that interactive processes win the CPU (default %d for a core an edge starts, 0 otherwise)", edgeCoreNice))
 	for _, f := range []string{"cache-l1-ttl", "memory-refresh-every", "memory-no-rows"} {
 		_ = cmd.Flags().MarkHidden(f)
 	}
@@ -95,6 +104,22 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	}
 	if o.startedBy != "hand" && o.startedBy != "edge" {
 		return fmt.Errorf("--started-by must be hand or edge, not %q", o.startedBy)
+	}
+	switch {
+	case o.nice == -1 && o.startedBy == "edge":
+		o.nice = edgeCoreNice
+	case o.nice == -1:
+		o.nice = 0
+	case o.nice < 0 || o.nice > 19:
+		return fmt.Errorf("--nice must be between 0 and 19, not %d", o.nice)
+	}
+	if o.nice > 0 {
+		// Before the warehouse opens, so that DuckDB's threads inherit it.
+		if err := lowerPriority(o.nice); err != nil {
+			a.log.Warn("core: CPU priority left as it was", "nice", o.nice, "err", err)
+		} else {
+			a.log.Debug("core: CPU priority lowered", "nice", o.nice)
+		}
 	}
 	unlock, err := server.LockCore(cfg.DataDir)
 	if err != nil {

@@ -38,6 +38,10 @@ type httpStep struct {
 	// large, the load tool (not the server) failed to keep the rate.
 	SendLag latency `json:"send_lag"`
 	Pass    *bool   `json:"pass,omitempty"`
+	// CPU over the step, of this load tool and of the server (--pid), per
+	// acknowledged call (/proc/PID/stat, 10 ms resolution).
+	LoadCPUPerCallUS   float64 `json:"load_cpu_per_call_us"`
+	ServerCPUPerCallUS float64 `json:"server_cpu_per_call_us,omitempty"`
 }
 
 type httpReport struct {
@@ -46,6 +50,7 @@ type httpReport struct {
 	Run             string            `json:"run"`
 	URL             string            `json:"url"`
 	Tool            string            `json:"tool"`
+	Lean            bool              `json:"lean,omitempty"`
 	ProtocolVersion string            `json:"protocol_version"`
 	Sessions        int               `json:"sessions"`
 	SessionsOpened  int               `json:"sessions_opened"`
@@ -96,6 +101,7 @@ func runMCPHTTP(ctx context.Context, args []string, stdout io.Writer) (*httpRepo
 	pid := fs.Int("pid", 0, "server process to sample VmRSS of (optional)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	prof := fs.String("cpuprofile", "", "write a CPU profile of this load tool to `FILE`")
+	lean := fs.Bool("lean", false, "open sessions with the go-sdk client, then send each call as a raw POST of pre-encoded JSON-RPC (measures the server apart from the go-sdk client)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -136,7 +142,7 @@ func runMCPHTTP(ctx context.Context, args []string, stdout io.Writer) (*httpRepo
 
 	endpoint := endpointURL(*rawURL, "/mcp")
 	rep := &httpReport{Mode: "mcp-http", Date: time.Now().UTC().Format(time.RFC3339), Run: newRunID(), URL: endpoint,
-		Tool: *tool, ProtocolVersion: *proto, Sessions: *sessions, PID: *pid}
+		Tool: *tool, ProtocolVersion: *proto, Sessions: *sessions, PID: *pid, Lean: *lean}
 	if *findMax {
 		rep.P99Limit, rep.MinAckRatio = p99Limit.String(), *minAck
 	}
@@ -159,7 +165,13 @@ func runMCPHTTP(ctx context.Context, args []string, stdout io.Writer) (*httpRepo
 	}
 
 	g := &generator{sessions: css, tool: *tool, tmpl: tmpl, run: rep.Run, timeout: *timeout,
-		maxInflight: int64(*maxInflight), bt: bt}
+		maxInflight: int64(*maxInflight), bt: bt, pid: *pid}
+	if *lean {
+		g.lean = &leanCaller{endpoint: endpoint, proto: *proto, token: *token, rt: bt.base, bt: bt}
+		for _, cs := range css {
+			g.ids = append(g.ids, cs.ID())
+		}
+	}
 	for i, p := range plans {
 		if i > 0 {
 			sleepCtx(ctx, *stepPause)
@@ -262,6 +274,10 @@ type generator struct {
 	maxInflight int64
 	bt          *bearerTransport
 	seq         atomic.Int64
+	pid         int // server, for its CPU; 0 = none
+	// lean, when set, sends the calls itself on the sessions ids.
+	lean *leanCaller
+	ids  []string
 }
 
 // step sends at rate for dur: call i is due at start + i/rate and goes to
@@ -282,6 +298,16 @@ func (g *generator) step(ctx context.Context, rate float64, dur time.Duration) h
 	expected := int(rate*dur.Seconds()) + 16
 	lat = make([]time.Duration, 0, expected)
 	lag = make([]time.Duration, 0, expected)
+	// Lean calls are encoded before the clock starts.
+	var bodies [][]byte
+	if g.lean != nil {
+		bodies = make([][]byte, expected)
+		for i := range bodies {
+			seq := g.seq.Add(1)
+			bodies[i] = leanBody(nil, g.tool, seq, g.tmpl.render(seq, g.run))
+		}
+	}
+	selfCPU, srvCPU := startCPU(0), startCPU(g.pid)
 	start := time.Now()
 	var issued int64
 	for ctx.Err() == nil {
@@ -297,6 +323,40 @@ func (g *generator) step(ctx context.Context, rate float64, dur time.Duration) h
 			}
 			intended := start.Add(time.Duration(float64(issued) / rate * float64(time.Second)))
 			cs := g.sessions[issued%int64(len(g.sessions))]
+			if g.lean != nil {
+				var body []byte
+				if issued < int64(len(bodies)) {
+					body = bodies[issued]
+				} else {
+					seq := g.seq.Add(1)
+					body = leanBody(nil, g.tool, seq, g.tmpl.render(seq, g.run))
+				}
+				id := g.ids[issued%int64(len(g.ids))]
+				inflight.Add(1)
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					defer inflight.Add(-1)
+					cctx, cancel := context.WithTimeout(ctx, g.timeout)
+					defer cancel()
+					a := time.Now()
+					dup, kind, err := g.lean.call(cctx, id, body)
+					d := time.Since(a)
+					if err != nil {
+						errs.add(kind, err.Error())
+						return
+					}
+					acked.Add(1)
+					if dup {
+						dups.Add(1)
+					}
+					mu.Lock()
+					lat = append(lat, d)
+					lag = append(lag, a.Sub(intended))
+					mu.Unlock()
+				}()
+				continue
+			}
 			seq := g.seq.Add(1)
 			inflight.Add(1)
 			wg.Add(1)
@@ -331,6 +391,8 @@ func (g *generator) step(ctx context.Context, rate float64, dur time.Duration) h
 	}
 	sent := time.Since(start)
 	wg.Wait()
+	selfCPU.finish()
+	srvCPU.finish()
 	st := httpStep{TargetRate: rate, Duration: dur.String(), Issued: issued, IssuedRate: float64(issued) / sent.Seconds(),
 		Acknowledged: acked.Load(), AckRate: float64(acked.Load()) / sent.Seconds(), Duplicates: dups.Load()}
 	st.Errors, st.ErrExamples = errs.snapshot()
@@ -342,26 +404,40 @@ func (g *generator) step(ctx context.Context, rate float64, dur time.Duration) h
 	}
 	st.Latency = summarize(lat)
 	st.SendLag = summarize(lag)
+	if n := st.Acknowledged; n > 0 {
+		st.LoadCPUPerCallUS = float64(selfCPU.total().Microseconds()) / float64(n)
+		if g.pid > 0 {
+			st.ServerCPUPerCallUS = float64(srvCPU.total().Microseconds()) / float64(n)
+		}
+	}
 	return st
 }
 
 func (r *httpReport) print(w io.Writer) {
-	fmt.Fprintf(w, "mcp-http: %s, tool %s, protocol %s, run %s\n", r.URL, r.Tool, r.ProtocolVersion, r.Run)
+	mode := "go-sdk client"
+	if r.Lean {
+		mode = "lean (raw POSTs on go-sdk sessions)"
+	}
+	fmt.Fprintf(w, "mcp-http: %s, tool %s, protocol %s, %s, run %s\n", r.URL, r.Tool, r.ProtocolVersion, mode, r.Run)
 	fmt.Fprintf(w, "  sessions: %d of %d opened (errors: %s); open latency %s\n",
 		r.SessionsOpened, r.Sessions, fmtCounts(r.SessionErrors), r.SessionOpen)
 	for k, ex := range r.SessionExamples {
 		fmt.Fprintf(w, "    session %s, e.g. %s\n", k, ex)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target/s\tsent/s\tacked/s\tacked\tdups\terrors\tp50\tp95\tp99\tmax\tsend lag p99\tpass\t")
+	fmt.Fprintln(tw, "target/s\tsent/s\tacked/s\tacked\tdups\terrors\tp50\tp95\tp99\tmax\tsend lag p99\tload CPU/call\tserver CPU/call\tpass\t")
 	for _, s := range r.Steps {
 		pass := "-"
 		if s.Pass != nil {
 			pass = map[bool]string{true: "yes", false: "no"}[*s.Pass]
 		}
-		fmt.Fprintf(tw, "%.0f\t%.0f\t%.0f\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t\n", s.TargetRate, s.IssuedRate, s.AckRate,
+		srv := "-"
+		if s.ServerCPUPerCallUS > 0 {
+			srv = fmt.Sprintf("%.0f µs", s.ServerCPUPerCallUS)
+		}
+		fmt.Fprintf(tw, "%.0f\t%.0f\t%.0f\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%.0f µs\t%s\t%s\t\n", s.TargetRate, s.IssuedRate, s.AckRate,
 			s.Acknowledged, s.Duplicates, sumCounts(s.Errors), fmtMS(s.Latency.P50), fmtMS(s.Latency.P95),
-			fmtMS(s.Latency.P99), fmtMS(s.Latency.Max), fmtMS(s.SendLag.P99), pass)
+			fmtMS(s.Latency.P99), fmtMS(s.Latency.Max), fmtMS(s.SendLag.P99), s.LoadCPUPerCallUS, srv, pass)
 	}
 	tw.Flush()
 	for _, s := range r.Steps {

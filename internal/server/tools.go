@@ -25,6 +25,10 @@ import (
 
 // Appender is where the logging tools put records: a spool writer. It must
 // be safe for concurrent use.
+//
+// An implementation must not keep payload (or payloads and their
+// elements) after it returns: the /v1/events intake reuses those buffers
+// from a pool (spool.Writer copies them into its segment).
 type Appender interface {
 	Append(kind string, payload []byte) error
 	AppendBatch(kind string, payloads [][]byte) error

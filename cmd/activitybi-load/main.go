@@ -441,6 +441,10 @@ func uploadBench(args []string) error {
 	// What the drain left in the WAL is checkpointed when the uploader is
 	// next idle (duckdb.DB.IdleCheckpoint); that cost is reported apart and
 	// in a second ratio.
+	var walBytes int64
+	if fi, err := os.Stat(db.Path() + ".wal"); err == nil {
+		walBytes = fi.Size()
+	}
 	t1, c2 := time.Now(), selfCPU()
 	ran, err := db.IdleCheckpoint(ctx)
 	if err != nil {
@@ -456,11 +460,11 @@ func uploadBench(args []string) error {
 		el.Round(time.Millisecond), upRate, 100*upRate/ceilRate, upCPU.Round(time.Millisecond), 100*ceilCPU.Seconds()/upCPU.Seconds())
 	if ran {
 		withCkpt := float64(*n) / (el + ckpt).Seconds()
-		fmt.Printf("  then the idle checkpoint of the WAL: %s (CPU %s); uploader + checkpoint %.0f rows/s = %.1f%% of the ceiling (CPU %.1f%%)\n",
-			ckpt.Round(time.Millisecond), ckptCPU.Round(time.Millisecond), withCkpt, 100*withCkpt/ceilRate,
+		fmt.Printf("  then the idle checkpoint of the %.1f MB WAL: %s (CPU %s); uploader + checkpoint %.0f rows/s = %.1f%% of the ceiling (CPU %.1f%%)\n",
+			float64(walBytes)/1e6, ckpt.Round(time.Millisecond), ckptCPU.Round(time.Millisecond), withCkpt, 100*withCkpt/ceilRate,
 			100*ceilCPU.Seconds()/(upCPU+ckptCPU).Seconds())
 	} else {
-		fmt.Printf("  then no idle checkpoint (WAL below %d bytes)\n", duckdb.DefaultIdleCheckpointBytes)
+		fmt.Printf("  then no idle checkpoint (WAL %.1f MB, below %d bytes)\n", float64(walBytes)/1e6, duckdb.DefaultIdleCheckpointBytes)
 	}
 	return nil
 }

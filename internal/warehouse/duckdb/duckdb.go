@@ -73,7 +73,7 @@ type Options struct {
 	// Threads is DuckDB's worker thread count. Default 2.
 	Threads int
 	// CheckpointThreshold is DuckDB's checkpoint_threshold: the WAL size
-	// at which a commit also checkpoints. Default "128MB"
+	// at which a commit also checkpoints. Default "64MB"
 	// (DefaultCheckpointThreshold; see load_checkpoint.go for why it is
 	// above DuckDB's 16MB).
 	CheckpointThreshold string
@@ -82,7 +82,7 @@ type Options struct {
 	// its own). Default "v1.5.0" (DefaultStorageVersion).
 	StorageVersion string
 	// IdleCheckpointBytes is the WAL size from which IdleCheckpoint
-	// checkpoints. Default 16 MiB (DefaultIdleCheckpointBytes).
+	// checkpoints. Default 4 MiB (DefaultIdleCheckpointBytes).
 	IdleCheckpointBytes int64
 	// QueryTimeout bounds each Query; on expiry the statement is
 	// interrupted. Default 60s.

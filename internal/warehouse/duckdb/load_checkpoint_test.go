@@ -30,9 +30,9 @@ func TestCheckpointOptions(t *testing.T) {
 	if err := db.sqlDB.QueryRow(`SELECT current_setting('checkpoint_threshold')::VARCHAR`).Scan(&thr); err != nil {
 		t.Fatal(err)
 	}
-	// DuckDB prints 128MB as "122.0 MiB" (128,000,000 bytes).
-	if thr != "122.0 MiB" {
-		t.Fatalf("checkpoint_threshold = %q, want 122.0 MiB (128MB)", thr)
+	// DuckDB prints 64MB as "61.0 MiB" (64,000,000 bytes).
+	if thr != "61.0 MiB" {
+		t.Fatalf("checkpoint_threshold = %q, want 61.0 MiB (64MB)", thr)
 	}
 	if db.opts.IdleCheckpointBytes != DefaultIdleCheckpointBytes {
 		t.Fatalf("IdleCheckpointBytes default %d", db.opts.IdleCheckpointBytes)

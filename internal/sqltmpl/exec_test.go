@@ -304,6 +304,16 @@ func TestExecuteHandChecked(t *testing.T) {
 			},
 		},
 		{
+			// Only started_session names a project; the session's other
+			// events count under it, not under (none) (s-1 and s-2 this
+			// week, s-0 the week before).
+			"period_comparison sessions by project", "period_comparison", `{"metric": "sessions", "by": "project"}`,
+			[][]any{
+				R{"billing", 1.0, 1.0, 0.0, 0.0},
+				R{"website", 1.0, 0.0, 1.0, nil},
+			},
+		},
+		{
 			"period_comparison tool calls by tool", "period_comparison", `{"metric": "tool_calls", "by": "tool"}`,
 			[][]any{
 				R{"Bash", 5.0, 2.0, 3.0, 1.5},

@@ -12,7 +12,11 @@ reads: >-
   Every event of the window and of the previous window: activity,
   revenue_impact (cost is the sum of negative revenue_impact, in USD) and the
   features session_id, tool, server, model, project, success, error,
-  input_tokens, output_tokens. Groups without a name are (none).
+  input_tokens, output_tokens. Groups without a name are (none). By
+  project, an event without its own project counts under its session's
+  (from any event of that session in the two windows, the session start's
+  as a rule), as usage_cost does, so a session is not split between its
+  project and (none).
 timeout: 30s
 window: {days: 7, max_days: 1830}
 params:
@@ -54,14 +58,14 @@ params:
         tool: "coalesce(tool, '(none)')"
         server: "coalesce(server, '(none)')"
         model: "coalesce(model, '(none)')"
-        project: "coalesce(project, '(none)')"
+        project: "coalesce(project, CASE WHEN session_id IS NOT NULL THEN max(project) OVER (PARTITION BY session_id) END, '(none)')"
       snowflake:
         all: "'all'"
         activity: "activity"
         tool: "COALESCE(tool, '(none)')"
         server: "COALESCE(server, '(none)')"
         model: "COALESCE(model, '(none)')"
-        project: "COALESCE(project, '(none)')"
+        project: "COALESCE(project, IFF(session_id IS NOT NULL, MAX(project) OVER (PARTITION BY session_id), NULL), '(none)')"
   - name: limit
     type: int
     default: 50
@@ -101,12 +105,18 @@ WITH w AS (
         WHERE ts >= $prev_start AND ts < $window_end
     )
 ),
+d AS (
+    -- The group of each event; by project, an event without one takes
+    -- its session's (a window, so computed only then).
+    SELECT *, /* SLOT: by */'all'/* END */ AS dimension
+    FROM w
+),
 per_period AS (
     SELECT
-        /* SLOT: by */'all'/* END */ AS dimension,
+        dimension,
         is_current,
         /* SLOT: metric */CAST(count(*) AS DOUBLE)/* END */ AS v
-    FROM w
+    FROM d
     GROUP BY dimension, is_current
 ),
 pivoted AS (
@@ -147,12 +157,16 @@ WITH w AS (
     FROM claude_stream
     WHERE ts >= $prev_start AND ts < $window_end
 ),
+d AS (
+    SELECT w.*, /* SLOT: by */'all'/* END */ AS dimension
+    FROM w
+),
 per_period AS (
     SELECT
-        /* SLOT: by */'all'/* END */ AS dimension,
+        dimension,
         is_current,
         /* SLOT: metric */CAST(COUNT(*) AS DOUBLE)/* END */ AS v
-    FROM w
+    FROM d
     GROUP BY 1, 2
 ),
 pivoted AS (

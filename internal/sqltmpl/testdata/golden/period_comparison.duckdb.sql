@@ -18,7 +18,7 @@
 -- slot by=tool: coalesce(tool, '(none)')
 -- slot by=server: coalesce(server, '(none)')
 -- slot by=model: coalesce(model, '(none)')
--- slot by=project: coalesce(project, '(none)')
+-- slot by=project: coalesce(project, CASE WHEN session_id IS NOT NULL THEN max(project) OVER (PARTITION BY session_id) END, '(none)')
 WITH w AS (
     -- The features this reads, parsed once per event: one
     -- json_extract_string of a list costs a third of a ->> per key.
@@ -42,12 +42,18 @@ WITH w AS (
         WHERE ts >= ? AND ts < ?
     )
 ),
+d AS (
+    -- The group of each event; by project, an event without one takes
+    -- its session's (a window, so computed only then).
+    SELECT *, 'all' AS dimension
+    FROM w
+),
 per_period AS (
     SELECT
-        'all' AS dimension,
+        dimension,
         is_current,
         CAST(count(*) AS DOUBLE) AS v
-    FROM w
+    FROM d
     GROUP BY dimension, is_current
 ),
 pivoted AS (

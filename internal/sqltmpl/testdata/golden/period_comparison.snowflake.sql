@@ -18,7 +18,7 @@
 -- slot by=tool: COALESCE(tool, '(none)')
 -- slot by=server: COALESCE(server, '(none)')
 -- slot by=model: COALESCE(model, '(none)')
--- slot by=project: COALESCE(project, '(none)')
+-- slot by=project: COALESCE(project, IFF(session_id IS NOT NULL, MAX(project) OVER (PARTITION BY session_id), NULL), '(none)')
 WITH w AS (
     SELECT
         activity,
@@ -37,12 +37,16 @@ WITH w AS (
     FROM claude_stream
     WHERE ts >= ? AND ts < ?
 ),
+d AS (
+    SELECT w.*, 'all' AS dimension
+    FROM w
+),
 per_period AS (
     SELECT
-        'all' AS dimension,
+        dimension,
         is_current,
         CAST(COUNT(*) AS DOUBLE) AS v
-    FROM w
+    FROM d
     GROUP BY 1, 2
 ),
 pivoted AS (

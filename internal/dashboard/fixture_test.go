@@ -239,7 +239,10 @@ func fixture(tb testing.TB) *fx {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	// tkt-0001's result, as the query engine stores it.
+	// tkt-0001's result, as the query engine stores it (a second after the
+	// card, so that the newest-first list has one order: ids made in the
+	// same millisecond order at random).
+	clock = clock.Add(time.Second)
 	res, err := store.PutResult(ctx, "alice", "tkt-0001", []byte(`{"format":"activitybi-result"}`+"\n"+`["Bash",300]`+"\n"), at("2026-04-06 08:10"))
 	if err != nil {
 		tb.Fatal(err)

@@ -96,14 +96,7 @@ func logEventBatch(app Appender, recent *RecentIDs, ins []event.Input, d event.D
 	arena := spoolBuffers.get()
 	defer spoolBuffers.put(arena)
 	return logRecords(app, recent, upload.KindEvent, d.Customer, len(ins), func(i int) (record, error) {
-		in := ins[i]
-		if in.Customer != "" {
-			return record{}, &inputError{problems: []string{"customer: cannot be set; it is the identity of this connection"}}
-		}
-		given := in.ActivityID != ""
-		// As in LogEvents: the customer is always the connection's identity.
-		in.Customer = d.Customer
-		e, err := event.Normalize(in, d)
+		e, given, err := normalizeEvent(ins[i], d)
 		if err != nil {
 			return record{}, err
 		}

@@ -442,22 +442,27 @@ type Logged struct {
 // logged are reported and not written again.
 func LogEvents(app Appender, recent *RecentIDs, ins []event.Input, d event.Defaults) ([]Logged, error) {
 	return logRecords(app, recent, upload.KindEvent, d.Customer, len(ins), func(i int) (record, error) {
-		in := ins[i]
-		if in.Customer != "" {
-			return record{}, &inputError{problems: []string{"customer: cannot be set; it is the identity of this connection"}}
-		}
-		given := in.ActivityID != ""
-		// The customer is always the connection's identity, also for events
-		// about an anonymous visitor: it is the tenant every query is
-		// isolated by.
-		in.Customer = d.Customer
-		e, err := event.Normalize(in, d)
+		e, given, err := normalizeEvent(ins[i], d)
 		if err != nil {
 			return record{}, err
 		}
 		b, err := event.Marshal(&e)
 		return record{id: e.ActivityID, ts: e.TS, given: given, payload: b}, err
 	})
+}
+
+// normalizeEvent checks and normalises one input of LogEvents (and of the
+// /v1/events batch path); given says the caller chose its id.
+func normalizeEvent(in event.Input, d event.Defaults) (e event.Event, given bool, err error) {
+	if in.Customer != "" {
+		return e, false, &inputError{problems: []string{"customer: cannot be set; it is the identity of this connection"}}
+	}
+	// The customer is always the connection's identity, also for events
+	// about an anonymous visitor: it is the tenant every query is isolated
+	// by.
+	in.Customer = d.Customer
+	e, err = event.Normalize(in, d)
+	return e, in.ActivityID != "", err
 }
 
 // record is one normalised record, encoded for the spool.

@@ -2,7 +2,6 @@ package dashboard
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"io"
 	"net/http"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/activitybi/activitybi/internal/memory/memorytest"
 	"github.com/activitybi/activitybi/internal/warehouse/duckdb"
 )
 
@@ -138,18 +138,7 @@ func openBig() (*duckdb.DB, string, error) {
 func buildBig(ctx context.Context, path string) error {
 	tmp := path + ".building"
 	os.Remove(tmp)
-	db, err := duckdb.Open(ctx, duckdb.Options{Path: tmp})
-	if err != nil {
-		return err
-	}
-	if _, err := db.Migrate(ctx); err != nil {
-		db.Close()
-		return err
-	}
-	if err := db.Close(); err != nil {
-		return err
-	}
-	raw, err := sql.Open("duckdb", tmp)
+	raw, err := memorytest.OpenMigrated(ctx, tmp)
 	if err != nil {
 		return err
 	}

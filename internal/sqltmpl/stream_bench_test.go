@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/activitybi/activitybi/internal/event"
+	"github.com/activitybi/activitybi/internal/memory/memorytest"
 	"github.com/activitybi/activitybi/internal/warehouse"
 	"github.com/activitybi/activitybi/internal/warehouse/duckdb"
 )
@@ -152,18 +153,7 @@ func writeStream(ctx context.Context, path string, events int64) error {
 	if events%10 != 0 || events < 1000 {
 		return fmt.Errorf("stream fixture: %d events; want a multiple of 10, at least 1000", events)
 	}
-	db, err := duckdb.Open(ctx, duckdb.Options{Path: path})
-	if err != nil {
-		return err
-	}
-	if _, err := db.Migrate(ctx); err != nil {
-		db.Close()
-		return err
-	}
-	if err := db.Close(); err != nil {
-		return err
-	}
-	raw, err := sql.Open("duckdb", path)
+	raw, err := memorytest.OpenMigrated(ctx, path)
 	if err != nil {
 		return err
 	}

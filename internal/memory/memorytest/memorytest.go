@@ -181,21 +181,28 @@ type stmt struct {
 	args []any
 }
 
-// write migrates a new warehouse at path with the driver, then runs the
-// statements on the raw database and fills stream_partitions.
-func write(ctx context.Context, path string, stmts []stmt) error {
+// OpenMigrated creates a warehouse at path with the driver's migrations
+// and returns it opened raw (no customer views, no locked configuration),
+// for writing a fixture in SQL; the caller closes it.
+func OpenMigrated(ctx context.Context, path string) (*sql.DB, error) {
 	db, err := duckdb.Open(ctx, duckdb.Options{Path: path})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if _, err := db.Migrate(ctx); err != nil {
 		db.Close()
-		return err
+		return nil, err
 	}
 	if err := db.Close(); err != nil {
-		return err
+		return nil, err
 	}
-	raw, err := sql.Open("duckdb", path)
+	return sql.Open("duckdb", path)
+}
+
+// write migrates a new warehouse at path with the driver, then runs the
+// statements on the raw database and fills stream_partitions.
+func write(ctx context.Context, path string, stmts []stmt) error {
+	raw, err := OpenMigrated(ctx, path)
 	if err != nil {
 		return err
 	}

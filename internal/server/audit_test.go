@@ -35,15 +35,7 @@ type auditBundle struct {
 func setupAudit(t *testing.T) *auditBundle {
 	t.Helper()
 	dir := t.TempDir()
-	ctx := context.Background()
-	db, err := duckdb.Open(ctx, duckdb.Options{Path: filepath.Join(dir, "w.duckdb")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := migratedWarehouse(t, dir)
 	w, err := spool.Open(spool.Options{Dir: filepath.Join(dir, "spool")})
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +59,7 @@ func setupAudit(t *testing.T) *auditBundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rctx, cancel := context.WithCancel(ctx)
+	rctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- s.Run(rctx) }()
 	t.Cleanup(func() {
@@ -213,4 +205,20 @@ func TestAuditListing(t *testing.T) {
 	if r := rows[6]; r[1] != nil || r[6] != event.OutcomeRefused || !strings.Contains(fmt.Sprint(r[7]), `not one of ok`) {
 		t.Errorf("refused listing: %v", r)
 	}
+}
+
+// migratedWarehouse opens a new, migrated warehouse file in dir, closed
+// when the test ends.
+func migratedWarehouse(t *testing.T, dir string) *duckdb.DB {
+	t.Helper()
+	ctx := context.Background()
+	db, err := duckdb.Open(ctx, duckdb.Options{Path: filepath.Join(dir, "w.duckdb")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return db
 }

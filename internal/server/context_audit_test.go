@@ -19,7 +19,6 @@ import (
 	"github.com/activitybi/activitybi/internal/memory"
 	"github.com/activitybi/activitybi/internal/spool"
 	"github.com/activitybi/activitybi/internal/upload"
-	"github.com/activitybi/activitybi/internal/warehouse/duckdb"
 )
 
 // TestGetContextAuditIsCoalesced: get_context over MCP, audited through a
@@ -31,14 +30,7 @@ func TestGetContextAuditIsCoalesced(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	ctx := context.Background()
-	db, err := duckdb.Open(ctx, duckdb.Options{Path: filepath.Join(dir, "w.duckdb")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := migratedWarehouse(t, dir)
 	sdir := filepath.Join(dir, "spool")
 	w, err := spool.Open(spool.Options{Dir: sdir})
 	if err != nil {
@@ -79,17 +71,7 @@ func TestGetContextAuditIsCoalesced(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, ct := mcp.NewInMemoryTransports()
-	ss, err := s.Connect(ctx, st, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ss.Close() })
-	cs, err := mcp.NewClient(&mcp.Implementation{Name: "test", Version: "1"}, nil).Connect(ctx, ct, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cs.Close() })
+	cs := connectInMemory(t, s)
 	call := func(args map[string]any) *mcp.CallToolResult {
 		t.Helper()
 		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "get_context", Arguments: args})

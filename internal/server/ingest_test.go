@@ -103,18 +103,10 @@ func TestEventsChunkedBody(t *testing.T) {
 		}
 		pw.Close()
 	}()
-	req, _ := http.NewRequest(http.MethodPost, b.url+"/v1/events", pr)
-	req.ContentLength = -1 // unknown: sent chunked
-	req.Header.Set("Authorization", "Bearer "+tokA)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
+	status, out := postChunked(t, b.url+"/v1/events", pr)
 	var res IngestResult
 	if err := json.Unmarshal(out, &res); err != nil || res.Accepted != n {
-		t.Fatalf("HTTP %d %v: %.300s", resp.StatusCode, err, out)
+		t.Fatalf("HTTP %d %v: %.300s", status, err, out)
 	}
 	if got := len(b.tool.records(t)["event"]); got != n {
 		t.Fatalf("spool has %d events, want %d", got, n)
@@ -136,18 +128,10 @@ func TestEventsChunkedBodyTooLarge(t *testing.T) {
 		}
 		pw.Close()
 	}()
-	req, _ := http.NewRequest(http.MethodPost, b.url+"/v1/events", pr)
-	req.ContentLength = -1 // unknown: sent chunked
-	req.Header.Set("Authorization", "Bearer "+tokA)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
+	status, out := postChunked(t, b.url+"/v1/events", pr)
 	pr.CloseWithError(io.ErrClosedPipe)
-	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(out), "smaller batches") {
-		t.Fatalf("HTTP %d %s", resp.StatusCode, out)
+	if status != http.StatusRequestEntityTooLarge || !strings.Contains(string(out), "smaller batches") {
+		t.Fatalf("HTTP %d %s", status, out)
 	}
 	if recs := b.tool.records(t); len(recs) != 0 {
 		t.Fatalf("spool has %d kinds of records", len(recs))
@@ -210,4 +194,20 @@ func FuzzAppendIngestResult(f *testing.F) {
 			t.Fatalf("got  %q\nwant %q", got, want)
 		}
 	})
+}
+
+// postChunked POSTs body as tokA with no Content-Length (sent chunked) and
+// returns the answer's status and body.
+func postChunked(t *testing.T, url string, body io.Reader) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, body)
+	req.ContentLength = -1 // unknown: sent chunked
+	req.Header.Set("Authorization", "Bearer "+tokA)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
 }

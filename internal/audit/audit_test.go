@@ -303,6 +303,11 @@ func BenchmarkRecord(b *testing.B) {
 		}
 		lat = append(lat, time.Since(start))
 	}
+	reportPercentiles(b, lat)
+}
+
+// reportPercentiles reports the p50, p95 and p99 of lat in nanoseconds.
+func reportPercentiles(b *testing.B, lat []time.Duration) {
 	slices.Sort(lat)
 	at := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Nanoseconds()) }
 	b.ReportMetric(at(0.50), "p50-ns")

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -407,11 +406,7 @@ func BenchmarkCoalesce(b *testing.B) {
 				}
 				lat = append(lat, time.Since(start))
 			}
-			slices.Sort(lat)
-			at := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Nanoseconds()) }
-			b.ReportMetric(at(0.50), "p50-ns")
-			b.ReportMetric(at(0.95), "p95-ns")
-			b.ReportMetric(at(0.99), "p99-ns")
+			reportPercentiles(b, lat)
 		})
 	}
 }

@@ -129,8 +129,14 @@ func (l lockedBuf) Write(p []byte) (int, error) {
 
 func (e *env) startCore(extraEnv ...string) *core {
 	e.t.Helper()
+	return e.startCoreArgs(nil, extraEnv...)
+}
+
+// startCoreArgs is startCore with extra serve flags.
+func (e *env) startCoreArgs(args []string, extraEnv ...string) *core {
+	e.t.Helper()
 	os.Remove(filepath.Join(e.dataDir, server.CoreInfoFile))
-	cmd := e.command("serve")
+	cmd := e.command(append([]string{"serve"}, args...)...)
 	cmd.Env = append(cmd.Env, extraEnv...)
 	c := &core{cmd: cmd, stderr: &bytes.Buffer{}, mu: &sync.Mutex{}, done: make(chan error, 1)}
 	cmd.Stderr = lockedBuf{c.mu, c.stderr}

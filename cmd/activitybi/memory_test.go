@@ -5,17 +5,11 @@ package main
 // HTTP with bearer tokens.
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,124 +19,9 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/activitybi/activitybi/internal/cache/redistest"
 	"github.com/activitybi/activitybi/internal/server"
 )
-
-// redisProc is a redis-server on a free loopback port, without persistence,
-// that a test can kill (SIGKILL, like a crash) and start again on the same
-// port.
-type redisProc struct {
-	t    *testing.T
-	port int
-	dir  string
-	cmd  *exec.Cmd
-	exit chan struct{}
-}
-
-func startRedisServer(t *testing.T) *redisProc {
-	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("redis-server is not installed (.ci/run installs it)")
-		}
-		t.Skip("redis-server is not installed")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &redisProc{t: t, port: l.Addr().(*net.TCPAddr).Port, dir: t.TempDir()}
-	l.Close()
-	r.start()
-	t.Cleanup(r.kill)
-	return r
-}
-
-func (r *redisProc) addr() string { return "127.0.0.1:" + strconv.Itoa(r.port) }
-func (r *redisProc) url() string  { return "redis://" + r.addr() + "/0" }
-
-func (r *redisProc) start() {
-	r.t.Helper()
-	cmd := exec.Command("redis-server", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", r.dir, "--loglevel", "warning")
-	cmd.Dir = r.dir
-	if err := cmd.Start(); err != nil {
-		r.t.Fatalf("start redis-server: %v", err)
-	}
-	r.cmd, r.exit = cmd, make(chan struct{})
-	go func(exit chan struct{}) { _ = cmd.Wait(); close(exit) }(r.exit)
-	deadline := time.Now().Add(10 * time.Second)
-	for !r.ping() {
-		select {
-		case <-r.exit:
-			r.t.Fatal("redis-server exited at start")
-		default:
-		}
-		if time.Now().After(deadline) {
-			r.t.Fatal("redis-server did not answer PING within 10s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func (r *redisProc) ping() bool {
-	c, err := net.DialTimeout("tcp", r.addr(), 200*time.Millisecond)
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := c.Write([]byte("PING\r\n")); err != nil {
-		return false
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	return err == nil && line == "+PONG\r\n"
-}
-
-func (r *redisProc) kill() {
-	if r.cmd == nil {
-		return
-	}
-	_ = r.cmd.Process.Kill()
-	<-r.exit
-	r.cmd = nil
-}
-
-// startCoreArgs is startCore with extra serve flags.
-func (e *env) startCoreArgs(args []string, extraEnv ...string) *core {
-	e.t.Helper()
-	os.Remove(filepath.Join(e.dataDir, server.CoreInfoFile))
-	cmd := e.command(append([]string{"serve"}, args...)...)
-	cmd.Env = append(cmd.Env, extraEnv...)
-	c := &core{cmd: cmd, stderr: &bytes.Buffer{}, mu: &sync.Mutex{}, done: make(chan error, 1)}
-	cmd.Stderr = lockedBuf{c.mu, c.stderr}
-	if err := cmd.Start(); err != nil {
-		e.t.Fatal(err)
-	}
-	go func() { c.done <- cmd.Wait() }()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		info, err := server.ReadCoreInfo(e.dataDir)
-		if err == nil && info.PID == cmd.Process.Pid {
-			if resp, err := http.Get(info.URL() + "/readyz"); err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == 200 {
-					c.info = info
-					return c
-				}
-			}
-		}
-		select {
-		case err := <-c.done:
-			e.t.Fatalf("serve exited early: %v\n%s", err, c.log())
-		default:
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("serve not ready in 60s\n%s", c.log())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 // metric reads one sample of the core's /metrics ("name{labels}" exactly as
 // exposed); -1 when absent.
@@ -189,9 +68,9 @@ func getContext(t *testing.T, cs *mcp.ClientSession, args map[string]any) (text,
 // including what the edge reported.
 func TestGetContextSurvivesRedisRestart(t *testing.T) {
 	t.Parallel()
-	r := startRedisServer(t)
+	r := redistest.Start(t)
 	e := newEnv(t)
-	redisEnv := "ACTIVITYBI_CACHE_REDIS_URL=" + r.url()
+	redisEnv := "ACTIVITYBI_CACHE_REDIS_URL=" + r.URL()
 	c := e.startCoreArgs([]string{"--cache-l1-ttl", "1ns"}, redisEnv)
 	defer c.stop(t)
 	ed := e.startEdgeEnv([]string{redisEnv}, "--cache-l1-ttl", "1ns")
@@ -202,7 +81,7 @@ func TestGetContextSurvivesRedisRestart(t *testing.T) {
 	})
 	waitFor(t, 10*time.Second, func() bool { _, src, _ := getContext(t, ed.cs, nil); return src == "l2" })
 
-	r.kill()
+	r.Kill()
 	sources := map[string]int{}
 	for range 30 {
 		text, src, stale := getContext(t, ed.cs, nil)
@@ -220,7 +99,7 @@ func TestGetContextSurvivesRedisRestart(t *testing.T) {
 		return strings.Contains(text, "during_outage")
 	})
 
-	r.start() // the same port, empty
+	r.Restart() // the same port, empty
 	start := time.Now()
 	waitFor(t, 20*time.Second, func() bool { _, src, _ := getContext(t, ed.cs, nil); return src == "l2" })
 	t.Logf("L2 answered again %s after Redis restarted", time.Since(start).Round(time.Millisecond))
@@ -261,14 +140,14 @@ func TestGetContextSurvivesRedisRestart(t *testing.T) {
 // pub/sub messages, and an invalidation of one leaves the other alone.
 func TestGetContextIsolatesTokensOverHTTP(t *testing.T) {
 	t.Parallel()
-	r := startRedisServer(t)
+	r := redistest.Start(t)
 	e := newEnv(t)
 	tokA, _, _ := e.createToken("--customer", "alice")
 	tokB, _, _ := e.createToken("--customer", "bob")
-	c := e.startCoreArgs([]string{"--cache-l1-ttl", "1ns"}, "ACTIVITYBI_CACHE_REDIS_URL="+r.url())
+	c := e.startCoreArgs([]string{"--cache-l1-ttl", "1ns"}, "ACTIVITYBI_CACHE_REDIS_URL="+r.URL())
 	defer c.stop(t)
 	ctx := context.Background()
-	rc := redis.NewClient(&redis.Options{Addr: r.addr(), DisableIdentity: true})
+	rc := redis.NewClient(&redis.Options{Addr: r.Addr(), DisableIdentity: true})
 	defer rc.Close()
 	sub := rc.Subscribe(ctx, "activitybi:inv")
 	defer sub.Close()

@@ -97,7 +97,7 @@ func BenchmarkGetL2(b *testing.B) {
 	var now atomic.Int64
 	now.Store(time.Now().UnixNano())
 	clock := func() time.Time { return time.Unix(0, now.Load()) }
-	c := newCache(b, Options{RedisURL: r.url(), Now: clock})
+	c := newCache(b, Options{RedisURL: r.URL(), Now: clock})
 	waitSubscribed(b, c)
 	ctx := context.Background()
 	if _, _, err := c.Get(ctx, "bench", "scope", benchLoad); err != nil {

@@ -153,8 +153,8 @@ func TestTiers(t *testing.T) {
 	t.Parallel()
 	r := startRedis(t)
 	clock := newFakeClock()
-	a := newCache(t, Options{RedisURL: r.url(), Now: clock.Now})
-	b := newCache(t, Options{RedisURL: r.url(), Now: clock.Now})
+	a := newCache(t, Options{RedisURL: r.URL(), Now: clock.Now})
+	b := newCache(t, Options{RedisURL: r.URL(), Now: clock.Now})
 	waitSubscribed(t, a, b)
 	var n counter
 
@@ -196,7 +196,7 @@ func TestL1Eviction(t *testing.T) {
 	r := startRedis(t)
 	// Room for about two entries of 1 KiB: the rest are evicted from L1 and
 	// answered by L2.
-	c := newCache(t, Options{RedisURL: r.url(), L1MaxBytes: 2*(1024+entryOverhead) + 100})
+	c := newCache(t, Options{RedisURL: r.URL(), L1MaxBytes: 2*(1024+entryOverhead) + 100})
 	waitSubscribed(t, c)
 	var n counter
 	val := strings.Repeat("x", 1024)
@@ -231,8 +231,8 @@ func TestL1Eviction(t *testing.T) {
 func TestInvalidateAcrossProcesses(t *testing.T) {
 	t.Parallel()
 	r := startRedis(t)
-	a := newCache(t, Options{RedisURL: r.url()})
-	b := newCache(t, Options{RedisURL: r.url()})
+	a := newCache(t, Options{RedisURL: r.URL()})
+	b := newCache(t, Options{RedisURL: r.URL()})
 	waitSubscribed(t, a, b)
 	var n counter
 	for _, c := range []*Cache{a, b} {
@@ -280,8 +280,8 @@ func TestInvalidateAcrossProcesses(t *testing.T) {
 func TestRedisKilledAndRestarted(t *testing.T) {
 	t.Parallel()
 	r := startRedis(t)
-	a := newCache(t, Options{RedisURL: r.url()})
-	b := newCache(t, Options{RedisURL: r.url()})
+	a := newCache(t, Options{RedisURL: r.URL()})
+	b := newCache(t, Options{RedisURL: r.URL()})
 	waitSubscribed(t, a, b)
 	var n counter
 	mustGet(t, a, "erin", "hot", n.load("hot", 1))
@@ -321,7 +321,7 @@ func TestRedisKilledAndRestarted(t *testing.T) {
 	}
 
 	time.Sleep(100 * time.Millisecond)
-	r.kill()
+	r.Kill()
 	eventually(t, 5*time.Second, "subscribers notice", func() bool { return !a.Subscribed() && !b.Subscribed() })
 	// An invalidation while Redis is away: done locally, kept for retry.
 	if err := a.Invalidate(context.Background(), "frank"); err == nil {
@@ -331,7 +331,7 @@ func TestRedisKilledAndRestarted(t *testing.T) {
 		t.Fatalf("pending invalidations %d, want 1", a.pendingN.Load())
 	}
 	time.Sleep(300 * time.Millisecond)
-	r.start()
+	r.Restart()
 	waitSubscribed(t, a, b)
 	time.Sleep(100 * time.Millisecond)
 	close(stop)
@@ -374,8 +374,8 @@ func TestIsolation(t *testing.T) {
 	t.Parallel()
 	r := startRedis(t)
 	const ns = "iso"
-	a := newCache(t, Options{RedisURL: r.url(), Namespace: ns})
-	b := newCache(t, Options{RedisURL: r.url(), Namespace: ns})
+	a := newCache(t, Options{RedisURL: r.URL(), Namespace: ns})
+	b := newCache(t, Options{RedisURL: r.URL(), Namespace: ns})
 	waitSubscribed(t, a, b)
 
 	// Pairs whose naive concatenations collide, and strings with key or glob
@@ -470,7 +470,7 @@ func TestIsolation(t *testing.T) {
 func TestL2Collision(t *testing.T) {
 	t.Parallel()
 	r := startRedis(t)
-	c := newCache(t, Options{RedisURL: r.url()})
+	c := newCache(t, Options{RedisURL: r.URL()})
 	waitSubscribed(t, c)
 	var n counter
 	mustGet(t, c, "mallory", "s", n.load("mallory's", 1))
@@ -711,8 +711,8 @@ func TestMetrics(t *testing.T) {
 	t.Parallel()
 	r := startRedis(t)
 	reg := prometheus.NewRegistry()
-	a := newCache(t, Options{RedisURL: r.url(), Registerer: reg})
-	b := newCache(t, Options{RedisURL: r.url(), Registerer: reg}) // shares the metrics
+	a := newCache(t, Options{RedisURL: r.URL(), Registerer: reg})
+	b := newCache(t, Options{RedisURL: r.URL(), Registerer: reg}) // shares the metrics
 	waitSubscribed(t, a, b)
 	var n counter
 	mustGet(t, a, "pat", "s", n.load(strings.Repeat("v", 100), 1))

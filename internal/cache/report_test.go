@@ -18,7 +18,7 @@ import (
 func TestStatsReportedToCore(t *testing.T) {
 	t.Parallel()
 	r := startRedis(t)
-	edge := newCache(t, Options{RedisURL: r.url()})
+	edge := newCache(t, Options{RedisURL: r.URL()})
 	// A cache flushes its L1 when its invalidation subscription connects
 	// (it may have missed invalidations before): wait for that first, or
 	// the flush can land between the calls below and turn a hit into a miss.

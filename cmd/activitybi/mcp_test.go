@@ -483,7 +483,7 @@ func TestGetContextAcrossSessions(t *testing.T) {
 	var got map[string]any
 	waitFor(t, 10*time.Second, func() bool {
 		got = b.call(t, "get_context", map[string]any{"topics": []string{"facts"}})
-		return strings.Contains(fmt.Sprint(got["items"]), "prefers_language")
+		return strings.Contains(fmt.Sprint(got["text"]), "prefers_language")
 	})
 	t.Logf("insight from edge A visible to edge B's get_context after %s (target < 1 s)", time.Since(start))
 	res, err := b.cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "get_context", Arguments: map[string]any{}})
@@ -530,7 +530,7 @@ func TestGetContextIsolatesIdentities(t *testing.T) {
 	}{{alice, "alice-only", "bob-only"}, {bob, "bob-only", "alice-only"}} {
 		var got string
 		waitFor(t, 10*time.Second, func() bool {
-			got = fmt.Sprint(tc.ed.call(t, "get_context", map[string]any{})["items"])
+			got = fmt.Sprint(tc.ed.call(t, "get_context", map[string]any{})["text"])
 			return strings.Contains(got, tc.own)
 		})
 		if strings.Contains(got, tc.other) {

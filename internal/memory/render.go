@@ -16,10 +16,12 @@ import (
 //
 //	tokens = ceil(len(Text)/TextBytesPerToken + (len(JSON)+ReserveBytes)/JSONBytesPerToken)
 //
-// in bytes of UTF-8, where JSON is the Page marshalled with encoding/json:
-// the text Claude reads and the structured content both count, since a
-// client may pass either or both to the model and counts both against its
-// tool-output limit (Claude Code: 25,000 tokens). JSON is counted at 3 bytes
+// in bytes of UTF-8, where JSON is the Page marshalled with encoding/json
+// (which holds the text too, and the items when asked for): the text
+// content and the structured content both count, since a client may pass
+// either or both to the model and counts both against its tool-output limit
+// (Claude Code: 25,000 tokens; it passes the model the structured content
+// alone when there is one, which is why the text is in it). JSON is counted at 3 bytes
 // per token, not the 4 usual for prose, because quotes, braces, digits and
 // RFC 3339 timestamps tokenize densely; the text's short lines at 4. The
 // estimate is a heuristic, not a tokenizer: for text and JSON both as dense
@@ -27,7 +29,7 @@ import (
 // tokens, still under Claude Code's limit.
 const (
 	DefaultMaxTokens  = 2000
-	MinMaxTokens      = 200
+	MinMaxTokens      = 300
 	HardMaxTokens     = 20_000
 	TextBytesPerToken = 4
 	JSONBytesPerToken = 3
@@ -85,17 +87,24 @@ type RenderRequest struct {
 	MaxTokens int
 	// Cursor is a previous page's NextCursor; "" for the first page.
 	Cursor string
+	// Items asks for the page's items as structured data (Page.Items) as
+	// well as in the text. Without it a page's JSON is its text and a few
+	// numbers, about half the size for the same items: a model reads the
+	// text either way; programs that want the fields ask for them.
+	Items bool
 }
 
 // Page is one page of a context: the structured content get_context
-// returns (this struct as JSON) and Text, the compact rendering for Claude.
+// returns (this struct as JSON), whose Text is the compact rendering for
+// Claude, also returned as the text content.
 type Page struct {
 	Version int64     `json:"version"`
 	AsOf    time.Time `json:"as_of"`
 	// Counts are the context's sizes, whatever the topics and the page.
 	Counts Counts `json:"counts"`
-	// Items are the items of this page, in the context's order.
-	Items Items `json:"items"`
+	// Items are the items of this page, in the context's order, when the
+	// request asked for them (RenderRequest.Items); empty otherwise.
+	Items Items `json:"items,omitzero"`
 	// NextCursor, when Truncated, gives the next page.
 	NextCursor string `json:"next_cursor,omitempty"`
 	Truncated  bool   `json:"truncated"`
@@ -103,7 +112,7 @@ type Page struct {
 	Tokens int `json:"tokens"`
 	// Text is the page for Claude: a heading per section and one line per
 	// item, with the cursor at the end when there is more.
-	Text string `json:"-"`
+	Text string `json:"text"`
 }
 
 // Items are the structured items of a page; empty sections are left out.
@@ -229,7 +238,7 @@ func Render(c *Context, r RenderRequest) (Page, error) {
 		}
 		pos = cur
 	}
-	return (&pager{c: c, budget: maxTokens*unitsPerToken - ReserveBytes*jsonUnit, maxTokens: maxTokens}).page(pos)
+	return (&pager{c: c, budget: maxTokens*unitsPerToken - ReserveBytes*jsonUnit, maxTokens: maxTokens, withItems: r.Items}).page(pos)
 }
 
 func firstSection(mask uint8) section {
@@ -256,6 +265,44 @@ type pager struct {
 	c         *Context
 	budget    int // units (twelfths of a token) for text and JSON
 	maxTokens int
+	withItems bool // the items' JSON is on the page too
+}
+
+// textCost is what a piece of the text costs: once as text content, once
+// as the JSON string of the structured content's "text" (escaped as
+// encoding/json escapes it).
+func textCost(s string) int {
+	return len(s)*textUnit + jsonStringLen(s)*jsonUnit
+}
+
+// jsonStringLen is the length of s inside a JSON string as encoding/json
+// writes it (HTML-safe), without the quotes.
+func jsonStringLen(s string) int {
+	n := 0
+	for i := 0; i < len(s); {
+		b := s[i]
+		if b < utf8.RuneSelf {
+			switch {
+			case b == '"' || b == '\\' || b == '\n' || b == '\r' || b == '\t' || b == '\b' || b == '\f':
+				n += 2
+			case b < 0x20 || b == '<' || b == '>' || b == '&':
+				n += 6
+			default:
+				n++
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1, r == '\u2028', r == '\u2029':
+			n += 6
+		default:
+			n += size
+		}
+		i += size
+	}
+	return n
 }
 
 func trailer(cur string) string {
@@ -282,7 +329,6 @@ func (p *pager) page(pos cursor) (Page, error) {
 	// The fixed part, at its largest: a cursor of the longest length, the
 	// trailer line, the header.
 	curLen := longestCursor(c, pos)
-	maxTrailer := len(trailer(strings.Repeat("x", curLen)))
 	probe := pg
 	probe.NextCursor, probe.Truncated, probe.Tokens = strings.Repeat("x", curLen), true, p.maxTokens
 	base, err := json.Marshal(probe)
@@ -291,7 +337,10 @@ func (p *pager) page(pos cursor) (Page, error) {
 	}
 	var text strings.Builder
 	text.WriteString(header(c, pos))
-	used := len(base)*jsonUnit + (text.Len()+maxTrailer)*textUnit
+	used := len(base)*jsonUnit + textCost(text.String()) + textCost(trailer(strings.Repeat("x", curLen)))
+	if p.withItems {
+		used += len(`,"items":{}`) * jsonUnit
+	}
 
 	var items Items
 	placed := 0
@@ -315,18 +364,26 @@ func (p *pager) page(pos cursor) (Page, error) {
 		for ; off < n; off++ {
 			cost := 0
 			if items.len(sec) == 0 {
-				cost += len(head)*textUnit + secJSON*jsonUnit
+				cost += textCost(head)
+				if p.withItems {
+					cost += secJSON * jsonUnit
+				}
 			}
 			var line string
 			var js []byte
 			var item any
+			var lineCost int
 			fits := false
 			for level := 0; level < numLevels; level++ {
 				line, js, item, err = renderItem(c, sec, off, level, items.len(sec) > 0)
 				if err != nil {
 					return Page{}, err
 				}
-				if used+cost+len(line)*textUnit+len(js)*jsonUnit <= p.budget {
+				lineCost = textCost(line)
+				if p.withItems {
+					lineCost += len(js) * jsonUnit
+				}
+				if used+cost+lineCost <= p.budget {
 					fits = true
 					break
 				}
@@ -345,7 +402,7 @@ func (p *pager) page(pos cursor) (Page, error) {
 				text.WriteString(head)
 				firstSec = false
 			}
-			used += cost + len(line)*textUnit + len(js)*jsonUnit
+			used += cost + lineCost
 			text.WriteString(line)
 			items.add(item)
 			placed++
@@ -367,7 +424,9 @@ func (p *pager) page(pos cursor) (Page, error) {
 	} else if placed == 0 {
 		text.WriteString("(nothing yet)\n")
 	}
-	pg.Items = items
+	if p.withItems {
+		pg.Items = items
+	}
 	pg.Text = text.String()
 	pg.Tokens = p.maxTokens
 	final, err := json.Marshal(pg)

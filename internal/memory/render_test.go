@@ -131,7 +131,7 @@ func checkPage(t *testing.T, p Page, maxTokens int) {
 }
 
 // TestRenderWithinMaxTokens renders the first page of a large context at
-// every max_tokens from 200 to 20,000 (~10 s; with -short or -race every
+// every max_tokens from 300 to 20,000 (~10 s; with -short or -race every
 // value to 3,000 and every 37th beyond).
 func TestRenderWithinMaxTokens(t *testing.T) {
 	t.Parallel()
@@ -140,20 +140,33 @@ func TestRenderWithinMaxTokens(t *testing.T) {
 		if (testing.Short() || raceEnabled) && mt > 3000 && mt%37 != 0 && mt != HardMaxTokens {
 			continue
 		}
-		p, err := Render(c, RenderRequest{MaxTokens: mt})
-		if err != nil {
-			t.Fatalf("max_tokens %d: %v", mt, err)
-		}
-		checkPage(t, p, mt)
-		// A bigger budget never shows fewer items.
-		if n := countItems(p.Items); n == 0 {
-			t.Fatalf("max_tokens %d: empty page", mt)
+		for _, withItems := range []bool{false, true} {
+			p, err := Render(c, RenderRequest{MaxTokens: mt, Items: withItems})
+			if err != nil {
+				t.Fatalf("max_tokens %d items %v: %v", mt, withItems, err)
+			}
+			checkPage(t, p, mt)
+			if n := textItems(p.Text); n == 0 || (withItems && countItems(p.Items) != n) || (!withItems && countItems(p.Items) != 0) {
+				t.Fatalf("max_tokens %d items %v: %d items in the text, %d structured", mt, withItems, n, countItems(p.Items))
+			}
 		}
 	}
 	// The whole context fits nowhere: it is larger than the hard limit.
 	if p, _ := Render(c, RenderRequest{MaxTokens: HardMaxTokens}); !p.Truncated {
 		t.Error("a context larger than 20,000 tokens rendered in one page")
 	}
+}
+
+// textItems counts the item lines of a page's text (each item is one line
+// starting "- ").
+func textItems(text string) int {
+	n := 0
+	for _, line := range strings.Split(text, "\n") {
+		if strings.HasPrefix(line, "- ") {
+			n++
+		}
+	}
+	return n
 }
 
 func countItems(it Items) int {
@@ -166,21 +179,23 @@ func TestRenderWorstHeader(t *testing.T) {
 	t.Parallel()
 	c := largeContext(time.Now().UnixMicro())
 	c.Scope = strings.Repeat("\U0001F600", MaxScopeLen)
-	cur, pages := "", 0
-	for {
-		p, err := Render(c, RenderRequest{MaxTokens: MinMaxTokens, Cursor: cur})
-		if err != nil {
-			t.Fatalf("page %d: %v", pages, err)
+	for _, withItems := range []bool{false, true} {
+		cur, pages := "", 0
+		for {
+			p, err := Render(c, RenderRequest{MaxTokens: MinMaxTokens, Cursor: cur, Items: withItems})
+			if err != nil {
+				t.Fatalf("items %v page %d: %v", withItems, pages, err)
+			}
+			checkPage(t, p, MinMaxTokens)
+			pages++
+			if !p.Truncated {
+				break
+			}
+			cur = p.NextCursor
 		}
-		checkPage(t, p, MinMaxTokens)
-		pages++
-		if !p.Truncated {
-			break
+		if want := countItems(contextItems(c)); pages < want/3 {
+			t.Errorf("items %v: %d pages for %d items", withItems, pages, want)
 		}
-		cur = p.NextCursor
-	}
-	if want := countItems(contextItems(c)); pages < want/3 {
-		t.Errorf("%d pages for %d items", pages, want)
 	}
 }
 
@@ -195,43 +210,62 @@ func TestRenderPaging(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, mt := range []int{200, 201, 233, 300, 512, 1000, 2000, 4999, 20_000} {
-			var got [numSections][]string
-			cur := ""
-			pages := 0
-			for {
-				p, err := Render(c, RenderRequest{Topics: topics, MaxTokens: mt, Cursor: cur})
-				if err != nil {
-					t.Fatalf("topics %v max_tokens %d page %d: %v", topics, mt, pages, err)
-				}
-				checkPage(t, p, mt)
-				if countItems(p.Items) == 0 {
-					t.Fatalf("topics %v max_tokens %d page %d: no items", topics, mt, pages)
-				}
-				k := itemKeys(p.Items)
-				for s := range numSections {
-					got[s] = append(got[s], k[s]...)
-				}
-				pages++
-				if !p.Truncated {
-					break
-				}
-				cur = p.NextCursor
-				if pages > 2000 {
-					t.Fatal("paging does not end")
-				}
+		wantN := 0
+		for s := section(0); s < numSections; s++ {
+			if mask&(1<<s) != 0 {
+				wantN += len(want[s])
 			}
-			for s := section(0); s < numSections; s++ {
-				w := want[s]
-				if mask&(1<<s) == 0 {
-					w = nil
+		}
+		for _, mt := range []int{300, 301, 333, 400, 512, 1000, 2000, 4999, 20_000} {
+			for _, withItems := range []bool{false, true} {
+				var got [numSections][]string
+				cur := ""
+				pages, lines := 0, 0
+				for {
+					p, err := Render(c, RenderRequest{Topics: topics, MaxTokens: mt, Cursor: cur, Items: withItems})
+					if err != nil {
+						t.Fatalf("topics %v max_tokens %d items %v page %d: %v", topics, mt, withItems, pages, err)
+					}
+					checkPage(t, p, mt)
+					n := textItems(p.Text)
+					if n == 0 {
+						t.Fatalf("topics %v max_tokens %d items %v page %d: no items", topics, mt, withItems, pages)
+					}
+					if withItems && countItems(p.Items) != n {
+						t.Fatalf("topics %v max_tokens %d page %d: %d items in the text, %d structured", topics, mt, pages, n, countItems(p.Items))
+					}
+					lines += n
+					k := itemKeys(p.Items)
+					for s := range numSections {
+						got[s] = append(got[s], k[s]...)
+					}
+					pages++
+					if !p.Truncated {
+						break
+					}
+					cur = p.NextCursor
+					if pages > 2000 {
+						t.Fatal("paging does not end")
+					}
 				}
-				if fmt.Sprint(got[s]) != fmt.Sprint(w) {
-					t.Errorf("topics %v max_tokens %d: %s items seen %d (%v...), want %d", topics, mt, s, len(got[s]), head(got[s]), len(w))
+				if lines != wantN {
+					t.Errorf("topics %v max_tokens %d items %v: %d items over %d pages, want %d", topics, mt, withItems, lines, pages, wantN)
 				}
-			}
-			if mt == 200 && mask == 1<<numSections-1 && pages < 100 {
-				t.Errorf("max_tokens 200: only %d pages", pages)
+				if !withItems {
+					continue
+				}
+				for s := section(0); s < numSections; s++ {
+					w := want[s]
+					if mask&(1<<s) == 0 {
+						w = nil
+					}
+					if fmt.Sprint(got[s]) != fmt.Sprint(w) {
+						t.Errorf("topics %v max_tokens %d: %s items seen %d (%v...), want %d", topics, mt, s, len(got[s]), head(got[s]), len(w))
+					}
+				}
+				if mt == MinMaxTokens && mask == 1<<numSections-1 && pages < 100 {
+					t.Errorf("max_tokens %d: only %d pages", mt, pages)
+				}
 			}
 		}
 	}
@@ -249,7 +283,7 @@ func head(s []string) []string {
 func TestRenderClipped(t *testing.T) {
 	t.Parallel()
 	c := largeContext(1)
-	p, err := Render(c, RenderRequest{Topics: []string{"facts"}, MaxTokens: MinMaxTokens, Cursor: cursor{version: 1, section: secFacts, offset: 2, topics: 1 << secFacts, scopeHash: scopeHash("proj")}.encode()})
+	p, err := Render(c, RenderRequest{Topics: []string{"facts"}, MaxTokens: MinMaxTokens, Items: true, Cursor: cursor{version: 1, section: secFacts, offset: 2, topics: 1 << secFacts, scopeHash: scopeHash("proj")}.encode()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +294,7 @@ func TestRenderClipped(t *testing.T) {
 	if err := json.Unmarshal(p.Items.Facts[0].Value, &s); err != nil || !strings.HasPrefix(s, `{"k":"vvv`) {
 		t.Errorf("clipped value %s: want a string of the value's start", p.Items.Facts[0].Value)
 	}
-	p, err = Render(c, RenderRequest{MaxTokens: HardMaxTokens})
+	p, err = Render(c, RenderRequest{MaxTokens: HardMaxTokens, Items: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +308,7 @@ func TestRenderClipped(t *testing.T) {
 func TestRenderTopics(t *testing.T) {
 	t.Parallel()
 	c := largeContext(1)
-	p, err := Render(c, RenderRequest{Topics: []string{"tools", "tickets"}, MaxTokens: HardMaxTokens})
+	p, err := Render(c, RenderRequest{Topics: []string{"tools", "tickets"}, MaxTokens: HardMaxTokens, Items: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,7 +347,7 @@ func TestRenderErrors(t *testing.T) {
 		msg   string
 		stale bool
 	}{
-		{"max_tokens low", c, RenderRequest{MaxTokens: 199}, "max_tokens", "must be between 200 and 20000 (default 2000), got 199", false},
+		{"max_tokens low", c, RenderRequest{MaxTokens: 299}, "max_tokens", "must be between 300 and 20000 (default 2000), got 299", false},
 		{"max_tokens high", c, RenderRequest{MaxTokens: 20_001}, "max_tokens", "got 20001", false},
 		{"max_tokens negative", c, RenderRequest{MaxTokens: -1}, "max_tokens", "got -1", false},
 		{"topic", c, RenderRequest{Topics: []string{"facts", "memories"}}, "topics", `unknown topic "memories"; accepted: facts, sessions, insights, tools, failures, tickets`, false},

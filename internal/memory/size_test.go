@@ -97,7 +97,7 @@ func TestBigCustomer(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkPage(t, p, DefaultMaxTokens)
-			got += countItems(p.Items)
+			got += textItems(p.Text)
 			pages++
 			if !p.Truncated {
 				break

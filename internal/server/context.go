@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -59,19 +60,32 @@ func (m *Memory) Get(ctx context.Context, customer, scope string) (*memory.Conte
 // Page returns one page of the context, as get_context shows it, and
 // which tier answered.
 func (m *Memory) Page(ctx context.Context, customer, scope string, rr memory.RenderRequest) (memory.Page, cache.Source, error) {
+	p, src, err := m.page(ctx, customer, scope, rr)
+	return p.Page, src, err
+}
+
+func (m *Memory) page(ctx context.Context, customer, scope string, rr memory.RenderRequest) (encodedPage, cache.Source, error) {
 	if m.Seen != nil {
 		m.Seen(customer)
 	}
 	e, src, err := m.get(ctx, customer, scope)
 	if err != nil {
-		return memory.Page{}, src, err
+		return encodedPage{}, src, err
 	}
 	r, err := m.rc.decoded(customer, scope, e)
 	if err != nil {
-		return memory.Page{}, src, err
+		return encodedPage{}, src, err
 	}
 	p, err := r.page(rr)
 	return p, src, err
+}
+
+// encodedPage is a rendered page with its JSON, encoded once when the page
+// is rendered: a hot get_context sends the same several kilobytes many
+// times, and encoding them again on every call cost more than the lookup.
+type encodedPage struct {
+	memory.Page
+	json []byte
 }
 
 // renderCache keeps, per customer and scope, the context of the entry last
@@ -104,6 +118,7 @@ type pageKey struct {
 	topics    string
 	maxTokens int
 	cursor    string
+	items     bool
 }
 
 type rendered struct {
@@ -113,7 +128,7 @@ type rendered struct {
 	ctx     *memory.Context // shared, never modified (Render does not)
 
 	mu    sync.Mutex
-	pages map[pageKey]memory.Page
+	pages map[pageKey]encodedPage
 }
 
 func (rc *renderCache) decoded(customer, scope string, e cache.Entry) (*rendered, error) {
@@ -129,7 +144,7 @@ func (rc *renderCache) decoded(customer, scope string, e cache.Entry) (*rendered
 		return nil, fmt.Errorf("cached context does not decode: %w", err)
 	}
 	c.Version, c.AsOf = e.Version, e.AsOf
-	r = &rendered{version: e.Version, asOf: e.AsOf, size: len(e.Value), ctx: &c, pages: map[pageKey]memory.Page{}}
+	r = &rendered{version: e.Version, asOf: e.AsOf, size: len(e.Value), ctx: &c, pages: map[pageKey]encodedPage{}}
 	if r.size > maxRenderedBytes {
 		return r, nil // served once, not kept
 	}
@@ -154,18 +169,23 @@ func (rc *renderCache) decoded(customer, scope string, e cache.Entry) (*rendered
 }
 
 // page renders rr, or returns the page rendered for the same request.
-func (r *rendered) page(rr memory.RenderRequest) (memory.Page, error) {
-	k := pageKey{topics: strings.Join(rr.Topics, "\x00"), maxTokens: rr.MaxTokens, cursor: rr.Cursor}
+func (r *rendered) page(rr memory.RenderRequest) (encodedPage, error) {
+	k := pageKey{topics: strings.Join(rr.Topics, "\x00"), maxTokens: rr.MaxTokens, cursor: rr.Cursor, items: rr.Items}
 	r.mu.Lock()
 	p, ok := r.pages[k]
 	r.mu.Unlock()
 	if ok {
 		return p, nil
 	}
-	p, err := memory.Render(r.ctx, rr)
+	pg, err := memory.Render(r.ctx, rr)
 	if err != nil {
-		return p, err
+		return encodedPage{}, err
 	}
+	js, err := json.Marshal(pg)
+	if err != nil {
+		return encodedPage{}, fmt.Errorf("context page does not encode: %w", err)
+	}
+	p = encodedPage{Page: pg, json: js}
 	r.mu.Lock()
 	if len(r.pages) < maxPagesPerContext {
 		r.pages[k] = p
@@ -276,14 +296,14 @@ const contextLoadTimeout = 10 * time.Second
 
 // ---- get_context
 
-var getContextFields = []string{"scope", "topics", "max_tokens", "cursor"}
+var getContextFields = []string{"scope", "topics", "max_tokens", "cursor", "items"}
 
 func getContextTool() *mcp.Tool {
 	return &mcp.Tool{
 		Name:  "get_context",
 		Title: "Recall context from earlier sessions",
 		Description: `What activitybi remembers of this person's work with Claude: facts and preferences they asked you to remember, recent sessions (when, what was done, which tools, what failed), the latest value and trend of each insight, most-used tools and recent failures.
-Call it at the start of a conversation, and whenever earlier work or the person's preferences matter. Optional scope narrows it to one project or workspace (a project name or working directory that events carry); topics picks sections (` + topicList() + `); max_tokens bounds the answer (default 2000, at most 20000); when the answer says it was truncated, call again with its next_cursor.
+Call it at the start of a conversation, and whenever earlier work or the person's preferences matter. Optional scope narrows it to one project or workspace (a project name or working directory that events carry); topics picks sections (` + topicList() + `); max_tokens bounds the answer (default 2000, at most 20000); when the answer says it was truncated, call again with its next_cursor. The answer is text (also as the structured content's "text"); items=true adds every item's fields as structured data, for programs (about twice the size).
 To remember something new, call log_insight with subject "user" (or "project:<name>").`,
 		Annotations: &mcp.ToolAnnotations{Title: "Recall context", ReadOnlyHint: true, IdempotentHint: true, OpenWorldHint: ptr(false)},
 		InputSchema: json.RawMessage(`{
@@ -292,7 +312,8 @@ To remember something new, call log_insight with subject "user" (or "project:<na
     "scope": {"type": "string", "maxLength": 255, "description": "a project or workspace to narrow to (e.g. the working directory); default: everything"},
     "topics": {"type": "array", "items": {"type": "string", "enum": ` + topicsJSON() + `}, "description": "sections to include; default all"},
     "max_tokens": {"type": "integer", "minimum": ` + fmt.Sprint(memory.MinMaxTokens) + `, "maximum": ` + fmt.Sprint(memory.HardMaxTokens) + `, "description": "size bound of the answer; default ` + fmt.Sprint(memory.DefaultMaxTokens) + `"},
-    "cursor": {"type": "string", "description": "next_cursor of a previous answer, for the next page"}
+    "cursor": {"type": "string", "description": "next_cursor of a previous answer, for the next page"},
+    "items": {"type": "boolean", "description": "also return the page's items as structured data (for programs); default false: the text holds them"}
   },
   "additionalProperties": false
 }`),
@@ -304,10 +325,13 @@ To remember something new, call log_insight with subject "user" (or "project:<na
     "stale": {"type": "boolean", "description": "true when no fresh context could be had and an older one is shown"},
     "truncated": {"type": "boolean"},
     "next_cursor": {"type": "string"},
-    "items": {"type": "object"},
-    "counts": {"type": "object"}
+    "text": {"type": "string", "description": "the page, as the text content shows it"},
+    "items": {"type": "object", "description": "the page's items by section, when asked for with items=true"},
+    "counts": {"type": "object"},
+    "tokens": {"type": "integer", "description": "the answer's estimated size"},
+    "source": {"type": "string", "description": "the cache tier that answered: l1, l2, load"}
   },
-  "required": ["version", "as_of", "stale", "truncated", "items"]
+  "required": ["version", "as_of", "stale", "truncated", "text"]
 }`),
 	}
 }
@@ -356,11 +380,16 @@ func (t *tools) getContext(ctx context.Context, req *mcp.CallToolRequest, custom
 			ie.problems = append(ie.problems, fmt.Sprintf("max_tokens: must be a whole number from %d to %d, got %s", memory.MinMaxTokens, memory.HardMaxTokens, jsonKind(v)))
 		}
 	}
+	if v, ok := m["items"]; ok && string(v) != "null" {
+		if err := json.Unmarshal(v, &rr.Items); err != nil {
+			ie.problems = append(ie.problems, "items: must be true or false, got "+jsonKind(v))
+		}
+	}
 	if err := ie.err(); err != nil {
 		return nil, err
 	}
 	start := time.Now()
-	page, src, err := t.opts.Memory.Page(ctx, customer, scope, rr)
+	page, src, err := t.opts.Memory.page(ctx, customer, scope, rr)
 	if err != nil {
 		t.auditContext(ctx, req, customer, scope, 0, start, err)
 		if errors.Is(err, memory.ErrInvalidRequest) {
@@ -369,7 +398,16 @@ func (t *tools) getContext(ctx context.Context, req *mcp.CallToolRequest, custom
 		return nil, fmt.Errorf("no context could be read (every cache tier and the core failed): %w", err)
 	}
 	t.auditContext(ctx, req, customer, scope, int64(len(page.Text)), start, nil)
-	return textResult{text: page.Text, v: GetContextResult{Page: page, Stale: src.Stale, Source: string(src.Tier)}}, nil
+	return encodedResult{text: page.Text, json: withResultFields(page.json, src)}, nil
+}
+
+// withResultFields is GetContextResult's JSON from the page's: the page's
+// object with "stale" and "source" put first.
+func withResultFields(page []byte, src cache.Source) []byte {
+	head := `{"stale":` + strconv.FormatBool(src.Stale) + `,"source":` + strconv.Quote(string(src.Tier)) + `,`
+	b := make([]byte, 0, len(head)+len(page))
+	b = append(b, head...)
+	return append(b, page[1:]...)
 }
 
 // auditContext records a get_context in the audit log (when this process
@@ -399,6 +437,13 @@ func (t *tools) auditContext(ctx context.Context, req *mcp.CallToolRequest, cust
 	}
 	_ = t.opts.Audit.Coalesce(event.Audit{Principal: principal(req), Customer: customer, Action: event.ActionGotContext,
 		Target: target, Bytes: size, DurationMS: time.Since(start).Milliseconds(), Outcome: outcome, Detail: detail})
+}
+
+// encodedResult is a structured result already encoded, with its text
+// content.
+type encodedResult struct {
+	text string
+	json []byte
 }
 
 // textResult is a structured result whose text content is given rather

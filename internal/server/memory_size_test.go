@@ -94,17 +94,31 @@ func TestGetContextBigCustomer(t *testing.T) {
 	}
 
 	for _, mt := range []int{memory.MinMaxTokens, 500, memory.DefaultMaxTokens, 5000, memory.HardMaxTokens} {
-		_, p, tokens := call(map[string]any{"max_tokens": mt})
-		if tokens > mt || p.Tokens > mt {
-			t.Errorf("max_tokens %d: the page is %d tokens by the estimate (%d by the page)", mt, tokens, p.Tokens)
-		}
-		if !p.Truncated {
-			t.Errorf("max_tokens %d: the whole context fit; the test wants it big", mt)
+		for _, items := range []bool{false, true} {
+			_, p, tokens := call(map[string]any{"max_tokens": mt, "items": items})
+			if tokens > mt || p.Tokens > mt {
+				t.Errorf("max_tokens %d items %v: the page is %d tokens by the estimate (%d by the page)", mt, items, tokens, p.Tokens)
+			}
+			// Text alone, the whole context fits in the hard limit.
+			if !p.Truncated && (items || mt < memory.HardMaxTokens) {
+				t.Errorf("max_tokens %d items %v: the whole context fit; the test wants it big", mt, items)
+			}
 		}
 	}
-	// No max_tokens: the default.
-	if _, _, tokens := call(nil); tokens > memory.DefaultMaxTokens {
+	// No max_tokens: the default. The structured content carries the
+	// text (a client such as Claude Code gives the model only the
+	// structured content) and, unless asked for, no items.
+	tx, def, tokens := call(nil)
+	if tokens > memory.DefaultMaxTokens {
 		t.Errorf("default page: %d tokens", tokens)
+	}
+	if def.Text != tx || !strings.Contains(tx, "## facts to remember") || len(itemKeys(def.Items)) != 0 {
+		t.Errorf("default page: structured text equal to the text content: %v; %d structured items", def.Text == tx, len(itemKeys(def.Items)))
+	}
+	// With items, the same items in both forms, fewer of them per page.
+	tx2, withItems, _ := call(map[string]any{"items": true})
+	if n := len(itemKeys(withItems.Items)); withItems.Text != tx2 || n == 0 || n != strings.Count(tx2, "\n- ") || n >= strings.Count(tx, "\n- ") {
+		t.Errorf("items=true: %d structured items, %d in its text, %d in the default page's text", n, strings.Count(tx2, "\n- "), strings.Count(tx, "\n- "))
 	}
 
 	// Page to the end at 500 tokens: every item once.
@@ -112,7 +126,7 @@ func TestGetContextBigCustomer(t *testing.T) {
 	total := counts.Facts + counts.Sessions + counts.Insights + counts.Tools + counts.Failures + counts.Tickets
 	cursor, pages := "", 0
 	for {
-		args := map[string]any{"max_tokens": 500}
+		args := map[string]any{"max_tokens": 500, "items": true}
 		if cursor != "" {
 			args["cursor"] = cursor
 		}

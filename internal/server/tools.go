@@ -203,6 +203,11 @@ func (t *tools) call(ctx context.Context, req *mcp.CallToolRequest, name string,
 	var txt string
 	var content []mcp.Content
 	switch r := out.(type) {
+	case encodedResult:
+		return &mcp.CallToolResult{
+			Content:           []mcp.Content{&mcp.TextContent{Text: r.text}},
+			StructuredContent: json.RawMessage(r.json),
+		}, "ok"
 	case textResult:
 		out, txt = r.v, r.text
 	case richResult:

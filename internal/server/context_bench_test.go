@@ -75,17 +75,7 @@ func BenchmarkGetContextHot(b *testing.B) {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	st, ct := mcp.NewInMemoryTransports()
-	ss, err := s.Connect(ctx, st, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { ss.Close() })
-	cs, err := mcp.NewClient(&mcp.Implementation{Name: "bench", Version: "1"}, nil).Connect(ctx, ct, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { cs.Close() })
+	cs := connectInMemory(b, s)
 	params := &mcp.CallToolParams{Name: "get_context", Arguments: map[string]any{}}
 	res, err := cs.CallTool(ctx, params)
 	if err != nil || res.IsError {

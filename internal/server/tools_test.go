@@ -367,7 +367,7 @@ func TestLogInsightBadInput(t *testing.T) {
 
 // connectInMemory connects a go-sdk client to s over in-memory transports;
 // both ends close when the test ends.
-func connectInMemory(t *testing.T, s *mcp.Server) *mcp.ClientSession {
+func connectInMemory(t testing.TB, s *mcp.Server) *mcp.ClientSession {
 	t.Helper()
 	ctx := context.Background()
 	st, ct := mcp.NewInMemoryTransports()

@@ -32,6 +32,11 @@ const defaultCoreIdleExit = 30 * time.Minute
 // client's initialize and first calls have touched what they need.
 const edgeTrimDelay = 2 * time.Second
 
+// coreTrimDelay is when a core trims the pages of the binary that starting
+// it touched (DuckDB's initialisers, migrations, opening the warehouse):
+// after its start-up and first uploads.
+const coreTrimDelay = 10 * time.Second
+
 type edgeOptions struct {
 	noCore   bool
 	coreIdle time.Duration
@@ -149,7 +154,7 @@ func (a *app) runEdge(ctx context.Context, o edgeOptions) error {
 		go func() { defer linkDone.Done(); link.Run(linkCtx) }()
 	}
 	a.log.Debug("edge serving MCP on stdio", "customer", a.cfg.Customer, "spool", a.cfg.SpoolDir())
-	go a.trimAfterStart(linkCtx)
+	go a.trimAfterStart(linkCtx, edgeTrimDelay)
 	go func() {
 		if err := memCache.Run(linkCtx); err != nil && linkCtx.Err() == nil {
 			a.log.Warn("memory cache subscriber stopped", "err", err)
@@ -241,13 +246,13 @@ func setEdgeGC() {
 	}
 }
 
-// trimAfterStart gives back, once the edge has started, the pages of the
-// binary only start-up touched (see trimExecutable).
-func (a *app) trimAfterStart(ctx context.Context) {
+// trimAfterStart gives back, delay after start, the pages of the binary
+// only start-up touched (see trimExecutable).
+func (a *app) trimAfterStart(ctx context.Context, delay time.Duration) {
 	select {
-	case <-time.After(edgeTrimDelay):
+	case <-time.After(delay):
 		before, after := trimExecutable()
-		a.log.Debug("edge memory trimmed", "rss_before", before, "rss_after", after)
+		a.log.Debug("memory trimmed", "rss_before", before, "rss_after", after)
 	case <-ctx.Done():
 	}
 }

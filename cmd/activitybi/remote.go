@@ -165,7 +165,7 @@ func (a *app) runRemoteEdge(ctx context.Context, o edgeOptions) error {
 	go func() { defer shipDone.Done(); sh.run(shipCtx) }()
 
 	a.log.Debug("remote edge serving MCP on stdio", "remote", u.Redacted(), "customer", a.cfg.Customer, "spool", spoolDir)
-	go a.trimAfterStart(shipCtx)
+	go a.trimAfterStart(shipCtx, edgeTrimDelay)
 	err = ms.Run(ctx, &mcp.IOTransport{Reader: io.NopCloser(a.stdin), Writer: nopWriteCloser{a.stdout}})
 	// Intake stopped: stop shipping, close the segment (fsync), then ship
 	// what is left for a bounded time.

@@ -423,3 +423,20 @@ func FuzzDecodeCursor(f *testing.F) {
 		checkPage(t, p, MinMaxTokens)
 	})
 }
+
+// FuzzJSONStringLen: the pager's accounting of the text inside the
+// structured content is exactly what encoding/json writes.
+func FuzzJSONStringLen(f *testing.F) {
+	for _, s := range []string{"", "plain", "line\nnext\t\"q\" \\", "<a&b>", "\u2028\u2029é😀", "\x00\x1f\x7f", "bad \xff\xfe utf8"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		b, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := jsonStringLen(s), len(b)-2; got != want {
+			t.Fatalf("jsonStringLen(%q) = %d, encoding/json wrote %d bytes: %s", s, got, want, b)
+		}
+	})
+}

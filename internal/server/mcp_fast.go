@@ -307,7 +307,7 @@ func (f *fastMCP) tryLogEvent(w http.ResponseWriter, r *http.Request, sid string
 	if f.tools.opts.Metrics != nil {
 		f.tools.opts.Metrics.ObserveTool(logEventTool.Name, outcome, time.Since(start))
 	}
-	result, err := json.Marshal(res)
+	result, err := encodeToolResult(res)
 	if err != nil {
 		// Not reachable with the results tools.call makes; let the go-sdk
 		// answer rather than answer differently.
@@ -459,3 +459,37 @@ func (w *observeWriter) Flush() {
 }
 
 func (w *observeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// encodeToolResult is json.Marshal(res), byte for byte
+// (TestMCPFastPathAnswersAsTheGoSDK compares), written by hand for the
+// common success form — one text content beside structured content — which
+// is a fifth of the fast path's own CPU when reflection writes it.
+func encodeToolResult(res *mcp.CallToolResult) ([]byte, error) {
+	raw, isRaw := res.StructuredContent.(json.RawMessage)
+	if res.IsError || res.Meta != nil || !isRaw || len(res.Content) != 1 {
+		return json.Marshal(res)
+	}
+	tc, ok := res.Content[0].(*mcp.TextContent)
+	if !ok || tc.Meta != nil || tc.Annotations != nil {
+		return json.Marshal(res)
+	}
+	text, err := json.Marshal(tc.Text)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, len(text)+len(raw)+64)
+	out = append(out, `{"content":[{"type":"text","text":`...)
+	out = append(out, text...)
+	out = append(out, `}],"structuredContent":`...)
+	// encoding/json writes a RawMessage compacted and HTML-escaped.
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil {
+		return nil, err
+	}
+	b := buf.Bytes()
+	if bytes.ContainsAny(b, "<>&\u2028\u2029") {
+		return json.Marshal(res)
+	}
+	out = append(out, b...)
+	return append(out, '}'), nil
+}

@@ -118,6 +118,7 @@ func TestMCPFastPathAnswersAsTheGoSDK(t *testing.T) {
 		{"ok", `7`, `{"activity":"called_tool","activity_id":"P-1","ts":` + ts + `,"features":{"tool":"Bash","n":1}}`},
 		{"duplicate", `8`, `{"activity":"called_tool","activity_id":"P-1","ts":` + ts + `}`},
 		{"string id", `"req-9"`, `{"activity":"ran_tests","activity_id":"P-2","ts":` + ts + `,"revenue_impact":-0.5,"link":"https://x.y/<z>&"}`},
+		{"html in the id", `16`, `{"activity":"called_tool","activity_id":"P-<&>\u2028","ts":` + ts + `}`},
 		{"bad activity", `10`, `{"activity":"NotAVerb","features":[1]}`},
 		{"unknown field", `11`, `{"activity":"called_tool","colour":"red","ts":"yesterday"}`},
 		{"customer field", `12`, `{"activity":"called_tool","customer":"bob"}`},
@@ -160,7 +161,7 @@ func TestMCPFastPathAnswersAsTheGoSDK(t *testing.T) {
 		}
 		ids[e.ActivityID]++
 	}
-	want := map[string]int{"fast-1": 1, "fast-2": 1, "sdk-1": 1, "sdk-2": 1}
+	want := map[string]int{"fast-1": 1, "fast-2": 1, "fast-<&>\u2028": 1, "sdk-1": 1, "sdk-2": 1, "sdk-<&>\u2028": 1}
 	if fmt.Sprint(ids) != fmt.Sprint(want) {
 		t.Fatalf("records by id = %v, want %v", ids, want)
 	}

@@ -8,12 +8,17 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/activitybi/activitybi/internal/event"
 	"github.com/activitybi/activitybi/internal/spool"
@@ -423,4 +428,85 @@ func btoi(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// The go-sdk's idle timer only sees the POSTs it serves: a session used
+// only through the fast path sends a call through the go-sdk once
+// fastRefreshAfter has passed, and a session the go-sdk closed by itself is
+// dropped by the next sweep.
+func TestMCPFastPathSessionLifetime(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	w, err := spool.Open(spool.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	mo := MCPOptions{Appender: w, Identity: TokenIdentity, Recent: NewRecentIDs(100)}
+	ms, err := NewMCPServer(mo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sdk := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return ms }, &mcp.StreamableHTTPOptions{SessionTimeout: mcpSessionTimeout})
+	f, err := newFastMCP(mo, ms, sdk, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	clock := time.Now()
+	f.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	advance := func(d time.Duration) { mu.Lock(); clock = clock.Add(d); mu.Unlock() }
+	verify := func(_ context.Context, tok string, _ *http.Request) (*auth.TokenInfo, error) {
+		if tok != tokA {
+			return nil, auth.ErrInvalidToken
+		}
+		return &auth.TokenInfo{UserID: "alice"}, nil
+	}
+	hs := httptest.NewServer(auth.RequireBearerToken(verify, &auth.RequireBearerTokenOptions{AllowMissingExpiration: true})(f))
+	defer hs.Close()
+	tr := &mcp.StreamableClientTransport{Endpoint: hs.URL, HTTPClient: &http.Client{Transport: bearerTransport{tokA}}, DisableStandaloneSSE: true}
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "t", Version: "1"}, nil).Connect(context.Background(), tr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	n := 0
+	call := func(wantFast bool, wantCode int) {
+		t.Helper()
+		n++
+		before := testutil.ToFloat64(f.served)
+		req, _ := http.NewRequest(http.MethodPost, hs.URL, strings.NewReader(logEventBody(strconv.Itoa(n), `{"activity":"called_tool"}`)))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("Mcp-Session-Id", cs.ID())
+		req.Header.Set("Authorization", "Bearer "+tokA)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if fast := testutil.ToFloat64(f.served) > before; fast != wantFast || resp.StatusCode != wantCode {
+			t.Fatalf("call %d: fast %v HTTP %d, want fast %v HTTP %d", n, fast, resp.StatusCode, wantFast, wantCode)
+		}
+	}
+	call(true, 200)
+	advance(fastRefreshAfter)
+	call(false, 200) // through the go-sdk, which restarts its timer
+	if got := testutil.ToFloat64(f.declined.WithLabelValues(declineRefresh)); got != 1 {
+		t.Fatalf("declined for refresh %v times", got)
+	}
+	call(true, 200)
+	// The go-sdk closes the session by itself (as its timer would).
+	for ss := range ms.Sessions() {
+		ss.Close()
+	}
+	advance(fastSweepEvery)
+	call(false, http.StatusNotFound)
+	f.mu.RLock()
+	left := len(f.sessions)
+	f.mu.RUnlock()
+	if left != 0 {
+		t.Fatalf("%d sessions still tracked after the sweep", left)
+	}
 }

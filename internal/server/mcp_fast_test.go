@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/activitybi/activitybi/internal/event"
 	"github.com/activitybi/activitybi/internal/spool"
+	"github.com/activitybi/activitybi/internal/upload"
 )
 
 const fastProto = "2025-11-25"
@@ -508,5 +510,82 @@ func TestMCPFastPathSessionLifetime(t *testing.T) {
 	f.mu.RUnlock()
 	if left != 0 {
 		t.Fatalf("%d sessions still tracked after the sweep", left)
+	}
+}
+
+// End to end into a real warehouse: calls from several go-sdk clients and
+// raw posts, on both paths, with retries of the same ids, leave exactly one
+// row per acknowledged activity_id once the uploader has loaded the spool.
+func TestMCPFastPathEveryCallInTheWarehouseOnce(t *testing.T) {
+	t.Parallel()
+	b := setupHTTP(t, spool.Options{})
+	db := migratedWarehouse(t, t.TempDir())
+	u, err := upload.New(upload.Options{SpoolDir: b.dir, Warehouse: db, PollInterval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	upDone := make(chan error, 1)
+	go func() { upDone <- u.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-upDone; err != nil && !errors.Is(err, context.Canceled) {
+			t.Error(err)
+		}
+	}()
+	var mu sync.Mutex
+	acked := map[string]bool{}
+	var wg sync.WaitGroup
+	for c := range 4 {
+		cs := b.connectMCP(t, tokA)
+		defer cs.Close()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 40 {
+				id := fmt.Sprintf("w%d-%d", c, i%30) // ids 30..39 repeat 0..9: duplicates
+				var ok bool
+				if i%2 == 0 {
+					res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "log_event",
+						Arguments: map[string]any{"activity": "called_tool", "activity_id": id}})
+					ok = err == nil && !res.IsError
+				} else {
+					extra := []string{}
+					if i%4 == 1 {
+						extra = forceSDK
+					}
+					code, _, out := rawMCP(t, b.url, tokA, cs.ID(), logEventBody(strconv.Itoa(1000+i),
+						`{"activity":"called_tool","activity_id":"`+id+`"}`), extra...)
+					ok = code == 200 && bytes.Contains(out, []byte(`"result"`)) && !bytes.Contains(out, []byte(`"isError":true`))
+				}
+				if !ok {
+					t.Errorf("%s not acknowledged", id)
+					return
+				}
+				mu.Lock()
+				acked[id] = true
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	// Wait for the uploader to load everything (not a timing assertion: a
+	// generous bound on reaching the state).
+	var n, ids int64
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		tb, err := db.Query(context.Background(), "SELECT count(*), count(DISTINCT activity_id) FROM claude_stream WHERE customer = 'alice'", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, ids = tb.Rows[0][0].(int64), tb.Rows[0][1].(int64)
+		if n >= int64(len(acked)) {
+			break
+		}
+	}
+	if n != int64(len(acked)) || ids != n || len(acked) != 4*30 {
+		t.Fatalf("warehouse has %d rows (%d distinct ids) for %d acknowledged ids, want 120", n, ids, len(acked))
+	}
+	if served := b.metric(t, fastServed); served < 100 {
+		t.Fatalf("fast path served only %v calls", served)
 	}
 }

@@ -1,12 +1,17 @@
 package server
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -84,5 +89,106 @@ func BenchmarkMCPLogEvent(b *testing.B) {
 			b.ReportMetric(at(0.95), "p95-µs")
 			b.ReportMetric(at(0.99), "p99-µs")
 		})
+	}
+}
+
+// BenchmarkMCPLogEventHTTP is the same call over real loopback TCP: c
+// workers, each with one persistent HTTP/1.1 connection and one call in
+// flight, write pre-encoded requests and read the answers with
+// http.ReadResponse. Client and core share this process, and there is no
+// uploader: calls/s and CPU per call are what the /mcp path, net/http and
+// TCP cost with a client beside them — the capacity of the intake alone,
+// which `activitybi-load mcp-http --raw` against `activitybi serve`
+// measures with the uploader loading the rows (bench/mcp.md).
+func BenchmarkMCPLogEventHTTP(b *testing.B) {
+	for _, path := range []string{"fast", "sdk"} {
+		for _, c := range []int{8, 64} {
+			b.Run(path+"/c"+strconv.Itoa(c), func(b *testing.B) {
+				s := benchIngestServer(b, spool.DurabilityDefault)
+				addr, err := s.Listen()
+				if err != nil {
+					b.Fatal(err)
+				}
+				ctx, cancel := context.WithCancel(context.Background())
+				done := make(chan error, 1)
+				go func() { done <- s.Run(ctx) }()
+				defer func() {
+					cancel()
+					if err := <-done; err != nil {
+						b.Error(err)
+					}
+				}()
+				tr := &mcp.StreamableClientTransport{Endpoint: "http://" + addr.String() + "/mcp",
+					HTTPClient: &http.Client{Transport: bearerTransport{tokA}}, DisableStandaloneSSE: true}
+				cs, err := mcp.NewClient(&mcp.Implementation{Name: "b", Version: "1"}, nil).Connect(ctx, tr, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer cs.Close()
+				head := "POST /mcp HTTP/1.1\r\nHost: " + addr.String() + "\r\nContent-Type: application/json\r\n" +
+					"Accept: application/json, text/event-stream\r\nMcp-Protocol-Version: " + fastProto + "\r\nMcp-Session-Id: " + cs.ID() +
+					"\r\nAuthorization: Bearer " + tokA + "\r\n"
+				if path == "sdk" {
+					head += forceSDK[0] + ": " + forceSDK[1] + "\r\n"
+				}
+				reqs := make([][]byte, b.N)
+				for i := range reqs {
+					body := logEventBody(strconv.Itoa(i+1), `{"activity":"called_tool","activity_id":"bench-`+strconv.Itoa(i)+`","features":{"tool":"activitybi-load","seq":`+strconv.Itoa(i)+`}}`)
+					reqs[i] = []byte(head + "Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body)
+				}
+				lat := make([]time.Duration, b.N)
+				var next atomic.Int64
+				var wg sync.WaitGroup
+				b.ResetTimer()
+				cpu0 := processCPU(b)
+				start := time.Now()
+				for range c {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						conn, err := net.Dial("tcp", addr.String())
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						defer conn.Close()
+						br := bufio.NewReader(conn)
+						for {
+							i := int(next.Add(1)) - 1
+							if i >= len(reqs) {
+								return
+							}
+							a := time.Now()
+							if _, err := conn.Write(reqs[i]); err != nil {
+								b.Error(err)
+								return
+							}
+							resp, err := http.ReadResponse(br, nil)
+							if err != nil {
+								b.Error(err)
+								return
+							}
+							out, err := io.ReadAll(resp.Body)
+							resp.Body.Close()
+							lat[i] = time.Since(a)
+							if err != nil || resp.StatusCode != 200 || !bytes.Contains(out, []byte(`"duplicate":false`)) {
+								b.Errorf("HTTP %d %v: %s", resp.StatusCode, err, out)
+								return
+							}
+						}
+					}()
+				}
+				wg.Wait()
+				el := time.Since(start)
+				cpu := processCPU(b) - cpu0
+				b.StopTimer()
+				b.ReportMetric(float64(b.N)/el.Seconds(), "calls/s")
+				b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N)/1e3, "cpu-µs/call")
+				slices.Sort(lat)
+				at := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Nanoseconds()) / 1e3 }
+				b.ReportMetric(at(0.50), "p50-µs")
+				b.ReportMetric(at(0.99), "p99-µs")
+			})
+		}
 	}
 }

@@ -24,6 +24,16 @@ package server
 // go-sdk last saw it fastRefreshAfter ago (that call resets the timer), and
 // a periodic check against mcp.Server.Sessions drops whatever the go-sdk
 // closed for another reason.
+//
+// Known differences from the go-sdk, all deliberate: the answer is
+// application/json, never an SSE stream (the spec lets a server choose
+// for a POST of a request; the go-sdk and TypeScript clients read both);
+// two calls with the same JSON-RPC id in flight at once on one session are
+// both answered (the go-sdk refuses the second with a 400); and a session
+// the go-sdk closed by itself for a reason other than DELETE, its idle
+// timer or a failed initialize (none exists in this core's configuration:
+// no KeepAlive) is still answered here until the next sweep, at most
+// fastSweepEvery later.
 
 import (
 	"bytes"
@@ -53,8 +63,10 @@ const (
 	// one falls through to the go-sdk (features are at most 64 KiB).
 	maxFastBody = 128 << 10
 	// maxFastSessions bounds the sessions tracked; beyond it new sessions
-	// are served by the go-sdk alone (counted as reason "table_full").
-	maxFastSessions = 100_000
+	// are served by the go-sdk alone (counted as reason "table_full"). It
+	// also bounds the work of confirming each new session, a scan of the
+	// go-sdk's sessions (mcp.Server.Sessions copies them all).
+	maxFastSessions = 10_000
 	// fastRefreshAfter: a session the go-sdk has not served for this long
 	// sends its next call through the go-sdk, which resets its idle timer.
 	fastRefreshAfter = mcpSessionTimeout / 2
@@ -204,6 +216,13 @@ func (f *fastMCP) serveKnownSession(w http.ResponseWriter, r *http.Request, sid 
 
 // track adds a session the go-sdk just initialised.
 func (f *fastMCP) track(sid, customer string) {
+	f.mu.RLock()
+	full := len(f.sessions) >= maxFastSessions
+	f.mu.RUnlock()
+	if full {
+		f.declined.WithLabelValues(declineTableFull).Inc()
+		return
+	}
 	if !f.sdkHolds(sid) {
 		return
 	}
@@ -211,7 +230,7 @@ func (f *fastMCP) track(sid, customer string) {
 	s := &fastSession{customer: customer, added: now}
 	s.lastSDK.Store(now.UnixNano())
 	f.mu.Lock()
-	full := len(f.sessions) >= maxFastSessions
+	full = len(f.sessions) >= maxFastSessions
 	if !full {
 		f.sessions[sid] = s
 	}

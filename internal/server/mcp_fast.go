@@ -92,7 +92,7 @@ const (
 	declineRefresh        = "refresh"         // the go-sdk's idle timer needs resetting
 	declineCustomer       = "customer"        // the token's customer did not open this session
 	declineHeaders        = "headers"         // Accept, Content-Type, version, Host or other Mcp-* headers
-	declineBody           = "body"            // too large, or not the plain single-request form
+	declineBody           = "body"            // chunked and over maxFastBody, or unreadable; any method
 	declineTableFull      = "table_full"      // a new session was not tracked: maxFastSessions
 )
 
@@ -139,7 +139,7 @@ func newFastMCP(mo MCPOptions, ms *mcp.Server, sdk http.Handler, reg prometheus.
 		served: prometheus.NewCounter(prometheus.CounterOpts{Name: "activitybi_mcp_fast_path_calls_total",
 			Help: "log_event calls over /mcp answered by the fast path instead of the go-sdk handler."}),
 		declined: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "activitybi_mcp_fast_path_declined_total",
-			Help: "log_event calls over /mcp that fell through to the go-sdk handler, by reason."}, []string{"reason"}),
+			Help: "log_event calls on a known /mcp session that fell through to the go-sdk handler, by reason (body: a chunked body over the fast path's size limit or an unreadable one, of any method)."}, []string{"reason"}),
 	}
 	for _, c := range []prometheus.Collector{f.served, f.declined} {
 		if err := reg.Register(c); err != nil {
@@ -295,10 +295,6 @@ func (f *fastMCP) tryLogEvent(w http.ResponseWriter, r *http.Request, sid string
 		// Not counted: most such requests are not log_event calls.
 		return false
 	}
-	if !fastHeaders(r) {
-		f.declined.WithLabelValues(declineHeaders).Inc()
-		return false
-	}
 	body, ok := readFastBody(r)
 	if !ok {
 		f.declined.WithLabelValues(declineBody).Inc()
@@ -311,6 +307,9 @@ func (f *fastMCP) tryLogEvent(w http.ResponseWriter, r *http.Request, sid string
 	}
 	ti := auth.TokenInfoFromContext(r.Context())
 	switch {
+	case !fastHeaders(r):
+		f.declined.WithLabelValues(declineHeaders).Inc()
+		return false
 	case ti == nil || ti.UserID != s.customer:
 		f.declined.WithLabelValues(declineCustomer).Inc()
 		return false

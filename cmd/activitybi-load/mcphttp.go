@@ -51,6 +51,7 @@ type httpReport struct {
 	URL             string            `json:"url"`
 	Tool            string            `json:"tool"`
 	Lean            bool              `json:"lean,omitempty"`
+	Raw             bool              `json:"raw,omitempty"`
 	ProtocolVersion string            `json:"protocol_version"`
 	Sessions        int               `json:"sessions"`
 	SessionsOpened  int               `json:"sessions_opened"`
@@ -102,8 +103,13 @@ func runMCPHTTP(ctx context.Context, args []string, stdout io.Writer) (*httpRepo
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	prof := fs.String("cpuprofile", "", "write a CPU profile of this load tool to `FILE`")
 	lean := fs.Bool("lean", false, "open sessions with the go-sdk client, then send each call as a raw POST of pre-encoded JSON-RPC (measures the server apart from the go-sdk client)")
+	raw := fs.Bool("raw", false, "open sessions with the go-sdk client, then write each call and parse its answer on this tool's own persistent HTTP/1.1 connections (no net/http: the cheapest client, for measuring the server at high rates)")
+	rawConns := fs.Int("raw-conns", 0, "connections --raw keeps open at most (0: one per session)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	if *lean && *raw {
+		return nil, errors.New("--lean and --raw are two ways of sending the calls; give one")
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
@@ -142,7 +148,7 @@ func runMCPHTTP(ctx context.Context, args []string, stdout io.Writer) (*httpRepo
 
 	endpoint := endpointURL(*rawURL, "/mcp")
 	rep := &httpReport{Mode: "mcp-http", Date: time.Now().UTC().Format(time.RFC3339), Run: newRunID(), URL: endpoint,
-		Tool: *tool, ProtocolVersion: *proto, Sessions: *sessions, PID: *pid, Lean: *lean}
+		Tool: *tool, ProtocolVersion: *proto, Sessions: *sessions, PID: *pid, Lean: *lean, Raw: *raw}
 	if *findMax {
 		rep.P99Limit, rep.MinAckRatio = p99Limit.String(), *minAck
 	}
@@ -171,6 +177,25 @@ func runMCPHTTP(ctx context.Context, args []string, stdout io.Writer) (*httpRepo
 		for _, cs := range css {
 			g.ids = append(g.ids, cs.ID())
 		}
+	}
+	if *raw {
+		var rs []rawSession
+		for _, cs := range css {
+			r := rawSession{id: cs.ID(), proto: *proto}
+			if ir := cs.InitializeResult(); ir != nil {
+				r.proto = ir.ProtocolVersion
+			}
+			rs = append(rs, r)
+		}
+		conns := *rawConns
+		if conns <= 0 {
+			conns = len(css)
+		}
+		g.raw, err = newRawCaller(endpoint, *token, rs, conns, &bt.status)
+		if err != nil {
+			return nil, err
+		}
+		defer g.raw.close()
 	}
 	for i, p := range plans {
 		if i > 0 {
@@ -278,6 +303,9 @@ type generator struct {
 	// lean, when set, sends the calls itself on the sessions ids.
 	lean *leanCaller
 	ids  []string
+	// raw, when set, sends them on its own connections (session i of
+	// sessions is its session i).
+	raw *rawCaller
 }
 
 // step sends at rate for dur: call i is due at start + i/rate and goes to
@@ -300,7 +328,7 @@ func (g *generator) step(ctx context.Context, rate float64, dur time.Duration) h
 	lag = make([]time.Duration, 0, expected)
 	// Lean calls are encoded before the clock starts.
 	var bodies [][]byte
-	if g.lean != nil {
+	if g.lean != nil || g.raw != nil {
 		bodies = make([][]byte, expected)
 		for i := range bodies {
 			seq := g.seq.Add(1)
@@ -323,7 +351,7 @@ func (g *generator) step(ctx context.Context, rate float64, dur time.Duration) h
 			}
 			intended := start.Add(time.Duration(float64(issued) / rate * float64(time.Second)))
 			cs := g.sessions[issued%int64(len(g.sessions))]
-			if g.lean != nil {
+			if g.lean != nil || g.raw != nil {
 				var body []byte
 				if issued < int64(len(bodies)) {
 					body = bodies[issued]
@@ -331,16 +359,25 @@ func (g *generator) step(ctx context.Context, rate float64, dur time.Duration) h
 					seq := g.seq.Add(1)
 					body = leanBody(nil, g.tool, seq, g.tmpl.render(seq, g.run))
 				}
-				id := g.ids[issued%int64(len(g.ids))]
+				si := int(issued % int64(len(g.sessions)))
 				inflight.Add(1)
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
 					defer inflight.Add(-1)
-					cctx, cancel := context.WithTimeout(ctx, g.timeout)
-					defer cancel()
 					a := time.Now()
-					dup, kind, err := g.lean.call(cctx, id, body)
+					var (
+						dup  bool
+						kind string
+						err  error
+					)
+					if g.raw != nil {
+						dup, kind, err = g.raw.call(si, body, g.timeout)
+					} else {
+						cctx, cancel := context.WithTimeout(ctx, g.timeout)
+						dup, kind, err = g.lean.call(cctx, g.ids[si], body)
+						cancel()
+					}
 					d := time.Since(a)
 					if err != nil {
 						errs.add(kind, err.Error())
@@ -417,6 +454,9 @@ func (r *httpReport) print(w io.Writer) {
 	mode := "go-sdk client"
 	if r.Lean {
 		mode = "lean (raw POSTs on go-sdk sessions)"
+	}
+	if r.Raw {
+		mode = "raw (own HTTP/1.1 connections on go-sdk sessions)"
 	}
 	fmt.Fprintf(w, "mcp-http: %s, tool %s, protocol %s, %s, run %s\n", r.URL, r.Tool, r.ProtocolVersion, mode, r.Run)
 	fmt.Fprintf(w, "  sessions: %d of %d opened (errors: %s); open latency %s\n",

@@ -420,8 +420,14 @@ func (s *Server) mcpHandler() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return ms },
+	sdk := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return ms },
 		&mcp.StreamableHTTPOptions{SessionTimeout: mcpSessionTimeout})
+	// log_event calls on known sessions are answered without the go-sdk
+	// (mcp_fast.go); everything else is the go-sdk's.
+	h, err := newFastMCP(mo, ms, sdk, s.opts.Registry)
+	if err != nil {
+		return nil, err
+	}
 	verify := func(_ context.Context, tok string, r *http.Request) (*auth.TokenInfo, error) {
 		if r.URL.Query().Has("customer") || r.Header.Get("X-Activitybi-Customer") != "" {
 			return nil, fmt.Errorf("%w: a customer cannot be named in a request; it is the token's customer", auth.ErrInvalidToken)

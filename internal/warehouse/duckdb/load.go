@@ -804,10 +804,10 @@ ON CONFLICT DO NOTHING`)
 // twice the last one wins. Each offset is an UPDATE of its segment's row,
 // and an INSERT only when there was none (a new segment): in DuckDB an
 // INSERT ... ON CONFLICT DO UPDATE of one row cost about 3.5 ms against
-// about 0.9 ms for the UPDATE (bench/warehouse.md), and a batch writes
-// one or two offsets. Only Load
-// writes offsets, under writeMu, so nothing can insert the row between the
-// two statements.
+// about 0.9 ms for the UPDATE (bench/warehouse.md), and a batch writes one
+// or two offsets. upload_offsets changes only under writeMu (Load,
+// ForgetOffsets), so nothing can insert the row between the two
+// statements.
 func upsertOffsets(ctx context.Context, conn *sql.Conn, offs []warehouse.Offset) error {
 	if len(offs) == 0 {
 		return nil

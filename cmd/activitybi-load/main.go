@@ -209,7 +209,55 @@ func lag(args []string) error {
 		// file-backed is mostly the binary's pages in use.
 		fmt.Printf("  at the peak: anonymous %.1f MB, file-backed %.1f MB\n", float64(p.anon)/1024, float64(p.file)/1024)
 	}
+	if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", cmd.Process.Pid)); err == nil {
+		if m, err := readSmaps(cmd.Process.Pid, exe); err == nil {
+			fmt.Printf("  at the end: the binary's own pages %.1f MB resident (%.1f MB of them executable), other files %.1f MB, anonymous %.1f MB\n",
+				float64(m.bin)/1024, float64(m.binExec)/1024, float64(m.otherFile)/1024, float64(m.anon)/1024)
+		}
+	}
 	return nil
+}
+
+// smapsMem is a process's resident memory in KiB by kind of mapping.
+type smapsMem struct{ bin, binExec, otherFile, anon int64 }
+
+// readSmaps sums the Rss of pid's mappings from /proc/PID/smaps: those of
+// the executable exe (split out: its code), other files (shared libraries),
+// and anonymous ones (heaps, stacks). Linux only.
+func readSmaps(pid int, exe string) (smapsMem, error) {
+	var m smapsMem
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err != nil {
+		return m, err
+	}
+	var cur *int64
+	exec := false
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		if !strings.HasSuffix(f[0], ":") { // a mapping's header: addr perms offset dev inode [path]
+			exec = len(f) > 1 && strings.Contains(f[1], "x")
+			switch {
+			case len(f) >= 6 && f[5] == exe:
+				cur = &m.bin
+			case len(f) >= 6 && f[4] != "0":
+				cur, exec = &m.otherFile, false
+			default:
+				cur, exec = &m.anon, false
+			}
+			continue
+		}
+		if f[0] == "Rss:" && cur != nil && len(f) >= 2 {
+			n, _ := strconv.ParseInt(f[1], 10, 64)
+			*cur += n
+			if exec {
+				m.binExec += n
+			}
+		}
+	}
+	return m, nil
 }
 
 // procMem is a process's resident memory in KiB, from /proc/PID/status.
@@ -355,6 +403,10 @@ func uploadBench(args []string) error {
 	// (--checkpoint-threshold 16MB --storage-version v0.10.2) in one run.
 	ckptThreshold := fs.String("checkpoint-threshold", "", "DuckDB checkpoint_threshold (empty = the driver's default)")
 	storageVersion := fs.String("storage-version", "", "DuckDB storage_compatibility_version of the new file (empty = the driver's default)")
+	// DuckDB's threads for the uploader's warehouse (the core's
+	// warehouse.threads); with 2, the calling thread spins in DuckDB's task
+	// loop while the worker runs a statement's only task (bench/README.md).
+	threads := fs.Int("threads", 0, "DuckDB threads of the uploader's warehouse (0 = the driver's default)")
 	fs.Parse(args)
 	dir, err := os.MkdirTemp("", "activitybi-upload")
 	if err != nil {
@@ -408,7 +460,7 @@ func uploadBench(args []string) error {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	db, err := duckdb.Open(ctx, duckdb.Options{Path: filepath.Join(dir, "warehouse.duckdb"), Logger: logger,
-		CheckpointThreshold: *ckptThreshold, StorageVersion: *storageVersion})
+		CheckpointThreshold: *ckptThreshold, StorageVersion: *storageVersion, Threads: *threads})
 	if err != nil {
 		return err
 	}
@@ -453,8 +505,9 @@ func uploadBench(args []string) error {
 	ckpt, ckptCPU := time.Since(t1), selfCPU()-c2
 	upRate := float64(*n) / el.Seconds()
 	ceilRate := float64(*n) / ceil.Seconds()
-	fmt.Printf("upload: %d events, %d customers, checkpoint_threshold %s, storage version %s\n", *n, *customers,
-		cmp.Or(*ckptThreshold, duckdb.DefaultCheckpointThreshold), cmp.Or(*storageVersion, duckdb.DefaultStorageVersion))
+	fmt.Printf("upload: %d events, %d customers, checkpoint_threshold %s, storage version %s, threads %d (the ceiling's: DuckDB's default)\n", *n, *customers,
+		cmp.Or(*ckptThreshold, duckdb.DefaultCheckpointThreshold), cmp.Or(*storageVersion, duckdb.DefaultStorageVersion),
+		cmp.Or(*threads, duckdb.DefaultThreads))
 	fmt.Printf("  read_ndjson ceiling: %s  %.0f rows/s  (CPU %s)\n", ceil.Round(time.Millisecond), ceilRate, ceilCPU.Round(time.Millisecond))
 	fmt.Printf("  uploader (spool -> duckdb, dedup, occurrence): %s  %.0f rows/s  = %.1f%% of the ceiling  (CPU %s = %.1f%% of the ceiling's rows per CPU second)\n",
 		el.Round(time.Millisecond), upRate, 100*upRate/ceilRate, upCPU.Round(time.Millisecond), 100*ceilCPU.Seconds()/upCPU.Seconds())

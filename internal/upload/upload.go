@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -528,6 +529,13 @@ func (u *Uploader) build(view map[string]warehouse.Offset, limit int, buf int) (
 		if len(entries) == 0 {
 			continue // only an incomplete line so far
 		}
+		// Room for the entries up front: growing b.Events (176 bytes an
+		// event) by doubling was 40% of build's CPU time (pprof of
+		// `activitybi-load upload`). Sized by the read, not by the batch
+		// limit, so small reads in steady traffic stay small; entries of
+		// other kinds leave their slots unused.
+		pb.b.Events = slices.Grow(pb.b.Events, len(entries))
+		pb.origins = slices.Grow(pb.origins, len(entries))
 		for i := range entries {
 			u.take(pb, s.ID, &entries[i], now)
 		}

@@ -63,6 +63,10 @@ const (
 	DefaultPollInterval    = 50 * time.Millisecond
 	DefaultRetryMin        = 100 * time.Millisecond
 	DefaultRetryMax        = 30 * time.Second
+	// CaughtUpWaitFactor and MaxCaughtUpWait bound the wait after a commit
+	// that caught up (caughtUpWait).
+	CaughtUpWaitFactor = 3
+	MaxCaughtUpWait    = 250 * time.Millisecond
 	// recoverEvery is how often Run looks for segments whose writer died
 	// (a killed edge), to truncate their torn tail and close them so they
 	// can be committed and deleted.
@@ -202,12 +206,24 @@ func (u *Uploader) Run(ctx context.Context) error {
 				u.log.Warn("upload: recover orphaned segments", "err", err)
 			}
 		}
+		start := time.Now()
 		busy, caughtUp, err := u.cycle(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
 		if caughtUp {
 			u.idle(ctx)
+		}
+		if busy && caughtUp && err == nil {
+			// A commit that caught up: wait before the next, so that a
+			// trickle of events is committed in batches rather than a few
+			// at a time back to back (see caughtUpWait).
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(caughtUpWait(time.Since(start), u.opts.PollInterval)):
+			}
+			continue
 		}
 		if err != nil {
 			// The spool could not be read (permissions, a full or failing
@@ -225,6 +241,22 @@ func (u *Uploader) Run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// caughtUpWait is how long Run waits after a commit that left nothing
+// behind: CaughtUpWaitFactor times what the cycle took, at least the poll
+// interval and at most MaxCaughtUpWait (or the poll interval, if that is
+// longer). A warehouse commit has a large fixed cost (DuckDB: ~20-40 ms of
+// CPU for a handful of events, its statements' set-up rather than the rows),
+// so committing whatever arrived during the previous commit kept the
+// uploader committing back to back at any steady rate: a core's whole CPU
+// at 1,000 events/s (bench/README.md, "The uploader at a steady rate").
+// Waiting bounds the time spent committing while caught up to about
+// 1/(1+CaughtUpWaitFactor), and adds at most MaxCaughtUpWait to the lag.
+// When a batch is full (a backlog), commits still follow each other at
+// once.
+func caughtUpWait(took, poll time.Duration) time.Duration {
+	return max(poll, min(CaughtUpWaitFactor*took, MaxCaughtUpWait))
 }
 
 // idle gives the warehouse its idle upkeep (see IdleCheckpointer). A

@@ -707,3 +707,64 @@ func TestDocumentedInsightRecord(t *testing.T) {
 		t.Fatalf("MarshalInsight of the documented insight:\n got %s\nwant %s", b, entries[0].Payload)
 	}
 }
+
+// TestRunBatchesATrickle: events arriving one at a time while each commit
+// takes 20 ms are committed in batches, not each few back to back: after
+// a commit that caught up, Run waits caughtUpWait (here 3 x ~20 ms) before
+// the next. Without the wait this run made ~70 commits.
+func TestRunBatchesATrickle(t *testing.T) {
+	t.Parallel()
+	u, b := setup(t)
+	b.db.mu.Lock()
+	b.db.stall = 20 * time.Millisecond
+	b.db.mu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- u.Run(ctx) }()
+	w, err := spool.Open(spool.Options{Dir: b.dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 600
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		if err := w.Append(KindEvent, payload(t, "trickle-"+strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	sent := time.Since(start)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for b.count(t, "claude_stream") < n && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := b.count(t, "claude_stream"); got != n {
+		t.Fatalf("%d of %d events loaded", got, n)
+	}
+	// Each cycle is at least a 20 ms commit and a 60 ms wait.
+	loads := b.db.loads.Load()
+	if most := int64(sent/(80*time.Millisecond)) + 3; loads > most {
+		t.Fatalf("%d commits for %d events sent over %s: want at most %d", loads, n, sent.Round(time.Millisecond), most)
+	}
+	t.Logf("%d events over %s in %d commits", n, sent.Round(time.Millisecond), loads)
+}
+
+func TestCaughtUpWait(t *testing.T) {
+	for _, c := range []struct{ took, poll, want time.Duration }{
+		{time.Millisecond, 50 * time.Millisecond, 50 * time.Millisecond},
+		{30 * time.Millisecond, 50 * time.Millisecond, 90 * time.Millisecond},
+		{time.Second, 50 * time.Millisecond, MaxCaughtUpWait},
+		{time.Second, time.Second, time.Second},
+	} {
+		if got := caughtUpWait(c.took, c.poll); got != c.want {
+			t.Errorf("caughtUpWait(%s, %s) = %s, want %s", c.took, c.poll, got, c.want)
+		}
+	}
+}

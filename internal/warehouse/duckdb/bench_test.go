@@ -107,11 +107,14 @@ func BenchmarkLoad(b *testing.B) {
 		rows   int
 		late   int
 		resent bool
+		batch  int
 	}{
-		{"Empty", 0, 0, false},
-		{"Rows1M", 1_000_000, 0, false},
-		{"Rows1M/Late1pct", 1_000_000, benchBatch / 100, false},
-		{"Rows1M/Resent1pct", 1_000_000, 0, true},
+		{"Empty", 0, 0, false, benchBatch},
+		{"Rows1M", 1_000_000, 0, false, benchBatch},
+		{"Rows1M/Late1pct", 1_000_000, benchBatch / 100, false, benchBatch},
+		{"Rows1M/Resent1pct", 1_000_000, 0, true, benchBatch},
+		// What the uploader commits at 1,000 events/s: a poll every 50 ms.
+		{"Rows1M/Batch50", 1_000_000, 0, false, 50},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			ctx := context.Background()
@@ -131,20 +134,20 @@ func BenchmarkLoad(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
-				from := benchStart.Add(time.Duration(i) * benchBatch * 100 * time.Microsecond)
-				evs := benchEvents(benchBatch, from, i*benchBatch, c.late)
-				want := benchBatch
+				from := benchStart.Add(time.Duration(i*c.batch) * 100 * time.Microsecond)
+				evs := benchEvents(c.batch, from, i*c.batch, c.late)
+				want := c.batch
 				if c.resent && prev != nil {
 					// 1% of the batch re-sends events of the previous batch.
-					for j := 0; j < benchBatch/100; j++ {
+					for j := 0; j < c.batch/100; j++ {
 						evs[j*100] = prev[j*100+1]
 					}
-					want -= benchBatch / 100
+					want -= c.batch / 100
 				}
 				prev = evs
 				batch := &warehouse.Batch{
 					Events:  evs,
-					Offsets: []warehouse.Offset{{Segment: "seg", Offset: int64(i + 1), Records: int64((i + 1) * benchBatch)}},
+					Offsets: []warehouse.Offset{{Segment: "seg", Offset: int64(i + 1), Records: int64((i + 1) * c.batch)}},
 				}
 				b.StartTimer()
 				start := time.Now()

@@ -11,57 +11,71 @@ import (
 	"testing"
 )
 
-// --raw against a real go-sdk Streamable HTTP server (SSE answers in
-// chunked bodies): every call reaches the tool on one of the sessions the
-// go-sdk client opened, the acknowledged count is what the server stored,
-// and duplicates, tool errors and HTTP errors are told apart.
-func TestMCPHTTPRaw(t *testing.T) {
+// --lean and --raw against a real go-sdk Streamable HTTP server (for --raw,
+// SSE answers in chunked bodies read by its own parser): every call reaches
+// the tool on one of the sessions the go-sdk client opened, the
+// acknowledged count is what the server stored, and duplicates and tool
+// errors are told apart as without them.
+func TestMCPHTTPLeanAndRaw(t *testing.T) {
 	t.Parallel()
-	s := startMCPHTTP(t, "secret", 0)
-	var out bytes.Buffer
-	rep, err := runMCPHTTP(context.Background(), []string{"--raw", "--url", s.url, "--token", "secret",
-		"--sessions", "10", "--raw-conns", "4", "--rate", "400", "--duration", "500ms"}, &out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Log("\n" + out.String())
-	st := rep.Steps[0]
-	if len(st.Errors) != 0 || len(st.HTTPStatuses) != 0 {
-		t.Fatalf("errors %v %v", st.Errors, st.HTTPStatuses)
-	}
-	s.mu.Lock()
-	ids, sessions := len(s.ids), len(s.sessions)
-	s.mu.Unlock()
-	if rep.Acknowledged == 0 || rep.Acknowledged != s.calls.Load() || int64(ids) != rep.Acknowledged || st.Duplicates != 0 {
-		t.Errorf("acknowledged %d, server calls %d, distinct ids %d, dups %d", rep.Acknowledged, s.calls.Load(), ids, st.Duplicates)
-	}
-	if st.Issued != st.Acknowledged {
-		t.Errorf("issued %d, acknowledged %d", st.Issued, st.Acknowledged)
-	}
-	if sessions != 10 || !rep.Raw || !strings.Contains(out.String(), "raw (own HTTP/1.1") {
-		t.Errorf("calls reached %d sessions, want 10 (raw %v)", sessions, rep.Raw)
-	}
-	if st.LoadCPUPerCallUS <= 0 {
-		t.Errorf("load CPU per call %v", st.LoadCPUPerCallUS)
-	}
+	for _, mode := range []struct {
+		flag  string
+		extra []string
+		note  string
+		on    func(*httpReport) bool
+	}{
+		{"--lean", nil, "lean (", func(r *httpReport) bool { return r.Lean }},
+		{"--raw", []string{"--raw-conns", "4"}, "raw (own HTTP/1.1", func(r *httpReport) bool { return r.Raw }},
+	} {
+		t.Run(mode.flag, func(t *testing.T) {
+			t.Parallel()
+			s := startMCPHTTP(t, "secret", 0)
+			var out bytes.Buffer
+			args := append([]string{mode.flag, "--url", s.url, "--token", "secret", "--sessions", "10", "--rate", "400", "--duration", "500ms"}, mode.extra...)
+			rep, err := runMCPHTTP(context.Background(), args, &out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Log("\n" + out.String())
+			st := rep.Steps[0]
+			if len(st.Errors) != 0 || len(st.HTTPStatuses) != 0 {
+				t.Fatalf("errors %v %v", st.Errors, st.HTTPStatuses)
+			}
+			s.mu.Lock()
+			ids, sessions := len(s.ids), len(s.sessions)
+			s.mu.Unlock()
+			if rep.Acknowledged == 0 || rep.Acknowledged != s.calls.Load() || int64(ids) != rep.Acknowledged || st.Duplicates != 0 {
+				t.Errorf("acknowledged %d, server calls %d, distinct ids %d, dups %d", rep.Acknowledged, s.calls.Load(), ids, st.Duplicates)
+			}
+			if st.Issued != st.Acknowledged {
+				t.Errorf("issued %d, acknowledged %d", st.Issued, st.Acknowledged)
+			}
+			if sessions != 10 || !mode.on(rep) || !strings.Contains(out.String(), mode.note) {
+				t.Errorf("calls reached %d sessions, want 10 (mode reported: %v)", sessions, mode.on(rep))
+			}
+			if st.LoadCPUPerCallUS <= 0 {
+				t.Errorf("load CPU per call %v", st.LoadCPUPerCallUS)
+			}
 
-	rep, err = runMCPHTTP(context.Background(), []string{"--raw", "--url", s.url, "--token", "secret",
-		"--sessions", "2", "--rate", "200", "--duration", "300ms", "--args", `{"activity":"x","activity_id":"same-raw"}`}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
+			rep, err = runMCPHTTP(context.Background(), []string{mode.flag, "--url", s.url, "--token", "secret",
+				"--sessions", "2", "--rate", "200", "--duration", "300ms", "--args", `{"activity":"x","activity_id":"same` + mode.flag + `"}`}, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st := rep.Steps[0]; st.Acknowledged == 0 || st.Duplicates != st.Acknowledged-1 {
+				t.Errorf("acknowledged %d, duplicates %d", st.Acknowledged, st.Duplicates)
+			}
+			rep, err = runMCPHTTP(context.Background(), []string{mode.flag, "--url", s.url, "--token", "secret",
+				"--sessions", "2", "--rate", "100", "--duration", "200ms", "--args", `{"nope":1}`}, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st := rep.Steps[0]; st.Acknowledged != 0 || st.Errors["tool_error"] == 0 {
+				t.Errorf("acknowledged %d, errors %v", st.Acknowledged, st.Errors)
+			}
+		})
 	}
-	if st := rep.Steps[0]; st.Acknowledged == 0 || st.Duplicates != st.Acknowledged-1 {
-		t.Errorf("acknowledged %d, duplicates %d", st.Acknowledged, st.Duplicates)
-	}
-	rep, err = runMCPHTTP(context.Background(), []string{"--raw", "--url", s.url, "--token", "secret",
-		"--sessions", "2", "--rate", "100", "--duration", "200ms", "--args", `{"nope":1}`}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st := rep.Steps[0]; st.Acknowledged != 0 || st.Errors["tool_error"] == 0 {
-		t.Errorf("acknowledged %d, errors %v", st.Acknowledged, st.Errors)
-	}
-	if _, err := runMCPHTTP(context.Background(), []string{"--raw", "--lean", "--url", s.url}, io.Discard); err == nil {
+	if _, err := runMCPHTTP(context.Background(), []string{"--raw", "--lean", "--url", "http://127.0.0.1:1"}, io.Discard); err == nil {
 		t.Error("--raw with --lean must be refused")
 	}
 }

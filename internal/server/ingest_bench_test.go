@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -122,20 +123,7 @@ func processCPU(tb testing.TB) time.Duration {
 func BenchmarkEventsHTTP(b *testing.B) {
 	for _, c := range []int{1, 2, 4, 8} {
 		b.Run("c"+strconv.Itoa(c), func(b *testing.B) {
-			s := benchIngestServer(b, spool.DurabilityDefault)
-			addr, err := s.Listen()
-			if err != nil {
-				b.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- s.Run(ctx) }()
-			defer func() {
-				cancel()
-				if err := <-done; err != nil {
-					b.Error(err)
-				}
-			}()
+			_, addr, _ := runBenchServer(b)
 			url := "http://" + addr.String() + "/v1/events"
 			tr := &http.Transport{MaxIdleConnsPerHost: c}
 			defer tr.CloseIdleConnections()
@@ -190,4 +178,26 @@ func BenchmarkEventsHTTP(b *testing.B) {
 			b.ReportMetric(at(0.99), "p99-µs")
 		})
 	}
+}
+
+// runBenchServer starts a core's HTTP side (benchIngestServer, default
+// durability) on a loopback port until the benchmark ends; the context
+// ends with it.
+func runBenchServer(b *testing.B) (*Server, net.Addr, context.Context) {
+	b.Helper()
+	s := benchIngestServer(b, spool.DurabilityDefault)
+	addr, err := s.Listen()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	b.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			b.Error(err)
+		}
+	})
+	return s, addr, ctx
 }

@@ -16,8 +16,6 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
-
-	"github.com/activitybi/activitybi/internal/spool"
 )
 
 // BenchmarkMCPLogEvent is one log_event call through the core's whole /mcp
@@ -31,27 +29,8 @@ import (
 func BenchmarkMCPLogEvent(b *testing.B) {
 	for _, path := range []string{"fast", "sdk"} {
 		b.Run(path, func(b *testing.B) {
-			s := benchIngestServer(b, spool.DurabilityDefault)
-			addr, err := s.Listen()
-			if err != nil {
-				b.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- s.Run(ctx) }()
-			defer func() {
-				cancel()
-				if err := <-done; err != nil {
-					b.Error(err)
-				}
-			}()
-			tr := &mcp.StreamableClientTransport{Endpoint: "http://" + addr.String() + "/mcp",
-				HTTPClient: &http.Client{Transport: bearerTransport{tokA}}, DisableStandaloneSSE: true}
-			cs, err := mcp.NewClient(&mcp.Implementation{Name: "b", Version: "1"}, nil).Connect(ctx, tr, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer cs.Close()
+			s, addr, ctx := runBenchServer(b)
+			cs := benchSession(b, ctx, addr)
 			bodies := make([][]byte, b.N)
 			for i := range bodies {
 				bodies[i] = []byte(logEventBody(strconv.Itoa(i+1),
@@ -104,27 +83,8 @@ func BenchmarkMCPLogEventHTTP(b *testing.B) {
 	for _, path := range []string{"fast", "sdk"} {
 		for _, c := range []int{8, 64} {
 			b.Run(path+"/c"+strconv.Itoa(c), func(b *testing.B) {
-				s := benchIngestServer(b, spool.DurabilityDefault)
-				addr, err := s.Listen()
-				if err != nil {
-					b.Fatal(err)
-				}
-				ctx, cancel := context.WithCancel(context.Background())
-				done := make(chan error, 1)
-				go func() { done <- s.Run(ctx) }()
-				defer func() {
-					cancel()
-					if err := <-done; err != nil {
-						b.Error(err)
-					}
-				}()
-				tr := &mcp.StreamableClientTransport{Endpoint: "http://" + addr.String() + "/mcp",
-					HTTPClient: &http.Client{Transport: bearerTransport{tokA}}, DisableStandaloneSSE: true}
-				cs, err := mcp.NewClient(&mcp.Implementation{Name: "b", Version: "1"}, nil).Connect(ctx, tr, nil)
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer cs.Close()
+				_, addr, ctx := runBenchServer(b)
+				cs := benchSession(b, ctx, addr)
 				head := "POST /mcp HTTP/1.1\r\nHost: " + addr.String() + "\r\nContent-Type: application/json\r\n" +
 					"Accept: application/json, text/event-stream\r\nMcp-Protocol-Version: " + fastProto + "\r\nMcp-Session-Id: " + cs.ID() +
 					"\r\nAuthorization: Bearer " + tokA + "\r\n"
@@ -191,4 +151,18 @@ func BenchmarkMCPLogEventHTTP(b *testing.B) {
 			})
 		}
 	}
+}
+
+// benchSession opens a go-sdk Streamable HTTP session on the server at addr
+// with customer A's token, closed when the benchmark ends.
+func benchSession(b *testing.B, ctx context.Context, addr net.Addr) *mcp.ClientSession {
+	b.Helper()
+	tr := &mcp.StreamableClientTransport{Endpoint: "http://" + addr.String() + "/mcp",
+		HTTPClient: &http.Client{Transport: bearerTransport{tokA}}, DisableStandaloneSSE: true}
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "b", Version: "1"}, nil).Connect(ctx, tr, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cs.Close() })
+	return cs
 }

@@ -718,13 +718,14 @@ func TestRunBatchesATrickle(t *testing.T) {
 	b.db.mu.Lock()
 	b.db.stall = 20 * time.Millisecond
 	b.db.mu.Unlock()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- u.Run(ctx) }()
+	// The writer first: it creates the spool directory Run starts from.
 	w, err := spool.Open(spool.Options{Dir: b.dir})
 	if err != nil {
 		t.Fatal(err)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- u.Run(ctx) }()
 	const n = 600
 	start := time.Now()
 	for i := 0; i < n; i++ {

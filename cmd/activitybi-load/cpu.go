@@ -59,3 +59,10 @@ func (c *cpuUse) finish() {
 }
 
 func (c *cpuUse) total() time.Duration { return c.dUser + c.dSy }
+
+// selfCPU is this process's user+system CPU time so far (its DuckDB
+// threads included).
+func selfCPU() time.Duration {
+	u, s := procCPU(0)
+	return u + s
+}

@@ -57,13 +57,8 @@ func (m *Memory) Get(ctx context.Context, customer, scope string) (*memory.Conte
 	return r.ctx, src, nil
 }
 
-// Page returns one page of the context, as get_context shows it, and
-// which tier answered.
-func (m *Memory) Page(ctx context.Context, customer, scope string, rr memory.RenderRequest) (memory.Page, cache.Source, error) {
-	p, src, err := m.page(ctx, customer, scope, rr)
-	return p.Page, src, err
-}
-
+// page returns one page of the context, as get_context shows it, with its
+// JSON, and which tier answered.
 func (m *Memory) page(ctx context.Context, customer, scope string, rr memory.RenderRequest) (encodedPage, cache.Source, error) {
 	if m.Seen != nil {
 		m.Seen(customer)

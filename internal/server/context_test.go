@@ -74,6 +74,7 @@ func TestGetContextTool(t *testing.T) {
 		`{"topics": "facts"}`:      "topics: must be a list",
 		`{"topics": ["weather"]}`:  "weather",
 		`{"cursor": "!!"}`:         "cursor",
+		`{"items": "yes"}`:         "items: must be true or false",
 		`{"customer_id": "bob"}`:   "customer_id: cannot be set",
 		`{"scope": "x", "zzz": 1}`: `unknown field "zzz"`,
 	} {

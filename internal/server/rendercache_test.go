@@ -36,11 +36,11 @@ func TestMemoryPageReuse(t *testing.T) {
 	ctx := context.Background()
 	page := func(customer string, rr memory.RenderRequest) memory.Page {
 		t.Helper()
-		p, _, err := m.Page(ctx, customer, "", rr)
+		p, _, err := m.page(ctx, customer, "", rr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return p
+		return p.Page
 	}
 	a1 := page("alice", memory.RenderRequest{})
 	a2 := page("alice", memory.RenderRequest{})
@@ -67,7 +67,7 @@ func TestMemoryPageReuse(t *testing.T) {
 	}
 	// Bad requests are not kept and still fail.
 	for range 2 {
-		if _, _, err := m.Page(ctx, "alice", "", memory.RenderRequest{MaxTokens: 5}); err == nil {
+		if _, _, err := m.page(ctx, "alice", "", memory.RenderRequest{MaxTokens: 5}); err == nil {
 			t.Fatal("max_tokens 5 accepted")
 		}
 	}

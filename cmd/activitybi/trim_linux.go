@@ -2,10 +2,13 @@ package main
 
 import (
 	"bufio"
+	"encoding/binary"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -31,6 +34,8 @@ import (
 // MADV_RANDOM). Pages another process maps stay; the cost is reading again
 // from disk what is used again (bench/mcp.md, "Edge RSS and the page
 // cache's large folios": an edge idle at 26-31 MB instead of 46 MB).
+//
+// Last it drops the embedded font data (trimFontData).
 //
 // It returns the RSS in bytes before and after, for the log.
 func trimExecutable() (before, after int64) {
@@ -98,6 +103,7 @@ func trimExecutable() (before, after int64) {
 	if len(regions) > 0 {
 		_ = unix.Fadvise(int(exeFile.Fd()), 0, 0, unix.FADV_DONTNEED)
 	}
+	trimFontData()
 	return before, rssBytes()
 }
 
@@ -113,4 +119,69 @@ func rssBytes() int64 {
 	}
 	pages, _ := strconv.ParseInt(f[1], 10, 64)
 	return pages * int64(os.Getpagesize())
+}
+
+// pagemap bits (Documentation/admin-guide/mm/pagemap.rst).
+const (
+	pagemapPresent  = 1 << 63
+	pagemapFileOrSh = 1 << 61 // a file page, or shared anonymous
+)
+
+// trimFontData gives back this process's pages of fontData. The data sits
+// in the binary's writable data segment (a private file mapping), which
+// trimExecutable leaves alone: a page there that was written is an
+// anonymous copy, and MADV_DONTNEED would throw the write away. So only
+// whole pages inside a font's bytes are dropped, and only those that
+// /proc/self/pagemap shows are still the file's own page (present, not
+// anonymous): dropping such a page loses nothing, a later read (the core
+// drawing a card's text) faults the same bytes back from the file. Nothing
+// writes font data, so no page can turn anonymous between the check and
+// the madvise. It returns the bytes given back.
+func trimFontData() int64 {
+	pm, err := os.Open("/proc/self/pagemap")
+	if err != nil {
+		return 0
+	}
+	defer pm.Close()
+	ps := uintptr(os.Getpagesize())
+	var dropped int64
+	var entries []byte
+	for _, b := range fontData {
+		if len(b) == 0 {
+			continue
+		}
+		start := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+		first := (start + ps - 1) &^ (ps - 1)         // the first whole page
+		last := (start + uintptr(len(b))) &^ (ps - 1) // end of the last whole page
+		if last <= first {
+			continue
+		}
+		n := int((last - first) / ps)
+		entries = slices.Grow(entries[:0], n*8)[:n*8]
+		if _, err := pm.ReadAt(entries, int64(first/ps)*8); err != nil {
+			continue
+		}
+		// Drop each run of pages that are the file's own.
+		run := -1
+		flush := func(end int) {
+			if run >= 0 {
+				if _, _, errno := syscall.Syscall(syscall.SYS_MADVISE, first+uintptr(run)*ps, uintptr(end-run)*ps, syscall.MADV_DONTNEED); errno == 0 {
+					dropped += int64(end-run) * int64(ps)
+				}
+				run = -1
+			}
+		}
+		for i := range n {
+			e := binary.LittleEndian.Uint64(entries[i*8:])
+			if e&pagemapPresent != 0 && e&pagemapFileOrSh != 0 {
+				if run < 0 {
+					run = i
+				}
+			} else {
+				flush(i)
+			}
+		}
+		flush(n)
+	}
+	return dropped
 }

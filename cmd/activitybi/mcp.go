@@ -14,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/spf13/cobra"
 
 	"github.com/activitybi/activitybi/internal/audit"
@@ -126,7 +125,7 @@ func (a *app) runEdge(ctx context.Context, o edgeOptions) error {
 			a.log.Error("audit: pending summaries not written", "err", err)
 		}
 	}()
-	ms, err := server.NewMCPServer(server.MCPOptions{
+	mo := server.MCPOptions{
 		Appender: sw, Identity: server.FixedIdentity(a.cfg.Customer), Source: "mcp", Audit: auditLog,
 		Version: versionString(), Logger: a.log, Metrics: metrics, Memory: mem,
 		// Queries run in the core; the templates are embedded, so the
@@ -134,7 +133,14 @@ func (a *app) runEdge(ctx context.Context, o edgeOptions) error {
 		Queries: server.NewSocketQueries(a.cfg.DataDir), Templates: server.TemplateInfos(sqltmpl.Default()),
 		Cards:    server.NewSocketCards(a.cfg.DataDir),
 		OnClient: func(c string) { clientMu.Lock(); client = c; clientMu.Unlock() },
-	})
+		// Shared by the go-sdk's tools and the fast path.
+		Recent: server.NewRecentIDs(edgeRecentIDs),
+	}
+	ms, err := server.NewMCPServer(mo)
+	if err != nil {
+		return err
+	}
+	fast, err := server.NewStdioFast(mo)
 	if err != nil {
 		return err
 	}
@@ -160,7 +166,8 @@ func (a *app) runEdge(ctx context.Context, o edgeOptions) error {
 			a.log.Warn("memory cache subscriber stopped", "err", err)
 		}
 	}()
-	err = ms.Run(ctx, &mcp.IOTransport{Reader: io.NopCloser(a.stdin), Writer: nopWriteCloser{a.stdout}})
+	err = ms.Run(ctx, fast.Transport(a.stdin, a.stdout))
+	a.log.Debug("edge: MCP session over", "fast_path_calls", fast.Served())
 	stopLink()
 	linkDone.Wait()
 	link.Flush(context.WithoutCancel(ctx))
@@ -169,10 +176,6 @@ func (a *app) runEdge(ctx context.Context, o edgeOptions) error {
 	}
 	return nil
 }
-
-type nopWriteCloser struct{ io.Writer }
-
-func (nopWriteCloser) Close() error { return nil }
 
 // spawnCore returns a function that starts `activitybi serve` for this data
 // directory in the background, detached from the edge (its own session, so
@@ -230,14 +233,23 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// edgeRecentIDs is how many caller-given activity ids an edge remembers to
+// answer "duplicate" (~100 bytes each). A client retries within seconds,
+// and the warehouse's primary key makes any later retry harmless; the
+// server's DefaultRecentIDs (100,000, ~10 MB once full) is sized for a
+// core serving many sessions, and would be most of a long-lived edge's
+// heap, tripled by its GOGC.
+const edgeRecentIDs = 10_000
+
 // edgeGCPercent is the edge's GOGC unless the environment sets one. An
-// edge's live heap is ~2 MB, so at Go's default (100) it collects every
-// 2-4 MB allocated, and the go-sdk allocates ~200 KB per tool call (a
-// fresh 32 KiB JSON decoder buffer per message it decodes, the answer
-// encoded twice): a collection every ~10 calls, a quarter of a hot
-// get_context's CPU. At 200 the edge collects a third as often, for ~3.5 MB
-// more anonymous memory (bench/memory.md, "The edge's garbage collector").
-const edgeGCPercent = 200
+// edge's live heap is ~2-3 MB, and Go's heap goal is the live heap times
+// (1 + GOGC/100): at the default 100 an edge holds ~6 MB of heap, at 200
+// ~9-11 MB, a third of the < 30 MB an edge may take. Its hot calls
+// (log_event, get_context) take the stdio fast path (server.StdioFast),
+// which allocates ~8 KB a call where the go-sdk allocated 200-450 KB, so
+// collecting often is cheap: at 50 an edge's RSS under load fell from 32-33
+// MB (200) to ~27 MB, with no slower calls (bench/mcp.md, "Session 6").
+const edgeGCPercent = 50
 
 // setEdgeGC applies edgeGCPercent, unless GOGC is set.
 func setEdgeGC() {

@@ -15,8 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/modelcontextprotocol/go-sdk/mcp"
-
 	"github.com/activitybi/activitybi/internal/config"
 	"github.com/activitybi/activitybi/internal/server"
 	"github.com/activitybi/activitybi/internal/spool"
@@ -149,10 +147,15 @@ func (a *app) runRemoteEdge(ctx context.Context, o edgeOptions) error {
 
 	// The local identity fills the record; the server stores it under the
 	// token's customer instead.
-	ms, err := server.NewMCPServer(server.MCPOptions{
+	mo := server.MCPOptions{
 		Appender: sw, Identity: server.FixedIdentity(a.cfg.Customer), Source: "mcp",
-		Version: versionString(), Logger: a.log,
-	})
+		Version: versionString(), Logger: a.log, Recent: server.NewRecentIDs(edgeRecentIDs),
+	}
+	ms, err := server.NewMCPServer(mo)
+	if err != nil {
+		return err
+	}
+	fast, err := server.NewStdioFast(mo)
 	if err != nil {
 		return err
 	}
@@ -166,7 +169,7 @@ func (a *app) runRemoteEdge(ctx context.Context, o edgeOptions) error {
 
 	a.log.Debug("remote edge serving MCP on stdio", "remote", u.Redacted(), "customer", a.cfg.Customer, "spool", spoolDir)
 	go a.trimAfterStart(shipCtx, edgeTrimDelay)
-	err = ms.Run(ctx, &mcp.IOTransport{Reader: io.NopCloser(a.stdin), Writer: nopWriteCloser{a.stdout}})
+	err = ms.Run(ctx, fast.Transport(a.stdin, a.stdout))
 	// Intake stopped: stop shipping, close the segment (fsync), then ship
 	// what is left for a bounded time.
 	stopShip()

@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"slices"
 	"unicode/utf8"
 )
 
@@ -9,6 +10,7 @@ import (
 type fastCall struct {
 	id   []byte // the JSON-RPC id as sent (an integer or a plain string)
 	args []byte // the arguments value as sent; nil when absent
+	tool string // the tool's name
 }
 
 // sniffLogEventCall recognises the one request form the fast path answers:
@@ -21,6 +23,12 @@ type fastCall struct {
 // the go-sdk, which decodes leniently (case-insensitive member names, the
 // last of repeated members) in ways this path does not try to copy.
 func sniffLogEventCall(b []byte) (fastCall, bool) {
+	return sniffToolCall(b, `"log_event"`)
+}
+
+// sniffToolCall is sniffLogEventCall for a call of any of the tools names
+// (each quoted, as JSON spells it); fastCall.tool says which.
+func sniffToolCall(b []byte, names ...string) (fastCall, bool) {
 	var c fastCall
 	if !utf8.Valid(b) || !json.Valid(b) {
 		return c, false
@@ -54,9 +62,10 @@ func sniffLogEventCall(b []byte) (fastCall, bool) {
 			if !eachMember(v, &j, func(k, pv []byte) bool {
 				switch string(k) {
 				case "name":
-					if seenName || string(pv) != `"log_event"` {
+					if seenName || !slices.Contains(names, string(pv)) {
 						return false
 					}
+					c.tool = string(pv[1 : len(pv)-1])
 					seenName = true
 				case "arguments":
 					if c.args != nil {

@@ -1,0 +1,248 @@
+package server
+
+// The stdio fast path: the edge's log_event calls answered without the
+// go-sdk, as /mcp's fast path does over HTTP (mcp_fast.go).
+//
+// Why: over stdio the go-sdk decodes each message four to six times, each
+// time through a fresh JSON decoder with its own 32 KiB buffer
+// (BenchmarkGetContextHot's memory profile: 80% of the bytes allocated);
+// an edge logging a few hundred calls a second collects garbage every few
+// calls, and a heap that turns over that fast is what keeps an edge's RSS
+// high (bench/mcp.md, "Edge RSS"). log_event is the call an edge takes most
+// often: this path reads it, runs the same tool code (tools.call, the same
+// validation, spool append and duplicate check), and writes the same answer
+// the go-sdk would, byte for byte (TestStdioFastPathAnswersAsTheGoSDK).
+//
+// Everything else — initialize, other methods and tools, notifications,
+// batches, requests with _meta, lines over maxFastBody, anything before the
+// client's notifications/initialized, any protocol version not in
+// fastProtocolVersions — goes to the go-sdk unchanged, as bytes, through a
+// pipe: the go-sdk's own stdio reader (mcp.IOTransport) decodes it.
+// The go-sdk's writes and this path's share one lock, one line each.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/activitybi/activitybi/internal/telemetry"
+)
+
+// stdioReadBuffer holds one line the fast path may answer: a longer line
+// is passed to the go-sdk as it comes.
+const stdioReadBuffer = maxFastBody + 1
+
+// StdioFast answers an edge's log_event and get_context calls on its stdio
+// MCP session.
+type StdioFast struct {
+	tools  *tools
+	log    *slog.Logger
+	served atomic.Int64
+}
+
+// NewStdioFast returns the fast path for a server NewMCPServer made from
+// the same opts; opts.Recent must be set and shared with that server, so
+// that a duplicate is one whichever path saw the first call.
+func NewStdioFast(opts MCPOptions) (*StdioFast, error) {
+	if opts.Recent == nil {
+		return nil, errors.New("server: the stdio fast path needs the MCP server's RecentIDs")
+	}
+	if opts.Appender == nil || opts.Identity == nil {
+		return nil, errors.New("server: MCPOptions.Appender and Identity are required")
+	}
+	// The defaults NewMCPServer applies.
+	if opts.Source == "" {
+		opts.Source = defaultSource
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	log := telemetry.OrDiscard(opts.Logger)
+	return &StdioFast{tools: &tools{opts: opts, log: log}, log: log}, nil
+}
+
+// Served is how many calls this path answered.
+func (f *StdioFast) Served() int64 { return f.served.Load() }
+
+// Transport serves MCP on in and out (the edge's stdin and stdout) for
+// mcp.Server.Run, with the fast path in front of the go-sdk's reader.
+func (f *StdioFast) Transport(in io.Reader, out io.Writer) mcp.Transport {
+	return &stdioFastTransport{f: f, in: in, out: &lockedWriter{w: out}}
+}
+
+type stdioFastTransport struct {
+	f   *StdioFast
+	in  io.Reader
+	out *lockedWriter
+}
+
+func (t *stdioFastTransport) Connect(ctx context.Context) (mcp.Connection, error) {
+	pr, pw := io.Pipe()
+	go t.f.filter(ctx, t.in, pw, t.out)
+	return (&mcp.IOTransport{Reader: pr, Writer: nopCloser{t.out}}).Connect(ctx)
+}
+
+// lockedWriter writes each Write whole, one at a time: the go-sdk writes a
+// message as one Write of its line, and so does the fast path.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (w *lockedWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.w.Write(b)
+}
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
+
+// stdioState is what the filter has learnt of the session.
+type stdioState struct {
+	version     string // the protocolVersion the client's initialize asked for
+	initialized bool   // the client sent notifications/initialized after it
+}
+
+// filter reads in line by line, answers the lines the fast path takes and
+// passes every other byte to pw, in order. It closes pw at the end of in
+// (or with in's error), which ends the go-sdk's session as stdin's end
+// would.
+func (f *StdioFast) filter(ctx context.Context, in io.Reader, pw *io.PipeWriter, out io.Writer) {
+	br := bufio.NewReaderSize(in, stdioReadBuffer)
+	var st stdioState
+	var buf []byte
+	for {
+		line, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			// Too long for the fast path: pass it on as it comes.
+			if _, werr := pw.Write(line); werr != nil {
+				return
+			}
+			for errors.Is(err, bufio.ErrBufferFull) {
+				line, err = br.ReadSlice('\n')
+				if _, werr := pw.Write(line); werr != nil {
+					return
+				}
+			}
+			if err != nil {
+				pw.CloseWithError(err)
+				return
+			}
+			continue
+		}
+		if len(line) > 0 {
+			if st.initialized && f.answer(ctx, line, out, &buf) {
+				continue
+			}
+			st.observe(line)
+			if _, werr := pw.Write(line); werr != nil {
+				return // the go-sdk's session is over
+			}
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				pw.Close()
+			} else {
+				pw.CloseWithError(err)
+			}
+			return
+		}
+	}
+}
+
+// observe notes the client's initialize (its protocol version) and its
+// notifications/initialized, from a line passed to the go-sdk.
+func (st *stdioState) observe(line []byte) {
+	if !bytes.Contains(line, []byte("initialize")) {
+		return
+	}
+	var m struct {
+		ID     json.RawMessage `json:"id"`
+		Method string          `json:"method"`
+		Params struct {
+			ProtocolVersion string `json:"protocolVersion"`
+		} `json:"params"`
+	}
+	if json.Unmarshal(line, &m) != nil {
+		return
+	}
+	switch {
+	case m.Method == "initialize" && m.ID != nil:
+		st.version, st.initialized = m.Params.ProtocolVersion, false
+	case m.Method == "notifications/initialized" && m.ID == nil:
+		// Only a version the go-sdk takes as asked: its answers are
+		// the ones this path copies.
+		st.initialized = st.version != "" && fastProtocolVersions[st.version]
+	}
+}
+
+// answer answers line if it is a plain call of log_event or (when the
+// edge serves memory) get_context, and reports whether it did. A
+// log_event call is answered before the next line is read (a spool
+// append); a get_context call in a goroutine of its own, as the go-sdk
+// would, since a cold one waits for the core. buf is reused for
+// log_event's answers.
+func (f *StdioFast) answer(ctx context.Context, line []byte, out io.Writer, buf *[]byte) bool {
+	body := bytes.TrimRight(line, "\r\n")
+	names := fastToolsLog
+	if f.tools.opts.Memory != nil {
+		names = fastToolsLogContext
+	}
+	call, ok := sniffToolCall(body, names...)
+	if !ok {
+		return false
+	}
+	f.served.Add(1)
+	if call.tool == logEventTool.Name {
+		*buf = f.reply(ctx, call, f.tools.logEvent, out, (*buf)[:0])
+		return true
+	}
+	// The line's bytes are the reader's until the next read.
+	call.id, call.args = bytes.Clone(call.id), bytes.Clone(call.args)
+	go f.reply(ctx, call, f.tools.getContext, out, nil)
+	return true
+}
+
+var (
+	fastToolsLog        = []string{`"log_event"`}
+	fastToolsLogContext = []string{`"log_event"`, `"get_context"`}
+)
+
+// reply runs call as the go-sdk's tools/call would (tools.add) and writes
+// its answer line, built in o.
+func (f *StdioFast) reply(ctx context.Context, call fastCall, tool toolFunc, out io.Writer, o []byte) []byte {
+	start := time.Now()
+	req := &mcp.CallToolRequest{Params: &mcp.CallToolParamsRaw{Name: call.tool, Arguments: call.args}}
+	res, outcome := f.tools.call(ctx, req, call.tool, tool)
+	if f.tools.opts.Metrics != nil {
+		f.tools.opts.Metrics.ObserveTool(call.tool, outcome, time.Since(start))
+	}
+	o = append(o, `{"jsonrpc":"2.0","id":`...)
+	o = append(o, call.id...)
+	if result, err := encodeToolResult(res); err == nil {
+		o = append(o, `,"result":`...)
+		o = append(o, result...)
+	} else {
+		// Not reachable with the results tools.call makes. The call was
+		// made, so it must not go to the go-sdk to be made again: answer
+		// with a JSON-RPC internal error.
+		f.log.Error("mcp stdio fast path: encoding a result", "err", err)
+		o = append(o, `,"error":{"code":-32603,"message":"internal error: encoding the result failed"}`...)
+	}
+	o = append(o, "}\n"...)
+	if _, err := out.Write(o); err != nil {
+		f.log.Debug("mcp stdio fast path: writing an answer", "err", err)
+	}
+	return o
+}

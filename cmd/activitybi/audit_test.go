@@ -25,10 +25,23 @@ func (e *env) auditRows(args ...string) []map[string]any {
 // waitAudit polls the audit log until the filter in args lists n rows.
 func (e *env) waitAudit(n int, args ...string) []map[string]any {
 	e.t.Helper()
+	return e.waitAuditFor(func(got int) bool { return got == n }, n, args...)
+}
+
+// waitAuditListings is waitAudit for a listing that matches its own
+// listed_audit rows: every poll adds one, so a poll that comes after the
+// first listing has landed sees one or more.
+func (e *env) waitAuditListings(args ...string) []map[string]any {
+	e.t.Helper()
+	return e.waitAuditFor(func(got int) bool { return got >= 1 }, 1, args...)
+}
+
+func (e *env) waitAuditFor(done func(int) bool, n int, args ...string) []map[string]any {
+	e.t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		rows := e.auditRows(args...)
-		if len(rows) == n {
+		if done(len(rows)) {
 			return rows
 		}
 		if time.Now().After(deadline) {
@@ -114,12 +127,12 @@ func TestAuditEndToEnd(t *testing.T) {
 	const evil = `bob'; DROP TABLE audit_log; --`
 	e.auditRows("--customer", "alice")
 	e.auditRows("--customer", evil)
-	got := e.waitAudit(1, "--customer", evil, "--action", "listed_audit")
-	if r := got[0]; r["principal"] != analyst || r["customer_id"] != evil || r["target"] != "audit_log" || r["outcome"] != "ok" ||
+	got := e.waitAuditListings("--customer", evil, "--action", "listed_audit")
+	if r := got[len(got)-1]; r["principal"] != analyst || r["customer_id"] != evil || r["target"] != "audit_log" || r["outcome"] != "ok" ||
 		!strings.Contains(fmt.Sprint(r["detail"]), `"customer":"bob'; DROP TABLE audit_log; --"`) {
 		t.Fatalf("listing row %v", r)
 	}
-	if got := e.waitAudit(1, "--customer", "alice", "--action", "listed_audit"); got[0]["customer_id"] != "alice" {
+	if got := e.waitAuditListings("--customer", "alice", "--action", "listed_audit"); got[len(got)-1]["customer_id"] != "alice" {
 		t.Fatalf("alice's listing %v", got)
 	}
 	if n := e.count("SELECT count(*) FROM audit_log WHERE customer_id IS NULL AND action = 'listed_audit'"); n < 5 {

@@ -249,9 +249,13 @@ func TestMemoryWarmAndRefresh(t *testing.T) {
 	e.waitCount("SELECT count(*) FROM claude_stream", 1, 10*time.Second)
 
 	// A new edge: once it attached and warmed (its report shows the load),
-	// the first get_context comes from its L1.
+	// the first get_context comes from its L1. Edge a's own warm-up is a
+	// load too: wait for it first, so that the wait for b's is not met by
+	// a's.
+	const edgeLoads = `activitybi_cache_loads_total{process="edge"}`
+	waitFor(t, 20*time.Second, func() bool { return c.metric(t, edgeLoads) >= 1 })
 	b := e.startEdge()
-	waitFor(t, 20*time.Second, func() bool { return c.metric(t, `activitybi_cache_loads_total{process="edge"}`) >= 1 })
+	waitFor(t, 20*time.Second, func() bool { return c.metric(t, edgeLoads) >= 2 })
 	text, src, _ := getContext(t, b.cs, map[string]any{"topics": []string{"tools"}})
 	if src != "l1" || !strings.Contains(text, "FirstTool") {
 		t.Fatalf("first get_context of a warmed edge: source %s, %s", src, text)

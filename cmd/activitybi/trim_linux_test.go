@@ -25,19 +25,27 @@ func TestTrimExecutable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var inText, random bool
+	var inText, inLib, random, libRandom bool
 	for _, line := range strings.Split(string(smaps), "\n") {
 		f := strings.Fields(line)
 		switch {
 		case len(f) >= 6 && strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":"):
 			inText = f[1] == "r-xp" && f[5] == exe
-		case inText && len(f) > 0 && f[0] == "VmFlags:":
-			random = strings.Contains(line, " rr")
-			inText = false
+			inLib = f[1] == "r-xp" && strings.Contains(f[5], "/libstdc++.so")
+		case (inText || inLib) && len(f) > 0 && f[0] == "VmFlags:":
+			if inText {
+				random = strings.Contains(line, " rr")
+			} else {
+				libRandom = strings.Contains(line, " rr")
+			}
+			inText, inLib = false, false
 		}
 	}
 	if !random {
 		t.Errorf("the executable's text mapping is not MADV_RANDOM after the trim")
+	}
+	if !libRandom {
+		t.Errorf("libstdc++'s text mapping (DuckDB's C++ runtime) was not trimmed")
 	}
 	t.Logf("RSS %.1f -> %.1f MB", float64(before)/1e6, float64(after)/1e6)
 }

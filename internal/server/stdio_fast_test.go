@@ -152,17 +152,7 @@ func TestStdioFastPathAnswersAsTheGoSDK(t *testing.T) {
 			}
 			// The same events in both spools.
 			for _, sb := range []*stdioBed{sdk, fast} {
-				ids := map[string]int{}
-				for _, r := range sb.b.records(t)["event"] {
-					e, err := event.Decode([]byte(r))
-					if err != nil {
-						t.Fatal(err)
-					}
-					if e.Customer != "alice" {
-						t.Fatalf("logged as %q", e.Customer)
-					}
-					ids[e.ActivityID]++
-				}
+				ids := sb.b.eventIDs(t, "alice")
 				if want := map[string]int{"P-1": 1, "P-2": 1, "P-<&>\u2028": 1}; fmt.Sprint(ids) != fmt.Sprint(want) {
 					t.Errorf("records by id = %v, want %v", ids, want)
 				}
@@ -342,4 +332,22 @@ func FuzzStdioFilter(f *testing.F) {
 			t.Fatalf("%d answer lines for %d answered calls", got, answered)
 		}
 	})
+}
+
+// eventIDs counts the spool's events by activity_id, all of which must be
+// customer's.
+func (b *toolBundle) eventIDs(t *testing.T, customer string) map[string]int {
+	t.Helper()
+	ids := map[string]int{}
+	for _, r := range b.records(t)["event"] {
+		e, err := event.Decode([]byte(r))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Customer != customer {
+			t.Fatalf("logged as %q", e.Customer)
+		}
+		ids[e.ActivityID]++
+	}
+	return ids
 }

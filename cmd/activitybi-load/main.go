@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"sort"
 	"strconv"
@@ -404,9 +405,10 @@ func uploadBench(args []string) error {
 	ckptThreshold := fs.String("checkpoint-threshold", "", "DuckDB checkpoint_threshold (empty = the driver's default)")
 	storageVersion := fs.String("storage-version", "", "DuckDB storage_compatibility_version of the new file (empty = the driver's default)")
 	// DuckDB's threads for the uploader's warehouse (the core's
-	// warehouse.threads); with 2, the calling thread spins in DuckDB's task
-	// loop while the worker runs a statement's only task (bench/README.md).
-	threads := fs.Int("threads", 0, "DuckDB threads of the uploader's warehouse (0 = the driver's default)")
+	// warehouse.threads, default NumCPU-1 and at least 1); with 2 on two
+	// CPUs, the calling thread spins in DuckDB's task loop while the worker
+	// runs a statement's only task (bench/README.md).
+	threads := fs.Int("threads", 0, "DuckDB threads of the uploader's warehouse (0 = the driver's default, NumCPU-1 with a minimum of 1)")
 	fs.Parse(args)
 	dir, err := os.MkdirTemp("", "activitybi-upload")
 	if err != nil {
@@ -505,9 +507,13 @@ func uploadBench(args []string) error {
 	ckpt, ckptCPU := time.Since(t1), selfCPU()-c2
 	upRate := float64(*n) / el.Seconds()
 	ceilRate := float64(*n) / ceil.Seconds()
-	fmt.Printf("upload: %d events, %d customers, checkpoint_threshold %s, storage version %s, threads %d (the ceiling's: DuckDB's default)\n", *n, *customers,
+	threadsNote := "the driver's default, NumCPU-1 (min 1)"
+	if *threads != 0 {
+		threadsNote = "--threads"
+	}
+	fmt.Printf("upload: %d events, %d customers, checkpoint_threshold %s, storage version %s, threads %d (%s; the ceiling's: DuckDB's default, %d CPUs)\n", *n, *customers,
 		cmp.Or(*ckptThreshold, duckdb.DefaultCheckpointThreshold), cmp.Or(*storageVersion, duckdb.DefaultStorageVersion),
-		cmp.Or(*threads, duckdb.DefaultThreads))
+		cmp.Or(*threads, duckdb.DefaultThreads), threadsNote, runtime.NumCPU())
 	fmt.Printf("  read_ndjson ceiling: %s  %.0f rows/s  (CPU %s)\n", ceil.Round(time.Millisecond), ceilRate, ceilCPU.Round(time.Millisecond))
 	fmt.Printf("  uploader (spool -> duckdb, dedup, occurrence): %s  %.0f rows/s  = %.1f%% of the ceiling  (CPU %s = %.1f%% of the ceiling's rows per CPU second)\n",
 		el.Round(time.Millisecond), upRate, 100*upRate/ceilRate, upCPU.Round(time.Millisecond), 100*ceilCPU.Seconds()/upCPU.Seconds())

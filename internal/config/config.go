@@ -72,8 +72,9 @@ type Config struct {
 
 	// File is the config file that was read, "" if none.
 	File string
-	// Sources maps each key to where its value came from: "default",
-	// "file <path>", "env ACTIVITYBI_X" or "flag --x".
+	// Sources maps each key to where its value came from: "default" (or
+	// "default: <how it is computed>" for a default that depends on the
+	// machine), "file <path>", "env ACTIVITYBI_X" or "flag --x".
 	Sources map[string]string
 }
 
@@ -88,6 +89,9 @@ type field struct {
 	set   func(c *Config, v string) error
 	get   func(c *Config) string
 	flag  bool // registered as a visible flag (others are hidden)
+	// defNote says how a computed default is derived; `activitybi config`
+	// shows it beside "default" (e.g. "default: NumCPU-1 (min 1)").
+	defNote string
 	short string
 }
 
@@ -161,6 +165,12 @@ func size(p func(c *Config) *int64, min, max int64) (func(*Config, string) error
 }
 
 func constant(s string) func(*Config) string { return func(*Config) string { return s } }
+
+// DefaultWarehouseThreads is warehouse.threads when nothing sets it:
+// max(1, runtime.NumCPU()-1), the same as the DuckDB driver's own default
+// (duckdb.ThreadsFor, which explains the choice; this package does not
+// import the driver, which needs cgo).
+func DefaultWarehouseThreads() int { return max(1, runtime.NumCPU()-1) }
 
 var fields = func() []field {
 	var fs []field
@@ -288,7 +298,8 @@ var fields = func() []field {
 	}
 	{
 		set, get := integer(func(c *Config) *int { return &c.Warehouse.Threads }, 1, 256)
-		add(field{key: "warehouse.threads", help: "DuckDB threads", def: constant("2"), set: set, get: get})
+		add(field{key: "warehouse.threads", help: "DuckDB threads, the calling thread included (default NumCPU-1, min 1: DuckDB's caller takes part in every query, and the core's intake, uploader and edges need the last CPU)",
+			def: func(*Config) string { return strconv.Itoa(DefaultWarehouseThreads()) }, defNote: "NumCPU-1 (min 1)", set: set, get: get})
 	}
 	return fs
 }()
@@ -393,6 +404,9 @@ func Load(fl *Flags, env []string) (*Config, error) {
 	c := &Config{File: file, Sources: map[string]string{}}
 	for _, f := range fields {
 		val, src := f.def(c), "default"
+		if f.defNote != "" {
+			src += ": " + f.defNote
+		}
 		if v, ok := fileVals[f.key]; ok {
 			val, src = v, "file "+file
 		}

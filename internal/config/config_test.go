@@ -3,6 +3,8 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -37,6 +39,41 @@ func TestDefaults(t *testing.T) {
 	}
 	if c.Sources["durability"] != "default" {
 		t.Fatalf("source %q", c.Sources["durability"])
+	}
+}
+
+// The warehouse's thread count defaults to one less than the CPUs (at
+// least 1), says so in its source, and an explicit value wins.
+func TestWarehouseThreadsDefault(t *testing.T) {
+	t.Parallel()
+	c, err := Load(setup(t, "--config", writeFile(t, "")), env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := max(1, runtime.NumCPU()-1)
+	if c.Warehouse.Threads != want || c.Get("warehouse.threads") != strconv.Itoa(want) {
+		t.Fatalf("warehouse.threads = %d (%q), want %d on %d CPUs", c.Warehouse.Threads, c.Get("warehouse.threads"), want, runtime.NumCPU())
+	}
+	if src := c.Sources["warehouse.threads"]; src != "default: NumCPU-1 (min 1)" {
+		t.Fatalf("warehouse.threads source %q", src)
+	}
+	c, err = Load(setup(t, "--config", writeFile(t, "warehouse:\n  threads: 3\n")), env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Warehouse.Threads != 3 || !strings.HasPrefix(c.Sources["warehouse.threads"], "file ") {
+		t.Fatalf("warehouse.threads from a file: %d from %q", c.Warehouse.Threads, c.Sources["warehouse.threads"])
+	}
+	c, err = Load(setup(t, "--config", writeFile(t, "")), env("ACTIVITYBI_WAREHOUSE_THREADS=1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Warehouse.Threads != 1 || c.Sources["warehouse.threads"] != "env ACTIVITYBI_WAREHOUSE_THREADS" {
+		t.Fatalf("warehouse.threads from the environment: %d from %q", c.Warehouse.Threads, c.Sources["warehouse.threads"])
+	}
+	if _, err := Load(setup(t, "--config", writeFile(t, "")), env("ACTIVITYBI_WAREHOUSE_THREADS=0")); err == nil ||
+		!strings.Contains(err.Error(), "warehouse.threads") || !strings.Contains(err.Error(), "out of range [1, 256]") {
+		t.Fatalf("warehouse.threads 0: %v", err)
 	}
 }
 

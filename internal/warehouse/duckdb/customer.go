@@ -167,7 +167,7 @@ func newCustomerPool(c *duckdb.Connector, size int) *sql.DB {
 func (db *DB) renewCustomerPool() {
 	db.custMu.Lock()
 	old := db.cust
-	db.cust = newCustomerPool(db.connector, db.opts.Threads+2)
+	db.cust = newCustomerPool(db.connector, poolConns(db.opts.Threads))
 	db.custMu.Unlock()
 	_ = old.Close()
 }

@@ -26,6 +26,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,6 +39,33 @@ import (
 
 var _ warehouse.Driver = (*DB)(nil)
 
+// DefaultThreads is DuckDB's thread count when Options.Threads is 0:
+// ThreadsFor(runtime.NumCPU()), one less than the machine's CPUs and at
+// least 1.
+var DefaultThreads = ThreadsFor(runtime.NumCPU())
+
+// ThreadsFor returns the default DuckDB thread count on a machine with ncpu
+// CPUs: max(1, ncpu-1). DuckDB's threads setting counts the thread that
+// calls into it, and that caller takes part in every query; the core also
+// runs the intake, the uploader's decoding and the edges' work on the same
+// CPUs. N-1 threads (the caller plus N-2 workers) leave one CPU for the rest.
+// On two CPUs this means no worker at all: with a worker, the calling thread
+// spins in DuckDB's task loop while the worker runs a statement's only task,
+// taking the CPU the intake and the decoder need (bench/warehouse.md,
+// "Offsets, and DuckDB's threads for the writer"). A machine with 8 CPUs
+// gets 7, more query parallelism than the fixed 2 this replaces.
+func ThreadsFor(ncpu int) int { return max(1, ncpu-1) }
+
+// minPoolThreads is the thread count below which the connection pools stop
+// shrinking: a query's calling thread runs it even with threads=1, so three
+// readers still run three queries at once. It keeps the pools at the size
+// they had when the default was a fixed 2 threads.
+const minPoolThreads = 2
+
+// poolConns is the size of each connection pool (the writer plus readers,
+// and the customer pool) for a thread count.
+func poolConns(threads int) int { return max(threads, minPoolThreads) + 2 }
+
 const (
 	// dirMode is the permission of the warehouse directory: the data is
 	// private to the user running activitybi.
@@ -46,8 +74,6 @@ const (
 	// DefaultMemoryLimit bounds DuckDB's buffer pool; DuckDB's own default
 	// is 80% of RAM, far above the core's memory target.
 	DefaultMemoryLimit = "512MB"
-	// DefaultThreads is DuckDB's worker thread count.
-	DefaultThreads = 2
 	// DefaultQueryTimeout bounds one analyst query.
 	DefaultQueryTimeout = 60 * time.Second
 
@@ -70,7 +96,9 @@ type Options struct {
 	ReadOnly bool
 	// MemoryLimit is DuckDB's memory_limit, e.g. "512MB". Default "512MB".
 	MemoryLimit string
-	// Threads is DuckDB's worker thread count. Default 2.
+	// Threads is DuckDB's thread count (the calling thread included), a
+	// global setting that applies to loads and queries alike. Default
+	// DefaultThreads: max(1, NumCPU-1), see ThreadsFor.
 	Threads int
 	// CheckpointThreshold is DuckDB's checkpoint_threshold: the WAL size
 	// at which a commit also checkpoints. Default "64MB"
@@ -241,13 +269,13 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	sqlDB := sql.OpenDB(connector)
 	// One writer connection plus readers; DuckDB parallelizes inside a
 	// query, so more readers than threads would only queue.
-	sqlDB.SetMaxOpenConns(opts.Threads + 2)
-	sqlDB.SetMaxIdleConns(opts.Threads + 2)
+	sqlDB.SetMaxOpenConns(poolConns(opts.Threads))
+	sqlDB.SetMaxIdleConns(poolConns(opts.Threads))
 	sqlDB.SetConnMaxIdleTime(0)
 	sqlDB.SetConnMaxLifetime(0)
 
 	db := &DB{opts: opts, path: abs, log: opts.Logger, connector: connector, sqlDB: sqlDB,
-		cust: newCustomerPool(connector, opts.Threads+2)}
+		cust: newCustomerPool(connector, poolConns(opts.Threads))}
 	if !opts.ReadOnly {
 		db.writer, err = sqlDB.Conn(ctx)
 		if err != nil {

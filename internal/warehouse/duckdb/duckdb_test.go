@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -51,6 +53,21 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+func TestThreadsFor(t *testing.T) {
+	for _, c := range []struct{ ncpu, want int }{{0, 1}, {1, 1}, {2, 1}, {3, 2}, {8, 7}, {64, 63}} {
+		if got := ThreadsFor(c.ncpu); got != c.want {
+			t.Errorf("ThreadsFor(%d) = %d, want %d", c.ncpu, got, c.want)
+		}
+	}
+	// The pools keep at least the size they had with the old fixed 2
+	// threads: a query's calling thread runs it even without workers.
+	for _, c := range []struct{ threads, want int }{{1, 4}, {2, 4}, {7, 9}} {
+		if got := poolConns(c.threads); got != c.want {
+			t.Errorf("poolConns(%d) = %d, want %d", c.threads, got, c.want)
+		}
+	}
+}
+
 func TestOpenOptions(t *testing.T) {
 	t.Parallel()
 	if _, err := Open(context.Background(), Options{}); err == nil || !strings.Contains(err.Error(), "Path is required") {
@@ -68,8 +85,19 @@ func TestOpenOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ext != "false" || locked != "true" || threads != "2" || !strings.HasPrefix(mem, "488") && !strings.HasPrefix(mem, "512") {
-		t.Fatalf("settings external=%s locked=%s memory=%s threads=%s", ext, locked, mem, threads)
+	if ext != "false" || locked != "true" || threads != strconv.Itoa(ThreadsFor(runtime.NumCPU())) || !strings.HasPrefix(mem, "488") && !strings.HasPrefix(mem, "512") {
+		t.Fatalf("settings external=%s locked=%s memory=%s threads=%s (NumCPU %d)", ext, locked, mem, threads, runtime.NumCPU())
+	}
+	// An explicit thread count is honoured, above and below the default.
+	for _, n := range []int{1, 3} {
+		db := openTest(t, Options{Path: filepath.Join(t.TempDir(), "w.duckdb"), Threads: n})
+		var got string
+		if err := db.sqlDB.QueryRow(`SELECT current_setting('threads')::VARCHAR`).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != strconv.Itoa(n) {
+			t.Fatalf("Threads %d: DuckDB runs with threads=%s", n, got)
+		}
 	}
 	// No connection can turn external access back on.
 	if _, err := db.sqlDB.Exec(`SET enable_external_access = true`); err == nil {

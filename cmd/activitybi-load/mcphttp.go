@@ -335,6 +335,27 @@ func (g *generator) step(ctx context.Context, rate float64, dur time.Duration) h
 			bodies[i] = leanBody(nil, g.tool, seq, g.tmpl.render(seq, g.run))
 		}
 	}
+	// --raw: one worker goroutine per connection, started before the clock
+	// (their stacks grow once, not per call); the pacer hands each due call
+	// to whichever worker is idle.
+	var (
+		jobs    chan rawJob
+		workers []*rawWorker
+		wwg     sync.WaitGroup
+	)
+	if g.raw != nil {
+		jobs = make(chan rawJob, g.maxInflight)
+		workers = make([]*rawWorker, g.raw.maxConn)
+		for i := range workers {
+			w := &rawWorker{lat: make([]time.Duration, 0, expected/len(workers)+16), lag: make([]time.Duration, 0, expected/len(workers)+16)}
+			workers[i] = w
+			wwg.Add(1)
+			go func() {
+				defer wwg.Done()
+				w.run(g.raw, jobs, g.timeout, &errs, &acked, &dups, &inflight)
+			}()
+		}
+	}
 	selfCPU, srvCPU := startCPU(0), startCPU(g.pid)
 	start := time.Now()
 	var issued int64
@@ -361,6 +382,11 @@ func (g *generator) step(ctx context.Context, rate float64, dur time.Duration) h
 				}
 				si := int(issued % int64(len(g.sessions)))
 				inflight.Add(1)
+				if jobs != nil {
+					// Never blocks: at most maxInflight are outstanding.
+					jobs <- rawJob{session: si, body: body, intended: intended}
+					continue
+				}
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
@@ -428,6 +454,14 @@ func (g *generator) step(ctx context.Context, rate float64, dur time.Duration) h
 	}
 	sent := time.Since(start)
 	wg.Wait()
+	if jobs != nil {
+		close(jobs)
+		wwg.Wait()
+		for _, w := range workers {
+			lat = append(lat, w.lat...)
+			lag = append(lag, w.lag...)
+		}
+	}
 	selfCPU.finish()
 	srvCPU.finish()
 	st := httpStep{TargetRate: rate, Duration: dur.String(), Issued: issued, IssuedRate: float64(issued) / sent.Seconds(),

@@ -384,7 +384,7 @@ func (g *generator) step(ctx context.Context, rate float64, dur time.Duration) h
 				inflight.Add(1)
 				if jobs != nil {
 					// Never blocks: at most maxInflight are outstanding.
-					jobs <- rawJob{session: si, body: body, intended: intended}
+					jobs <- rawJob{session: si, body: body, intended: intended, sent: time.Now()}
 					continue
 				}
 				wg.Add(1)

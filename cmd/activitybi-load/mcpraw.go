@@ -220,6 +220,11 @@ type rawJob struct {
 	session  int
 	body     []byte
 	intended time.Time // when it was due
+	// sent is when the pacer handed it over: its latency is counted from
+	// here, so a wait for a free worker (connection) is latency, as it was
+	// when each call had its own goroutine waiting for a connection; the
+	// pacer's own delay is the send lag.
+	sent time.Time
 }
 
 // rawWorker sends calls on one connection, one at a time, and keeps its own
@@ -240,9 +245,8 @@ func (w *rawWorker) run(r *rawCaller, jobs <-chan rawJob, timeout time.Duration,
 		}
 	}()
 	for j := range jobs {
-		a := time.Now()
 		dup, kind, err := r.callOn(&c, j.session, j.body, timeout)
-		d := time.Since(a)
+		d := time.Since(j.sent)
 		inflight.Add(-1)
 		if err != nil {
 			errs.add(kind, err.Error())
@@ -253,7 +257,7 @@ func (w *rawWorker) run(r *rawCaller, jobs <-chan rawJob, timeout time.Duration,
 			dups.Add(1)
 		}
 		w.lat = append(w.lat, d)
-		w.lag = append(w.lag, a.Sub(j.intended))
+		w.lag = append(w.lag, j.sent.Sub(j.intended))
 	}
 }
 

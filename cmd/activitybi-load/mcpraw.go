@@ -231,6 +231,34 @@ type rawJob struct {
 // latencies (merged when the step ends, so no lock per call).
 type rawWorker struct {
 	lat, lag []time.Duration
+	at       []time.Time // when each call was sent, if a timeline is kept
+}
+
+// timelineSecond is one second of a step's calls, by when they were sent.
+type timelineSecond struct {
+	Second int     `json:"second"`
+	Calls  int     `json:"calls"`
+	P99    float64 `json:"p99_ms"`
+	Max    float64 `json:"max_ms"`
+}
+
+// buildTimeline groups calls sent at at[i] with latency lat[i] by the
+// second of the step they were sent in.
+func buildTimeline(start time.Time, at []time.Time, lat []time.Duration) []timelineSecond {
+	var secs [][]time.Duration
+	for i, t := range at {
+		k := max(0, int(t.Sub(start)/time.Second))
+		for len(secs) <= k {
+			secs = append(secs, nil)
+		}
+		secs[k] = append(secs[k], lat[i])
+	}
+	out := make([]timelineSecond, len(secs))
+	for k, l := range secs {
+		sum := summarize(l)
+		out[k] = timelineSecond{Second: k, Calls: sum.N, P99: sum.P99, Max: sum.Max}
+	}
+	return out
 }
 
 // run takes jobs until the channel is closed. A worker replaced the
@@ -258,6 +286,9 @@ func (w *rawWorker) run(r *rawCaller, jobs <-chan rawJob, timeout time.Duration,
 		}
 		w.lat = append(w.lat, d)
 		w.lag = append(w.lag, j.sent.Sub(j.intended))
+		if w.at != nil {
+			w.at = append(w.at, j.sent)
+		}
 	}
 }
 

@@ -172,13 +172,13 @@ func FuzzReadRawResponse(f *testing.F) {
 // With one connection and calls due faster than the server answers them,
 // --raw's calls queue for the connection: that wait is latency (as the
 // server's clients would feel it), not send lag, so a saturated client
-// cannot make a find-max step pass. 40 calls due 10 ms apart on a server
-// that takes 25 ms each: the last ones wait about 600 ms.
+// cannot make a find-max step pass. 150 calls due 10 ms apart on a server
+// that takes 25 ms each: the last ones wait over 2 s.
 func TestRawQueueWaitIsLatency(t *testing.T) {
 	t.Parallel()
 	s := startMCPHTTP(t, "secret", 25*time.Millisecond)
 	rep, err := runMCPHTTP(context.Background(), []string{"--raw", "--raw-conns", "1", "--url", s.url, "--token", "secret",
-		"--sessions", "2", "--rate", "100", "--duration", "400ms"}, io.Discard)
+		"--sessions", "2", "--rate", "100", "--duration", "1500ms", "--timeline", "--max-inflight", "1000"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,5 +193,14 @@ func TestRawQueueWaitIsLatency(t *testing.T) {
 	}
 	if st.SendLag.P99 >= st.Latency.Max/2 {
 		t.Errorf("send lag p99 %.1f ms: the wait for the connection went into the lag (latency max %.1f ms)", st.SendLag.P99, st.Latency.Max)
+	}
+	// --timeline: every call in one second of the step, and the queue
+	// (so the latency) grows second by second.
+	var n int64
+	for _, sec := range st.Timeline {
+		n += int64(sec.Calls)
+	}
+	if len(st.Timeline) != 2 || n != st.Acknowledged || st.Timeline[1].Max <= st.Timeline[0].Max {
+		t.Errorf("timeline %+v for %d calls", st.Timeline, st.Acknowledged)
 	}
 }

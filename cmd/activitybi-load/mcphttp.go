@@ -361,7 +361,7 @@ func (g *generator) step(ctx context.Context, rate float64, dur time.Duration) h
 			wwg.Add(1)
 			go func() {
 				defer wwg.Done()
-				w.run(g.raw, jobs, g.timeout, &errs, &acked, &dups, &inflight)
+				w.run(ctx, g.raw, jobs, g.timeout, &errs, &acked, &dups, &inflight)
 			}()
 		}
 	}

@@ -10,6 +10,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -265,7 +266,10 @@ func buildTimeline(start time.Time, at []time.Time, lat []time.Duration) []timel
 // goroutine the generator used to start per call: at 5,000 calls/s that
 // goroutine's creation, its stack growth and the wait for a free
 // connection were ~15% of the load tool's CPU (bench/mcp.md, session 6).
-func (w *rawWorker) run(r *rawCaller, jobs <-chan rawJob, timeout time.Duration, errs *errCounter, acked, dups, inflight *atomic.Int64) {
+//
+// Once ctx is done, calls still queued are not sent (counted as error
+// kind "cancelled"); a call already sent finishes.
+func (w *rawWorker) run(ctx context.Context, r *rawCaller, jobs <-chan rawJob, timeout time.Duration, errs *errCounter, acked, dups, inflight *atomic.Int64) {
 	var c *rawConn
 	defer func() {
 		if c != nil {
@@ -273,6 +277,11 @@ func (w *rawWorker) run(r *rawCaller, jobs <-chan rawJob, timeout time.Duration,
 		}
 	}()
 	for j := range jobs {
+		if ctx.Err() != nil {
+			inflight.Add(-1)
+			errs.add("cancelled", "the run was stopped before this call was sent")
+			continue
+		}
 		dup, kind, err := r.callOn(&c, j.session, j.body, timeout)
 		d := time.Since(j.sent)
 		inflight.Add(-1)

@@ -349,6 +349,7 @@ func (g *generator) step(ctx context.Context, rate float64, dur time.Duration) h
 		wwg     sync.WaitGroup
 	)
 	var timelineOf func() []timelineSecond
+	var ready sync.WaitGroup // workers holding their connection
 	if g.raw != nil {
 		jobs = make(chan rawJob, g.maxInflight)
 		workers = make([]*rawWorker, g.raw.maxConn)
@@ -359,11 +360,16 @@ func (g *generator) step(ctx context.Context, rate float64, dur time.Duration) h
 			}
 			workers[i] = w
 			wwg.Add(1)
+			ready.Add(1)
 			go func() {
 				defer wwg.Done()
-				w.run(ctx, g.raw, jobs, g.timeout, &errs, &acked, &dups, &inflight)
+				w.run(ctx, g.raw, jobs, g.timeout, &ready, &errs, &acked, &dups, &inflight)
 			}()
 		}
+		// Like a fleet whose sessions connected when they initialised, every
+		// connection is open before the clock starts: dialling 1,000 of them
+		// in the first quarter second was a stall of its own.
+		ready.Wait()
 	}
 	selfCPU, srvCPU := startCPU(0), startCPU(g.pid)
 	start := time.Now()

@@ -267,10 +267,16 @@ func buildTimeline(start time.Time, at []time.Time, lat []time.Duration) []timel
 // goroutine's creation, its stack growth and the wait for a free
 // connection were ~15% of the load tool's CPU (bench/mcp.md, session 6).
 //
+// Before taking jobs it takes or dials its connection and marks ready
+// (a failed dial is retried by the first call). Jobs go to the worker
+// idle longest, so all of them, and all connections, take turns, as the
+// sessions of a fleet each use their own.
+//
 // Once ctx is done, calls still queued are not sent (counted as error
 // kind "cancelled"); a call already sent finishes.
-func (w *rawWorker) run(ctx context.Context, r *rawCaller, jobs <-chan rawJob, timeout time.Duration, errs *errCounter, acked, dups, inflight *atomic.Int64) {
-	var c *rawConn
+func (w *rawWorker) run(ctx context.Context, r *rawCaller, jobs <-chan rawJob, timeout time.Duration, ready *sync.WaitGroup, errs *errCounter, acked, dups, inflight *atomic.Int64) {
+	c, _ := r.get(time.Now().Add(timeout))
+	ready.Done()
 	defer func() {
 		if c != nil {
 			r.put(c)

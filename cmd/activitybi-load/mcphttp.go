@@ -37,7 +37,10 @@ type httpStep struct {
 	// SendLag is how late calls left against their schedule: if its p99 is
 	// large, the load tool (not the server) failed to keep the rate.
 	SendLag latency `json:"send_lag"`
-	Pass    *bool   `json:"pass,omitempty"`
+	// Timeline (--timeline, --raw only) is the step second by second, by
+	// when calls were sent: where in a run the tail came from.
+	Timeline []timelineSecond `json:"timeline,omitempty"`
+	Pass     *bool            `json:"pass,omitempty"`
 	// CPU over the step, of this load tool and of the server (--pid), per
 	// acknowledged call (/proc/PID/stat, 10 ms resolution).
 	LoadCPUPerCallUS   float64 `json:"load_cpu_per_call_us"`
@@ -105,6 +108,7 @@ func runMCPHTTP(ctx context.Context, args []string, stdout io.Writer) (*httpRepo
 	lean := fs.Bool("lean", false, "open sessions with the go-sdk client, then send each call as a raw POST of pre-encoded JSON-RPC (measures the server apart from the go-sdk client)")
 	raw := fs.Bool("raw", false, "open sessions with the go-sdk client, then write each call and parse its answer on this tool's own persistent HTTP/1.1 connections (no net/http: the cheapest client, for measuring the server at high rates)")
 	rawConns := fs.Int("raw-conns", 0, "connections --raw keeps open at most (0: one per session)")
+	timeline := fs.Bool("timeline", false, "with --raw: also report each step second by second (calls, p99, max latency), to see when a tail happened")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -170,7 +174,7 @@ func runMCPHTTP(ctx context.Context, args []string, stdout io.Writer) (*httpRepo
 		return nil, err
 	}
 
-	g := &generator{sessions: css, tool: *tool, tmpl: tmpl, run: rep.Run, timeout: *timeout,
+	g := &generator{sessions: css, tool: *tool, tmpl: tmpl, run: rep.Run, timeout: *timeout, timeline: *timeline,
 		maxInflight: int64(*maxInflight), bt: bt, pid: *pid}
 	if *lean {
 		g.lean = &leanCaller{endpoint: endpoint, proto: *proto, token: *token, rt: bt.base, bt: bt}
@@ -305,7 +309,8 @@ type generator struct {
 	ids  []string
 	// raw, when set, sends them on its own connections (session i of
 	// sessions is its session i).
-	raw *rawCaller
+	raw      *rawCaller
+	timeline bool // keep when each raw call was sent (httpStep.Timeline)
 }
 
 // step sends at rate for dur: call i is due at start + i/rate and goes to
@@ -335,6 +340,37 @@ func (g *generator) step(ctx context.Context, rate float64, dur time.Duration) h
 			bodies[i] = leanBody(nil, g.tool, seq, g.tmpl.render(seq, g.run))
 		}
 	}
+	// --raw: one worker goroutine per connection, started before the clock
+	// (their stacks grow once, not per call); the pacer hands each due call
+	// to whichever worker is idle.
+	var (
+		jobs    chan rawJob
+		workers []*rawWorker
+		wwg     sync.WaitGroup
+	)
+	var timelineOf func() []timelineSecond
+	var ready sync.WaitGroup // workers holding their connection
+	if g.raw != nil {
+		jobs = make(chan rawJob, g.maxInflight)
+		workers = make([]*rawWorker, g.raw.maxConn)
+		for i := range workers {
+			w := &rawWorker{lat: make([]time.Duration, 0, expected/len(workers)+16), lag: make([]time.Duration, 0, expected/len(workers)+16)}
+			if g.timeline {
+				w.at = make([]time.Time, 0, expected/len(workers)+16)
+			}
+			workers[i] = w
+			wwg.Add(1)
+			ready.Add(1)
+			go func() {
+				defer wwg.Done()
+				w.run(ctx, g.raw, jobs, g.timeout, &ready, &errs, &acked, &dups, &inflight)
+			}()
+		}
+		// Like a fleet whose sessions connected when they initialised, every
+		// connection is open before the clock starts: dialling 1,000 of them
+		// in the first quarter second was a stall of its own.
+		ready.Wait()
+	}
 	selfCPU, srvCPU := startCPU(0), startCPU(g.pid)
 	start := time.Now()
 	var issued int64
@@ -361,6 +397,11 @@ func (g *generator) step(ctx context.Context, rate float64, dur time.Duration) h
 				}
 				si := int(issued % int64(len(g.sessions)))
 				inflight.Add(1)
+				if jobs != nil {
+					// Never blocks: at most maxInflight are outstanding.
+					jobs <- rawJob{session: si, body: body, intended: intended, sent: time.Now()}
+					continue
+				}
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
@@ -428,6 +469,19 @@ func (g *generator) step(ctx context.Context, rate float64, dur time.Duration) h
 	}
 	sent := time.Since(start)
 	wg.Wait()
+	if jobs != nil {
+		close(jobs)
+		wwg.Wait()
+		var at []time.Time
+		for _, w := range workers {
+			lat = append(lat, w.lat...)
+			lag = append(lag, w.lag...)
+			at = append(at, w.at...)
+		}
+		if g.timeline {
+			timelineOf = func() []timelineSecond { return buildTimeline(start, at, lat) }
+		}
+	}
 	selfCPU.finish()
 	srvCPU.finish()
 	st := httpStep{TargetRate: rate, Duration: dur.String(), Issued: issued, IssuedRate: float64(issued) / sent.Seconds(),
@@ -438,6 +492,9 @@ func (g *generator) step(ctx context.Context, rate float64, dur time.Duration) h
 		if d := v - statusBefore[k]; d > 0 {
 			st.HTTPStatuses[k] = d
 		}
+	}
+	if timelineOf != nil {
+		st.Timeline = timelineOf()
 	}
 	st.Latency = summarize(lat)
 	st.SendLag = summarize(lag)
@@ -480,6 +537,14 @@ func (r *httpReport) print(w io.Writer) {
 			fmtMS(s.Latency.P99), fmtMS(s.Latency.Max), fmtMS(s.SendLag.P99), s.LoadCPUPerCallUS, srv, pass)
 	}
 	tw.Flush()
+	for _, s := range r.Steps {
+		if len(s.Timeline) > 0 {
+			fmt.Fprintf(w, "  at %.0f/s, second by second (by send time): second calls p99 max\n", s.TargetRate)
+			for _, t := range s.Timeline {
+				fmt.Fprintf(w, "    %3d %6d %8s %8s\n", t.Second, t.Calls, fmtMS(t.P99), fmtMS(t.Max))
+			}
+		}
+	}
 	for _, s := range r.Steps {
 		if len(s.Errors) > 0 || len(s.HTTPStatuses) > 0 {
 			fmt.Fprintf(w, "  at %.0f/s: errors %s; HTTP statuses >= 400: %s\n", s.TargetRate, fmtCounts(s.Errors), fmtCounts(s.HTTPStatuses))

@@ -10,6 +10,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -156,13 +157,28 @@ func (r *rawCaller) close() {
 	}
 }
 
-// call sends body as a tools/call on session i and reads the answer;
-// results as leanCaller.call.
+// call sends body as a tools/call on session i on an idle connection and
+// reads the answer; results as leanCaller.call.
 func (r *rawCaller) call(i int, body []byte, timeout time.Duration) (dup bool, kind string, err error) {
+	var c *rawConn
+	dup, kind, err = r.callOn(&c, i, body, timeout)
+	if c != nil {
+		r.put(c)
+	}
+	return dup, kind, err
+}
+
+// callOn is call on the connection *cp, which a worker keeps between calls:
+// nil takes an idle one or dials one (up to maxConn); a connection that
+// failed or was asked to close is dropped and *cp set to nil.
+func (r *rawCaller) callOn(cp **rawConn, i int, body []byte, timeout time.Duration) (dup bool, kind string, err error) {
 	deadline := time.Now().Add(timeout)
-	c, err := r.get(deadline)
-	if err != nil {
-		return false, classifyCallErr(err), err
+	c := *cp
+	if c == nil {
+		if c, err = r.get(deadline); err != nil {
+			return false, classifyCallErr(err), err
+		}
+		*cp = c
 	}
 	c.c.SetDeadline(deadline)
 	c.out = append(c.out[:0], r.prefix[i]...)
@@ -171,20 +187,21 @@ func (r *rawCaller) call(i int, body []byte, timeout time.Duration) (dup bool, k
 	c.out = append(c.out, body...)
 	if _, err := c.c.Write(c.out); err != nil {
 		r.drop(c)
+		*cp = nil
 		return false, classifyCallErr(err), err
 	}
 	code, ans, keep, err := readRawResponse(c.br, c.in[:0])
 	if err != nil {
 		r.drop(c)
+		*cp = nil
 		return false, classifyCallErr(err), err
 	}
 	c.in = ans
-	// ans is c's buffer: judge it before c goes back to the pool.
+	// ans is c's buffer: judge it before c is used again.
 	defer func() {
-		if keep {
-			r.put(c)
-		} else {
+		if !keep {
 			r.drop(c)
+			*cp = nil
 		}
 	}()
 	if code >= 400 {
@@ -197,6 +214,97 @@ func (r *rawCaller) call(i int, body []byte, timeout time.Duration) (dup bool, k
 		return false, "bad_response", fmt.Errorf("HTTP %d to a tools/call", code)
 	}
 	return leanOutcome(ans)
+}
+
+// rawJob is one call the pacer hands to a --raw worker.
+type rawJob struct {
+	session  int
+	body     []byte
+	intended time.Time // when it was due
+	// sent is when the pacer handed it over: its latency is counted from
+	// here, so a wait for a free worker (connection) is latency, as it was
+	// when each call had its own goroutine waiting for a connection; the
+	// pacer's own delay is the send lag.
+	sent time.Time
+}
+
+// rawWorker sends calls on one connection, one at a time, and keeps its own
+// latencies (merged when the step ends, so no lock per call).
+type rawWorker struct {
+	lat, lag []time.Duration
+	at       []time.Time // when each call was sent, if a timeline is kept
+}
+
+// timelineSecond is one second of a step's calls, by when they were sent.
+type timelineSecond struct {
+	Second int     `json:"second"`
+	Calls  int     `json:"calls"`
+	P99    float64 `json:"p99_ms"`
+	Max    float64 `json:"max_ms"`
+}
+
+// buildTimeline groups calls sent at at[i] with latency lat[i] by the
+// second of the step they were sent in.
+func buildTimeline(start time.Time, at []time.Time, lat []time.Duration) []timelineSecond {
+	var secs [][]time.Duration
+	for i, t := range at {
+		k := max(0, int(t.Sub(start)/time.Second))
+		for len(secs) <= k {
+			secs = append(secs, nil)
+		}
+		secs[k] = append(secs[k], lat[i])
+	}
+	out := make([]timelineSecond, len(secs))
+	for k, l := range secs {
+		sum := summarize(l)
+		out[k] = timelineSecond{Second: k, Calls: sum.N, P99: sum.P99, Max: sum.Max}
+	}
+	return out
+}
+
+// run takes jobs until the channel is closed. A worker replaced the
+// goroutine the generator used to start per call: at 5,000 calls/s that
+// goroutine's creation, its stack growth and the wait for a free
+// connection were ~15% of the load tool's CPU (bench/mcp.md, session 6).
+//
+// Before taking jobs it takes or dials its connection and marks ready
+// (a failed dial is retried by the first call). Jobs go to the worker
+// idle longest, so all of them, and all connections, take turns, as the
+// sessions of a fleet each use their own.
+//
+// Once ctx is done, calls still queued are not sent (counted as error
+// kind "cancelled"); a call already sent finishes.
+func (w *rawWorker) run(ctx context.Context, r *rawCaller, jobs <-chan rawJob, timeout time.Duration, ready *sync.WaitGroup, errs *errCounter, acked, dups, inflight *atomic.Int64) {
+	c, _ := r.get(time.Now().Add(timeout))
+	ready.Done()
+	defer func() {
+		if c != nil {
+			r.put(c)
+		}
+	}()
+	for j := range jobs {
+		if ctx.Err() != nil {
+			inflight.Add(-1)
+			errs.add("cancelled", "the run was stopped before this call was sent")
+			continue
+		}
+		dup, kind, err := r.callOn(&c, j.session, j.body, timeout)
+		d := time.Since(j.sent)
+		inflight.Add(-1)
+		if err != nil {
+			errs.add(kind, err.Error())
+			continue
+		}
+		acked.Add(1)
+		if dup {
+			dups.Add(1)
+		}
+		w.lat = append(w.lat, d)
+		w.lag = append(w.lag, j.sent.Sub(j.intended))
+		if w.at != nil {
+			w.at = append(w.at, j.sent)
+		}
+	}
 }
 
 // readRawResponse reads one HTTP/1.1 response from br: its status, its body

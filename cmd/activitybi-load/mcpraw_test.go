@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // --lean and --raw against a real go-sdk Streamable HTTP server (for --raw,
@@ -166,4 +167,40 @@ func FuzzReadRawResponse(f *testing.F) {
 			t.Fatalf("%q: raw %d %q, net/http %d %q", in, code, body, resp.StatusCode, hb)
 		}
 	})
+}
+
+// With one connection and calls due faster than the server answers them,
+// --raw's calls queue for the connection: that wait is latency (as the
+// server's clients would feel it), not send lag, so a saturated client
+// cannot make a find-max step pass. 150 calls due 10 ms apart on a server
+// that takes 25 ms each: the last ones wait over 2 s.
+func TestRawQueueWaitIsLatency(t *testing.T) {
+	t.Parallel()
+	s := startMCPHTTP(t, "secret", 25*time.Millisecond)
+	rep, err := runMCPHTTP(context.Background(), []string{"--raw", "--raw-conns", "1", "--url", s.url, "--token", "secret",
+		"--sessions", "2", "--rate", "100", "--duration", "1500ms", "--timeline", "--max-inflight", "1000"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := rep.Steps[0]
+	if len(st.Errors) != 0 || st.Acknowledged != st.Issued || st.Issued < 30 {
+		t.Fatalf("issued %d, acknowledged %d, errors %v", st.Issued, st.Acknowledged, st.Errors)
+	}
+	// Served one at a time, call k ends near 25 ms * (k+1) while it was
+	// sent at 10 ms * k.
+	if min := 15 * float64(st.Issued-1) / 1.5; st.Latency.Max < min {
+		t.Errorf("max latency %.1f ms; the queue for the one connection alone is about %.0f ms", st.Latency.Max, 15*float64(st.Issued-1))
+	}
+	if st.SendLag.P99 >= st.Latency.Max/2 {
+		t.Errorf("send lag p99 %.1f ms: the wait for the connection went into the lag (latency max %.1f ms)", st.SendLag.P99, st.Latency.Max)
+	}
+	// --timeline: every call in one second of the step, and the queue
+	// (so the latency) grows second by second.
+	var n int64
+	for _, sec := range st.Timeline {
+		n += int64(sec.Calls)
+	}
+	if len(st.Timeline) != 2 || n != st.Acknowledged || st.Timeline[1].Max <= st.Timeline[0].Max {
+		t.Errorf("timeline %+v for %d calls", st.Timeline, st.Acknowledged)
+	}
 }

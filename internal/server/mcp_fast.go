@@ -338,15 +338,23 @@ func (f *fastMCP) tryLogEvent(w http.ResponseWriter, r *http.Request, sid string
 	out = append(out, `,"result":`...)
 	out = append(out, result...)
 	out = append(out, '}')
+	// Canonical keys set directly: Header.Set would allocate a slice per
+	// value; the constant ones are shared (net/http only reads them).
 	h := w.Header()
-	h.Set("Cache-Control", "no-cache, no-transform")
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(out)))
+	h["Cache-Control"] = fastCacheControl
+	h["Content-Type"] = fastContentType
+	h["Content-Length"] = []string{strconv.Itoa(len(out))}
 	w.WriteHeader(http.StatusOK)
 	w.Write(out)
 	f.served.Inc()
 	return true
 }
+
+// Header values of every fast-path answer; never modified.
+var (
+	fastCacheControl = []string{"no-cache, no-transform"}
+	fastContentType  = []string{"application/json"}
+)
 
 // fastHeaders reports whether r's headers are ones the go-sdk would accept
 // for a tools/call and answer like any other (else it falls through, and
@@ -499,15 +507,16 @@ func encodeToolResult(res *mcp.CallToolResult) ([]byte, error) {
 	out = append(out, `{"content":[{"type":"text","text":`...)
 	out = append(out, text...)
 	out = append(out, `}],"structuredContent":`...)
-	// encoding/json writes a RawMessage compacted and HTML-escaped.
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, raw); err != nil {
+	// encoding/json writes a RawMessage compacted and HTML-escaped;
+	// compacted here straight into out's spare capacity.
+	n := len(out)
+	buf := bytes.NewBuffer(out)
+	if err := json.Compact(buf, raw); err != nil {
 		return nil, err
 	}
-	b := buf.Bytes()
-	if bytes.ContainsAny(b, "<>&\u2028\u2029") {
+	out = buf.Bytes()
+	if bytes.ContainsAny(out[n:], "<>&\u2028\u2029") {
 		return json.Marshal(res)
 	}
-	out = append(out, b...)
 	return append(out, '}'), nil
 }

@@ -61,6 +61,17 @@ func newEnv(t *testing.T) *env {
 	root := t.TempDir()
 	e := &env{t: t, dataDir: filepath.Join(root, "data"), home: filepath.Join(root, "home")}
 	os.MkdirAll(e.home, 0o700)
+	// Last of the cleanups (after edges close and cores started by the
+	// test stop): a core an edge started by itself — for example after the
+	// test's own core stopped while an edge still ran — would otherwise
+	// outlive the test by its 30 idle minutes.
+	t.Cleanup(func() {
+		if _, err := os.Stat(filepath.Join(e.dataDir, server.CoreInfoFile)); err == nil {
+			if out, err := e.command("stop").CombinedOutput(); err != nil {
+				t.Logf("stopping a core left running: %v: %s", err, out)
+			}
+		}
+	})
 	return e
 }
 

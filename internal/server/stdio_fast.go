@@ -1,17 +1,20 @@
 package server
 
-// The stdio fast path: the edge's log_event calls answered without the
-// go-sdk, as /mcp's fast path does over HTTP (mcp_fast.go).
+// The stdio fast path: an edge's log_event and get_context calls answered
+// without the go-sdk, as /mcp's fast path does log_event over HTTP
+// (mcp_fast.go).
 //
 // Why: over stdio the go-sdk decodes each message four to six times, each
 // time through a fresh JSON decoder with its own 32 KiB buffer
 // (BenchmarkGetContextHot's memory profile: 80% of the bytes allocated);
-// an edge logging a few hundred calls a second collects garbage every few
-// calls, and a heap that turns over that fast is what keeps an edge's RSS
-// high (bench/mcp.md, "Edge RSS"). log_event is the call an edge takes most
-// often: this path reads it, runs the same tool code (tools.call, the same
-// validation, spool append and duplicate check), and writes the same answer
-// the go-sdk would, byte for byte (TestStdioFastPathAnswersAsTheGoSDK).
+// an edge taking a few hundred calls a second collected garbage every few
+// calls, and a heap that turns over that fast is what kept an edge's RSS
+// high (bench/mcp.md, "Session 6, the lead's runs"). These two are the
+// calls an edge takes most often: this path reads them, runs the same tool
+// code (tools.call: the same validation, spool append, duplicate check,
+// cache tiers and audit), and writes the same answer the go-sdk would,
+// byte for byte (TestStdioFastPathAnswersAsTheGoSDK,
+// TestStdioFastPathGetContext).
 //
 // Everything else — initialize, other methods and tools, notifications,
 // batches, requests with _meta, lines over maxFastBody, anything before the

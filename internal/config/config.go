@@ -19,6 +19,8 @@ import (
 
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/activitybi/activitybi/internal/warehouse"
 )
 
 // EnvPrefix starts every environment variable activitybi reads.
@@ -83,16 +85,16 @@ func (c *Config) SpoolDir() string { return filepath.Join(c.DataDir, "spool") }
 
 // field is one setting: its dotted key, default and accessors.
 type field struct {
-	key   string
-	help  string
-	def   func(c *Config) string // default, may depend on earlier fields
-	set   func(c *Config, v string) error
-	get   func(c *Config) string
-	flag  bool // registered as a visible flag (others are hidden)
+	key  string
+	help string
+	def  func(c *Config) string // default, may depend on earlier fields
+	set  func(c *Config, v string) error
+	get  func(c *Config) string
+	flag bool // registered as a visible flag (others are hidden)
 	// defNote says how a computed default is derived; `activitybi config`
 	// shows it beside "default" (e.g. "default: NumCPU-1 (min 1)").
 	defNote string
-	short string
+	short   string
 }
 
 // Key returns the environment variable name of a key.
@@ -166,11 +168,10 @@ func size(p func(c *Config) *int64, min, max int64) (func(*Config, string) error
 
 func constant(s string) func(*Config) string { return func(*Config) string { return s } }
 
-// DefaultWarehouseThreads is warehouse.threads when nothing sets it:
-// max(1, runtime.NumCPU()-1), the same as the DuckDB driver's own default
-// (duckdb.ThreadsFor, which explains the choice; this package does not
-// import the driver, which needs cgo).
-func DefaultWarehouseThreads() int { return max(1, runtime.NumCPU()-1) }
+// DefaultWarehouseThreads is warehouse.threads when nothing sets it: the
+// DuckDB driver's own default, warehouse.ThreadsFor(runtime.NumCPU()),
+// which explains the choice.
+func DefaultWarehouseThreads() int { return warehouse.ThreadsFor(runtime.NumCPU()) }
 
 var fields = func() []field {
 	var fs []field

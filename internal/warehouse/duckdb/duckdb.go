@@ -40,21 +40,9 @@ import (
 var _ warehouse.Driver = (*DB)(nil)
 
 // DefaultThreads is DuckDB's thread count when Options.Threads is 0:
-// ThreadsFor(runtime.NumCPU()), one less than the machine's CPUs and at
-// least 1.
-var DefaultThreads = ThreadsFor(runtime.NumCPU())
-
-// ThreadsFor returns the default DuckDB thread count on a machine with ncpu
-// CPUs: max(1, ncpu-1). DuckDB's threads setting counts the thread that
-// calls into it, and that caller takes part in every query; the core also
-// runs the intake, the uploader's decoding and the edges' work on the same
-// CPUs. N-1 threads (the caller plus N-2 workers) leave one CPU for the rest.
-// On two CPUs this means no worker at all: with a worker, the calling thread
-// spins in DuckDB's task loop while the worker runs a statement's only task,
-// taking the CPU the intake and the decoder need (bench/warehouse.md,
-// "Offsets, and DuckDB's threads for the writer"). A machine with 8 CPUs
-// gets 7, more query parallelism than the fixed 2 this replaces.
-func ThreadsFor(ncpu int) int { return max(1, ncpu-1) }
+// warehouse.ThreadsFor(runtime.NumCPU()), one less than the machine's CPUs
+// and at least 1.
+var DefaultThreads = warehouse.ThreadsFor(runtime.NumCPU())
 
 // minPoolThreads is the thread count below which the connection pools stop
 // shrinking: a query's calling thread runs it even with threads=1, so three

@@ -55,7 +55,7 @@ func TestConformance(t *testing.T) {
 
 func TestThreadsFor(t *testing.T) {
 	for _, c := range []struct{ ncpu, want int }{{0, 1}, {1, 1}, {2, 1}, {3, 2}, {8, 7}, {64, 63}} {
-		if got := ThreadsFor(c.ncpu); got != c.want {
+		if got := warehouse.ThreadsFor(c.ncpu); got != c.want {
 			t.Errorf("ThreadsFor(%d) = %d, want %d", c.ncpu, got, c.want)
 		}
 	}
@@ -85,7 +85,7 @@ func TestOpenOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ext != "false" || locked != "true" || threads != strconv.Itoa(ThreadsFor(runtime.NumCPU())) || !strings.HasPrefix(mem, "488") && !strings.HasPrefix(mem, "512") {
+	if ext != "false" || locked != "true" || threads != strconv.Itoa(warehouse.ThreadsFor(runtime.NumCPU())) || !strings.HasPrefix(mem, "488") && !strings.HasPrefix(mem, "512") {
 		t.Fatalf("settings external=%s locked=%s memory=%s threads=%s (NumCPU %d)", ext, locked, mem, threads, runtime.NumCPU())
 	}
 	// An explicit thread count is honoured, above and below the default.

@@ -13,7 +13,7 @@ import (
 )
 
 // BenchmarkQueryThreads measures what DuckDB's thread count costs readers,
-// for the default of warehouse.threads (NumCPU-1, min 1; see ThreadsFor).
+// for the default of warehouse.threads (NumCPU-1, min 1; see warehouse.ThreadsFor).
 // Numbers and command in bench/warehouse.md ("warehouse.threads defaults to
 // NumCPU-1"):
 //

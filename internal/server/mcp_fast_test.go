@@ -21,7 +21,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/activitybi/activitybi/internal/event"
 	"github.com/activitybi/activitybi/internal/spool"
 	"github.com/activitybi/activitybi/internal/upload"
 )
@@ -157,17 +156,7 @@ func TestMCPFastPathAnswersAsTheGoSDK(t *testing.T) {
 	}
 	// One row per distinct id: P-1 twice (once a duplicate) and P-2, on
 	// each path.
-	ids := map[string]int{}
-	for _, r := range b.tool.records(t)["event"] {
-		e, err := event.Decode([]byte(r))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if e.Customer != "alice" {
-			t.Fatalf("logged as %q", e.Customer)
-		}
-		ids[e.ActivityID]++
-	}
+	ids := b.tool.eventIDs(t, "alice")
 	want := map[string]int{"fast-1": 1, "fast-2": 1, "fast-<&>\u2028": 1, "sdk-1": 1, "sdk-2": 1, "sdk-<&>\u2028": 1}
 	if fmt.Sprint(ids) != fmt.Sprint(want) {
 		t.Fatalf("records by id = %v, want %v", ids, want)
@@ -336,11 +325,7 @@ func TestMCPFastPathConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	got := map[string]int{}
-	for _, r := range b.tool.records(t)["event"] {
-		e, _ := event.Decode([]byte(r))
-		got[e.ActivityID]++
-	}
+	got := b.tool.eventIDs(t, "alice")
 	if len(got) != len(acked) || len(acked) != sessions*calls {
 		t.Fatalf("%d acknowledged, %d distinct in the spool, want %d", len(acked), len(got), sessions*calls)
 	}

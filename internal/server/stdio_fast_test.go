@@ -13,7 +13,6 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/activitybi/activitybi/internal/cache"
-	"github.com/activitybi/activitybi/internal/event"
 	"github.com/activitybi/activitybi/internal/spool"
 )
 
@@ -332,22 +331,4 @@ func FuzzStdioFilter(f *testing.F) {
 			t.Fatalf("%d answer lines for %d answered calls", got, answered)
 		}
 	})
-}
-
-// eventIDs counts the spool's events by activity_id, all of which must be
-// customer's.
-func (b *toolBundle) eventIDs(t *testing.T, customer string) map[string]int {
-	t.Helper()
-	ids := map[string]int{}
-	for _, r := range b.records(t)["event"] {
-		e, err := event.Decode([]byte(r))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if e.Customer != customer {
-			t.Fatalf("logged as %q", e.Customer)
-		}
-		ids[e.ActivityID]++
-	}
-	return ids
 }

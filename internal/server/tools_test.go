@@ -91,6 +91,24 @@ func (b *toolBundle) records(t *testing.T) map[string][]string {
 	return out
 }
 
+// eventIDs counts the spool's events by activity_id, all of which must be
+// customer's.
+func (b *toolBundle) eventIDs(t *testing.T, customer string) map[string]int {
+	t.Helper()
+	ids := map[string]int{}
+	for _, r := range b.records(t)["event"] {
+		e, err := event.Decode([]byte(r))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Customer != customer {
+			t.Fatalf("logged as %q", e.Customer)
+		}
+		ids[e.ActivityID]++
+	}
+	return ids
+}
+
 func text(res *mcp.CallToolResult) string {
 	var sb strings.Builder
 	for _, c := range res.Content {

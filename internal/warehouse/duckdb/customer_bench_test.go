@@ -188,7 +188,11 @@ FROM range(%[1]d) t(i)`, n, customers)
 	}
 }
 
-func reportLatency(b *testing.B, lat []time.Duration) {
+// reportLatency reports lat's p50/p95/p99 in ms (it sorts lat).
+func reportLatency(b *testing.B, lat []time.Duration) { reportLatencyAs(b, lat, "") }
+
+// reportLatencyAs is reportLatency with a prefix on the metric names.
+func reportLatencyAs(b *testing.B, lat []time.Duration, prefix string) {
 	if len(lat) == 0 {
 		return
 	}
@@ -196,7 +200,7 @@ func reportLatency(b *testing.B, lat []time.Duration) {
 	pct := func(p float64) float64 {
 		return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) / 1000
 	}
-	b.ReportMetric(pct(0.50), "p50-ms")
-	b.ReportMetric(pct(0.95), "p95-ms")
-	b.ReportMetric(pct(0.99), "p99-ms")
+	b.ReportMetric(pct(0.50), prefix+"p50-ms")
+	b.ReportMetric(pct(0.95), prefix+"p95-ms")
+	b.ReportMetric(pct(0.99), prefix+"p99-ms")
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -112,16 +111,4 @@ FROM claude_stream GROUP BY activity ORDER BY activity`
 			}
 		})
 	}
-}
-
-// reportLatencyAs is reportLatency with a prefix on the metric names.
-func reportLatencyAs(b *testing.B, lat []time.Duration, prefix string) {
-	lat = append([]time.Duration(nil), lat...)
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	pct := func(p float64) float64 {
-		return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) / 1000
-	}
-	b.ReportMetric(pct(0.50), prefix+"p50-ms")
-	b.ReportMetric(pct(0.95), prefix+"p95-ms")
-	b.ReportMetric(pct(0.99), prefix+"p99-ms")
 }

@@ -25,6 +25,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/activitybi/activitybi/internal/event"
 	"github.com/activitybi/activitybi/internal/spool"
@@ -37,6 +38,7 @@ type httpBundle struct {
 	url  string
 	dir  string
 	tool *toolBundle // for records()
+	srv  *Server
 }
 
 const (
@@ -44,7 +46,7 @@ const (
 	tokB = "token-for-bob"
 )
 
-func setupHTTP(t *testing.T, spoolOpts spool.Options) *httpBundle {
+func setupHTTP(t *testing.T, spoolOpts spool.Options, with ...func(*Options)) *httpBundle {
 	t.Helper()
 	dir := t.TempDir()
 	spoolOpts.Dir = dir
@@ -63,9 +65,13 @@ func setupHTTP(t *testing.T, spoolOpts spool.Options) *httpBundle {
 		}
 		return Principal{}, errors.New("unknown token")
 	}
-	s, err := New(Options{Addr: "127.0.0.1:0", Registry: prometheus.NewRegistry(), Warehouse: tableQuerier{},
+	opts := Options{Addr: "127.0.0.1:0", Registry: prometheus.NewRegistry(), Warehouse: tableQuerier{},
 		Uploader: func() upload.Status { return upload.Status{Started: true} }, AdminToken: tok,
-		Appender: w, VerifyToken: verify})
+		Appender: w, VerifyToken: verify}
+	for _, f := range with {
+		f(&opts)
+	}
+	s, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +88,7 @@ func setupHTTP(t *testing.T, spoolOpts spool.Options) *httpBundle {
 			t.Error(err)
 		}
 	})
-	return &httpBundle{url: "http://" + addr.String(), dir: dir, tool: &toolBundle{dir: dir}}
+	return &httpBundle{url: "http://" + addr.String(), dir: dir, tool: &toolBundle{dir: dir}, srv: s}
 }
 
 func (b *httpBundle) post(t *testing.T, path, token, ctype string, body []byte) (int, http.Header, []byte) {
@@ -226,23 +232,110 @@ func TestEventsEndpointRefusals(t *testing.T) {
 	}
 }
 
-func TestEventsBackpressure(t *testing.T) {
-	t.Parallel()
-	b := setupHTTP(t, spool.Options{MaxPending: 10})
+// eightEvents is an NDJSON batch of 8 events with ids prefix0..prefix7.
+func eightEvents(prefix string) []byte {
 	var sb strings.Builder
 	for i := 0; i < 8; i++ {
-		fmt.Fprintf(&sb, `{"activity":"called_tool","activity_id":"x%d"}`+"\n", i)
+		fmt.Fprintf(&sb, `{"activity":"called_tool","activity_id":"%s%d"}`+"\n", prefix, i)
 	}
-	if code, _, out := b.post(t, "/v1/events", tokA, "", []byte(sb.String())); code != 200 {
+	return []byte(sb.String())
+}
+
+func TestEventsBackpressure(t *testing.T) {
+	t.Parallel()
+	const wait = 150 * time.Millisecond
+	b := setupHTTP(t, spool.Options{MaxPending: 10}, func(o *Options) { o.IngestWait = wait })
+	if code, _, out := b.post(t, "/v1/events", tokA, "", eightEvents("x")); code != 200 {
 		t.Fatalf("first batch: HTTP %d %s", code, out)
 	}
-	// Eight new ones would take the spool past its limit of 10: none is written.
-	code, hdr, out := b.post(t, "/v1/events", tokA, "", []byte(strings.ReplaceAll(sb.String(), `"x`, `"y`)))
+	// Eight new ones would take the spool past its limit of 10, and no
+	// uploader makes room: after the wait, none is written.
+	start := time.Now()
+	code, hdr, out := b.post(t, "/v1/events", tokA, "", eightEvents("y"))
 	if code != http.StatusTooManyRequests || hdr.Get("Retry-After") == "" || !strings.Contains(string(out), "retry") {
 		t.Fatalf("HTTP %d Retry-After %q %s", code, hdr.Get("Retry-After"), out)
 	}
+	if took := time.Since(start); took < wait {
+		t.Fatalf("answered 429 after %v; it should wait %v for room first", took, wait)
+	}
 	if n := len(b.tool.records(t)["event"]); n != 8 {
 		t.Fatalf("a refused batch is not half-written: spool has %d events, want 8", n)
+	}
+	if got := testutil.ToFloat64(b.srv.wait.waits.WithLabelValues("refused")); got != 1 {
+		t.Fatalf("refused waits = %v, want 1", got)
+	}
+}
+
+// TestEventsBackpressureWaitsForRoom: a request that finds the spool at its
+// limit is accepted once the uploader publishes a commit within the wait;
+// one that would take the waiting requests past their byte budget is
+// answered 429 at once.
+func TestEventsBackpressureWaitsForRoom(t *testing.T) {
+	t.Parallel()
+	b := setupHTTP(t, spool.Options{MaxPending: 10}, func(o *Options) { o.IngestWait = time.Minute })
+	if code, _, out := b.post(t, "/v1/events", tokA, "", eightEvents("x")); code != 200 {
+		t.Fatalf("first batch: HTTP %d %s", code, out)
+	}
+	type answer struct {
+		code int
+		out  []byte
+	}
+	got := make(chan answer, 1)
+	go func() {
+		code, _, out := b.post(t, "/v1/events", tokA, "", eightEvents("y"))
+		got <- answer{code, out}
+	}()
+	// The second request waits (nothing answers it while the spool is full).
+	for deadline := time.Now().Add(30 * time.Second); b.srv.wait.held() == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the second request never started waiting")
+		}
+	}
+	select {
+	case a := <-got:
+		t.Fatalf("answered while the spool was full: HTTP %d %s", a.code, a.out)
+	case <-time.After(100 * time.Millisecond):
+	}
+	// The uploader commits the first eight.
+	segs, err := spool.ListSegments(b.dir)
+	if err != nil || len(segs) != 1 {
+		t.Fatalf("segments %v, %v", segs, err)
+	}
+	if err := spool.PublishCommitted(b.dir, map[string]spool.Committed{segs[0].ID: {Offset: segs[0].Size, Records: 8}}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case a := <-got:
+		if a.code != 200 || !strings.Contains(string(a.out), `"accepted":8`) {
+			t.Fatalf("after room was made: HTTP %d %s", a.code, a.out)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the waiting request was not accepted once there was room")
+	}
+	if n := len(b.tool.records(t)["event"]); n != 16 {
+		t.Fatalf("spool has %d events, want 16", n)
+	}
+	if got := testutil.ToFloat64(b.srv.wait.waits.WithLabelValues("accepted")); got != 1 {
+		t.Fatalf("accepted waits = %v, want 1", got)
+	}
+	if h := b.srv.wait.held(); h != 0 {
+		t.Fatalf("%d bytes still held after the wait", h)
+	}
+
+	// A budget smaller than one request: refused without waiting.
+	small := setupHTTP(t, spool.Options{MaxPending: 10}, func(o *Options) { o.IngestWait = time.Minute; o.IngestWaitBytes = 10 })
+	if code, _, out := small.post(t, "/v1/events", tokA, "", eightEvents("x")); code != 200 {
+		t.Fatalf("first batch: HTTP %d %s", code, out)
+	}
+	start := time.Now()
+	if code, _, out := small.post(t, "/v1/events", tokA, "", eightEvents("y")); code != http.StatusTooManyRequests {
+		t.Fatalf("over the wait budget: HTTP %d %s, want 429", code, out)
+	}
+	if took := time.Since(start); took > 20*time.Second {
+		t.Fatalf("over the wait budget, the 429 took %v", took)
+	}
+	if got := testutil.ToFloat64(small.srv.wait.waits.WithLabelValues("full")); got != 1 {
+		t.Fatalf("full = %v, want 1", got)
 	}
 }
 

@@ -203,7 +203,7 @@ func ingest[T any](s *Server, w http.ResponseWriter, r *http.Request, decode fun
 	}
 	good, idx, out := decodeRecords(recs, decode)
 	if len(good) > 0 {
-		logged, err := log(s.opts.Appender, s.recent, good, event.Defaults{Customer: customer, Source: src, Now: s.opts.Now})
+		logged, err := log(s.wait.appender(r.Context(), s.opts.Appender), s.recent, good, event.Defaults{Customer: customer, Source: src, Now: s.opts.Now})
 		if err != nil {
 			writeIngest(w, nil, err)
 			return

@@ -74,6 +74,12 @@ type Options struct {
 	// Appender takes what /v1/events, /v1/insights and /mcp log (the core's
 	// own spool writer); nil = those routes answer 503.
 	Appender Appender
+	// IngestWait is how long a /v1/events or /v1/insights request waits for
+	// room at the spool's limit before its 429 (ingest_wait.go): 0 =
+	// IngestWaitMax, negative = no wait. IngestWaitBytes bounds what the
+	// waiting requests hold: 0 = IngestWaitBytes.
+	IngestWait      time.Duration
+	IngestWaitBytes int64
 	// Audit records the admin API's accesses (/v1/sql, /v1/audit); nil = not recorded.
 	Audit *audit.Log
 	// VerifyToken maps a bearer token to its customer; nil = every bearer
@@ -143,6 +149,7 @@ type Server struct {
 	dur     *prometheus.HistogramVec
 	recent  *RecentIDs
 	edges   *edges
+	wait    *ingestWait // the HTTP intake at the backpressure limit
 }
 
 // New validates opts.
@@ -177,6 +184,10 @@ func New(opts Options) (*Server, error) {
 		if err := opts.Registry.Register(c); err != nil {
 			return nil, err
 		}
+	}
+	var err error
+	if s.wait, err = newIngestWait(opts.Registry, opts.IngestWait, opts.IngestWaitBytes); err != nil {
+		return nil, err
 	}
 	mux := http.NewServeMux()
 	s.handle(mux, "GET /healthz", s.healthz)

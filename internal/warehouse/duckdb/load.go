@@ -57,7 +57,11 @@ import (
 // errStoredDuplicate says that some events of the batch were already stored.
 var errStoredDuplicate = errors.New("batch holds events already stored")
 
-const stageDDL = `CREATE OR REPLACE TEMP TABLE load_stage (
+const stageDDL = `CREATE OR REPLACE TEMP TABLE load_stage ` + stageColumns
+
+// stageColumns are the columns of load_stage and of prepared batches
+// (prepare.go): an event with its occurrence values, feature_json as text.
+const stageColumns = `(
     activity_id           VARCHAR,
     ts                    TIMESTAMP,
     customer              VARCHAR,
@@ -83,6 +87,10 @@ FROM temp.main.load_stage`
 
 // Load stores one batch atomically; see the algorithm above.
 func (db *DB) Load(ctx context.Context, b *warehouse.Batch) (warehouse.LoadResult, error) {
+	prep := db.takePrepared(b)
+	if prep != nil {
+		defer prep.Release()
+	}
 	db.writeMu.Lock()
 	defer db.writeMu.Unlock()
 	var res warehouse.LoadResult
@@ -100,15 +108,20 @@ func (db *DB) Load(ctx context.Context, b *warehouse.Batch) (warehouse.LoadResul
 		db.staged = true
 	}
 	start := time.Now()
-	evs := dedupBatch(b.Events)
-	res, err = db.loadTx(ctx, conn, b, evs)
+	var evs []*event.Event
+	if prep != nil {
+		evs = prep.evs
+	} else {
+		evs = dedupBatch(b.Events)
+	}
+	res, err = db.loadTx(ctx, conn, b, evs, prep)
 	if errors.Is(err, errStoredDuplicate) {
 		var fresh []*event.Event
 		fresh, err = db.freshEvents(ctx, conn, evs)
 		if err != nil {
 			return warehouse.LoadResult{}, fmt.Errorf("load: %w", err)
 		}
-		res, err = db.loadTx(ctx, conn, b, fresh)
+		res, err = db.loadTx(ctx, conn, b, fresh, nil)
 		if errors.Is(err, errStoredDuplicate) {
 			err = errors.New("stored rows changed between the trial insert and the load")
 		}
@@ -127,7 +140,10 @@ func (db *DB) Load(ctx context.Context, b *warehouse.Batch) (warehouse.LoadResul
 	return res, nil
 }
 
-func (db *DB) loadTx(ctx context.Context, conn *sql.Conn, b *warehouse.Batch, evs []*event.Event) (warehouse.LoadResult, error) {
+// loadTx is one load attempt of evs (deduplicated) in one transaction.
+// With prep (the same events, prepared), in-order batches are inserted from
+// the prepared table.
+func (db *DB) loadTx(ctx context.Context, conn *sql.Conn, b *warehouse.Batch, evs []*event.Event, prep *prepared) (warehouse.LoadResult, error) {
 	var res warehouse.LoadResult
 	var tm loadTimes
 	var after map[partKey]partState
@@ -162,7 +178,15 @@ func (db *DB) loadTx(ctx context.Context, conn *sql.Conn, b *warehouse.Batch, ev
 		}
 		plan := planOccurrences(evs, before)
 		tm.plan, t = time.Since(t), time.Now()
-		if err := appendRows(ctx, conn, plan.rows, true); err != nil {
+		if prep != nil && len(plan.late) == 0 {
+			// Every partition in order: the prepared rows' in-batch
+			// occurrences plus each partition's stored count are the plan's.
+			tm.prepared = true
+			err = insertPrepared(ctx, conn, prep.table, before)
+		} else {
+			err = appendRows(ctx, conn, plan.rows, intoStream)
+		}
+		if err != nil {
 			if isDuplicateKey(err) {
 				return errStoredDuplicate
 			}
@@ -199,8 +223,11 @@ func (db *DB) loadTx(ctx context.Context, conn *sql.Conn, b *warehouse.Batch, ev
 		// to the cache, so reread stream_partitions next time.
 		db.parts = nil
 	}
+	if err == nil && tm.prepared {
+		db.preparedLoads.Add(1)
+	}
 	if err == nil && !tm.commitStart.IsZero() {
-		db.log.Debug("warehouse load phases", "offsets", tm.offsets, "plan", tm.plan, "append", tm.append,
+		db.log.Debug("warehouse load phases", "prepared", tm.prepared, "offsets", tm.offsets, "plan", tm.plan, "append", tm.append,
 			"occurrence", tm.occurrence, "commit", time.Since(tm.commitStart))
 	}
 	return res, err
@@ -211,6 +238,8 @@ type loadTimes struct {
 	// offsets covers BEGIN, quarantine, offsets, insights and audit rows.
 	offsets, plan, append, occurrence time.Duration
 	commitStart                       time.Time
+	// prepared: the rows came from a prepared table.
+	prepared bool
 }
 
 // isDuplicateKey reports whether err is DuckDB's primary key violation. The
@@ -265,7 +294,7 @@ func stage(ctx context.Context, conn *sql.Conn, rows []stageRow) error {
 	if _, err := conn.ExecContext(ctx, "DELETE FROM temp.main.load_stage"); err != nil {
 		return fmt.Errorf("clear staging table: %w", err)
 	}
-	if err := appendRows(ctx, conn, rows, false); err != nil {
+	if err := appendRows(ctx, conn, rows, intoStage); err != nil {
 		return fmt.Errorf("stage rows: %w", err)
 	}
 	return nil
@@ -302,12 +331,22 @@ func appendTypes() ([]duckdb.TypeInfo, error) {
 	return out, nil
 }
 
+// appendInto names the table appendRows writes to: claude_stream (the
+// zero value, through the query appender) or a table with stageColumns.
+type appendInto struct{ catalog, schema, table string }
+
+var (
+	intoStream = appendInto{}
+	intoStage  = appendInto{"temp", "main", "load_stage"}
+)
+
 // appendRows appends rows with the Appender, in the current transaction,
-// either straight into claude_stream (direct) or into load_stage. Into
+// into claude_stream, load_stage or a prepared batch's table. Into
 // claude_stream, a row whose key is already stored fails the insert (the
 // primary-key index checks every row), as does a feature_json that is not
 // JSON.
-func appendRows(ctx context.Context, conn *sql.Conn, rows []stageRow, direct bool) error {
+func appendRows(ctx context.Context, conn *sql.Conn, rows []stageRow, into appendInto) error {
+	direct := into == intoStream
 	var types []duckdb.TypeInfo
 	if direct {
 		var err error
@@ -321,7 +360,7 @@ func appendRows(ctx context.Context, conn *sql.Conn, rows []stageRow, direct boo
 		if direct {
 			a, err = duckdb.NewQueryAppender(dc.(driver.Conn), appendQuery, "appended_rows", types, appendColumns)
 		} else {
-			a, err = duckdb.NewAppender(dc.(driver.Conn), "temp", "main", "load_stage")
+			a, err = duckdb.NewAppender(dc.(driver.Conn), into.catalog, into.schema, into.table)
 		}
 		if err != nil {
 			return err

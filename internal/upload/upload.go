@@ -45,19 +45,6 @@ type IdleCheckpointer interface {
 	IdleCheckpoint(ctx context.Context) (ran bool, err error)
 }
 
-// Preparer is implemented by a warehouse that can do part of a Load before
-// it, off the critical path: while the uploader works through a backlog it
-// reads the next batch while the current one commits, and then also calls
-// Prepare on it (DuckDB: the batch's rows are appended into an in-memory
-// table, so that its Load only runs an INSERT ... SELECT; the appending
-// then runs on the core the commit leaves free). Prepare sets b.Prepared;
-// a failed Prepare only costs the time it took, since Load works without
-// it. A prepared batch that is not loaded is released (discardAhead).
-// Snowflake: Prepare would PUT the batch's file to the table stage.
-type Preparer interface {
-	Prepare(ctx context.Context, b *warehouse.Batch) error
-}
-
 // Record kinds the uploader knows (docs/spool-format.md).
 const (
 	// KindEvent records hold an event.Event (a claude_stream row).
@@ -399,28 +386,9 @@ func (u *Uploader) nextBuf() int {
 // offsets that did not commit).
 func (u *Uploader) discardAhead() {
 	if u.ahead != nil {
-		if r := <-u.ahead; r.pb != nil && r.pb.b.Prepared != nil {
-			r.pb.b.Prepared.Release()
-		}
+		<-u.ahead
 		u.ahead = nil
 	}
-}
-
-// prepare lets a Preparer warehouse do its part of pb's Load ahead. A
-// failure is logged and counted; the Load then does all of it.
-func (u *Uploader) prepare(ctx context.Context, pb *pendingBatch) {
-	p, ok := u.opts.Warehouse.(Preparer)
-	if !ok || len(pb.b.Events) == 0 {
-		return
-	}
-	if err := p.Prepare(ctx, &pb.b); err != nil {
-		if ctx.Err() == nil {
-			u.m.prepared.WithLabelValues("failed").Inc()
-			u.log.Warn("upload: preparing the next batch failed; its load will do all of it", "err", err)
-		}
-		return
-	}
-	u.m.prepared.WithLabelValues("done").Inc()
 }
 
 // cycle builds and commits one batch. busy reports whether there was work
@@ -452,9 +420,6 @@ func (u *Uploader) cycle(ctx context.Context) (busy, caughtUp bool, err error) {
 			ch := make(chan buildResult, 1)
 			go func() {
 				p, err := u.build(view, limit, buf)
-				if err == nil {
-					u.prepare(ctx, p)
-				}
 				ch <- buildResult{p, err}
 			}()
 			u.ahead = ch
@@ -699,14 +664,6 @@ func (u *Uploader) take(pb *pendingBatch, seg string, e *spool.Entry, now time.T
 }
 
 func (u *Uploader) commit(ctx context.Context, pb *pendingBatch) (warehouse.LoadResult, error) {
-	// Load releases a preparation itself; this covers a warehouse (or a
-	// wrapper of one) that failed before reaching it.
-	defer func() {
-		if pb.b.Prepared != nil {
-			pb.b.Prepared.Release()
-			pb.b.Prepared = nil
-		}
-	}()
 	start := time.Now()
 	res, err := u.opts.Warehouse.Load(ctx, &pb.b)
 	u.m.batchDur.Observe(time.Since(start).Seconds())
@@ -847,9 +804,6 @@ type metrics struct {
 	// idleCheckpoints counts IdleCheckpoint calls that checkpointed
 	// (done) or failed.
 	idleCheckpoints *prometheus.CounterVec
-	// prepared counts batches a Preparer warehouse prepared ahead, by
-	// outcome (done, failed).
-	prepared *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -879,11 +833,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Unix time of the last committed batch."}),
 		idleCheckpoints: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "activitybi_upload_idle_checkpoints_total",
 			Help: "Warehouse checkpoints run while the uploader had nothing to load, by outcome (done, failed)."}, []string{"outcome"}),
-		prepared: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "activitybi_upload_prepared_batches_total",
-			Help: "Batches the warehouse prepared while the batch before them committed (during a backlog), by outcome (done, failed: the load then did all of it)."}, []string{"outcome"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.batches, m.rows, m.insightRows, m.auditRows, m.retries, m.deleted, m.batchDur, m.lag, m.backlog, m.lastCommit, m.idleCheckpoints, m.prepared} {
+		for _, c := range []prometheus.Collector{m.batches, m.rows, m.insightRows, m.auditRows, m.retries, m.deleted, m.batchDur, m.lag, m.backlog, m.lastCommit, m.idleCheckpoints} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("upload: register metrics: %w", err)
 			}

@@ -462,8 +462,7 @@ func TestLongOutageQuarantinesNothing(t *testing.T) {
 func TestPipelinedBatchesSurviveAFailedCommit(t *testing.T) {
 	t.Parallel()
 	_, b := setup(t)
-	reg := prometheus.NewRegistry()
-	u, err := New(Options{SpoolDir: b.dir, Warehouse: b.db, BatchMaxRecords: 100, Registerer: reg,
+	u, err := New(Options{SpoolDir: b.dir, Warehouse: b.db, BatchMaxRecords: 100,
 		RetryMin: time.Millisecond, RetryMax: 5 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -481,14 +480,6 @@ func TestPipelinedBatchesSurviveAFailedCommit(t *testing.T) {
 	}
 	if b.db.failures.Load() != 1 || b.db.committed.Load() < 16 {
 		t.Fatalf("failures %d, commits %d: the pipelined path did not run as intended", b.db.failures.Load(), b.db.committed.Load())
-	}
-	// The batches read ahead were prepared (the DuckDB driver is a
-	// Preparer), and every preparation was dropped, the failed one's too.
-	if got := counter(t, reg, "activitybi_upload_prepared_batches_total", map[string]string{"outcome": "done"}); got < 10 {
-		t.Fatalf("%v batches prepared, want most of the 16", got)
-	}
-	if n := b.db.PreparedHeld(); n != 0 {
-		t.Fatalf("%d prepared batches not released", n)
 	}
 	if segs, _ := spool.ListSegments(b.dir); len(segs) != 0 {
 		t.Fatalf("%d segments left", len(segs))

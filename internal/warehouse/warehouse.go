@@ -175,18 +175,7 @@ type Batch struct {
 	Quarantine []QuarantineRecord
 	// Offsets are the segment positions after this batch's records.
 	Offsets []Offset
-	// Prepared is the driver's own work done ahead for these events by a
-	// Prepare (see upload.Preparer), nil when none. Load uses it only if it
-	// is the same driver's and the events are unchanged, and releases it
-	// whatever its outcome; a prepared batch that will not be loaded must
-	// be released by its owner.
-	Prepared Prepared
 }
-
-// Prepared is work a driver did ahead for one batch (DuckDB: the batch's
-// rows in an in-memory table). Release frees it; it may be called more
-// than once.
-type Prepared interface{ Release() }
 
 // Offset is the uploader's committed position in one spool segment.
 type Offset struct {

@@ -30,7 +30,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/duckdb/duckdb-go/v2"
@@ -189,16 +188,6 @@ type DB struct {
 	cust   *sql.DB
 	// checked caches statements that passed the customer-mode check.
 	checked checkedCache
-
-	// prepMu guards prepAttached (the in-memory database of prepared
-	// batches is attached); prepSeq numbers their tables (prepare.go).
-	prepMu       sync.Mutex
-	prepAttached bool
-	prepSeq      atomic.Int64
-	// preparedLoads counts loads that inserted from a prepared table;
-	// prepHeld the prepared batches not yet released.
-	preparedLoads atomic.Int64
-	prepHeld      atomic.Int64
 
 	// testHookAfterInsert, when set by a test, runs inside Load's
 	// transaction after the rows are inserted; an error aborts the load.

@@ -57,11 +57,7 @@ import (
 // errStoredDuplicate says that some events of the batch were already stored.
 var errStoredDuplicate = errors.New("batch holds events already stored")
 
-const stageDDL = `CREATE OR REPLACE TEMP TABLE load_stage ` + stageColumns
-
-// stageColumns are the columns of load_stage and of prepared batches
-// (prepare.go): an event with its occurrence values, feature_json as text.
-const stageColumns = `(
+const stageDDL = `CREATE OR REPLACE TEMP TABLE load_stage (
     activity_id           VARCHAR,
     ts                    TIMESTAMP,
     customer              VARCHAR,
@@ -87,10 +83,6 @@ FROM temp.main.load_stage`
 
 // Load stores one batch atomically; see the algorithm above.
 func (db *DB) Load(ctx context.Context, b *warehouse.Batch) (warehouse.LoadResult, error) {
-	prep := db.takePrepared(b)
-	if prep != nil {
-		defer prep.Release()
-	}
 	db.writeMu.Lock()
 	defer db.writeMu.Unlock()
 	var res warehouse.LoadResult
@@ -108,20 +100,15 @@ func (db *DB) Load(ctx context.Context, b *warehouse.Batch) (warehouse.LoadResul
 		db.staged = true
 	}
 	start := time.Now()
-	var evs []*event.Event
-	if prep != nil {
-		evs = prep.evs
-	} else {
-		evs = dedupBatch(b.Events)
-	}
-	res, err = db.loadTx(ctx, conn, b, evs, prep)
+	evs := dedupBatch(b.Events)
+	res, err = db.loadTx(ctx, conn, b, evs)
 	if errors.Is(err, errStoredDuplicate) {
 		var fresh []*event.Event
 		fresh, err = db.freshEvents(ctx, conn, evs)
 		if err != nil {
 			return warehouse.LoadResult{}, fmt.Errorf("load: %w", err)
 		}
-		res, err = db.loadTx(ctx, conn, b, fresh, nil)
+		res, err = db.loadTx(ctx, conn, b, fresh)
 		if errors.Is(err, errStoredDuplicate) {
 			err = errors.New("stored rows changed between the trial insert and the load")
 		}
@@ -140,10 +127,7 @@ func (db *DB) Load(ctx context.Context, b *warehouse.Batch) (warehouse.LoadResul
 	return res, nil
 }
 
-// loadTx is one load attempt of evs (deduplicated) in one transaction.
-// With prep (the same events, prepared), in-order batches are inserted from
-// the prepared table.
-func (db *DB) loadTx(ctx context.Context, conn *sql.Conn, b *warehouse.Batch, evs []*event.Event, prep *prepared) (warehouse.LoadResult, error) {
+func (db *DB) loadTx(ctx context.Context, conn *sql.Conn, b *warehouse.Batch, evs []*event.Event) (warehouse.LoadResult, error) {
 	var res warehouse.LoadResult
 	var tm loadTimes
 	var after map[partKey]partState
@@ -178,15 +162,7 @@ func (db *DB) loadTx(ctx context.Context, conn *sql.Conn, b *warehouse.Batch, ev
 		}
 		plan := planOccurrences(evs, before)
 		tm.plan, t = time.Since(t), time.Now()
-		if prep != nil && len(plan.late) == 0 {
-			// Every partition in order: the prepared rows' in-batch
-			// occurrences plus each partition's stored count are the plan's.
-			tm.prepared = true
-			err = insertPrepared(ctx, conn, prep.table, before)
-		} else {
-			err = appendRows(ctx, conn, plan.rows, intoStream)
-		}
-		if err != nil {
+		if err := appendRows(ctx, conn, plan.rows, true); err != nil {
 			if isDuplicateKey(err) {
 				return errStoredDuplicate
 			}
@@ -223,11 +199,8 @@ func (db *DB) loadTx(ctx context.Context, conn *sql.Conn, b *warehouse.Batch, ev
 		// to the cache, so reread stream_partitions next time.
 		db.parts = nil
 	}
-	if err == nil && tm.prepared {
-		db.preparedLoads.Add(1)
-	}
 	if err == nil && !tm.commitStart.IsZero() {
-		db.log.Debug("warehouse load phases", "prepared", tm.prepared, "offsets", tm.offsets, "plan", tm.plan, "append", tm.append,
+		db.log.Debug("warehouse load phases", "offsets", tm.offsets, "plan", tm.plan, "append", tm.append,
 			"occurrence", tm.occurrence, "commit", time.Since(tm.commitStart))
 	}
 	return res, err
@@ -238,8 +211,6 @@ type loadTimes struct {
 	// offsets covers BEGIN, quarantine, offsets, insights and audit rows.
 	offsets, plan, append, occurrence time.Duration
 	commitStart                       time.Time
-	// prepared: the rows came from a prepared table.
-	prepared bool
 }
 
 // isDuplicateKey reports whether err is DuckDB's primary key violation. The
@@ -294,7 +265,7 @@ func stage(ctx context.Context, conn *sql.Conn, rows []stageRow) error {
 	if _, err := conn.ExecContext(ctx, "DELETE FROM temp.main.load_stage"); err != nil {
 		return fmt.Errorf("clear staging table: %w", err)
 	}
-	if err := appendRows(ctx, conn, rows, intoStage); err != nil {
+	if err := appendRows(ctx, conn, rows, false); err != nil {
 		return fmt.Errorf("stage rows: %w", err)
 	}
 	return nil
@@ -331,22 +302,12 @@ func appendTypes() ([]duckdb.TypeInfo, error) {
 	return out, nil
 }
 
-// appendInto names the table appendRows writes to: claude_stream (the
-// zero value, through the query appender) or a table with stageColumns.
-type appendInto struct{ catalog, schema, table string }
-
-var (
-	intoStream = appendInto{}
-	intoStage  = appendInto{"temp", "main", "load_stage"}
-)
-
 // appendRows appends rows with the Appender, in the current transaction,
-// into claude_stream, load_stage or a prepared batch's table. Into
+// either straight into claude_stream (direct) or into load_stage. Into
 // claude_stream, a row whose key is already stored fails the insert (the
 // primary-key index checks every row), as does a feature_json that is not
 // JSON.
-func appendRows(ctx context.Context, conn *sql.Conn, rows []stageRow, into appendInto) error {
-	direct := into == intoStream
+func appendRows(ctx context.Context, conn *sql.Conn, rows []stageRow, direct bool) error {
 	var types []duckdb.TypeInfo
 	if direct {
 		var err error
@@ -360,7 +321,7 @@ func appendRows(ctx context.Context, conn *sql.Conn, rows []stageRow, into appen
 		if direct {
 			a, err = duckdb.NewQueryAppender(dc.(driver.Conn), appendQuery, "appended_rows", types, appendColumns)
 		} else {
-			a, err = duckdb.NewAppender(dc.(driver.Conn), into.catalog, into.schema, into.table)
+			a, err = duckdb.NewAppender(dc.(driver.Conn), "temp", "main", "load_stage")
 		}
 		if err != nil {
 			return err

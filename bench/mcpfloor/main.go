@@ -8,15 +8,27 @@
 //	mcpfloor                        # stdio (the default)
 //	mcpfloor -http 127.0.0.1:8931   # the same tool over Streamable HTTP at /mcp
 //	mcpfloor -http 127.0.0.1:8931 -json-response   # ... answering POSTs with JSON, not SSE
+//	mcpfloor -http 127.0.0.1:8931 -http-floor      # tools/call answered by net/http alone
+//
+// -http-floor is the floor of any net/http server at /mcp: sessions are
+// opened by the go-sdk as above, but a POSTed tools/call is answered by a
+// plain handler that reads the body, finds the request id and writes a
+// fixed JSON result, with no MCP, no validation and no work. It is what
+// one HTTP request per call costs here (loopback TCP, net/http's parsing,
+// its background read, the answer's write), and what `activitybi serve`'s
+// /mcp fast path is measured against.
 //
 // It logs to stderr only; stdout belongs to the protocol.
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -30,6 +42,7 @@ import (
 func main() {
 	httpAddr := flag.String("http", "", "serve Streamable HTTP at this address (path /mcp) instead of stdio")
 	jsonResp := flag.Bool("json-response", false, "with -http: answer POSTs with application/json instead of an SSE stream")
+	floor := flag.Bool("http-floor", false, "with -http: answer tools/call POSTs with a fixed result from a plain net/http handler")
 	prof := flag.String("cpuprofile", "", "write a CPU profile to this file (stopped on SIGTERM or end of input)")
 	flag.Parse()
 	if *prof != "" {
@@ -47,7 +60,7 @@ func main() {
 	defer stop()
 	var err error
 	if *httpAddr != "" {
-		err = serveHTTP(ctx, *httpAddr, *jsonResp, logger)
+		err = serveHTTP(ctx, *httpAddr, *jsonResp, *floor, logger)
 	} else {
 		err = newServer(logger).Run(ctx, &mcp.StdioTransport{})
 	}
@@ -70,11 +83,15 @@ func newServer(logger *slog.Logger) *mcp.Server {
 	return s
 }
 
-func serveHTTP(ctx context.Context, addr string, jsonResp bool, logger *slog.Logger) error {
+func serveHTTP(ctx context.Context, addr string, jsonResp, floor bool, logger *slog.Logger) error {
 	s := newServer(logger)
 	mux := http.NewServeMux()
-	mux.Handle("/mcp", mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s },
-		&mcp.StreamableHTTPOptions{Logger: logger, JSONResponse: jsonResp}))
+	var h http.Handler = mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s },
+		&mcp.StreamableHTTPOptions{Logger: logger, JSONResponse: jsonResp})
+	if floor {
+		h = floorHandler(h)
+	}
+	mux.Handle("/mcp", h)
 	srv := &http.Server{Addr: addr, Handler: mux}
 	go func() {
 		<-ctx.Done()
@@ -85,4 +102,47 @@ func serveHTTP(ctx context.Context, addr string, jsonResp bool, logger *slog.Log
 		return err
 	}
 	return nil
+}
+
+// floorHandler answers POSTed tools/call requests itself (see -http-floor)
+// and passes everything else to next with its body intact.
+func floorHandler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		id, ok := callID(body)
+		if !ok {
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			next.ServeHTTP(w, r)
+			return
+		}
+		out := make([]byte, 0, 128)
+		out = append(out, `{"jsonrpc":"2.0","id":`...)
+		out = append(out, id...)
+		out = append(out, `,"result":{"content":[{"type":"text","text":"{}"}],"structuredContent":{}}}`...)
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(out)
+	})
+}
+
+// callID returns the raw id of a tools/call request, or false for anything
+// else.
+func callID(body []byte) ([]byte, bool) {
+	if !bytes.Contains(body, []byte(`"method":"tools/call"`)) {
+		return nil, false
+	}
+	var m struct {
+		ID json.RawMessage `json:"id"`
+	}
+	if json.Unmarshal(body, &m) != nil || len(m.ID) == 0 {
+		return nil, false
+	}
+	return m.ID, true
 }

@@ -203,7 +203,10 @@ func ingest[T any](s *Server, w http.ResponseWriter, r *http.Request, decode fun
 	}
 	good, idx, out := decodeRecords(recs, decode)
 	if len(good) > 0 {
-		logged, err := log(s.wait.appender(r.Context(), s.opts.Appender), s.recent, good, event.Defaults{Customer: customer, Source: src, Now: s.opts.Now})
+		d := event.Defaults{Customer: customer, Source: src, Now: s.opts.Now}
+		logged, err := s.wait.do(r.Context(), len(*body), func() ([]Logged, error) {
+			return log(s.opts.Appender, s.recent, good, d)
+		})
 		if err != nil {
 			writeIngest(w, nil, err)
 			return

@@ -23,14 +23,14 @@ import (
 // 79-81K events/s against about 100K/s with clients that retried after
 // 50 ms (bench/mcp.md, "POST /v1/events at the backpressure limit").
 //
-// Waiting requests hold their encoded records, so their bytes are bounded
-// too: past IngestWaitBytes in all, a request is answered 429 at once. A
+// Waiting requests hold their bodies, so their bytes are bounded too: past
+// IngestWaitBytes in all, a request is answered 429 at once. A
 // request whose client goes away stops waiting. Either way nothing of a
 // refused request is logged, as before.
 const (
 	// IngestWaitMax is the longest a request waits for room.
 	IngestWaitMax = 2 * time.Second
-	// IngestWaitBytes bounds the encoded records of all waiting requests.
+	// IngestWaitBytes bounds the bodies of all waiting requests.
 	IngestWaitBytes = 64 << 20
 	// ingestWaitPoll is how often a waiting request tries again. The
 	// spool's estimate of pending records moves when the uploader publishes
@@ -75,40 +75,19 @@ func newIngestWait(reg prometheus.Registerer, max time.Duration, limit int64) (*
 	return w, nil
 }
 
-// appender wraps app so that appends at the backpressure limit wait as
-// described above, for as long as ctx lives.
-func (w *ingestWait) appender(ctx context.Context, app Appender) Appender {
-	return waitingAppender{app: app, w: w, ctx: ctx}
-}
-
-type waitingAppender struct {
-	app Appender
-	w   *ingestWait
-	ctx context.Context
-}
-
-func (a waitingAppender) Append(kind string, payload []byte) error {
-	return a.w.retry(a.ctx, len(payload), func() error { return a.app.Append(kind, payload) })
-}
-
-func (a waitingAppender) AppendBatch(kind string, payloads [][]byte) error {
-	n := 0
-	for _, p := range payloads {
-		n += len(p)
-	}
-	return a.w.retry(a.ctx, n, func() error { return a.app.AppendBatch(kind, payloads) })
-}
-
-// retry runs appendFn, and while it fails with backpressure tries again
-// every poll interval for up to max, holding size bytes of the budget.
-func (w *ingestWait) retry(ctx context.Context, size int, appendFn func() error) error {
-	err := appendFn()
+// do runs logFn, and while it fails with backpressure (having logged
+// nothing) runs it again every poll interval for up to max, holding size
+// bytes of the budget meanwhile. It holds no lock while it waits: logFn
+// takes appendOrder itself, so a waiting request keeps nothing else from
+// logging, and its records take their time when they are finally appended.
+func (w *ingestWait) do(ctx context.Context, size int, logFn func() ([]Logged, error)) ([]Logged, error) {
+	logged, err := logFn()
 	if !errors.Is(err, spool.ErrBackpressure) || w.max < 0 {
-		return err
+		return logged, err
 	}
 	if !w.hold(int64(size)) {
 		w.waits.WithLabelValues("full").Inc()
-		return err
+		return nil, err
 	}
 	defer w.release(int64(size))
 	start := time.Now()
@@ -123,19 +102,19 @@ func (w *ingestWait) retry(ctx context.Context, size int, appendFn func() error)
 		select {
 		case <-ctx.Done():
 			outcome = "gone"
-			return err
+			return nil, err
 		case <-t.C:
 		}
-		err = appendFn()
+		logged, err = logFn()
 		switch {
 		case err == nil:
 			outcome = "accepted"
-			return nil
+			return logged, nil
 		case !errors.Is(err, spool.ErrBackpressure):
 			outcome = "failed"
-			return err
+			return nil, err
 		case time.Since(start) >= w.max:
-			return err
+			return nil, err
 		}
 	}
 }

@@ -77,9 +77,8 @@ func newIngestWait(reg prometheus.Registerer, max time.Duration, limit int64) (*
 
 // do runs logFn, and while it fails with backpressure (having logged
 // nothing) runs it again every poll interval for up to max, holding size
-// bytes of the budget meanwhile. It holds no lock while it waits: logFn
-// takes appendOrder itself, so a waiting request keeps nothing else from
-// logging, and its records take their time when they are finally appended.
+// bytes of the budget meanwhile. Each run normalizes the records again, so
+// a record that waited takes its time ("now") when it is appended.
 func (w *ingestWait) do(ctx context.Context, size int, logFn func() ([]Logged, error)) ([]Logged, error) {
 	logged, err := logFn()
 	if !errors.Is(err, spool.ErrBackpressure) || w.max < 0 {

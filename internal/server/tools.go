@@ -479,13 +479,9 @@ type record struct {
 }
 
 // logRecords appends the records norm makes of inputs 0..n-1 in one write,
-// as LogEvents describes; kind is the spool record kind. norm gets d with
-// the clock of appendOrder.
+// as LogEvents describes; kind is the spool record kind.
 func logRecords(app Appender, recent *RecentIDs, kind string, n int, d event.Defaults, norm func(i int, d event.Defaults) (record, error)) ([]Logged, error) {
 	customer := d.Customer
-	appendOrder.Lock()
-	defer appendOrder.Unlock()
-	d.Now = appendOrder.clock(d.Now)
 	out := make([]Logged, n)
 	payloads := make([][]byte, 0, n)
 	var added []string
@@ -522,40 +518,6 @@ func logRecords(app Appender, recent *RecentIDs, kind string, n int, d event.Def
 		return nil, fmt.Errorf("nothing was logged: %w", err)
 	}
 	return out, nil
-}
-
-// appendOrder makes this process's spool order its time order for records
-// whose time is "now": logRecords takes their time and appends them under
-// one lock, and each time is after the one before (by a microsecond, the
-// warehouse's precision, if the clock has not moved or went back). Without
-// it, a call could take its time, lose the CPU, and append after a later
-// one; the uploader, having loaded the later one already, then found the
-// earlier one late and renumbered the partition's newest rows in SQL
-// (lateRecompute: 37% of the core's load time under 1,000 concurrent /mcp
-// sessions, bench/mcp.md). Records from other processes (edges) and
-// records with their own ts can still arrive late; the uploader handles
-// those as before.
-var appendOrder orderedClock
-
-type orderedClock struct {
-	sync.Mutex
-	last time.Time // the last time handed out
-}
-
-// clock returns now, or time.Now if nil, made strictly increasing in
-// microseconds. Call it with o held.
-func (o *orderedClock) clock(now func() time.Time) func() time.Time {
-	if now == nil {
-		now = time.Now
-	}
-	return func() time.Time {
-		t := now().UTC().Truncate(time.Microsecond)
-		if !t.After(o.last) {
-			t = o.last.Add(time.Microsecond)
-		}
-		o.last = t
-		return t
-	}
 }
 
 func ptr[T any](v T) *T { return &v }

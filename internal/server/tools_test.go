@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -401,60 +400,4 @@ func connectInMemory(t testing.TB, s *mcp.Server) *mcp.ClientSession {
 	}
 	t.Cleanup(func() { cs.Close() })
 	return cs
-}
-
-// TestSpoolOrderIsTimeOrder: records logged at once from many goroutines,
-// through LogEvents and the /v1/events batch path, with the real clock and
-// with a clock that stands still, reach the spool in the order of their
-// times, each later than the one before, so that the uploader never finds
-// one of this process's events late (see appendOrder).
-func TestSpoolOrderIsTimeOrder(t *testing.T) {
-	dir := t.TempDir()
-	w, err := spool.Open(spool.Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	still := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	recent := NewRecentIDs(100)
-	var wg sync.WaitGroup
-	for g := range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			d := event.Defaults{Customer: "alice", Source: event.SourceMCP}
-			if g%4 == 0 {
-				d.Now = func() time.Time { return still }
-			}
-			for range 50 {
-				var err error
-				if g%2 == 0 {
-					_, err = LogEvents(w, recent, []event.Input{{Activity: "ran_tests"}}, d)
-				} else {
-					_, err = logEventBatch(w, recent, []event.Input{{Activity: "ran_tests"}, {Activity: "ran_tests"}, {Activity: "ran_tests"}}, d)
-				}
-				if err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	b := &toolBundle{dir: dir}
-	recs := b.records(t)["event"]
-	if len(recs) != 8*50+8*50*3 {
-		t.Fatalf("%d events in the spool, want %d", len(recs), 8*50+8*50*3)
-	}
-	var prev time.Time
-	for i, r := range recs {
-		e, err := event.Decode([]byte(r))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !e.TS.After(prev) || !e.ReceivedAt.Equal(e.TS) {
-			t.Fatalf("record %d: ts %s after %s (received_at %s): the spool's order is not the time order", i, e.TS, prev, e.ReceivedAt)
-		}
-		prev = e.TS
-	}
 }

@@ -473,6 +473,27 @@ func decodeInputFast(line []byte) (Input, bool) {
 	return in, true
 }
 
+// ReceivedAt reads the _received_at of an event record as Marshal writes
+// it (the last top-level member before _source, so the last occurrence of
+// its key), without decoding the rest; ok is false when it is not found.
+// The uploader uses it to hold back the newest records for the next batch
+// (upload.holdBack); a wrong answer there only changes which batch a record
+// goes in, never what is stored.
+func ReceivedAt(payload []byte) (t time.Time, ok bool) {
+	const key = `"_received_at":"`
+	i := bytes.LastIndex(payload, []byte(key))
+	if i < 0 {
+		return time.Time{}, false
+	}
+	rest := payload[i+len(key):]
+	j := bytes.IndexByte(rest, '"')
+	if j < 0 {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, string(rest[:j]))
+	return t, err == nil
+}
+
 // Decode parses an event record (the spool's event payload). It is strict:
 // a record carrying an unknown field or a wrong type has drifted from the
 // schema and must be quarantined by the caller, not loaded.

@@ -141,3 +141,23 @@ func FuzzMarshal(f *testing.F) {
 		checkMarshal(t, &e)
 	})
 }
+
+func TestReceivedAt(t *testing.T) {
+	at := time.Date(2026, 11, 26, 15, 30, 1, 123456000, time.UTC)
+	e := Event{ActivityID: "a1", TS: at.Add(-time.Hour), Customer: "alice", Activity: "ran_tests",
+		// A feature named like the column must not be taken for it.
+		Features: json.RawMessage(`{"_received_at":"1999-01-01T00:00:00Z"}`), ReceivedAt: at, Source: SourceMCP}
+	b, err := Marshal(&e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, ok := ReceivedAt(b)
+	if !ok || !got.Equal(at) {
+		t.Fatalf("ReceivedAt = %v, %v; want %v", got, ok, at)
+	}
+	for _, bad := range []string{`{}`, `{"_received_at":"yesterday"}`, `{"_received_at":"2026-11-26T15:30:01Z`, ``} {
+		if got, ok := ReceivedAt([]byte(bad)); ok {
+			t.Errorf("ReceivedAt(%q) = %v, want not found", bad, got)
+		}
+	}
+}

@@ -769,3 +769,42 @@ func TestCaughtUpWait(t *testing.T) {
 		}
 	}
 }
+
+// TestHoldBack: the trailing events received within the holdback are left
+// for the next batch; an older event, anything that is not an event, and an
+// event from a clock far ahead end the scan.
+func TestHoldBack(t *testing.T) {
+	now := time.Date(2026, 11, 26, 15, 0, 0, 0, time.UTC)
+	ev := func(ago time.Duration) spool.Entry {
+		e, err := event.Normalize(event.Input{Activity: "called_tool"},
+			event.Defaults{Customer: "c1", Source: event.SourceAPI, Now: func() time.Time { return now.Add(-ago) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := event.Marshal(&e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return spool.Entry{Kind: KindEvent, Payload: b}
+	}
+	const hb = 10 * time.Millisecond
+	ms := time.Millisecond
+	insight := spool.Entry{Kind: KindInsight, Payload: insightPayload(t, "c1", "i1", "1")}
+	for name, c := range map[string]struct {
+		entries []spool.Entry
+		keep    int
+	}{
+		"all old":                   {[]spool.Entry{ev(50 * ms), ev(20 * ms)}, 2},
+		"newest held":               {[]spool.Entry{ev(50 * ms), ev(20 * ms), ev(5 * ms), ev(ms)}, 2},
+		"all new":                   {[]spool.Entry{ev(5 * ms), ev(ms)}, 0},
+		"an old one after new ones": {[]spool.Entry{ev(5 * ms), ev(20 * ms)}, 2},
+		"an insight ends the scan":  {[]spool.Entry{ev(5 * ms), insight, ev(ms)}, 2},
+		"a clock far ahead":         {[]spool.Entry{ev(5 * ms), ev(-time.Minute)}, 2},
+		"corrupt ends the scan":     {[]spool.Entry{ev(5 * ms), {Corrupt: "bad checksum"}}, 2},
+		"nothing":                   {nil, 0},
+	} {
+		if got := holdBack(c.entries, now, hb); got != c.keep {
+			t.Errorf("%s: keep %d, want %d", name, got, c.keep)
+		}
+	}
+}

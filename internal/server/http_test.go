@@ -264,6 +264,16 @@ func TestEventsBackpressure(t *testing.T) {
 	if got := testutil.ToFloat64(b.srv.wait.waits.WithLabelValues("refused")); got != 1 {
 		t.Fatalf("refused waits = %v, want 1", got)
 	}
+	// More records in one request than the spool ever holds: 413 at once,
+	// not a wait and a 429 it could retry forever.
+	start = time.Now()
+	code, _, out = b.post(t, "/v1/events", tokA, "", append(eightEvents("z"), eightEvents("w")...))
+	if code != http.StatusRequestEntityTooLarge || !strings.Contains(string(out), "smaller batches") {
+		t.Fatalf("16 records against a limit of 10: HTTP %d %s", code, out)
+	}
+	if took := time.Since(start); took >= wait {
+		t.Fatalf("the 413 took %v: it should not wait", took)
+	}
 }
 
 // TestEventsBackpressureWaitsForRoom: a request that finds the spool at its

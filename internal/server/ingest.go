@@ -140,6 +140,13 @@ func ingestSource(w http.ResponseWriter, r *http.Request) (string, bool) {
 // from the append error that logged none of them.
 func writeIngest(w http.ResponseWriter, logged []Logged, appendErr error) {
 	if appendErr != nil {
+		var big *spool.BatchTooLargeError
+		if errors.As(appendErr, &big) {
+			writeJSON(w, http.StatusRequestEntityTooLarge, errBody(fmt.Sprintf(
+				"%d records in one request is more than the server's spool holds (spool.max_pending %d); send smaller batches",
+				big.Records, big.Limit)))
+			return
+		}
 		if errors.Is(appendErr, spool.ErrBackpressure) {
 			w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
 			writeJSON(w, http.StatusTooManyRequests, errBody(appendErr.Error()))

@@ -121,6 +121,20 @@ func (e *BackpressureError) Error() string {
 
 func (e *BackpressureError) Is(target error) bool { return target == ErrBackpressure }
 
+// BatchTooLargeError reports an AppendBatch of more records than
+// MaxPending: it could never be accepted, however long the caller waited.
+// It matches ErrInvalidRecord (errors.Is).
+type BatchTooLargeError struct {
+	Records int
+	Limit   int // Options.MaxPending
+}
+
+func (e *BatchTooLargeError) Error() string {
+	return fmt.Sprintf("%v: batch of %d records exceeds the spool's MaxPending %d", ErrInvalidRecord, e.Records, e.Limit)
+}
+
+func (e *BatchTooLargeError) Is(target error) bool { return target == ErrInvalidRecord }
+
 // ErrClosed is returned by Append after Close.
 var ErrClosed = errors.New("spool: writer is closed")
 
@@ -278,7 +292,7 @@ func (w *Writer) appendRecords(kind string, payloads [][]byte, one []byte) error
 			size += recordLen(kind, p)
 		}
 		if n > w.opts.MaxPending {
-			return fmt.Errorf("%w: batch of %d records exceeds the spool's MaxPending %d", ErrInvalidRecord, n, w.opts.MaxPending)
+			return &BatchTooLargeError{Records: n, Limit: w.opts.MaxPending}
 		}
 	}
 	limit := int64(w.opts.MaxPending)

@@ -152,13 +152,26 @@ func syncDir(dir string) error {
 }
 
 // redactURL is raw without user information, for messages and logs.
+//
+// An "@" that url.Parse did not take for user information (in a fragment,
+// a path or an opaque part, as in "#://:secret@") may still be a
+// password's end, so such a URL is not repeated beyond its scheme; and the
+// fragment, never part of a location, is left out.
 func redactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "(an unparseable URL)"
 	}
+	if u.User == nil && strings.Contains(raw, "@") {
+		const hidden = "(not repeated: it holds an @, which may end a password)"
+		if u.Scheme != "" {
+			return u.Scheme + ": " + hidden
+		}
+		return hidden
+	}
 	if u.User != nil {
 		u.User = url.User("REDACTED")
 	}
+	u.Fragment, u.RawFragment = "", ""
 	return u.String()
 }

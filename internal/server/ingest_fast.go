@@ -95,7 +95,7 @@ func readBody(r io.Reader, declared int64, dst []byte) ([]byte, error) {
 func logEventBatch(app Appender, recent *RecentIDs, ins []event.Input, d event.Defaults) ([]Logged, error) {
 	arena := spoolBuffers.get()
 	defer spoolBuffers.put(arena)
-	return logRecords(app, recent, upload.KindEvent, len(ins), d, func(i int, d event.Defaults) (record, error) {
+	return logRecords(app, recent, upload.KindEvent, d.Customer, len(ins), func(i int) (record, error) {
 		e, given, err := normalizeEvent(ins[i], d)
 		if err != nil {
 			return record{}, err

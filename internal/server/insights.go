@@ -117,7 +117,7 @@ func LogInsights(app Appender, recent *RecentIDs, ins []event.InsightInput, d ev
 // logInsights stores insights; verified marks that their provenance hash
 // was found among the customer's queries.
 func logInsights(app Appender, recent *RecentIDs, ins []event.InsightInput, d event.Defaults, verified bool) ([]Logged, error) {
-	return logRecords(app, recent, upload.KindInsight, len(ins), d, func(i int, d event.Defaults) (record, error) {
+	return logRecords(app, recent, upload.KindInsight, d.Customer, len(ins), func(i int) (record, error) {
 		x, err := event.NormalizeInsight(ins[i], d)
 		if err != nil {
 			return record{}, err

@@ -446,7 +446,7 @@ type Logged struct {
 // record is logged. Duplicates of caller-given ids this process already
 // logged are reported and not written again.
 func LogEvents(app Appender, recent *RecentIDs, ins []event.Input, d event.Defaults) ([]Logged, error) {
-	return logRecords(app, recent, upload.KindEvent, len(ins), d, func(i int, d event.Defaults) (record, error) {
+	return logRecords(app, recent, upload.KindEvent, d.Customer, len(ins), func(i int) (record, error) {
 		e, given, err := normalizeEvent(ins[i], d)
 		if err != nil {
 			return record{}, err
@@ -480,13 +480,12 @@ type record struct {
 
 // logRecords appends the records norm makes of inputs 0..n-1 in one write,
 // as LogEvents describes; kind is the spool record kind.
-func logRecords(app Appender, recent *RecentIDs, kind string, n int, d event.Defaults, norm func(i int, d event.Defaults) (record, error)) ([]Logged, error) {
-	customer := d.Customer
+func logRecords(app Appender, recent *RecentIDs, kind, customer string, n int, norm func(i int) (record, error)) ([]Logged, error) {
 	out := make([]Logged, n)
 	payloads := make([][]byte, 0, n)
 	var added []string
 	for i := range n {
-		r, err := norm(i, d)
+		r, err := norm(i)
 		if err != nil {
 			out[i].Err = err
 			continue

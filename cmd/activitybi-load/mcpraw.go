@@ -325,7 +325,8 @@ func readRawResponse(br *bufio.Reader, buf []byte) (code int, body []byte, keep 
 	if err != nil || code < 200 || code > 599 || (len(rest) > 3 && rest[3] != ' ') {
 		return 0, buf, false, fmt.Errorf("bad or unsupported status in %q", truncate(line, 100))
 	}
-	keep = string(proto) == "HTTP/1.1"
+	http11 := string(proto) == "HTTP/1.1"
+	keep = http11
 	length, chunked := int64(-1), false
 	for n := 0; ; n++ {
 		if n > maxRawHeaders {
@@ -351,6 +352,9 @@ func readRawResponse(br *bufio.Reader, buf []byte) (code int, body []byte, keep 
 			}
 			length = l
 		case asciiEqualFold(k, "Transfer-Encoding"):
+			if !http11 {
+				continue // HTTP/1.0 has no transfer codings; net/http ignores the header too
+			}
 			if !asciiEqualFold(v, "chunked") {
 				return 0, buf, false, fmt.Errorf("unsupported Transfer-Encoding %q", v)
 			}

@@ -117,6 +117,7 @@ func TestReadRawResponse(t *testing.T) {
 		{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\nT: 1\r\n\r\n", 200, "abcde", true, false},
 		{"HTTP/1.1 404 Not Found\r\ncontent-length: 2\r\nConnection: close\r\n\r\nno", 404, "no", false, false},
 		{"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx", 200, "x", false, false},
+		{"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 200, "3\r\nabc\r\n0\r\n\r\n", false, false},
 		{"HTTP/1.1 204 No Content\r\n\r\n", 204, "", true, false},
 		{"HTTP/1.1 200 OK\r\n\r\nuntil close", 200, "until close", false, false},
 		{"HTTP/1.1 200 OK\nContent-Length: 2\n\nok", 200, "ok", true, false},

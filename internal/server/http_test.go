@@ -232,6 +232,26 @@ func TestEventsEndpointRefusals(t *testing.T) {
 	}
 }
 
+// gatheredValue is the value of the unlabelled counter or gauge name in reg.
+func gatheredValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			m := mf.GetMetric()[0]
+			if c := m.GetCounter(); c != nil {
+				return c.GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
+}
+
 // eightEvents is an NDJSON batch of 8 events with ids prefix0..prefix7.
 func eightEvents(prefix string) []byte {
 	var sb strings.Builder
@@ -244,7 +264,8 @@ func eightEvents(prefix string) []byte {
 func TestEventsBackpressure(t *testing.T) {
 	t.Parallel()
 	const wait = 150 * time.Millisecond
-	b := setupHTTP(t, spool.Options{MaxPending: 10}, func(o *Options) { o.IngestWait = wait })
+	spoolReg := prometheus.NewRegistry()
+	b := setupHTTP(t, spool.Options{MaxPending: 10, Metrics: spool.NewMetrics(spoolReg)}, func(o *Options) { o.IngestWait = wait })
 	if code, _, out := b.post(t, "/v1/events", tokA, "", eightEvents("x")); code != 200 {
 		t.Fatalf("first batch: HTTP %d %s", code, out)
 	}
@@ -263,6 +284,11 @@ func TestEventsBackpressure(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(b.srv.wait.waits.WithLabelValues("refused")); got != 1 {
 		t.Fatalf("refused waits = %v, want 1", got)
+	}
+	// While it waited (about 7 polls), it asked the spool for room rather
+	// than trying the append again: only the first attempt was rejected.
+	if got := gatheredValue(t, spoolReg, "activitybi_spool_backpressure_rejections_total"); got != 1 {
+		t.Fatalf("spool backpressure rejections = %v, want 1", got)
 	}
 	// More records in one request than the spool ever holds: 413 at once,
 	// not a wait and a 429 it could retry forever.

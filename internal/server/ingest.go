@@ -211,7 +211,11 @@ func ingest[T any](s *Server, w http.ResponseWriter, r *http.Request, decode fun
 	good, idx, out := decodeRecords(recs, decode)
 	if len(good) > 0 {
 		d := event.Defaults{Customer: customer, Source: src, Now: s.opts.Now}
-		logged, err := s.wait.do(r.Context(), len(*body), func() ([]Logged, error) {
+		var room func() bool
+		if a, ok := s.opts.Appender.(interface{ HasRoom(n int) bool }); ok {
+			room = func() bool { return a.HasRoom(len(good)) }
+		}
+		logged, err := s.wait.do(r.Context(), len(*body), room, func() ([]Logged, error) {
 			return log(s.opts.Appender, s.recent, good, d)
 		})
 		if err != nil {

@@ -201,3 +201,23 @@ func runBenchServer(b *testing.B) (*Server, net.Addr, context.Context) {
 	})
 	return s, addr, ctx
 }
+
+// BenchmarkRecentIDsAdd adds new ids to a full RecentIDs of the core's size
+// (every Add evicts one), as a core taking events with caller-given ids does.
+// The ids are made before the timer starts.
+func BenchmarkRecentIDsAdd(b *testing.B) {
+	r := NewRecentIDs(DefaultRecentIDs)
+	ids := make([]string, DefaultRecentIDs+b.N)
+	for i := range ids {
+		ids[i] = "load-00e6c498-" + strconv.Itoa(i)
+	}
+	for _, id := range ids[:DefaultRecentIDs] {
+		r.Add("event", "bench", id)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		if r.Add("event", "bench", ids[DefaultRecentIDs+i]) {
+			b.Fatal("a new id counted as a duplicate")
+		}
+	}
+}

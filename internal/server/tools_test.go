@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -284,16 +285,97 @@ func TestLogEventBackpressure(t *testing.T) {
 func TestRecentIDs(t *testing.T) {
 	t.Parallel()
 	r := NewRecentIDs(2)
-	if r.Add("a") || r.Add("b") || !r.Add("a") {
+	if r.Add("event", "alice", "a") || r.Add("event", "alice", "b") || !r.Add("event", "alice", "a") {
 		t.Fatal("a and b are new, a again is a duplicate")
 	}
-	r.Add("c") // evicts a
-	if r.Add("a") {
-		t.Fatal("a was evicted and must count as new")
+	if r.Add("event", "bob", "a") || r.Add("insight", "alice", "a") {
+		t.Fatal("the same id of another customer or kind is new")
 	}
-	r.Remove("a")
-	if r.Add("a") {
-		t.Fatal("a removed must count as new")
+	// The ring holds 2: bob's and alice's insight evicted alice's a and b.
+	if r.Add("event", "alice", "b") {
+		t.Fatal("b was evicted and must count as new")
+	}
+	r.Remove("event", "alice", "b")
+	if r.Add("event", "alice", "b") {
+		t.Fatal("b removed must count as new")
+	}
+	if !r.Add("event", "alice", "b") {
+		t.Fatal("b added again after its removal is a duplicate")
+	}
+}
+
+// TestRecentIDsHashCollisions: with every key hashing alike, no id is ever
+// taken for another (that would drop an event as a false duplicate), and
+// evicting an old id does not drop the map entry a newer id owns.
+func TestRecentIDsHashCollisions(t *testing.T) {
+	t.Parallel()
+	r := NewRecentIDs(3)
+	r.hashKey = func(string, string, string) uint64 { return 7 }
+	if r.Add("event", "alice", "a") || r.Add("event", "alice", "b") {
+		t.Fatal("a and b are different ids")
+	}
+	if !r.Add("event", "alice", "b") {
+		t.Fatal("b, the newest owner of the hash, is a duplicate")
+	}
+	// a lost the hash's entry to b: it counts as new (a weaker hint, never
+	// a wrong one) and takes the entry back.
+	if r.Add("event", "alice", "a") {
+		t.Fatal("a, whose entry b took, must count as new")
+	}
+	// Ring: [a, b, a]. Adding c evicts slot 0 (the first a); the entry
+	// (owned by slot 2's a) must survive until c takes it.
+	r.Remove("event", "alice", "zzz") // not there: a no-op
+	if !r.Add("event", "alice", "a") {
+		t.Fatal("a is a duplicate")
+	}
+	if r.Add("event", "alice", "c") || !r.Add("event", "alice", "c") {
+		t.Fatal("c is new, then a duplicate")
+	}
+	r.Remove("event", "alice", "a") // a does not own the entry: c keeps it
+	if !r.Add("event", "alice", "c") {
+		t.Fatal("removing a must not forget c")
+	}
+	if len(r.set) != 1 || len(r.ring) != 3 {
+		t.Fatalf("set %d ring %d, want 1 and 3", len(r.set), len(r.ring))
+	}
+
+	// Only a and a2 collide. Evicting a (slot 0) must leave the entry a2
+	// (slot 1) took from it.
+	r = NewRecentIDs(2)
+	r.hashKey = func(_, _, id string) uint64 {
+		if strings.HasPrefix(id, "a") {
+			return 7
+		}
+		return uint64(len(id))
+	}
+	r.Add("event", "alice", "a")
+	r.Add("event", "alice", "a2")
+	r.Add("event", "alice", "xyz") // evicts a
+	if !r.Add("event", "alice", "a2") {
+		t.Fatal("a2 is still remembered after a was evicted")
+	}
+}
+
+// TestRecentIDsBounded: the ring never grows past its size, and the map
+// holds at most one entry per ring slot.
+func TestRecentIDsBounded(t *testing.T) {
+	t.Parallel()
+	r := NewRecentIDs(100)
+	for i := range 10_000 {
+		if r.Add("event", "alice", strconv.Itoa(i)) {
+			t.Fatalf("id %d is new", i)
+		}
+	}
+	if len(r.ring) != 100 || len(r.set) != 100 {
+		t.Fatalf("ring %d set %d, want 100 each", len(r.ring), len(r.set))
+	}
+	for i := 9_900; i < 10_000; i++ {
+		if !r.Add("event", "alice", strconv.Itoa(i)) {
+			t.Fatalf("id %d is among the last 100", i)
+		}
+	}
+	if r.Add("event", "alice", "9899") {
+		t.Fatal("id 9899 was evicted")
 	}
 }
 

@@ -251,6 +251,21 @@ func (w *Writer) Pending() int {
 	return int(w.pend.estimate(w.appended.Load()))
 }
 
+// HasRoom reports whether an append of n records would pass the
+// backpressure check now, refreshing the estimate near the limit as an
+// append does. It is advice for a caller waiting at the limit (retrying
+// costs it more than asking): other writers and the uploader move the
+// count, so an append after true may still meet ErrBackpressure.
+func (w *Writer) HasRoom(n int) bool {
+	limit := int64(w.opts.MaxPending)
+	if w.pend.estimate(w.appended.Load())+int64(n) > limit*9/10 {
+		if err := w.pend.refresh(w.mark, blockedRefreshInterval); err != nil {
+			w.log.Warn("spool pending refresh failed", "err", err)
+		}
+	}
+	return w.pend.estimate(w.appended.Load())+int64(n) <= limit
+}
+
 // Append appends one record. See AppendBatch.
 func (w *Writer) Append(kind string, payload []byte) error {
 	return w.appendRecords(kind, nil, payload)

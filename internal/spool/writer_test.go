@@ -347,6 +347,9 @@ func TestBackpressure(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if !w.HasRoom(2) || w.HasRoom(3) {
+		t.Fatalf("with 8 of 10 pending: HasRoom(2) = %v, HasRoom(3) = %v; want true, false", w.HasRoom(2), w.HasRoom(3))
+	}
 	// All or nothing: 3 more do not fit.
 	err := w.AppendBatch("event", [][]byte{testPayload(0, 8, 0), testPayload(0, 9, 0), testPayload(0, 10, 0)})
 	if !errors.Is(err, ErrBackpressure) {
@@ -379,10 +382,18 @@ func TestBackpressure(t *testing.T) {
 		t.Fatalf("%d records on disk, want %d", len(recs), limit)
 	}
 
+	if w.HasRoom(1) {
+		t.Fatal("HasRoom(1) at the limit")
+	}
 	// The uploader commits 4 records: 4 more appends fit, the 5th does not.
 	es := readSegmentAll(t, segmentPath(dir, w.SegmentID(), false))
 	if err := PublishCommitted(dir, map[string]Committed{w.SegmentID(): {Offset: es[3].End, Records: 4}}); err != nil {
 		t.Fatal(err)
+	}
+	// HasRoom sees the commit as an append would, and appends nothing.
+	eventually(t, 2*time.Second, "room after commit", func() bool { return w.HasRoom(4) })
+	if w.HasRoom(5) || w.Pending() != limit-4 {
+		t.Fatalf("after a commit of 4: HasRoom(5) = %v, Pending = %d", w.HasRoom(5), w.Pending())
 	}
 	eventually(t, 2*time.Second, "appends after commit", func() bool {
 		return w.Append("event", testPayload(0, 10, 0)) == nil

@@ -212,11 +212,11 @@ func BenchmarkRecentIDsAdd(b *testing.B) {
 		ids[i] = "load-00e6c498-" + strconv.Itoa(i)
 	}
 	for _, id := range ids[:DefaultRecentIDs] {
-		r.Add("event", "bench", id)
+		r.Add("event", "bench", id, time.Time{})
 	}
 	b.ResetTimer()
 	for i := range b.N {
-		if r.Add("event", "bench", ids[DefaultRecentIDs+i]) {
+		if _, dup := r.Add("event", "bench", ids[DefaultRecentIDs+i], time.Time{}); dup {
 			b.Fatal("a new id counted as a duplicate")
 		}
 	}

@@ -494,8 +494,10 @@ func logRecords(app Appender, recent *RecentIDs, kind, customer string, n int, n
 		}
 		out[i].ID, out[i].TS = r.id, r.ts
 		if r.given {
-			if recent.Add(kind, customer, r.id) {
-				out[i].Duplicate = true
+			if first, dup := recent.Add(kind, customer, r.id, r.ts); dup {
+				// The answer carries the ts of the record that was
+				// written, which the warehouse keeps, not the retry's.
+				out[i].Duplicate, out[i].TS = true, first
 				continue
 			}
 			added = append(added, r.id)
@@ -548,9 +550,11 @@ type RecentIDs struct {
 	next    int
 }
 
-// recentKey is one remembered id, with its hash.
+// recentKey is one remembered id, with its hash and the ts of the record
+// that was written (Unix microseconds, the precision of an event's ts).
 type recentKey struct {
 	h                  uint64
+	ts                 int64
 	kind, customer, id string
 }
 
@@ -574,19 +578,20 @@ func (r *RecentIDs) hash(kind, customer, id string) uint64 {
 	return h ^ bits.RotateLeft64(maphash.String(r.seed, kind), 42)
 }
 
-// Add records the id of kind and customer, and reports whether it was
-// already there.
-func (r *RecentIDs) Add(kind, customer, id string) (dup bool) {
+// Add records the id of kind and customer, written with ts, and reports
+// whether it was already there; if so, first is the ts it was written
+// with.
+func (r *RecentIDs) Add(kind, customer, id string, ts time.Time) (first time.Time, dup bool) {
 	h := r.hash(kind, customer, id)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if slot, ok := r.set[h]; ok {
 		k := &r.ring[slot]
 		if k.id == id && k.customer == customer && k.kind == kind {
-			return true
+			return time.UnixMicro(k.ts).UTC(), true
 		}
 	}
-	key := recentKey{h: h, kind: kind, customer: customer, id: id}
+	key := recentKey{h: h, ts: ts.UnixMicro(), kind: kind, customer: customer, id: id}
 	var slot int
 	if len(r.ring) < r.max {
 		slot = len(r.ring)
@@ -603,7 +608,7 @@ func (r *RecentIDs) Add(kind, customer, id string) (dup bool) {
 		r.next = (r.next + 1) % r.max
 	}
 	r.set[h] = int32(slot)
-	return false
+	return time.Time{}, false
 }
 
 // Remove forgets the id (its append failed, so a retry must be written).

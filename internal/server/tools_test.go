@@ -193,18 +193,38 @@ func TestLogEvent(t *testing.T) {
 func TestLogEventDuplicate(t *testing.T) {
 	t.Parallel()
 	b := setupTools(t, "alice", spool.Options{})
+	// No ts: each call's ts would be its own "now". The retries' answers
+	// carry the ts of the event that was written.
 	args := map[string]any{"activity": "called_tool", "activity_id": "retry-1"}
+	var firstTS any
 	for i, wantDup := range []bool{false, true, true} {
+		if i > 0 {
+			time.Sleep(2 * time.Millisecond)
+		}
 		res := b.call(t, "log_event", args)
 		if res.IsError {
 			t.Fatal(text(res))
 		}
-		if dup := res.StructuredContent.(map[string]any)["duplicate"]; dup != wantDup {
+		sc := res.StructuredContent.(map[string]any)
+		if dup := sc["duplicate"]; dup != wantDup {
 			t.Fatalf("call %d: duplicate = %v, want %v", i, dup, wantDup)
 		}
+		if i == 0 {
+			firstTS = sc["ts"]
+		} else if sc["ts"] != firstTS {
+			t.Fatalf("call %d: ts %v, want the written event's %v", i, sc["ts"], firstTS)
+		}
 	}
-	if n := len(b.records(t)["event"]); n != 1 {
-		t.Fatalf("spool has %d events, want 1", n)
+	recs := b.records(t)["event"]
+	if len(recs) != 1 {
+		t.Fatalf("spool has %d events, want 1", len(recs))
+	}
+	e, err := event.Decode([]byte(recs[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.TS.Format(time.RFC3339Nano); got != firstTS {
+		t.Fatalf("stored ts %s, answered %v", got, firstTS)
 	}
 }
 
@@ -282,24 +302,30 @@ func TestLogEventBackpressure(t *testing.T) {
 	}
 }
 
+// isDup adds an id to r and reports whether it was a duplicate.
+func isDup(r *RecentIDs, kind, customer, id string) bool {
+	_, dup := r.Add(kind, customer, id, time.Time{})
+	return dup
+}
+
 func TestRecentIDs(t *testing.T) {
 	t.Parallel()
 	r := NewRecentIDs(2)
-	if r.Add("event", "alice", "a") || r.Add("event", "alice", "b") || !r.Add("event", "alice", "a") {
+	if isDup(r, "event", "alice", "a") || isDup(r, "event", "alice", "b") || !isDup(r, "event", "alice", "a") {
 		t.Fatal("a and b are new, a again is a duplicate")
 	}
-	if r.Add("event", "bob", "a") || r.Add("insight", "alice", "a") {
+	if isDup(r, "event", "bob", "a") || isDup(r, "insight", "alice", "a") {
 		t.Fatal("the same id of another customer or kind is new")
 	}
 	// The ring holds 2: bob's and alice's insight evicted alice's a and b.
-	if r.Add("event", "alice", "b") {
+	if isDup(r, "event", "alice", "b") {
 		t.Fatal("b was evicted and must count as new")
 	}
 	r.Remove("event", "alice", "b")
-	if r.Add("event", "alice", "b") {
+	if isDup(r, "event", "alice", "b") {
 		t.Fatal("b removed must count as new")
 	}
-	if !r.Add("event", "alice", "b") {
+	if !isDup(r, "event", "alice", "b") {
 		t.Fatal("b added again after its removal is a duplicate")
 	}
 }
@@ -311,28 +337,28 @@ func TestRecentIDsHashCollisions(t *testing.T) {
 	t.Parallel()
 	r := NewRecentIDs(3)
 	r.hashKey = func(string, string, string) uint64 { return 7 }
-	if r.Add("event", "alice", "a") || r.Add("event", "alice", "b") {
+	if isDup(r, "event", "alice", "a") || isDup(r, "event", "alice", "b") {
 		t.Fatal("a and b are different ids")
 	}
-	if !r.Add("event", "alice", "b") {
+	if !isDup(r, "event", "alice", "b") {
 		t.Fatal("b, the newest owner of the hash, is a duplicate")
 	}
 	// a lost the hash's entry to b: it counts as new (a weaker hint, never
 	// a wrong one) and takes the entry back.
-	if r.Add("event", "alice", "a") {
+	if isDup(r, "event", "alice", "a") {
 		t.Fatal("a, whose entry b took, must count as new")
 	}
 	// Ring: [a, b, a]. Adding c evicts slot 0 (the first a); the entry
 	// (owned by slot 2's a) must survive until c takes it.
 	r.Remove("event", "alice", "zzz") // not there: a no-op
-	if !r.Add("event", "alice", "a") {
+	if !isDup(r, "event", "alice", "a") {
 		t.Fatal("a is a duplicate")
 	}
-	if r.Add("event", "alice", "c") || !r.Add("event", "alice", "c") {
+	if isDup(r, "event", "alice", "c") || !isDup(r, "event", "alice", "c") {
 		t.Fatal("c is new, then a duplicate")
 	}
 	r.Remove("event", "alice", "a") // a does not own the entry: c keeps it
-	if !r.Add("event", "alice", "c") {
+	if !isDup(r, "event", "alice", "c") {
 		t.Fatal("removing a must not forget c")
 	}
 	if len(r.set) != 1 || len(r.ring) != 3 {
@@ -348,10 +374,10 @@ func TestRecentIDsHashCollisions(t *testing.T) {
 		}
 		return uint64(len(id))
 	}
-	r.Add("event", "alice", "a")
-	r.Add("event", "alice", "a2")
-	r.Add("event", "alice", "xyz") // evicts a
-	if !r.Add("event", "alice", "a2") {
+	isDup(r, "event", "alice", "a")
+	isDup(r, "event", "alice", "a2")
+	isDup(r, "event", "alice", "xyz") // evicts a
+	if !isDup(r, "event", "alice", "a2") {
 		t.Fatal("a2 is still remembered after a was evicted")
 	}
 }
@@ -362,7 +388,7 @@ func TestRecentIDsBounded(t *testing.T) {
 	t.Parallel()
 	r := NewRecentIDs(100)
 	for i := range 10_000 {
-		if r.Add("event", "alice", strconv.Itoa(i)) {
+		if isDup(r, "event", "alice", strconv.Itoa(i)) {
 			t.Fatalf("id %d is new", i)
 		}
 	}
@@ -370,11 +396,11 @@ func TestRecentIDsBounded(t *testing.T) {
 		t.Fatalf("ring %d set %d, want 100 each", len(r.ring), len(r.set))
 	}
 	for i := 9_900; i < 10_000; i++ {
-		if !r.Add("event", "alice", strconv.Itoa(i)) {
+		if !isDup(r, "event", "alice", strconv.Itoa(i)) {
 			t.Fatalf("id %d is among the last 100", i)
 		}
 	}
-	if r.Add("event", "alice", "9899") {
+	if isDup(r, "event", "alice", "9899") {
 		t.Fatal("id 9899 was evicted")
 	}
 }

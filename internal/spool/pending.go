@@ -111,8 +111,14 @@ func (p *pendingTracker) refresh(own func() ownMark, minAge time.Duration) error
 				}
 				return fmt.Errorf("pending: %w", err)
 			}
-			if mine && id == mark.segment {
-				info.Size = min(info.Size, mark.size) // the rest came after the mark
+			// The writer's current segment is counted up to the mark; the
+			// rest came after it and the writer counts that itself. A
+			// segment cut short here is not taken as closed even if it was
+			// closed meanwhile: the next refresh, whose mark is past it, must
+			// count its end.
+			limited := false
+			if mine && id == mark.segment && info.Size > mark.size {
+				info.Size, limited = mark.size, true
 			}
 			if !known || info.Size < lc.scanned {
 				// New to us, or truncated by recovery: start at the committed
@@ -131,7 +137,7 @@ func (p *pendingTracker) refresh(own func() ownMark, minAge time.Duration) error
 				lc.lines += n
 				lc.scanned = info.Size
 			}
-			lc.closed = info.Closed
+			lc.closed = info.Closed && !limited
 		}
 		live[id] = true
 		p.counts[id] = lc

@@ -416,6 +416,56 @@ func TestBackpressure(t *testing.T) {
 	}
 }
 
+// TestPendingOwnSegmentClosedAfterMark: the writer's own segment is rotated
+// and closed (renamed to .seg) between a refresh's mark and its stat. That
+// refresh counts it up to the mark (the writer counts the rest); it must not
+// take the segment as closed and done, or no later refresh counts its tail
+// and those records vanish from Pending (found in review, session 8).
+func TestPendingOwnSegmentClosedAfterMark(t *testing.T) {
+	t.Parallel()
+	w, dir := setup(t, Options{SegmentMaxBytes: 4096, MaxPending: 1 << 20})
+	for i := 0; i < 5; i++ {
+		if err := w.Append("event", testPayload(0, i, 10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := w.SegmentID()
+	err := w.pend.refresh(func() ownMark {
+		m := w.mark()
+		// After the mark: more records into the same segment, until an
+		// append rotates it; the background goroutine then closes it.
+		for i := 5; w.SegmentID() == first; i++ {
+			if err := w.Append("event", testPayload(0, i, 100)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		deadline := time.Now().Add(2 * time.Second)
+		for {
+			if _, err := os.Stat(segmentPath(dir, first, true)); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("old segment not closed")
+			}
+			time.Sleep(time.Millisecond)
+		}
+		return m
+	}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Later refreshes, with no change at all.
+	for i := 0; i < 3; i++ {
+		if err := w.pend.refresh(w.mark, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs, _ := readAll(t, dir)
+	if w.Pending() != len(recs) {
+		t.Fatalf("Pending = %d, want %d (nothing committed)", w.Pending(), len(recs))
+	}
+}
+
 func TestPendingAcrossRotationAndDelete(t *testing.T) {
 	t.Parallel()
 	w, dir := setup(t, Options{SegmentMaxBytes: 500, MaxPending: 1000})

@@ -375,6 +375,51 @@ func TestEventsBackpressureWaitsForRoom(t *testing.T) {
 	}
 }
 
+// TestEventsBackpressureRoomForNewRecordsOnly: a waiting request asks the
+// spool for room for the records it will write, not for its duplicates.
+func TestEventsBackpressureRoomForNewRecordsOnly(t *testing.T) {
+	t.Parallel()
+	b := setupHTTP(t, spool.Options{MaxPending: 10}, func(o *Options) { o.IngestWait = 20 * time.Second })
+	if code, _, out := b.post(t, "/v1/events", tokA, "", eightEvents("x")); code != 200 {
+		t.Fatalf("first batch: HTTP %d %s", code, out)
+	}
+	segs, err := spool.ListSegments(b.dir)
+	if err != nil || len(segs) != 1 {
+		t.Fatalf("segments %v, %v", segs, err)
+	}
+	firstEight := spool.Committed{Offset: segs[0].Size, Records: 8}
+	if code, _, out := b.post(t, "/v1/events", tokA, "", []byte(`{"activity":"called_tool","activity_id":"y0"}
+{"activity":"called_tool","activity_id":"y1"}`)); code != 200 {
+		t.Fatalf("second batch: HTTP %d %s", code, out)
+	}
+	// The spool is at its limit (10). Eight known ids, one new and two
+	// that fail validation: one record to write.
+	type answer struct {
+		code int
+		out  []byte
+	}
+	got := make(chan answer, 1)
+	go func() {
+		code, _, out := b.post(t, "/v1/events", tokA, "", append(eightEvents("x"), `{"activity":"called_tool","activity_id":"z0"}
+{"activity":"NotAnActivity"}
+{"activity":"NotAnActivity"}`...))
+		got <- answer{code, out}
+	}()
+	for deadline := time.Now().Add(10 * time.Second); b.srv.wait.held() == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the request never started waiting")
+		}
+	}
+	// The uploader commits the first eight: room for 8 more, not for 9.
+	if err := spool.PublishCommitted(b.dir, map[string]spool.Committed{segs[0].ID: firstEight}); err != nil {
+		t.Fatal(err)
+	}
+	a := <-got
+	if a.code != 200 || !strings.Contains(string(a.out), `"accepted":1,"duplicates":8,"rejected":2`) {
+		t.Fatalf("after room for the one new record: HTTP %d %s", a.code, a.out)
+	}
+}
+
 func TestInsightsEndpoint(t *testing.T) {
 	t.Parallel()
 	b := setupHTTP(t, spool.Options{})

@@ -211,9 +211,18 @@ func ingest[T any](s *Server, w http.ResponseWriter, r *http.Request, decode fun
 	good, idx, out := decodeRecords(recs, decode)
 	if len(good) > 0 {
 		d := event.Defaults{Customer: customer, Source: src, Now: s.opts.Now}
-		var room func() bool
+		var room func(error) bool
 		if a, ok := s.opts.Appender.(interface{ HasRoom(n int) bool }); ok {
-			room = func() bool { return a.HasRoom(len(good)) }
+			room = func(refused error) bool {
+				// The refused append carried the records that were not
+				// duplicates: ask for room for those, not for the request.
+				n := len(good)
+				var bp *spool.BackpressureError
+				if errors.As(refused, &bp) && bp.Records > 0 {
+					n = bp.Records
+				}
+				return a.HasRoom(n)
+			}
 		}
 		logged, err := s.wait.do(r.Context(), len(*body), room, func() ([]Logged, error) {
 			return log(s.opts.Appender, s.recent, good, d)

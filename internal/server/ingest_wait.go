@@ -79,11 +79,11 @@ func newIngestWait(reg prometheus.Registerer, max time.Duration, limit int64) (*
 // nothing) runs it again every poll interval for up to max, holding size
 // bytes of the budget meanwhile. Each run normalizes the records again, so
 // a record that waited takes its time ("now") when it is appended. A poll
-// runs logFn only when room (if not nil) says the spool has room for the
-// request: a run normalizes and marshals every record and takes and gives
-// back their ids in RecentIDs, which made the retries of waiting requests
-// about a tenth of a core's CPU under a backlog (bench/mcp.md, "Session 8").
-func (w *ingestWait) do(ctx context.Context, size int, room func() bool, logFn func() ([]Logged, error)) ([]Logged, error) {
+// runs logFn only when room (if not nil), given the last refusal, says the
+// spool has room for the request: a run normalizes and marshals every
+// record, which made the retries of waiting requests a large part of a
+// core's CPU under a backlog (bench/mcp.md, "Session 8").
+func (w *ingestWait) do(ctx context.Context, size int, room func(refused error) bool, logFn func() ([]Logged, error)) ([]Logged, error) {
 	logged, err := logFn()
 	if !errors.Is(err, spool.ErrBackpressure) || w.max < 0 {
 		return logged, err
@@ -108,7 +108,7 @@ func (w *ingestWait) do(ctx context.Context, size int, room func() bool, logFn f
 			return nil, err
 		case <-t.C:
 		}
-		if room != nil && !room() {
+		if room != nil && !room(err) {
 			if time.Since(start) >= w.max {
 				return nil, err
 			}

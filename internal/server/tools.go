@@ -485,7 +485,15 @@ type record struct {
 func logRecords(app Appender, recent *RecentIDs, kind, customer string, n int, norm func(i int) (record, error)) ([]Logged, error) {
 	out := make([]Logged, n)
 	payloads := make([][]byte, 0, n)
-	var added []string // ids remembered by this call
+	// A record is answered "duplicate" only when the record it repeats is
+	// known to be written: by an earlier write of this process, or earlier
+	// in this one, which writes all its records or none. The ids of this
+	// write are remembered once it succeeds, never before: a retry that
+	// arrived while the first write was still under way, and was told
+	// "duplicate", would be lost if that write then failed. Two writes of
+	// the same id at once both go to the spool; the warehouse keeps one.
+	var written []record // caller-given ids of this write
+	var inWrite map[string]int
 	for i := range n {
 		r, err := norm(i)
 		if err != nil {
@@ -494,13 +502,17 @@ func logRecords(app Appender, recent *RecentIDs, kind, customer string, n int, n
 		}
 		out[i].ID, out[i].TS = r.id, r.ts
 		if r.given {
-			if first, dup := recent.Add(kind, customer, r.id, r.ts); dup {
-				// The answer carries the ts of the record that was
-				// written, which the warehouse keeps, not the retry's.
+			// The answer carries the ts of the record that was written,
+			// which the warehouse keeps, not the retry's.
+			if first, ok := recent.Seen(kind, customer, r.id); ok {
 				out[i].Duplicate, out[i].TS = true, first
 				continue
 			}
-			added = append(added, r.id)
+			if j, ok := seenInWrite(written, &inWrite, r.id); ok {
+				out[i].Duplicate, out[i].TS = true, written[j].ts
+				continue
+			}
+			written = append(written, record{id: r.id, ts: r.ts})
 		}
 		payloads = append(payloads, r.payload)
 	}
@@ -514,12 +526,37 @@ func logRecords(app Appender, recent *RecentIDs, kind, customer string, n int, n
 		err = app.AppendBatch(kind, payloads)
 	}
 	if err != nil {
-		for _, id := range added {
-			recent.Remove(kind, customer, id)
-		}
 		return nil, fmt.Errorf("nothing was logged: %w", err)
 	}
+	for _, w := range written {
+		recent.Add(kind, customer, w.id, w.ts)
+	}
 	return out, nil
+}
+
+// seenInWrite reports whether id is among the caller-given ids of the write
+// being built, and its index there. A few ids are searched in place; past
+// that an index map is built (in *m) and kept up to date.
+func seenInWrite(written []record, m *map[string]int, id string) (int, bool) {
+	const linear = 8
+	if *m == nil {
+		for j := range written {
+			if written[j].id == id {
+				return j, true
+			}
+		}
+		if len(written) < linear {
+			return 0, false
+		}
+		*m = make(map[string]int, 2*len(written))
+		for j := range written {
+			(*m)[written[j].id] = j
+		}
+	} else if j, ok := (*m)[id]; ok {
+		return j, true
+	}
+	(*m)[id] = len(written) // the index id is about to take
+	return 0, false
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -578,10 +615,9 @@ func (r *RecentIDs) hash(kind, customer, id string) uint64 {
 	return h ^ bits.RotateLeft64(maphash.String(r.seed, kind), 42)
 }
 
-// Add records the id of kind and customer, written with ts, and reports
-// whether it was already there; if so, first is the ts it was written
-// with.
-func (r *RecentIDs) Add(kind, customer, id string, ts time.Time) (first time.Time, dup bool) {
+// Seen reports whether the id of kind and customer is remembered as
+// written, and the ts it was written with.
+func (r *RecentIDs) Seen(kind, customer, id string) (first time.Time, ok bool) {
 	h := r.hash(kind, customer, id)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -589,6 +625,21 @@ func (r *RecentIDs) Add(kind, customer, id string, ts time.Time) (first time.Tim
 		k := &r.ring[slot]
 		if k.id == id && k.customer == customer && k.kind == kind {
 			return time.UnixMicro(k.ts).UTC(), true
+		}
+	}
+	return time.Time{}, false
+}
+
+// Add remembers the id of kind and customer as written with ts. An id
+// already remembered keeps its first ts.
+func (r *RecentIDs) Add(kind, customer, id string, ts time.Time) {
+	h := r.hash(kind, customer, id)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if slot, ok := r.set[h]; ok {
+		k := &r.ring[slot]
+		if k.id == id && k.customer == customer && k.kind == kind {
+			return
 		}
 	}
 	key := recentKey{h: h, ts: ts.UnixMicro(), kind: kind, customer: customer, id: id}
@@ -599,8 +650,7 @@ func (r *RecentIDs) Add(kind, customer, id string, ts time.Time) (first time.Tim
 	} else {
 		slot = r.next
 		// The evicted id's map entry goes only if it still points here: a
-		// later id with the same hash, or the same id added again after a
-		// Remove, owns it otherwise.
+		// later id with the same hash owns it otherwise.
 		if old := r.ring[slot].h; r.set[old] == int32(slot) {
 			delete(r.set, old)
 		}
@@ -608,21 +658,6 @@ func (r *RecentIDs) Add(kind, customer, id string, ts time.Time) (first time.Tim
 		r.next = (r.next + 1) % r.max
 	}
 	r.set[h] = int32(slot)
-	return time.Time{}, false
-}
-
-// Remove forgets the id (its append failed, so a retry must be written).
-// Its ring slot is reused in turn.
-func (r *RecentIDs) Remove(kind, customer, id string) {
-	h := r.hash(kind, customer, id)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if slot, ok := r.set[h]; ok {
-		k := &r.ring[slot]
-		if k.id == id && k.customer == customer && k.kind == kind {
-			delete(r.set, h)
-		}
-	}
 }
 
 // ---- metrics

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -302,10 +304,14 @@ func TestLogEventBackpressure(t *testing.T) {
 	}
 }
 
-// isDup adds an id to r and reports whether it was a duplicate.
+// isDup does what logRecords does for one record written at once: it
+// reports whether r remembers the id and, if not, remembers it.
 func isDup(r *RecentIDs, kind, customer, id string) bool {
-	_, dup := r.Add(kind, customer, id, time.Time{})
-	return dup
+	if _, ok := r.Seen(kind, customer, id); ok {
+		return true
+	}
+	r.Add(kind, customer, id, time.Time{})
+	return false
 }
 
 func TestRecentIDs(t *testing.T) {
@@ -321,12 +327,12 @@ func TestRecentIDs(t *testing.T) {
 	if isDup(r, "event", "alice", "b") {
 		t.Fatal("b was evicted and must count as new")
 	}
-	r.Remove("event", "alice", "b")
-	if isDup(r, "event", "alice", "b") {
-		t.Fatal("b removed must count as new")
-	}
-	if !isDup(r, "event", "alice", "b") {
-		t.Fatal("b added again after its removal is a duplicate")
+	// Add keeps the first ts of an id it already holds.
+	t1 := time.Date(2026, 11, 26, 10, 0, 0, 123456000, time.UTC)
+	r.Add("event", "carol", "x", t1)
+	r.Add("event", "carol", "x", t1.Add(time.Second))
+	if first, ok := r.Seen("event", "carol", "x"); !ok || !first.Equal(t1) {
+		t.Fatalf("Seen = %v, %v; want the first ts %v", first, ok, t1)
 	}
 }
 
@@ -350,16 +356,14 @@ func TestRecentIDsHashCollisions(t *testing.T) {
 	}
 	// Ring: [a, b, a]. Adding c evicts slot 0 (the first a); the entry
 	// (owned by slot 2's a) must survive until c takes it.
-	r.Remove("event", "alice", "zzz") // not there: a no-op
 	if !isDup(r, "event", "alice", "a") {
 		t.Fatal("a is a duplicate")
 	}
 	if isDup(r, "event", "alice", "c") || !isDup(r, "event", "alice", "c") {
 		t.Fatal("c is new, then a duplicate")
 	}
-	r.Remove("event", "alice", "a") // a does not own the entry: c keeps it
-	if !isDup(r, "event", "alice", "c") {
-		t.Fatal("removing a must not forget c")
+	if _, ok := r.Seen("event", "alice", "a"); ok {
+		t.Fatal("a, whose entry c took, is not seen")
 	}
 	if len(r.set) != 1 || len(r.ring) != 3 {
 		t.Fatalf("set %d ring %d, want 1 and 3", len(r.set), len(r.ring))
@@ -402,6 +406,86 @@ func TestRecentIDsBounded(t *testing.T) {
 	}
 	if isDup(r, "event", "alice", "9899") {
 		t.Fatal("id 9899 was evicted")
+	}
+}
+
+// heldAppender holds its first append until released and then fails it
+// with backpressure (nothing written); later appends are written.
+type heldAppender struct {
+	mu       sync.Mutex
+	first    bool
+	entered  chan struct{}
+	release  chan struct{}
+	payloads [][]byte
+}
+
+func (a *heldAppender) Append(kind string, p []byte) error {
+	return a.AppendBatch(kind, [][]byte{p})
+}
+
+func (a *heldAppender) AppendBatch(_ string, ps [][]byte) error {
+	a.mu.Lock()
+	first := !a.first
+	a.first = true
+	a.mu.Unlock()
+	if first {
+		close(a.entered)
+		<-a.release
+		return fmt.Errorf("%w", &spool.BackpressureError{Pending: 10, Limit: 10})
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.payloads = append(a.payloads, ps...)
+	return nil
+}
+
+// TestDuplicateOnlyOfWritten: a retry that arrives while the first call's
+// append is still under way is not told "duplicate" (that append may fail,
+// and then nothing would be written); it is written itself (found in
+// review, session 8).
+func TestDuplicateOnlyOfWritten(t *testing.T) {
+	t.Parallel()
+	app := &heldAppender{entered: make(chan struct{}), release: make(chan struct{})}
+	recent := NewRecentIDs(100)
+	d := event.Defaults{Customer: "alice", Source: "api"}
+	in := []event.Input{{ActivityID: "retry-1", Activity: "called_tool"}}
+	type result struct {
+		l   []Logged
+		err error
+	}
+	first := make(chan result, 1)
+	go func() {
+		l, err := LogEvents(app, recent, in, d)
+		first <- result{l, err}
+	}()
+	<-app.entered
+	retry, err := LogEvents(app, recent, in, d)
+	close(app.release)
+	a := <-first
+	if a.err == nil || !errors.Is(a.err, spool.ErrBackpressure) {
+		t.Fatalf("first call: %v, want backpressure", a.err)
+	}
+	if err != nil || retry[0].Duplicate || len(app.payloads) != 1 {
+		t.Fatalf("retry: %v, duplicate %v, %d written; want it written, not a duplicate", err, retry[0].Duplicate, len(app.payloads))
+	}
+	// Now written: a third call is a duplicate and carries the written ts.
+	again, err := LogEvents(app, recent, in, d)
+	if err != nil || !again[0].Duplicate || !again[0].TS.Equal(retry[0].TS) || len(app.payloads) != 1 {
+		t.Fatalf("third call: %v, %+v, %d written", err, again[0], len(app.payloads))
+	}
+	// In one write, a repeated id is a duplicate of the record before it.
+	many := make([]event.Input, 20)
+	for i := range many {
+		many[i] = event.Input{ActivityID: fmt.Sprintf("b-%d", i%10), Activity: "called_tool"}
+	}
+	out, err := LogEvents(app, recent, many, d)
+	if err != nil || len(app.payloads) != 11 {
+		t.Fatalf("batch: %v, %d written, want 11", err, len(app.payloads))
+	}
+	for i, l := range out {
+		if l.Duplicate != (i >= 10) || !l.TS.Equal(out[i%10].TS) {
+			t.Fatalf("batch record %d: %+v (first %+v)", i, l, out[i%10])
+		}
 	}
 }
 

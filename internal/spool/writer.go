@@ -112,6 +112,7 @@ var ErrBackpressure = errors.New("spool backpressure")
 type BackpressureError struct {
 	Pending int // estimated records not yet committed to the warehouse
 	Limit   int // Options.MaxPending
+	Records int // records the refused append carried
 }
 
 func (e *BackpressureError) Error() string {
@@ -346,7 +347,7 @@ func (w *Writer) appendRecords(kind string, payloads [][]byte, one []byte) error
 	if est := w.pend.estimate(w.appended.Load()); est+int64(n) > limit {
 		w.mu.Unlock()
 		w.m.backpressureRejections.Inc()
-		return &BackpressureError{Pending: int(est), Limit: int(limit)}
+		return &BackpressureError{Pending: int(est), Limit: int(limit), Records: n}
 	}
 	buf := w.buf[:0]
 	if payloads == nil {

@@ -17,8 +17,10 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -417,6 +419,36 @@ func TestEventsBackpressureRoomForNewRecordsOnly(t *testing.T) {
 	a := <-got
 	if a.code != 200 || !strings.Contains(string(a.out), `"accepted":1,"duplicates":8,"rejected":2`) {
 		t.Fatalf("after room for the one new record: HTTP %d %s", a.code, a.out)
+	}
+}
+
+// TestIngestSplitStopsAtTheLimit: a body of millions of tiny records is
+// refused with 413 without being split in full. Splitting a 16 MiB body of
+// "1" records in full cost 650-850 MiB of allocations (found in review,
+// session 8). Not parallel: it measures the process's allocations.
+func TestIngestSplitStopsAtTheLimit(t *testing.T) {
+	b := setupHTTP(t, spool.Options{})
+	n := (MaxIngestBody - 16) / 2
+	arr := append(append([]byte{'['}, bytes.Repeat([]byte("1,"), n-1)...), '1', ']')
+	nd := bytes.Repeat([]byte("1\n"), n)
+	for name, c := range map[string]struct {
+		ctype string
+		body  []byte
+	}{"array": {"application/json", arr}, "ndjson": {"application/x-ndjson", nd}} {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		code, _, out := b.post(t, "/v1/events", tokA, c.ctype, c.body)
+		runtime.ReadMemStats(&after)
+		if code != http.StatusRequestEntityTooLarge || !strings.Contains(string(out), "limit is 10000") {
+			t.Fatalf("%s: HTTP %d %s", name, code, out)
+		}
+		if mib := (after.TotalAlloc - before.TotalAlloc) >> 20; mib > 200 {
+			t.Errorf("%s: %d MiB allocated to refuse a %d MiB body", name, mib, len(c.body)>>20)
+		}
+	}
+	if recs, ok := splitJSONArray(httptest.NewRecorder(), arr); !ok || len(recs) != MaxIngestRecords+1 {
+		t.Fatalf("splitJSONArray kept %d records (ok %v), want the limit + 1", len(recs), ok)
 	}
 }
 

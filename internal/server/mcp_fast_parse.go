@@ -91,14 +91,17 @@ func sniffToolCall(b []byte, names ...string) (fastCall, bool) {
 }
 
 // fastID: an integer the go-sdk's float64 decoding keeps exact, or a
-// string it will write back byte for byte.
+// string it will write back byte for byte: printable ASCII without an
+// escape or a character a JSON encoder may escape (<, > and & for HTML).
+// Anything else (U+2028 and U+2029, which encoding/json always escapes,
+// among them) is left to the go-sdk (found in review, session 8).
 func fastID(v []byte) bool {
 	if len(v) == 0 {
 		return false
 	}
 	if v[0] == '"' {
 		for _, ch := range v[1 : len(v)-1] {
-			if ch == '\\' {
+			if ch < 0x20 || ch > 0x7e || ch == '\\' || ch == '<' || ch == '>' || ch == '&' {
 				return false
 			}
 		}

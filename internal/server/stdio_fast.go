@@ -90,8 +90,68 @@ type stdioFastTransport struct {
 
 func (t *stdioFastTransport) Connect(ctx context.Context) (mcp.Connection, error) {
 	pr, pw := io.Pipe()
-	go t.f.filter(ctx, t.in, pw, t.out)
-	return (&mcp.IOTransport{Reader: pr, Writer: nopCloser{t.out}}).Connect(ctx)
+	iw := &initWatch{}
+	go t.f.filter(ctx, t.in, pw, t.out, iw)
+	return (&mcp.IOTransport{Reader: pr, Writer: nopCloser{&watchWriter{w: t.out, iw: iw}}}).Connect(ctx)
+}
+
+// initWatch learns from the go-sdk's answer whether it accepted the
+// client's initialize: the fast path answers only on a session the go-sdk
+// set up (a refused initialize leaves the go-sdk refusing tool calls, and
+// so must the fast path; found in review, session 8).
+type initWatch struct {
+	mu       sync.Mutex
+	id       []byte // the id of the client's last initialize, until its answer
+	accepted bool   // the go-sdk answered that initialize with a result
+	// assume, in tests of the filter without a go-sdk behind it, takes
+	// every initialize as accepted.
+	assume bool
+}
+
+// asked notes an initialize with id, passed to the go-sdk.
+func (iw *initWatch) asked(id []byte) {
+	iw.mu.Lock()
+	defer iw.mu.Unlock()
+	iw.id, iw.accepted = bytes.Clone(id), false
+}
+
+// answered looks at a line the go-sdk writes while an initialize is
+// unanswered. An id written differently from the request's leaves the
+// session to the go-sdk, which is never wrong, only slower.
+func (iw *initWatch) answered(line []byte) {
+	iw.mu.Lock()
+	defer iw.mu.Unlock()
+	if iw.id == nil {
+		return
+	}
+	var m struct {
+		ID     json.RawMessage `json:"id"`
+		Result json.RawMessage `json:"result"`
+		Error  json.RawMessage `json:"error"`
+	}
+	if json.Unmarshal(line, &m) != nil || !bytes.Equal(m.ID, iw.id) {
+		return
+	}
+	iw.accepted = m.Result != nil && m.Error == nil
+	iw.id = nil
+}
+
+func (iw *initWatch) ok() bool {
+	iw.mu.Lock()
+	defer iw.mu.Unlock()
+	return iw.accepted || iw.assume
+}
+
+// watchWriter is the go-sdk's writer: it shows each line to the initWatch
+// before writing it.
+type watchWriter struct {
+	w  io.Writer
+	iw *initWatch
+}
+
+func (w *watchWriter) Write(b []byte) (int, error) {
+	w.iw.answered(b)
+	return w.w.Write(b)
 }
 
 // lockedWriter writes each Write whole, one at a time: the go-sdk writes a
@@ -115,15 +175,16 @@ func (nopCloser) Close() error { return nil }
 type stdioState struct {
 	version     string // the protocolVersion the client's initialize asked for
 	initialized bool   // the client sent notifications/initialized after it
+	init        *initWatch
 }
 
 // filter reads in line by line, answers the lines the fast path takes and
 // passes every other byte to pw, in order. It closes pw at the end of in
 // (or with in's error), which ends the go-sdk's session as stdin's end
 // would.
-func (f *StdioFast) filter(ctx context.Context, in io.Reader, pw *io.PipeWriter, out io.Writer) {
+func (f *StdioFast) filter(ctx context.Context, in io.Reader, pw *io.PipeWriter, out io.Writer, iw *initWatch) {
 	br := bufio.NewReaderSize(in, stdioReadBuffer)
-	var st stdioState
+	st := stdioState{init: iw}
 	var buf []byte
 	for {
 		line, err := br.ReadSlice('\n')
@@ -183,10 +244,13 @@ func (st *stdioState) observe(line []byte) {
 	switch {
 	case m.Method == "initialize" && m.ID != nil:
 		st.version, st.initialized = m.Params.ProtocolVersion, false
+		st.init.asked(m.ID)
 	case m.Method == "notifications/initialized" && m.ID == nil:
 		// Only a version the go-sdk takes as asked: its answers are
-		// the ones this path copies.
-		st.initialized = st.version != "" && fastProtocolVersions[st.version]
+		// the ones this path copies; and only once the go-sdk has
+		// accepted the initialize (a client waits for that answer
+		// before it sends this notification).
+		st.initialized = st.version != "" && fastProtocolVersions[st.version] && st.init.ok()
 	}
 }
 

@@ -67,6 +67,33 @@ func newStdioBedMem(t *testing.T, withFast bool, mem *Memory) *stdioBed {
 	return sb
 }
 
+// TestStdioFastPathAfterARefusedInitialize: when the go-sdk refuses the
+// client's initialize, the fast path does not answer tool calls either;
+// the go-sdk refuses them and nothing is logged (found in review, session
+// 8). After an initialize the go-sdk accepts, it answers again.
+func TestStdioFastPathAfterARefusedInitialize(t *testing.T) {
+	t.Parallel()
+	sb := newStdioBed(t, true)
+	a := sb.send(t, `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":"bad","clientInfo":{"name":"t","version":"1"}}}`, true)
+	if !strings.Contains(a, `"error"`) {
+		t.Fatalf("the go-sdk should refuse this initialize: %s", a)
+	}
+	sb.send(t, `{"jsonrpc":"2.0","method":"notifications/initialized"}`, false)
+	a = sb.send(t, logEventBody(`1`, `{"activity":"called_tool","activity_id":"z1"}`), true)
+	if !strings.Contains(a, `"error"`) || sb.fast.Served() != 0 || len(sb.b.records(t)["event"]) != 0 {
+		t.Fatalf("a call after a refused initialize: %s (fast path served %d, %d events logged)", a, sb.fast.Served(), len(sb.b.records(t)["event"]))
+	}
+	a = sb.send(t, `{"jsonrpc":"2.0","id":2,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`, true)
+	if !strings.Contains(a, `"result"`) {
+		t.Fatalf("a good initialize: %s", a)
+	}
+	sb.send(t, `{"jsonrpc":"2.0","method":"notifications/initialized"}`, false)
+	a = sb.send(t, logEventBody(`3`, `{"activity":"called_tool","activity_id":"z2"}`), true)
+	if !strings.Contains(a, `"duplicate":false`) || sb.fast.Served() != 1 || len(sb.b.records(t)["event"]) != 1 {
+		t.Fatalf("a call after a good initialize: %s (fast path served %d)", a, sb.fast.Served())
+	}
+}
+
 // send writes one line and, for a request, returns the answer line.
 func (sb *stdioBed) send(t *testing.T, line string, answer bool) string {
 	t.Helper()
@@ -306,7 +333,7 @@ func FuzzStdioFilter(f *testing.F) {
 		var out strings.Builder
 		lw := &lockedWriter{w: &out}
 		before := fast.Served()
-		go fast.filter(context.Background(), strings.NewReader(string(in)), pw, lw)
+		go fast.filter(context.Background(), strings.NewReader(string(in)), pw, lw, &initWatch{assume: true})
 		passed, err := io.ReadAll(pr)
 		if err != nil {
 			t.Fatal(err)

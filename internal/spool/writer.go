@@ -256,8 +256,15 @@ func (w *Writer) Pending() int {
 // backpressure check now, refreshing the estimate near the limit as an
 // append does. It is advice for a caller waiting at the limit (retrying
 // costs it more than asking): other writers and the uploader move the
-// count, so an append after true may still meet ErrBackpressure.
+// count, so an append after true may still meet ErrBackpressure. It is
+// true for a failed or closed writer, whose next append says so.
 func (w *Writer) HasRoom(n int) bool {
+	w.mu.Lock()
+	done := w.err != nil || w.closed
+	w.mu.Unlock()
+	if done {
+		return true
+	}
 	limit := int64(w.opts.MaxPending)
 	if w.pend.estimate(w.appended.Load())+int64(n) > limit*9/10 {
 		if err := w.pend.refresh(w.mark, blockedRefreshInterval); err != nil {

@@ -406,6 +406,16 @@ func TestBackpressure(t *testing.T) {
 	if err := w.Append("event", testPayload(0, 14, 0)); !errors.Is(err, ErrBackpressure) {
 		t.Fatalf("Append at the limit again = %v", err)
 	}
+	// A closed writer "has room": the caller's next append then reports
+	// ErrClosed instead of waiting for room that never comes.
+	w3, _ := setup(t, Options{Dir: dir, MaxPending: limit})
+	if w3.HasRoom(1) {
+		t.Fatal("HasRoom(1) at the limit")
+	}
+	w3.Close()
+	if !w3.HasRoom(1) || !errors.Is(w3.Append("event", testPayload(2, 0, 0)), ErrClosed) {
+		t.Fatal("a closed writer: HasRoom true and Append ErrClosed")
+	}
 	// A batch that can never fit is an input error, not backpressure.
 	big := make([][]byte, limit+1)
 	for i := range big {

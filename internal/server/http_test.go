@@ -304,6 +304,34 @@ func TestEventsBackpressure(t *testing.T) {
 	}
 }
 
+// answer is an HTTP status and body.
+type answer struct {
+	code int
+	out  []byte
+}
+
+// postWaiting posts body to /v1/events as alice and returns once the
+// request waits at the backpressure limit; its answer comes on the channel.
+func (b *httpBundle) postWaiting(t *testing.T, body []byte) <-chan answer {
+	t.Helper()
+	got := make(chan answer, 1)
+	go func() {
+		code, _, out := b.post(t, "/v1/events", tokA, "", body)
+		got <- answer{code, out}
+	}()
+	for deadline := time.Now().Add(30 * time.Second); b.srv.wait.held() == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the request never started waiting")
+		}
+		select {
+		case a := <-got:
+			t.Fatalf("answered without waiting: HTTP %d %s", a.code, a.out)
+		default:
+		}
+	}
+	return got
+}
+
 // TestEventsBackpressureWaitsForRoom: a request that finds the spool at its
 // limit is accepted once the uploader publishes a commit within the wait;
 // one that would take the waiting requests past their byte budget is
@@ -314,21 +342,8 @@ func TestEventsBackpressureWaitsForRoom(t *testing.T) {
 	if code, _, out := b.post(t, "/v1/events", tokA, "", eightEvents("x")); code != 200 {
 		t.Fatalf("first batch: HTTP %d %s", code, out)
 	}
-	type answer struct {
-		code int
-		out  []byte
-	}
-	got := make(chan answer, 1)
-	go func() {
-		code, _, out := b.post(t, "/v1/events", tokA, "", eightEvents("y"))
-		got <- answer{code, out}
-	}()
 	// The second request waits (nothing answers it while the spool is full).
-	for deadline := time.Now().Add(30 * time.Second); b.srv.wait.held() == 0; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the second request never started waiting")
-		}
-	}
+	got := b.postWaiting(t, eightEvents("y"))
 	select {
 	case a := <-got:
 		t.Fatalf("answered while the spool was full: HTTP %d %s", a.code, a.out)
@@ -396,22 +411,9 @@ func TestEventsBackpressureRoomForNewRecordsOnly(t *testing.T) {
 	}
 	// The spool is at its limit (10). Eight known ids, one new and two
 	// that fail validation: one record to write.
-	type answer struct {
-		code int
-		out  []byte
-	}
-	got := make(chan answer, 1)
-	go func() {
-		code, _, out := b.post(t, "/v1/events", tokA, "", append(eightEvents("x"), `{"activity":"called_tool","activity_id":"z0"}
+	got := b.postWaiting(t, append(eightEvents("x"), `{"activity":"called_tool","activity_id":"z0"}
 {"activity":"NotAnActivity"}
 {"activity":"NotAnActivity"}`...))
-		got <- answer{code, out}
-	}()
-	for deadline := time.Now().Add(10 * time.Second); b.srv.wait.held() == 0; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the request never started waiting")
-		}
-	}
 	// The uploader commits the first eight: room for 8 more, not for 9.
 	if err := spool.PublishCommitted(b.dir, map[string]spool.Committed{segs[0].ID: firstEight}); err != nil {
 		t.Fatal(err)

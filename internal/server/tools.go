@@ -621,13 +621,21 @@ func (r *RecentIDs) Seen(kind, customer, id string) (first time.Time, ok bool) {
 	h := r.hash(kind, customer, id)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if slot, ok := r.set[h]; ok {
-		k := &r.ring[slot]
-		if k.id == id && k.customer == customer && k.kind == kind {
-			return time.UnixMicro(k.ts).UTC(), true
-		}
+	if k := r.lookupLocked(h, kind, customer, id); k != nil {
+		return time.UnixMicro(k.ts).UTC(), true
 	}
 	return time.Time{}, false
+}
+
+// lookupLocked returns the remembered key (kind, customer, id) with hash
+// h, or nil; r.mu is held.
+func (r *RecentIDs) lookupLocked(h uint64, kind, customer, id string) *recentKey {
+	if slot, ok := r.set[h]; ok {
+		if k := &r.ring[slot]; k.id == id && k.customer == customer && k.kind == kind {
+			return k
+		}
+	}
+	return nil
 }
 
 // Add remembers the id of kind and customer as written with ts. An id
@@ -636,11 +644,8 @@ func (r *RecentIDs) Add(kind, customer, id string, ts time.Time) {
 	h := r.hash(kind, customer, id)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if slot, ok := r.set[h]; ok {
-		k := &r.ring[slot]
-		if k.id == id && k.customer == customer && k.kind == kind {
-			return
-		}
+	if r.lookupLocked(h, kind, customer, id) != nil {
+		return
 	}
 	key := recentKey{h: h, ts: ts.UnixMicro(), kind: kind, customer: customer, id: id}
 	var slot int

@@ -174,14 +174,7 @@ func TestLogEvent(t *testing.T) {
 	if out.ActivityID == "" || out.Duplicate || !out.TS.Equal(ts) {
 		t.Fatalf("result = %+v", out)
 	}
-	recs := b.records(t)["event"]
-	if len(recs) != 1 {
-		t.Fatalf("spool has %d events, want 1", len(recs))
-	}
-	e, err := event.Decode([]byte(recs[0]))
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := b.onlyEvent(t)
 	if e.Customer != "alice" || e.ActivityID != out.ActivityID || e.Source != "mcp" || e.Activity != "called_tool" ||
 		e.AnonymousCustomerID != "visitor-1" || *e.RevenueImpact != -0.25 || !e.TS.Equal(ts) ||
 		string(e.Features) != `{"duration_ms":12,"tool":"Bash"}` {
@@ -190,6 +183,21 @@ func TestLogEvent(t *testing.T) {
 	if got := testutil.ToFloat64(b.metrics.calls.WithLabelValues("log_event", "ok", "http")); got != 1 {
 		t.Errorf("ok calls counted = %v, want 1", got)
 	}
+}
+
+// onlyEvent is the one event in the spool; the test fails if there is
+// not exactly one.
+func (b *toolBundle) onlyEvent(t *testing.T) event.Event {
+	t.Helper()
+	recs := b.records(t)["event"]
+	if len(recs) != 1 {
+		t.Fatalf("spool has %d events, want 1", len(recs))
+	}
+	e, err := event.Decode([]byte(recs[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }
 
 func TestLogEventDuplicate(t *testing.T) {
@@ -217,15 +225,7 @@ func TestLogEventDuplicate(t *testing.T) {
 			t.Fatalf("call %d: ts %v, want the written event's %v", i, sc["ts"], firstTS)
 		}
 	}
-	recs := b.records(t)["event"]
-	if len(recs) != 1 {
-		t.Fatalf("spool has %d events, want 1", len(recs))
-	}
-	e, err := event.Decode([]byte(recs[0]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := e.TS.Format(time.RFC3339Nano); got != firstTS {
+	if got := b.onlyEvent(t).TS.Format(time.RFC3339Nano); got != firstTS {
 		t.Fatalf("stored ts %s, answered %v", got, firstTS)
 	}
 }

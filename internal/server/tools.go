@@ -602,7 +602,7 @@ func NewRecentIDs(n int) *RecentIDs {
 	return &RecentIDs{seed: maphash.MakeSeed(), set: map[uint64]int32{}, max: n}
 }
 
-// hash need not tell every two keys apart: Add and Remove compare the full
+// hash need not tell every two keys apart: Seen and Add compare the full
 // key before they act on a match.
 func (r *RecentIDs) hash(kind, customer, id string) uint64 {
 	if r.hashKey != nil {

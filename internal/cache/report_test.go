@@ -31,7 +31,7 @@ func TestStatsReportedToCore(t *testing.T) {
 	}
 	var n counter
 	mustGet(t, edge, "pat", "", n.load("v", 1)) // l1 miss, l2 miss, load
-	eventually(t, 2*time.Second, "write-back", func() bool { return l2Exists(t, r, DefaultNamespace, "pat", "") })
+	eventually(t, 20*time.Second, "write-back", func() bool { return l2Exists(t, r, DefaultNamespace, "pat", "") })
 	mustGet(t, edge, "pat", "", failLoad(t)) // l1 hit
 	edge.InvalidateLocal("pat")
 	mustGet(t, edge, "pat", "", failLoad(t)) // l1 miss (invalidated), l2 hit

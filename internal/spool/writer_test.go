@@ -391,11 +391,11 @@ func TestBackpressure(t *testing.T) {
 		t.Fatal(err)
 	}
 	// HasRoom sees the commit as an append would, and appends nothing.
-	eventually(t, 2*time.Second, "room after commit", func() bool { return w.HasRoom(4) })
+	eventually(t, 20*time.Second, "room after commit", func() bool { return w.HasRoom(4) })
 	if w.HasRoom(5) || w.Pending() != limit-4 {
 		t.Fatalf("after a commit of 4: HasRoom(5) = %v, Pending = %d", w.HasRoom(5), w.Pending())
 	}
-	eventually(t, 2*time.Second, "appends after commit", func() bool {
+	eventually(t, 20*time.Second, "appends after commit", func() bool {
 		return w.Append("event", testPayload(0, 10, 0)) == nil
 	})
 	for i := 11; i < 14; i++ {

@@ -606,7 +606,7 @@ func TestSingleFlight(t *testing.T) {
 	for range callers {
 		<-started
 	}
-	eventually(t, time.Second, "a load started", func() bool { return calls.Load() == 1 })
+	eventually(t, 20*time.Second, "a load started", func() bool { return calls.Load() == 1 })
 	time.Sleep(20 * time.Millisecond) // let the others join
 	close(release)
 	wg.Wait()
@@ -724,7 +724,7 @@ func TestMetrics(t *testing.T) {
 	if err := a.Invalidate(context.Background(), "pat"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, time.Second, "received", func() bool {
+	eventually(t, 20*time.Second, "received", func() bool {
 		return testutil.ToFloat64(a.m.invReceived.WithLabelValues("pubsub")) == 1
 	})
 	mustGet(t, a, "pat", "s", n.load(strings.Repeat("v", 110), 2)) // replaces

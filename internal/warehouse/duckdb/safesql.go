@@ -48,8 +48,9 @@ var allowedTableFunctions = map[string]bool{
 
 // deniedFunctions are scalar functions that change state.
 var deniedFunctions = map[string]string{
-	"nextval": "nextval() advances a sequence",
-	"setseed": "setseed() changes the session's random state",
+	"nextval":   "nextval() advances a sequence",
+	"setseed":   "setseed() changes the session's random state",
+	"write_log": "write_log() writes to the engine's log",
 }
 
 func unsafe(format string, args ...any) error {
@@ -176,9 +177,10 @@ func (w walker) walk(n any, ctes map[string]bool) error {
 }
 
 // walkWithCTEs walks a query node that defines CTEs. Each CTE sees the CTEs
-// defined before it (and itself if it is recursive); the rest of the node
-// sees them all. Over-approximating the scope would let a name that DuckDB
-// resolves to a table pass as a CTE, so the scope follows DuckDB's order.
+// defined before it (and, if it is recursive, itself in its recursive
+// branch only); the rest of the node sees them all. Over-approximating the
+// scope would let a name that DuckDB resolves to a table pass as a CTE, so
+// the scope follows DuckDB's order.
 func (w walker) walkWithCTEs(n, cteMap map[string]any, outer map[string]bool) error {
 	scope := make(map[string]bool, len(outer)+4)
 	for k := range outer {
@@ -190,15 +192,7 @@ func (w walker) walkWithCTEs(n, cteMap map[string]any, outer map[string]bool) er
 		name, _ := entry["key"].(string)
 		name = strings.ToLower(name)
 		body := entry["value"]
-		inner := scope
-		if isRecursiveCTE(body) {
-			inner = make(map[string]bool, len(scope)+1)
-			for k := range scope {
-				inner[k] = true
-			}
-			inner[name] = true
-		}
-		if err := w.walk(body, inner); err != nil {
+		if err := w.walkCTEBody(body, name, scope); err != nil {
 			return err
 		}
 		if name != "" {
@@ -236,13 +230,47 @@ func parserQualified(name, schema, catalog string) bool {
 	return catalog == "" && strings.EqualFold(schema, "main") && literalFunctions[strings.ToLower(name)]
 }
 
-// isRecursiveCTE reports whether a cte_map value is a recursive CTE, whose
-// body may name the CTE itself.
-func isRecursiveCTE(v any) bool {
-	m, _ := v.(map[string]any)
+// walkCTEBody walks the body of the CTE name (a cte_map value) with the
+// CTEs of scope. A recursive CTE sees itself in its recursive branch
+// ("right") only: in its anchor ("left") DuckDB looks the name up in the
+// catalog, so a recursive CTE named duckdb_tables read the engine's
+// catalog view there as if it were the CTE (found in review, session 8).
+func (w walker) walkCTEBody(body any, name string, scope map[string]bool) error {
+	m, _ := body.(map[string]any)
 	q, _ := m["query"].(map[string]any)
 	node, _ := q["node"].(map[string]any)
-	return node["type"] == "RECURSIVE_CTE_NODE"
+	if node["type"] != "RECURSIVE_CTE_NODE" {
+		return w.walk(body, scope)
+	}
+	inner := make(map[string]bool, len(scope)+1)
+	for k := range scope {
+		inner[k] = true
+	}
+	inner[name] = true
+	for k, v := range m {
+		if k != "query" {
+			if err := w.walk(v, scope); err != nil {
+				return err
+			}
+		}
+	}
+	for k, v := range q {
+		if k != "node" {
+			if err := w.walk(v, scope); err != nil {
+				return err
+			}
+		}
+	}
+	for k, v := range node {
+		s := scope
+		if k == "right" {
+			s = inner
+		}
+		if err := w.walk(v, s); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // customerTableRef checks one table reference of a customer query.

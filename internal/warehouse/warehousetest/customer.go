@@ -100,6 +100,8 @@ SELECT customer, count(*) FROM b GROUP BY customer`, [][]any{{"alice", int64(7)}
 		{"Insights", `SELECT customer_id, count(*) FROM insight_atoms GROUP BY customer_id`, [][]any{{"alice", int64(2)}}},
 		{"OtherCustomerTables", `SELECT (SELECT count(*) FROM context_cache), (SELECT count(*) FROM artifacts),
        (SELECT count(*) FROM query_tickets), (SELECT count(*) FROM audit_log)`, [][]any{{int64(0), int64(0), int64(0), int64(0)}}},
+		{"RecursiveCTE", `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < (SELECT count(*) FROM claude_stream)) SELECT max(i) FROM n`,
+			[][]any{{int64(5)}}},
 		{"UpperCaseName", `SELECT count(*) FROM CLAUDE_STREAM`, [][]any{{int64(5)}}},
 		{"QuotedName", `SELECT count(*) FROM "claude_stream"`, [][]any{{int64(5)}}},
 	}
@@ -152,6 +154,11 @@ var customerRefused = []struct{ name, sql string }{
 	{"UnknownTable", `SELECT * FROM no_such_table`},
 	{"CTEOutOfScope", `SELECT * FROM (WITH x AS (SELECT 1 AS one) SELECT * FROM x) a, x`},
 	{"CTEForwardReference", `WITH a AS (SELECT * FROM upload_offsets), upload_offsets AS (SELECT 1 AS one) SELECT * FROM a`},
+	// A recursive CTE sees itself only in its recursive branch: in the
+	// anchor the name is the catalog's (found in review, session 8).
+	{"RecursiveCTEAnchorCatalogView", "WITH RECURSIVE duckdb_tables AS (SELECT * FROM duckdb_tables UNION ALL SELECT * FROM duckdb_tables WHERE false)\nSELECT table_name, estimated_size FROM duckdb_tables"},
+	{"RecursiveCTEAnchorPgClass", `WITH RECURSIVE pg_class AS (SELECT * FROM pg_class UNION ALL SELECT * FROM pg_class WHERE false) SELECT relname, reltuples FROM pg_class`},
+	{"RecursiveCTEAnchorInternalTable", `WITH RECURSIVE upload_offsets AS (SELECT * FROM upload_offsets UNION ALL SELECT * FROM upload_offsets WHERE false) SELECT * FROM upload_offsets`},
 	{"Describe", `DESCRIBE claude_stream`},
 	{"ShowTables", `SHOW TABLES`},
 	{"Summarize", `SUMMARIZE claude_stream`},

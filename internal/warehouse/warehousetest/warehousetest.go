@@ -708,6 +708,9 @@ var unsafeStatements = []struct{ name, sql string }{
 	{"ReadCSVInSubquery", `SELECT count(*) FROM claude_stream WHERE customer IN (SELECT column0 FROM read_csv('/etc/passwd'))`},
 	{"ReadCSVInCTE", `WITH f AS (SELECT * FROM read_csv('/etc/passwd')) SELECT * FROM f`},
 	{"ReadCSVInJoin", `SELECT * FROM claude_stream JOIN read_text('/etc/passwd') ON true`},
+	{"Nextval", `SELECT nextval('some_sequence')`},
+	{"Setseed", `SELECT setseed(0.5)`},
+	{"WriteLog", `SELECT write_log('x')`},
 	{"Empty", `   `},
 	{"OnlyComment", `-- nothing`},
 }

@@ -242,8 +242,17 @@ func CheckListen(addr string, insecure bool) error {
 	if err != nil {
 		return fmt.Errorf("listen: %q is not host:port: %v", addr, err)
 	}
-	if host == "localhost" {
-		return nil
+	if strings.EqualFold(host, "localhost") {
+		// The listener binds what the name resolves to (/etc/hosts first):
+		// it is loopback only if every address is.
+		ips, err := lookupLocalhost(host)
+		if err == nil && len(ips) > 0 && allLoopback(ips) {
+			return nil
+		}
+		if insecure {
+			return nil
+		}
+		return fmt.Errorf("listen: refusing to listen on %s: %s resolves to %v (%v), not only to loopback addresses, and TLS is not configured; listen on 127.0.0.1, or pass --insecure-listen", addr, host, ips, err)
 	}
 	ip := net.ParseIP(host)
 	if ip != nil && ip.IsLoopback() {
@@ -253,6 +262,18 @@ func CheckListen(addr string, insecure bool) error {
 		return nil
 	}
 	return fmt.Errorf("listen: refusing to listen on %s: it is not a loopback address and TLS is not configured; pass --insecure-listen to do it anyway", addr)
+}
+
+// lookupLocalhost resolves the name "localhost"; tests replace it.
+var lookupLocalhost = net.LookupIP
+
+func allLoopback(ips []net.IP) bool {
+	for _, ip := range ips {
+		if !ip.IsLoopback() {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Server) handle(mux *http.ServeMux, pattern string, h http.HandlerFunc) {

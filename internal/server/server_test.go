@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -72,6 +73,30 @@ func TestCheckListen(t *testing.T) {
 		}
 		if !ok && addr != "nonsense" && CheckListen(addr, true) != nil {
 			t.Errorf("%q refused even with --insecure-listen", addr)
+		}
+	}
+}
+
+// TestCheckListenLocalhostResolves: "localhost" passes only when every
+// address it resolves to is loopback. Not parallel: it replaces the lookup.
+func TestCheckListenLocalhostResolves(t *testing.T) {
+	defer func(f func(string) ([]net.IP, error)) { lookupLocalhost = f }(lookupLocalhost)
+	for _, c := range []struct {
+		ips  []net.IP
+		err  error
+		want bool
+	}{
+		{[]net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")}, nil, true},
+		{[]net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("192.168.1.20")}, nil, false},
+		{nil, errors.New("no such host"), false},
+		{nil, nil, false},
+	} {
+		lookupLocalhost = func(string) ([]net.IP, error) { return c.ips, c.err }
+		if err := CheckListen("localhost:7314", false); (err == nil) != c.want {
+			t.Errorf("localhost -> %v, %v: CheckListen = %v, want ok %v", c.ips, c.err, err, c.want)
+		}
+		if err := CheckListen("LOCALHOST:7314", true); err != nil {
+			t.Errorf("with --insecure-listen: %v", err)
 		}
 	}
 }

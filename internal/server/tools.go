@@ -492,8 +492,8 @@ func logRecords(app Appender, recent *RecentIDs, kind, customer string, n int, n
 	// arrived while the first write was still under way, and was told
 	// "duplicate", would be lost if that write then failed. Two writes of
 	// the same id at once both go to the spool; the warehouse keeps one.
-	var written []record // caller-given ids of this write
-	var inWrite map[string]int
+	var written []record       // caller-given ids of this write
+	var inWrite map[string]int // their index in written (a write of several records)
 	for i := range n {
 		r, err := norm(i)
 		if err != nil {
@@ -508,9 +508,15 @@ func logRecords(app Appender, recent *RecentIDs, kind, customer string, n int, n
 				out[i].Duplicate, out[i].TS = true, first
 				continue
 			}
-			if j, ok := seenInWrite(written, &inWrite, r.id); ok {
+			if j, ok := inWrite[r.id]; ok {
 				out[i].Duplicate, out[i].TS = true, written[j].ts
 				continue
+			}
+			if n > 1 {
+				if inWrite == nil {
+					inWrite = make(map[string]int)
+				}
+				inWrite[r.id] = len(written)
 			}
 			written = append(written, record{id: r.id, ts: r.ts})
 		}
@@ -532,31 +538,6 @@ func logRecords(app Appender, recent *RecentIDs, kind, customer string, n int, n
 		recent.Add(kind, customer, w.id, w.ts)
 	}
 	return out, nil
-}
-
-// seenInWrite reports whether id is among the caller-given ids of the write
-// being built, and its index there. A few ids are searched in place; past
-// that an index map is built (in *m) and kept up to date.
-func seenInWrite(written []record, m *map[string]int, id string) (int, bool) {
-	const linear = 8
-	if *m == nil {
-		for j := range written {
-			if written[j].id == id {
-				return j, true
-			}
-		}
-		if len(written) < linear {
-			return 0, false
-		}
-		*m = make(map[string]int, 2*len(written))
-		for j := range written {
-			(*m)[written[j].id] = j
-		}
-	} else if j, ok := (*m)[id]; ok {
-		return j, true
-	}
-	(*m)[id] = len(written) // the index id is about to take
-	return 0, false
 }
 
 func ptr[T any](v T) *T { return &v }

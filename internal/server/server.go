@@ -510,7 +510,13 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	case !st.Started:
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "starting"})
 	case st.ConsecutiveFails >= 5:
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "failing", "error": st.LastError, "consecutive_failures": st.ConsecutiveFails})
+		// Not the error's text: /readyz answers anyone who reaches the
+		// listener, and a load's error can quote a customer's record (a
+		// value the warehouse refused) or the server's paths. It is in the
+		// core's log and in `activitybi status` (the socket, or the admin
+		// token).
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "failing", "consecutive_failures": st.ConsecutiveFails,
+			"detail": "the uploader's loads are failing; the reason is in the core's log and in `activitybi status`"})
 	default:
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ready"})
 	}

@@ -394,11 +394,20 @@ func (c *Cache) Invalidate(ctx context.Context, customer string) error {
 	if c.rdb == nil {
 		return nil
 	}
-	if err := c.publish(ctx, h); err != nil {
+	err := c.publish(ctx, h)
+	if err != nil {
 		c.addPending(h)
+	} else {
+		c.removePending(h)
+	}
+	// Again, now that Redis has the new generation (or L2 is not read for
+	// the customer): a Get that missed L1 after the first drop may have read
+	// the old value from L2 before the new generation landed, and must not
+	// keep it as fresh.
+	c.invalidateHash(h)
+	if err != nil {
 		return fmt.Errorf("cache: invalidate in redis (done in this process, retried later): %w", err)
 	}
-	c.removePending(h)
 	return nil
 }
 

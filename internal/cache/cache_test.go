@@ -370,6 +370,58 @@ func TestRedisKilledAndRestarted(t *testing.T) {
 	eventually(t, time.Second, "b drops grace after the restart", func() bool { return !l1Fresh(b, "grace", "s") })
 }
 
+// TestPendingRetriedOnBusyChannel: an invalidation Redis did not take is
+// retried while the subscription stays up, even when the channel never
+// falls quiet (other processes invalidating all the time).
+func TestPendingRetriedOnBusyChannel(t *testing.T) {
+	t.Parallel()
+	r := startRedis(t)
+	a := newCache(t, Options{RedisURL: r.URL()})
+	waitSubscribed(t, a)
+	cl := r.client()
+	ctx := context.Background()
+
+	// Another process invalidates other customers every 50 ms.
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		noise := encodeInvalidation(hashCustomer("someone-else"), strings.Repeat("0", originHexLen))
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			_ = cl.Publish(ctx, channelName(DefaultNamespace), noise).Err()
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	eventually(t, 20*time.Second, "noise received", func() bool {
+		return testutil.ToFloat64(a.m.invReceived.WithLabelValues("pubsub")) > 2
+	})
+
+	// Redis refuses writes for a moment (not reads, not the subscription):
+	// the invalidation's Redis part times out and is kept for retry.
+	if err := cl.Do(ctx, "CLIENT", "PAUSE", "600", "WRITE").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Invalidate(ctx, "rita"); err == nil {
+		t.Fatal("Invalidate while Redis pauses writes: no error")
+	}
+	if a.pendingN.Load() != 1 {
+		t.Fatalf("pending invalidations %d, want 1", a.pendingN.Load())
+	}
+	if !a.Subscribed() {
+		t.Fatal("the subscription went away; this test needs it to stay")
+	}
+	took := eventually(t, 5*time.Second, "pending invalidation retried", func() bool { return a.pendingN.Load() == 0 })
+	t.Logf("retried within %v", took)
+	if n, _ := cl.Exists(ctx, genKey(DefaultNamespace, hashCustomer("rita"))).Result(); n != 1 {
+		t.Fatal("rita's generation key is not in Redis after the retry")
+	}
+}
+
 func TestIsolation(t *testing.T) {
 	t.Parallel()
 	r := startRedis(t)
@@ -647,6 +699,75 @@ func TestInvalidateDuringLoad(t *testing.T) {
 	// The older load finished last; it did not replace the newer entry.
 	e, src = mustGet(t, c, "leo", "s", failLoad(t))
 	expect(t, e, src, "after", TierL1)
+}
+
+// beforePublish is a go-redis hook that runs fn once, just before the first
+// pipeline that publishes an invalidation reaches Redis.
+type beforePublish struct {
+	once sync.Once
+	fn   func()
+}
+
+func (h *beforePublish) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *beforePublish) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return next
+}
+
+func (h *beforePublish) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, c := range cmds {
+			if c.Name() == "publish" {
+				h.once.Do(h.fn)
+			}
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// TestInvalidateRacesL2Read: a Get of the invalidating process that reads
+// L2 after Invalidate dropped the customer from L1 but before Redis has the
+// new generation finds the old value; that value must not enter L1 as
+// fresh, or the process serves it for L1TTL after Invalidate returned.
+func TestInvalidateRacesL2Read(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		// cachedHere: the invalidating process has the customer in its L1
+		// (else only Redis has it, e.g. another replica wrote it).
+		cachedHere bool
+	}{
+		{name: "cached here", cachedHere: true},
+		{name: "only in redis"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := startRedis(t)
+			writer := newCache(t, Options{RedisURL: r.URL()})
+			a := newCache(t, Options{RedisURL: r.URL()})
+			waitSubscribed(t, writer, a)
+			var n counter
+			mustGet(t, writer, "quinn", "s", n.load("old", 1))
+			eventually(t, 20*time.Second, "write-back", func() bool { return l2Exists(t, r, DefaultNamespace, "quinn", "s") })
+			if tc.cachedHere {
+				e, src := mustGet(t, a, "quinn", "s", failLoad(t))
+				expect(t, e, src, "old", TierL2)
+			}
+
+			// A Get under way while the invalidation is on its way to Redis.
+			a.rdb.AddHook(&beforePublish{fn: func() {
+				e, src := mustGet(t, a, "quinn", "s", failLoad(t))
+				expect(t, e, src, "old", TierL2)
+			}})
+			if err := a.Invalidate(context.Background(), "quinn"); err != nil {
+				t.Fatal(err)
+			}
+			if l1Fresh(a, "quinn", "s") {
+				t.Fatal("the value read from L2 before the new generation reached Redis is fresh in L1 after Invalidate returned")
+			}
+			e, src := mustGet(t, a, "quinn", "s", n.load("new", 2))
+			expect(t, e, src, "new", TierLoad)
+		})
+	}
 }
 
 func TestCallerCancels(t *testing.T) {

@@ -277,6 +277,7 @@ func (c *Cache) subscribeOnce(ctx context.Context) (connected bool, err error) {
 	c.retryPending(ctx)
 
 	heard := time.Now()
+	retried := heard
 	for {
 		msg, err := ps.ReceiveTimeout(ctx, healthEvery)
 		if err != nil {
@@ -293,12 +294,17 @@ func (c *Cache) subscribeOnce(ctx context.Context) (connected bool, err error) {
 			if err := ps.Ping(ctx); err != nil {
 				return true, fmt.Errorf("ping: %w", err)
 			}
-			c.retryPending(ctx)
-			continue
+		} else {
+			heard = time.Now()
+			if m, ok := msg.(*redis.Message); ok {
+				c.received(m.Payload)
+			}
 		}
-		heard = time.Now()
-		if m, ok := msg.(*redis.Message); ok {
-			c.received(m.Payload)
+		// Retried at this pace whether or not the channel is quiet: on a
+		// busy channel the receive never times out.
+		if c.pendingN.Load() > 0 && time.Since(retried) >= healthEvery {
+			c.retryPending(ctx)
+			retried = time.Now()
 		}
 	}
 }

@@ -76,15 +76,19 @@
 //     when the template samples its own way (e.g. events before
 //     aggregation), else the statement wrapped as
 //     `SELECT * FROM (q) AS sampled USING SAMPLE p PERCENT (bernoulli, seed)`
-//     (DuckDB) or `... SAMPLE BERNOULLI (p) SEED (seed)` (Snowflake), p a
-//     number the engine formats itself (four decimals), never input. When
+//     (DuckDB) or `... SAMPLE BERNOULLI (p)` (Snowflake, which takes no
+//     seed for a subquery), p a number the engine formats itself (four
+//     decimals), never input. When
 //     the first run stopped at MaxResultRows, a `SELECT count(*)` of the
 //     statement first tells the real row count, so that the sample is aimed
 //     right the first time. At most MaxSampleRuns (3) sampled runs, each
 //     aimed lower when the last was still over.
 //   - A sample still over the cap at MinSampleRate is cut at the cap and
-//     marked Truncated (rows beyond it are missing). A single row larger
-//     than the cap fails the ticket: no sample can hold it.
+//     marked Truncated (rows beyond it are missing); so is a last sampled
+//     run that still had more than MaxResultRows rows (over 100 million
+//     rows at MinSampleRate), whose rows past the bound were never read.
+//     A single row larger than the cap fails the ticket: no sample can
+//     hold it.
 //
 // Why bernoulli and not something faster: DuckDB's ways of taking a 0.1%
 // row sample of 10 million rows of range() cost, in CPU per statement on

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -455,12 +456,31 @@ func principalOf(ctx context.Context, fallback string) string {
 	return fallback
 }
 
-// clip shortens a caller's string for a message or a log.
+// clip shortens a caller's string for a message or a log, at a character
+// boundary.
 func clip(s string) string {
-	if len(s) > maxIDInMessage {
-		return s[:maxIDInMessage] + "…"
+	if len(s) <= maxIDInMessage {
+		return s
 	}
-	return s
+	cut := maxIDInMessage
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// auditText is a caller's string (a template name as given) as an audit
+// record's target holds it: clipped, invalid UTF-8 and control characters
+// replaced by U+FFFD. The audit log refuses a record with either
+// (event.ValidateAudit), and a refused record would leave the submission
+// unrecorded.
+func auditText(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return utf8.RuneError
+		}
+		return r
+	}, strings.ToValidUTF8(clip(s), string(utf8.RuneError)))
 }
 
 // Submit compiles req, checks the customer's budget and the queues, and
@@ -476,7 +496,7 @@ func (e *Engine) Submit(ctx context.Context, customer, principal string, req Req
 	refuse := func(outcome string, err error) (*Ticket, error) {
 		e.m.submits.WithLabelValues(outcome).Inc()
 		e.audit(AuditEntry{At: now, Principal: principal, Customer: customer, Action: "submit_query",
-			Target: clip(target), Outcome: outcome, Detail: err.Error()})
+			Target: auditText(target), Outcome: outcome, Detail: err.Error()})
 		return nil, err
 	}
 	if customer == "" {
@@ -541,7 +561,7 @@ func (e *Engine) Submit(ctx context.Context, customer, principal string, req Req
 	e.signal(e.wake)
 	e.m.submits.WithLabelValues("ok").Inc()
 	e.audit(AuditEntry{At: now, Principal: principal, Customer: customer, Action: "submit_query",
-		Target: clip(target) + " " + snap.ID + " " + snap.QueryHash, Outcome: "ok"})
+		Target: auditText(target) + " " + snap.ID + " " + snap.QueryHash, Outcome: "ok"})
 	return snap, nil
 }
 

@@ -325,3 +325,24 @@ func TestQueueFull(t *testing.T) {
 		t.Error("busy not counted")
 	}
 }
+
+// TestSampleStillOverRowBound: when the last sampled run still has more
+// rows than MaxResultRows (a template's own sample that does not shrink
+// enough, or over 100 million rows at MinSampleRate), the rows beyond the
+// bound are missing from the result even though their bytes fit the cap:
+// the ticket must say Truncated, not pass the cut rows off as the sample.
+func TestSampleStillOverRowBound(t *testing.T) {
+	t.Parallel()
+	const wide = `SELECT 0 AS i FROM range(150000)` // 4 bytes a row: 600 KB, under the cap
+	e, _ := setup(t, Options{ResultCap: 1 << 20, Compile: func(req Request, now time.Time) (*Compiled, error) {
+		return &Compiled{SQL: wide, Key: []byte("rows"), Name: "rows",
+			SampleSQL: func(rate float64) (string, []any) { return wide, nil }}, nil
+	}})
+	tk := waitFinal(t, e, "alice", submit(t, e, "alice", "rows", "").ID)
+	if tk.State != StateSucceeded || !tk.Sampled || tk.Rows != MaxResultRows {
+		t.Fatalf("ticket %+v", tk)
+	}
+	if !tk.Truncated {
+		t.Errorf("the result stops at %d rows of a sample that had more, but is not marked truncated: %+v", MaxResultRows, tk)
+	}
+}

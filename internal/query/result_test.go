@@ -237,3 +237,17 @@ func FuzzClipString(f *testing.F) {
 }
 
 var _ = warehouse.Column{}
+
+// TestSampleSQLSnowflakeUnseeded: Snowflake accepts SEED (REPEATABLE) only
+// with SYSTEM/BLOCK sampling of a table ("sampling with a seed is not
+// supported on views or subqueries", docs.snowflake.com SAMPLE /
+// TABLESAMPLE); the engine samples a subquery, row by row.
+func TestSampleSQLSnowflakeUnseeded(t *testing.T) {
+	q, err := SampleSQL(DialectSnowflake, "SELECT 1 AS x", 0.5, 42)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(q, "SEED") || strings.Contains(q, "REPEATABLE") || !strings.Contains(q, "SAMPLE BERNOULLI (50.0000)") {
+		t.Errorf("snowflake sample of a subquery: %s", q)
+	}
+}

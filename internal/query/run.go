@@ -229,7 +229,7 @@ func (e *Engine) runQuery(ctx context.Context, t *ticket, c *Compiled, customer,
 	}
 	full := enc.size
 	if !tbl.Truncated && enc.all {
-		return e.finishOutcome(out, id, hash, cols, enc)
+		return e.finishOutcome(out, id, hash, cols, enc, false)
 	}
 	if enc.widest > limit {
 		// No sample can hold a row larger than the cap.
@@ -258,7 +258,7 @@ func (e *Engine) runQuery(ctx context.Context, t *ticket, c *Compiled, customer,
 			rate = nextRate(rate, enc.size, limit)
 		}
 		out.rate = rate
-		return e.finishOutcome(out, id, hash, cols, enc)
+		return e.finishOutcome(out, id, hash, cols, enc, false)
 	}
 	if tbl.Truncated {
 		// Only MaxResultRows rows were read: count them all, so that the
@@ -276,6 +276,10 @@ func (e *Engine) runQuery(ctx context.Context, t *ticket, c *Compiled, customer,
 		}
 	}
 	tbl = nil // the full rows are not needed any more
+	// rowsCut: the last sampled run had more rows than MaxResultRows, so
+	// only the first of them were read. The loop ends so only at
+	// MinSampleRate or after MaxSampleRuns; the result is then cut.
+	rowsCut := false
 	for range MaxSampleRuns {
 		e.setStage(t, fmt.Sprintf("running again on a %s%% sample (the result was %s)", percent(rate), what))
 		q, args := c.SQL, c.Args
@@ -290,7 +294,7 @@ func (e *Engine) runQuery(ctx context.Context, t *ticket, c *Compiled, customer,
 		if err != nil {
 			return nil, fmt.Errorf("running on a %s%% sample: %w", percent(rate), err)
 		}
-		cols = st.Columns
+		cols, rowsCut = st.Columns, st.Truncated
 		if enc, err = encodeRows(st.Rows, limit); err != nil {
 			return nil, err
 		}
@@ -301,7 +305,7 @@ func (e *Engine) runQuery(ctx context.Context, t *ticket, c *Compiled, customer,
 		what = fmt.Sprintf("%s at a %s%% sample", byteSize(enc.size), percent(rate))
 		rate = nextRate(rate, enc.size, limit)
 	}
-	return e.finishOutcome(out, id, hash, cols, enc)
+	return e.finishOutcome(out, id, hash, cols, enc, rowsCut)
 }
 
 // countRows counts the rows of the compiled statement.
@@ -321,10 +325,12 @@ func (e *Engine) countRows(ctx context.Context, customer string, c *Compiled) (i
 	return n, nil
 }
 
-// finishOutcome builds the result file from what fit the cap.
-func (e *Engine) finishOutcome(out *outcome, id, hash string, cols []warehouse.Column, enc encoded) (*outcome, error) {
+// finishOutcome builds the result file from what fit the cap. rowsCut says
+// the rows encoded are the first MaxResultRows of a longer result, so the
+// result is cut even if they all fit.
+func (e *Engine) finishOutcome(out *outcome, id, hash string, cols []warehouse.Column, enc encoded, rowsCut bool) (*outcome, error) {
 	out.rows, out.bytes = enc.rows, int64(len(enc.buf))
-	out.truncated = !enc.all
+	out.truncated = !enc.all || rowsCut
 	if out.truncated {
 		e.m.truncated.Inc()
 	}

@@ -67,10 +67,16 @@ func percent(rate float64) string {
 }
 
 // SampleSQL wraps the single statement q so that it returns a Bernoulli
-// sample of its rows at rate (MinSampleRate <= rate < 1), seeded:
+// sample of its rows at rate (MinSampleRate <= rate < 1), seeded where the
+// warehouse allows it:
 //
 //	duckdb:    SELECT * FROM (q) AS sampled USING SAMPLE p PERCENT (bernoulli, seed)
-//	snowflake: SELECT * FROM (q) AS sampled SAMPLE BERNOULLI (p) SEED (seed)
+//	snowflake: SELECT * FROM (q) AS sampled SAMPLE BERNOULLI (p)
+//
+// Snowflake takes SEED (REPEATABLE) only with SYSTEM/BLOCK sampling of a
+// table: "sampling with a seed is not supported on views or subqueries"
+// (SAMPLE / TABLESAMPLE in its SQL reference). A seed there would fail
+// every sampled run; its sample is unseeded instead.
 //
 // q keeps its bound parameters; the wrapper adds none. q comes on lines of
 // its own so that a trailing line comment cannot swallow the parenthesis.
@@ -83,7 +89,7 @@ func SampleSQL(dialect, q string, rate float64, seed uint32) (string, error) {
 	case "", DialectDuckDB:
 		return fmt.Sprintf("SELECT * FROM (\n%s\n) AS sampled USING SAMPLE %s PERCENT (bernoulli, %d)", q, percent(rate), seed), nil
 	case DialectSnowflake:
-		return fmt.Sprintf("SELECT * FROM (\n%s\n) AS sampled SAMPLE BERNOULLI (%s) SEED (%d)", q, percent(rate), seed), nil
+		return fmt.Sprintf("SELECT * FROM (\n%s\n) AS sampled SAMPLE BERNOULLI (%s)", q, percent(rate)), nil
 	}
 	return "", fmt.Errorf("unknown SQL dialect %q (want %s or %s)", dialect, DialectDuckDB, DialectSnowflake)
 }

@@ -103,8 +103,9 @@ type Ticket struct {
 	// (0..1) because the full result was over the byte cap.
 	Sampled    bool    `json:"sampled,omitempty"`
 	SampleRate float64 `json:"sample_rate,omitempty"`
-	// Truncated says the stored result stops at the byte cap even after
-	// sampling at the lowest rate: rows beyond it are missing.
+	// Truncated says the stored result stops at the byte cap (or at
+	// MaxResultRows rows) even after sampling at the lowest rate: rows
+	// beyond it are missing.
 	Truncated bool `json:"truncated,omitempty"`
 	// ResultPath is the result file in Options.Dir, when the engine has
 	// no Options.Results.

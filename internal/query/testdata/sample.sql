@@ -16,15 +16,15 @@ SELECT activity, count(*) FROM claude_stream WHERE ts >= ? GROUP BY ALL -- note
 -- snowflake 0.1000%
 SELECT * FROM (
 SELECT activity, count(*) FROM claude_stream WHERE ts >= ? GROUP BY ALL -- note
-) AS sampled SAMPLE BERNOULLI (0.1000) SEED (12345);
+) AS sampled SAMPLE BERNOULLI (0.1000);
 
 -- snowflake 1.2346%
 SELECT * FROM (
 SELECT activity, count(*) FROM claude_stream WHERE ts >= ? GROUP BY ALL -- note
-) AS sampled SAMPLE BERNOULLI (1.2346) SEED (12345);
+) AS sampled SAMPLE BERNOULLI (1.2346);
 
 -- snowflake 50.0000%
 SELECT * FROM (
 SELECT activity, count(*) FROM claude_stream WHERE ts >= ? GROUP BY ALL -- note
-) AS sampled SAMPLE BERNOULLI (50.0000) SEED (12345);
+) AS sampled SAMPLE BERNOULLI (50.0000);
 

@@ -1,6 +1,7 @@
 package card
 
 import (
+	"fmt"
 	"math"
 	"reflect"
 	"slices"
@@ -10,6 +11,8 @@ import (
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/vg"
+
+	"github.com/activitybi/activitybi/internal/warehouse"
 )
 
 func TestNiceScale(t *testing.T) {
@@ -247,5 +250,73 @@ func TestAxisLabels(t *testing.T) {
 	}
 	if got := xLabel(Spec{XLabel: "Hour (UTC)"}, column{name: "h", kind: colTime}); got != "Hour (UTC)" {
 		t.Errorf("time x label %q", got)
+	}
+}
+
+// TestHugeCloseValuesRenderInBoundedTime: values just under the 1e18 a
+// card still draws, a few units apart (two rows of a customer's own numbers),
+// once made niceScale count its ticks with a float that no longer changed
+// when incremented (above 2^53): the render never returned and its tick
+// list grew until the process ran out of memory.
+func TestHugeCloseValuesRenderInBoundedTime(t *testing.T) {
+	t.Parallel()
+	const big = int64(1_000_000_000_000_000_000)
+	for n := 2; n <= 10; n++ {
+		ticks, _ := niceScaleWithin(t, float64(big-128), float64(big), n)
+		if len(ticks) > n || len(ticks) < 2 || ticks[0] > float64(big-128) || ticks[len(ticks)-1] < float64(big) {
+			t.Errorf("niceScale(1e18-128, 1e18, %d) = %v does not cover the range in %d ticks", n, ticks, n)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		t    *warehouse.Table
+		spec Spec
+	}{
+		{"line y", &warehouse.Table{Columns: cols("day", "DATE", "tokens", "BIGINT"),
+			Rows: [][]any{{t0, big - 128}, {t0.AddDate(0, 0, 1), big}}},
+			Spec{Kind: KindLine, X: "day", Y: []string{"tokens"}}},
+		{"line number x", &warehouse.Table{Columns: cols("id", "BIGINT", "n", "BIGINT"),
+			Rows: [][]any{{big - 256, int64(1)}, {big, int64(2)}}},
+			Spec{Kind: KindLine, X: "id", Y: []string{"n"}}},
+		{"heatmap scale", &warehouse.Table{Columns: cols("day", "DATE", "tool", "VARCHAR", "tokens", "BIGINT"),
+			Rows: [][]any{{t0, "a", big - 128}, {t0, "b", big}}},
+			Spec{Kind: KindHeatmap, X: "day", Series: "tool", Y: []string{"tokens"}}},
+	} {
+		done := make(chan error, 1)
+		go func() {
+			_, err := Render(tc.t, tc.spec, Options{Formats: FormatSVG})
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("%s: %v", tc.name, err)
+			}
+		case <-time.After(10 * time.Second):
+			// The render spins and allocates without end: stop here
+			// rather than let it take the machine's memory.
+			panic(tc.name + ": Render did not return in 10 s")
+		}
+	}
+}
+
+// niceScaleWithin runs niceScale, failing the test (and stopping the
+// process) if it does not return in 10 s.
+func niceScaleWithin(t *testing.T, lo, hi float64, n int) ([]float64, float64) {
+	t.Helper()
+	type res struct {
+		ticks []float64
+		step  float64
+	}
+	done := make(chan res, 1)
+	go func() {
+		ticks, step := niceScale(lo, hi, n, true)
+		done <- res{ticks, step}
+	}()
+	select {
+	case r := <-done:
+		return r.ticks, r.step
+	case <-time.After(10 * time.Second):
+		panic(fmt.Sprintf("niceScale(%v, %v, %d) did not return in 10 s", lo, hi, n))
 	}
 }

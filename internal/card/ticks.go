@@ -47,11 +47,18 @@ func niceScale(lo, hi float64, maxN int, integer bool) (ticks []float64, step fl
 			}
 			first := math.Floor(lo/step + 1e-9)
 			last := math.Ceil(hi/step - 1e-9)
-			if int(last-first)+1 <= maxN {
-				ticks = make([]float64, 0, int(last-first)+1)
+			// Tick indexes must be exact integers: past 2^53 a float64
+			// index no longer changes when incremented (values near 1e18
+			// a few units apart), so a coarser step is taken instead.
+			if math.Abs(first) >= 1<<53 || math.Abs(last) >= 1<<53 {
+				continue
+			}
+			if n := int(last-first) + 1; n <= maxN {
+				ticks = make([]float64, 0, n)
 				// Round away float noise (3 * 0.2 = 0.6000000000000001).
 				p := math.Pow(10, float64(min(decimalsOf(step), 15)))
-				for i := first; i <= last; i++ {
+				for k := range n {
+					i := first + float64(k)
 					v := math.Round(i*step*p) / p
 					if v == 0 {
 						v = 0 // no -0

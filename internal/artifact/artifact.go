@@ -573,8 +573,33 @@ func (s *Store) remove(ctx context.Context, row warehouse.ArtifactRow) error {
 	if err := s.bucket.Delete(ctx, row.Key); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
 		return fmt.Errorf("delete artifact %s: blob: %w", row.ID, err)
 	}
+	if err := s.removeTemps(row.Key); err != nil {
+		return fmt.Errorf("delete artifact %s: blob: %w", row.ID, err)
+	}
 	if err := s.opts.Index.DeleteArtifact(ctx, row.Customer, row.ID); err != nil {
 		return fmt.Errorf("delete artifact %s: row: %w", row.ID, err)
+	}
+	return nil
+}
+
+// removeTemps deletes, in a local folder, the temporary files of key that
+// a process dying mid-Put leaves next to it (<key>.<hex>.tmp, fileblob's
+// name): nothing else ever removes them. Only rows that can no longer be
+// written come here (swept after pendingTTL, which exceeds PutTimeout, or
+// complete), so no Put is under way on them.
+func (s *Store) removeTemps(key string) error {
+	if s.fileRoot == "" {
+		return nil
+	}
+	// key is <hex>/<id> (ValidID): no glob metacharacters.
+	temps, err := filepath.Glob(filepath.Join(s.fileRoot, filepath.FromSlash(key)) + ".*.tmp")
+	if err != nil {
+		return err
+	}
+	for _, p := range temps {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
 	}
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"gocloud.dev/blob"
 
 	"github.com/activitybi/activitybi/internal/warehouse"
 )
@@ -460,6 +461,54 @@ func TestCrashedPutIsSwept(t *testing.T) {
 				t.Fatalf("blobs left: %v", keys)
 			}
 		})
+	}
+}
+
+// TestCrashedPutLeavesNoTempFile: in the local folder a Put's bytes go to
+// a temporary file next to the blob's name (<key>.<hex>.tmp), renamed into
+// place only at the end. A process that dies mid-Put leaves that file, not
+// a blob under the key: once the pending row expires, the sweep must take
+// the temporary file too, or the folder keeps up to MaxSize of bytes per
+// crash that no row leads to.
+func TestCrashedPutLeavesNoTempFile(t *testing.T) {
+	t.Parallel()
+	s, b := setup(t, Options{})
+	ctx := context.Background()
+	now := b.clock.Now()
+	id, err := newID(now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := warehouse.ArtifactRow{ID: id, Customer: "alice", Key: blobKey("alice", id), ContentType: "text/csv",
+		Kind: "query_result", CreatedAt: now, ExpiresAt: now.Add(pendingTTL)}
+	if err := b.db.PutArtifact(ctx, row); err != nil {
+		t.Fatal(err)
+	}
+	// The Put's write as it stands when the process dies: bytes in the
+	// temporary file, no Close (so no rename, no clean-up).
+	var file *os.File
+	w, err := s.bucket.NewWriter(ctx, row.Key, &blob.WriterOptions{ContentType: "text/csv",
+		BeforeWrite: func(as func(any) bool) error { as(&file); return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte("half a result")); err != nil {
+		t.Fatal(err)
+	}
+	if file == nil {
+		t.Fatal("the local folder's writer has no file")
+	}
+	file.Close() // what the kernel does for a dead process
+	root := filepath.Join(b.dataDir, "artifacts")
+	if got := files(t, root); len(got) != 1 || !strings.HasSuffix(got[0], ".tmp") {
+		t.Fatalf("files while the Put is under way: %v, want one temporary file", got)
+	}
+	b.clock.Advance(pendingTTL)
+	if n, err := s.Sweep(ctx); err != nil || n != 1 {
+		t.Fatalf("Sweep = %d, %v", n, err)
+	}
+	if got := files(t, root); len(got) != 0 {
+		t.Fatalf("files left after the sweep: %v", got)
 	}
 }
 

@@ -14,6 +14,11 @@ import (
 const (
 	sparkW = 120
 	sparkH = 28
+	// maxSparkPoints bounds the values a sparkline draws (insights.sql
+	// samples a longer trend down to about this many, keeping its first
+	// and last): one per point of its width, so that a value logged every
+	// minute does not make the page grow with its atoms.
+	maxSparkPoints = 120
 )
 
 // sparkline draws numbers as a small line (at least two points) with the

@@ -1,7 +1,9 @@
 package dashboard
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"html"
 	"io"
 	"net/http"
@@ -11,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/activitybi/activitybi/internal/warehouse"
 	"github.com/activitybi/activitybi/internal/warehouse/duckdb"
 )
 
@@ -790,4 +794,98 @@ func TestUnwiredSources(t *testing.T) {
 	}
 	_, body = get(t, d.Handler(), "/pipeline")
 	checkKPIs(t, "pipeline without depth", kpis(body), map[string]string{"uploader": "retrying", "spool_pending": "unknown"})
+}
+
+var sparkPointsRE = regexp.MustCompile(`aria-label="trend of (\d+) values"><polyline points="([^"]*)"`)
+
+// An insight logged often (a value a script records every minute) is one
+// trend of thousands of values: the sparkline draws at most
+// maxSparkPoints of them, the first and the last among them, so the page
+// does not grow with the number of atoms.
+func TestInsightTrendIsBounded(t *testing.T) {
+	t.Parallel()
+	d, b := setup(t, Auth{})
+	const n = 5000
+	var fx []fxInsight
+	start := at("2026-03-27 00:00")
+	for i := range n {
+		fx = append(fx, fxInsight{ts: start.Add(time.Duration(i) * time.Minute).Format("2006-01-02 15:04"),
+			subject: "tool:Grep", metric: "calls_per_min", value: strconv.Itoa(1000 + i)})
+	}
+	ins := normalizeInsights(t, "alice", fx)
+	for i := range ins {
+		ins[i].AtomID = fmt.Sprintf("alice-grep-%04d", i) // not the fixture's ids
+	}
+	if _, err := b.fx.db.Load(context.Background(), &warehouse.Batch{Insights: ins}); err != nil {
+		t.Fatal(err)
+	}
+	res, body := get(t, d.Handler(), "/insights")
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("insights: %d %s", res.StatusCode, text(body))
+	}
+	row := rowText(t, body, "calls_per_min")
+	if want := fmt.Sprintf("tool:Grep calls_per_min %d", 1000+n-1); !strings.HasPrefix(row, want) || !strings.Contains(row, "5,000") {
+		t.Errorf("row %q, want it to start %q and count 5,000 atoms", row, want)
+	}
+	// The trend's tooltip still runs from the first value to the last.
+	if want := fmt.Sprintf(`title="1000 → %d"`, 1000+n-1); !strings.Contains(body, want) {
+		t.Errorf("page lacks %s", want)
+	}
+	for _, m := range sparkPointsRE.FindAllStringSubmatch(body, -1) {
+		if pts := len(strings.Fields(m[2])); pts > maxSparkPoints+1 {
+			t.Errorf("a sparkline draws %s values (%d points); at most %d", m[1], pts, maxSparkPoints+1)
+		}
+	}
+	if len(body) > 200<<10 {
+		t.Errorf("the insights page is %d bytes", len(body))
+	}
+	if got := testutil.ToFloat64(d.m.limits.WithLabelValues("points")); got != 1 {
+		t.Errorf("limit_hits{points} = %v, want 1", got)
+	}
+}
+
+// The uploader's last error is the whole process's: in server mode it may
+// quote another customer's record (a warehouse refusing a value names the
+// value) or the server's own paths, so a signed-in customer sees that
+// loads are failing and how often, not the text. A local core's one user
+// sees the text.
+func TestPipelineErrorTextIsNotSharedInServerMode(t *testing.T) {
+	t.Parallel()
+	f := fixture(t)
+	failing := func() PipelineStatus {
+		p := fxPipeline()
+		p.UploaderState, p.ConsecutiveFailures = "retrying", 3
+		p.LastError = `load: record rejected by the warehouse: Conversion Error: Malformed JSON in {"customer":"bob","note":"bob-secret-note"} at /srv/activitybi/spool/seg-000042`
+		return p
+	}
+	store := &tokens{m: map[string]string{aliceToken: "alice"}}
+	d, err := New(Options{Warehouse: f.db, Auth: Tokens(store.verify), Pipeline: failing, Now: func() time.Time { return fxNow }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(d.Handler())
+	defer srv.Close()
+	c := client(t)
+	post(t, c, srv.URL+"/login", url.Values{"token": {aliceToken}}, "same-origin")
+	res, body := fetch(t, c, srv.URL+"/pipeline")
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("pipeline: %d %s", res.StatusCode, text(body))
+	}
+	for _, s := range []string{"bob", "/srv/activitybi", "Malformed JSON"} {
+		if strings.Contains(body, s) {
+			t.Errorf("server mode: alice's pipeline page shows %q of the uploader's error: %s", s, text(body))
+		}
+	}
+	if !strings.Contains(text(body), "3 failures in a row") {
+		t.Errorf("server mode: the page does not say the loads are failing: %s", text(body))
+	}
+	// Local mode: the machine's own user sees the reason.
+	local, err := New(Options{Warehouse: f.db, Auth: Local("alice"), Pipeline: failing, Now: func() time.Time { return fxNow }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, body = get(t, local.Handler(), "/pipeline")
+	if !strings.Contains(text(body), "3 failures in a row: load: record rejected") {
+		t.Errorf("local mode: the reason is not shown: %s", text(body))
+	}
 }

@@ -54,7 +54,9 @@
 //
 // Each limit is a named constant and counted when hit
 // (activitybi_dashboard_limit_hits_total): MaxRange for a from/to span,
-// MaxTableRows per table, MaxSessions sign-ins, MaxLoginBody. Metrics:
+// MaxTableRows per table, MaxSessions sign-ins, MaxLoginBody, and the
+// values of an insight's trend (sampled down to about 120 in SQL, however
+// often it was logged; limit "points"). Metrics:
 // activitybi_dashboard_page_renders_total{page,status},
 // activitybi_dashboard_render_duration_seconds{page},
 // activitybi_dashboard_logins_total{outcome}.

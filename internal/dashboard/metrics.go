@@ -14,7 +14,7 @@ type metrics struct {
 }
 
 // limitNames are the limits a page can hit, present at zero.
-var limitNames = []string{"range", "rows", "sessions", "login_body"}
+var limitNames = []string{"range", "rows", "sessions", "login_body", "points"}
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
@@ -29,7 +29,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			[]string{"page"}),
 		limits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "activitybi_dashboard_limit_hits_total",
-			Help: "Dashboard limits hit: range (a from/to span over MaxRange), rows (a table cut at MaxTableRows), sessions (a login evicted the oldest at MaxSessions), login_body (a login form over its size limit)."},
+			Help: "Dashboard limits hit: range (a from/to span over MaxRange), rows (a table cut at MaxTableRows), sessions (a login evicted the oldest at MaxSessions), login_body (a login form over its size limit), points (an insight trend sampled down to maxSparkPoints values)."},
 			[]string{"limit"}),
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "activitybi_dashboard_logins_total",

@@ -286,14 +286,16 @@ func trimFloat(f float64) string {
 func (d *Dashboard) insights(ctx context.Context, customer string, f Filter, v *view) error {
 	var ins *warehouse.Table
 	if err := d.runAll(ctx, customer,
-		query{"insights", sqlInsights, []any{f.From, f.To, f.Scope, int64(MaxTableRows + 1)}, MaxTableRows + 1, &ins},
+		query{"insights", sqlInsights, []any{f.From, f.To, f.Scope, int64(MaxTableRows + 1), int64(maxSparkPoints)}, MaxTableRows + 1, &ins},
 	); err != nil {
 		return err
 	}
 	more := d.cut(ins)
 	r := newResult(ins)
 	var atoms, unverified, withProv int64
+	sampled := false
 	for i := 0; i < r.len(); i++ {
+		sampled = sampled || r.bool(i, "points_sampled")
 		atoms += r.int(i, "atoms")
 		if !r.bool(i, "verified") {
 			unverified++
@@ -301,6 +303,9 @@ func (d *Dashboard) insights(ctx context.Context, customer string, f Filter, v *
 		if r.str(i, "provenance") != "" {
 			withProv++
 		}
+	}
+	if sampled {
+		d.m.limit("points")
 	}
 	series := intText(int64(r.len()))
 	if more != "" {
@@ -553,7 +558,14 @@ func (d *Dashboard) pipeline(ctx context.Context, customer string, f Filter, v *
 			}
 		}
 		state := kpi{Key: "uploader", Label: "uploader", Value: p.UploaderState}
-		if p.LastError != "" {
+		switch {
+		case p.LastError == "":
+		case d.opts.Auth.server():
+			// The error is the whole process's: it may quote another
+			// customer's record (a value the warehouse refused) or the
+			// server's paths. A customer sees that loads fail, not why.
+			state.Note = fmt.Sprintf("%d failures in a row; the reason is in the server's log and `activitybi status`", p.ConsecutiveFailures)
+		default:
 			state.Note = fmt.Sprintf("%d failures in a row: %s", p.ConsecutiveFailures, clipRunes(p.LastError, 160))
 		}
 		v.KPIs = append(v.KPIs, state, depth,

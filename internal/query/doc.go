@@ -164,7 +164,9 @@
 // Per customer (Budget): PerMinute submissions in any rolling minute
 // (default 30), Concurrent unfinished tickets (default 10) and
 // EngineSecondsPerDay of engine time per UTC day (default 1,800; counted
-// when a ticket finishes, so a running ticket can overshoot by its timeout;
+// when a ticket finishes, so the tickets running when it runs out — at most
+// Workers — can overshoot it by their timeouts; a queued ticket that would
+// start after it ran out fails instead, with the budget's message;
 // recounted at start from the stored tickets finished that day). A spent
 // budget is a *BudgetError naming the budget, its limit, what is used and
 // when to retry, counted in activitybi_query_budget_refusals_total{budget}.

@@ -281,6 +281,36 @@ func TestBudgetEngineSeconds(t *testing.T) {
 	submit(t, e, "alice", "by_activity", "")
 }
 
+// TestBudgetEngineSecondsAtStart: tickets queued before the day's engine
+// time ran out do not run once it has: the budget is overshot only by the
+// ticket that was running, not by everything queued behind it.
+func TestBudgetEngineSecondsAtStart(t *testing.T) {
+	t.Parallel()
+	db := openWarehouse(t)
+	clk := &clock{t: time.Date(2026, 3, 1, 23, 0, 0, 0, time.UTC)}
+	e, _ := newEngine(t, db, Options{Now: clk.Now, Store: db, Workers: 1,
+		Budget: Budget{PerMinute: 100, Concurrent: 100, EngineSecondsPerDay: 1}})
+	// Queued while the budget is untouched: the slow one runs first (one
+	// worker) and spends it; the other waits behind it.
+	slow := submit(t, e, "alice", "slow", `{"timeout_ms":1100}`)
+	queued := submit(t, e, "alice", "by_activity", "")
+	bob := submit(t, e, "bob", "by_activity", "")
+	run(t, e)
+	if tk := waitFinal(t, e, "alice", slow.ID); tk.State != StateFailed {
+		t.Fatalf("slow ticket %+v", tk)
+	}
+	tk := waitFinal(t, e, "alice", queued.ID)
+	if tk.State != StateFailed || !strings.Contains(tk.Error, "not run: query budget spent: 1 engine seconds per day") {
+		t.Fatalf("a ticket queued before the budget ran out ran after it: %+v", tk)
+	}
+	if tk := waitFinal(t, e, "bob", bob.ID); tk.State != StateSucceeded {
+		t.Fatalf("bob's ticket %+v", tk)
+	}
+	if n := testutil.ToFloat64(e.m.budgetRefusals.WithLabelValues(BudgetEngineSeconds)); n != 1 {
+		t.Errorf("engine-seconds refusals counted %v, want 1", n)
+	}
+}
+
 // TestBudgetEngineSecondsSurviveRestart: today's engine time is counted
 // again from the stored tickets.
 func TestBudgetEngineSecondsSurviveRestart(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"time"
@@ -57,6 +58,17 @@ func (e *Engine) worker(ctx context.Context) {
 	for {
 		e.mu.Lock()
 		t := e.queue.pop()
+		if t != nil && e.engineSpentLocked(t) {
+			// Queued before earlier tickets spent the day's engine
+			// time: not run, so the budget is overshot only by the
+			// tickets running when it ran out.
+			if e.queue.n > 0 {
+				e.signal(e.wake)
+			}
+			e.m.queueDepth.Set(float64(e.queue.n))
+			e.mu.Unlock()
+			continue
+		}
 		var runCtx context.Context
 		var cancel context.CancelFunc
 		if t != nil {
@@ -89,6 +101,22 @@ func (e *Engine) worker(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// engineSpentLocked fails t, just taken from the queue, if its customer's
+// engine time for today is spent, and says so.
+func (e *Engine) engineSpentLocked(t *ticket) bool {
+	now := e.opts.Now().UTC()
+	cs := e.custs[t.customer]
+	be := cs.check(Budget{PerMinute: math.MaxInt, Concurrent: math.MaxInt, EngineSecondsPerDay: e.opts.Budget.EngineSecondsPerDay}, now)
+	if be == nil {
+		return false
+	}
+	cs.unfinished--
+	t.c = nil
+	e.m.budgetRefusals.WithLabelValues(be.Budget).Inc()
+	e.finishLocked(t, now, StateFailed, "not run: "+be.Error()+" (spent by this person's earlier queries while this one waited)")
+	return true
 }
 
 // outcome is what a run produced.

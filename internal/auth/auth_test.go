@@ -400,6 +400,8 @@ func TestBadFile(t *testing.T) {
 		"truncated":       {`{"version":1,"tokens":[`, "not valid JSON"},
 		"not an object":   {`[]`, "not valid JSON"},
 		"trailing data":   {`{"version":1,"tokens":[]} {}`, "data after the top-level object"},
+		"trailing ]":      {`{"version":1,"tokens":[]}]`, "data after the top-level object"},
+		"trailing }":      {`{"version":1,"tokens":[]} }`, "data after the top-level object"},
 		"no version":      {`{"tokens":[]}`, "version 0 is not supported"},
 		"newer version":   {`{"version":2,"tokens":[]}`, "version 2 is not supported"},
 		"bad id":          {`{"version":1,"tokens":[{"id":"ABC","customer":"a","hash":` + hash + `,` + created + `}]}`, `token 1 (id "ABC"): id is not 10 characters`},

@@ -138,7 +138,9 @@ func decode(b []byte) ([]*record, error) {
 	if err := dec.Decode(&doc); err != nil {
 		return nil, fmt.Errorf("not valid JSON: %w", err)
 	}
-	if dec.More() {
+	// Not dec.More(): it is false before a closing bracket, so `{...}]`
+	// would pass.
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, errors.New("not valid JSON: data after the top-level object")
 	}
 	if doc.Version != fileVersion {

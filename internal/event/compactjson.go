@@ -1,5 +1,10 @@
 package event
 
+import (
+	"bytes"
+	"fmt"
+)
+
 // maxCompactDepth is the deepest nesting isCompactJSON follows (one bit per
 // level in a uint64); deeper values are left to encoding/json, which allows
 // 10,000 levels.
@@ -185,4 +190,68 @@ var stringStop = func() (t [256]bool) {
 
 func hasLiteral(b []byte, i int, lit string) bool {
 	return len(b)-i >= len(lit) && string(b[i:i+len(lit)]) == lit
+}
+
+// loneSurrogate returns the index in the valid JSON text b of the first \u
+// escape of half a UTF-16 surrogate pair that is not part of a pair (a
+// high one not directly followed by a low one, or a low one on its own),
+// or -1. encoding/json accepts such an escape (it decodes it as U+FFFD),
+// but it is not Unicode, and the warehouse's JSON type refuses the whole
+// value (DuckDB: "Malformed JSON ... no low surrogate in string"): a
+// record holding one would be acknowledged and then never load.
+func loneSurrogate(b []byte) int {
+	// In valid JSON every backslash starts an escape: \uXXXX or one of
+	// two bytes.
+	for i := bytes.IndexByte(b, '\\'); i >= 0; {
+		next := i + 2
+		if i+6 <= len(b) && b[i+1] == 'u' {
+			next = i + 6
+			switch r := hex4(b[i+2 : i+6]); {
+			case r >= 0xdc00 && r <= 0xdfff:
+				return i
+			case r >= 0xd800 && r <= 0xdbff:
+				if i+12 > len(b) || b[i+6] != '\\' || b[i+7] != 'u' {
+					return i
+				}
+				if lo := hex4(b[i+8 : i+12]); lo < 0xdc00 || lo > 0xdfff {
+					return i
+				}
+				next = i + 12
+			}
+		}
+		if next >= len(b) {
+			break
+		}
+		j := bytes.IndexByte(b[next:], '\\')
+		if j < 0 {
+			break
+		}
+		i = next + j
+	}
+	return -1
+}
+
+// hex4 is the value of four hex digits (-1 if they are not).
+func hex4(h []byte) rune {
+	var r rune
+	for _, c := range h {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		case 'A' <= c && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return -1
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
+}
+
+// loneSurrogateErr describes the escape loneSurrogate found at i in b.
+func loneSurrogateErr(b []byte, i int) error {
+	return fmt.Errorf("holds %s, half of a UTF-16 surrogate pair without its other half: not a character (the warehouse's JSON type refuses it); "+
+		"send the character itself or a complete pair such as \\ud83d\\ude00", b[i:min(i+6, len(b))])
 }

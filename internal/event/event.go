@@ -282,7 +282,7 @@ func validate(e *Event, now time.Time, ve *ValidationError, compact bool) {
 	}
 	if e.Link != "" {
 		checkString(ve, "link", e.Link)
-		if u, err := url.Parse(e.Link); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		if u, err := url.Parse(e.Link); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
 			ve.add("link", "%q is not an http(s) URL", clip(e.Link))
 		}
 	}
@@ -318,6 +318,9 @@ func checkObject(raw json.RawMessage) error {
 	}
 	if !isCompactJSON(raw) && !json.Valid(raw) {
 		return errors.New("is not valid JSON")
+	}
+	if i := loneSurrogate(raw); i >= 0 {
+		return loneSurrogateErr(raw, i)
 	}
 	return nil
 }
@@ -383,6 +386,9 @@ func compactObject(raw json.RawMessage) (json.RawMessage, error) {
 	}
 	if !utf8.Valid(out) {
 		return nil, errors.New("is not valid UTF-8")
+	}
+	if i := loneSurrogate(out); i >= 0 {
+		return nil, loneSurrogateErr(out, i)
 	}
 	return out, nil
 }
@@ -512,7 +518,9 @@ func decodeSlow(b []byte) (Event, error) {
 	if err := dec.Decode(&e); err != nil {
 		return Event{}, fmt.Errorf("decode event: %w", err)
 	}
-	if dec.More() {
+	// Not dec.More(): it is false before a closing bracket, so `{...}]`
+	// would pass.
+	if _, err := dec.Token(); err != io.EOF {
 		return Event{}, errors.New("decode event: trailing data after the object")
 	}
 	return finishDecode(e)

@@ -103,6 +103,9 @@ func TestValidationErrors(t *testing.T) {
 		"revenue out of range": {`{"activity":"called_tool","revenue_impact":1e400}`, "revenue_impact"},
 		"link not http":        {`{"activity":"called_tool","link":"ftp://x.org/a"}`, "link: \"ftp://x.org/a\" is not an http(s) URL"},
 		"link relative":        {`{"activity":"called_tool","link":"/a/b"}`, "is not an http(s) URL"},
+		"link no host name":    {`{"activity":"called_tool","link":"http://:8080/a"}`, "is not an http(s) URL"},
+		"link empty brackets":  {`{"activity":"called_tool","link":"https://[]/a"}`, "is not an http(s) URL"},
+		"link only userinfo":   {`{"activity":"called_tool","link":"https://user@/a"}`, "is not an http(s) URL"},
 		"trailing data":        {`{"activity":"called_tool"} {"activity":"called_tool"}`, "line: "},
 		"several problems":     {`{"activity":"x","link":"nope"}`, "activity: \"x\" is not verb_noun"},
 	}
@@ -183,6 +186,10 @@ func TestDecodeRejectsDrift(t *testing.T) {
 		"unknown column": `{"activity_id":"a","ts":"2026-01-01T00:00:00Z","customer":"c","activity":"called_tool","feature_json":{},"_received_at":"2026-01-01T00:00:00Z","_source":"cli","extra":1}`,
 		"wrong type":     `{"activity_id":"a","ts":"2026-01-01T00:00:00Z","customer":5,"activity":"called_tool","feature_json":{},"_received_at":"2026-01-01T00:00:00Z","_source":"cli"}`,
 		"missing ts":     `{"activity_id":"a","customer":"c","activity":"called_tool","feature_json":{},"_received_at":"2026-01-01T00:00:00Z","_source":"cli"}`,
+		// encoding/json's Decoder.More is false before a closing bracket,
+		// so checking for trailing data with it let these through.
+		"trailing bracket": `{"activity_id":"a","ts":"2026-01-01T00:00:00Z","customer":"c","activity":"called_tool","feature_json":{},"_received_at":"2026-01-01T00:00:00Z","_source":"cli"}]`,
+		"trailing brace":   `{"activity_id":"a","ts":"2026-01-01T00:00:00Z","customer":"c","activity":"called_tool","feature_json":{},"_received_at":"2026-01-01T00:00:00Z","_source":"cli"} }`,
 	} {
 		if _, err := Decode([]byte(rec)); err == nil {
 			t.Errorf("%s: accepted", name)
@@ -214,6 +221,7 @@ func FuzzDecodeInput(f *testing.F) {
 		`{"activity_id":"x","customer":"c","activity":"a_b","revenue_impact":-1.5,"link":"https://a.b"}`,
 		`{"activity":"a_b","anonymous_customer_id":"z","customer":""}`,
 		`{"activity":"a_b","feature_json":{"\u2028":"\n"}}`,
+		`{"activity":"a_b","feature_json":{"k":"\ud83d\ude00\\ud800"}}`,
 		`{`, `null`, `[]`, `{"activity":1}`,
 	} {
 		f.Add([]byte(s))
@@ -229,6 +237,9 @@ func FuzzDecodeInput(f *testing.F) {
 		e, err := Normalize(in, defaults())
 		if err != nil {
 			return
+		}
+		if !pairedSurrogatesRef(e.Features) {
+			t.Fatalf("feature_json %s accepted with a lone surrogate escape, which the warehouse's JSON type refuses", e.Features)
 		}
 		b, err := Marshal(&e)
 		if err != nil {

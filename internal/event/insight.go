@@ -233,6 +233,9 @@ func compactValue(raw json.RawMessage) (json.RawMessage, error) {
 	if !utf8.Valid(c) {
 		return nil, errors.New("is not valid UTF-8")
 	}
+	if i := loneSurrogate(c); i >= 0 {
+		return nil, loneSurrogateErr(c, i)
+	}
 	switch c[0] {
 	case '{':
 		if len(c) > MaxInsightValueBytes {

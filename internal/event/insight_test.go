@@ -266,6 +266,9 @@ func FuzzDecodeInsight(f *testing.F) {
 			if err := ValidateInsight(&x, x.ReceivedAt); err != nil {
 				t.Fatalf("decoded record does not validate: %v", err)
 			}
+			if !pairedSurrogatesRef(x.Value) {
+				t.Fatalf("value %s accepted with a lone surrogate escape, which the warehouse's JSON type refuses", x.Value)
+			}
 			roundTrip(t, x)
 		}
 		in, err := DecodeInsightInput(b)
@@ -281,6 +284,9 @@ func FuzzDecodeInsight(f *testing.F) {
 				t.Fatalf("non-validation error %T: %v", err, err)
 			}
 			return
+		}
+		if !pairedSurrogatesRef(x.Value) {
+			t.Fatalf("value %s accepted with a lone surrogate escape, which the warehouse's JSON type refuses", x.Value)
 		}
 		roundTrip(t, x)
 	})

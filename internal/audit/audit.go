@@ -32,6 +32,7 @@ import (
 	"os"
 	"os/user"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -121,7 +122,8 @@ func New(opts Options) (*Log, error) {
 // Record completes r and appends it: AuditID a new ULID and At now when
 // they are empty, Source the Log's when empty, ReceivedAt now; times in
 // UTC, truncated to microseconds (the warehouse's precision). A detail
-// longer than event.MaxAuditDetailBytes is cut and marked, never refused.
+// longer than event.MaxAuditDetailBytes is cut and marked, never refused;
+// so is a target that breaks the string rules (cleanTarget).
 // It returns a *event.ValidationError when r breaks a rule (a caller's
 // bug: an unknown action, no principal, no customer for a customer's
 // access) and the spool's error when the append fails (at the backpressure
@@ -141,6 +143,7 @@ func (l *Log) Record(r event.Audit) error {
 	if r.Source == "" {
 		r.Source = l.source
 	}
+	r.Target = cleanTarget(r.Target)
 	if event.AuditDetailTruncated(r.Detail) {
 		l.cut.Inc()
 	}
@@ -161,6 +164,44 @@ func (l *Log) Record(r event.Audit) error {
 	}
 	l.records.WithLabelValues(r.Action, r.Outcome).Inc()
 	return nil
+}
+
+// cleanTarget returns target as a record holds it: invalid UTF-8 and
+// control characters replaced by U+FFFD, and clipped to
+// event.MaxStringLen characters, the last of them "…". A target is often
+// what the caller was given (a get_context scope, a ticket id as the model
+// sent it), so it may break the rules for stored strings; the access
+// happened all the same, and refusing the record would leave it
+// unaudited.
+func cleanTarget(target string) string {
+	if len(target) <= event.MaxStringLen && printableASCII(target) {
+		return target
+	}
+	clip := utf8.RuneCountInString(target) > event.MaxStringLen
+	n := 0
+	var b strings.Builder
+	for _, r := range target { // invalid UTF-8 comes as U+FFFD
+		if clip && n == event.MaxStringLen-1 {
+			b.WriteRune('…')
+			break
+		}
+		if r < 0x20 || r == 0x7f {
+			r = utf8.RuneError
+		}
+		b.WriteRune(r)
+		n++
+	}
+	return b.String()
+}
+
+// printableASCII reports whether s is only ASCII from space to tilde.
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // StatementHashLen is the length, in hex digits, of StatementHash: 64 bits,

@@ -195,6 +195,55 @@ func TestRecordCutsLongDetail(t *testing.T) {
 	}
 }
 
+// TestRecordKeepsAnOddTarget: a target holds what the caller was given (a
+// get_context scope, a ticket id as the model sent it), so it can be too
+// long or hold control characters, and the access happened all the same:
+// Record stores it clipped and cleaned instead of refusing the record,
+// which left the access unaudited (a get_context with a 255-character
+// scope, which memory accepts, makes a 261-character target).
+func TestRecordKeepsAnOddTarget(t *testing.T) {
+	t.Parallel()
+	l, b := setup(t, spool.Options{})
+	maxScope := "scope:" + strings.Repeat("s", 255)
+	want := map[string]string{
+		maxScope:                            "scope:" + strings.Repeat("s", 248) + "…",
+		"scope:a\x01b\x1b[2J":               "scope:a\ufffdb\ufffd[2J",
+		"ticket\xff\xfe":                    "ticket\ufffd\ufffd",
+		strings.Repeat("é", 300):            strings.Repeat("é", 254) + "…",
+		strings.Repeat("x", 255):            strings.Repeat("x", 255),
+		"scope:" + strings.Repeat("é", 249): "scope:" + strings.Repeat("é", 249),
+	}
+	for target := range want {
+		r := event.Audit{Principal: "tok_1", Customer: "alice", Action: event.ActionRenderedCard, Target: target, Outcome: event.OutcomeNotFound}
+		if err := l.Record(r); err != nil {
+			t.Errorf("Record with target %.40q: %v", target, err)
+		}
+	}
+	// get_context goes through Coalesce.
+	if err := l.Coalesce(event.Audit{Principal: "tok_1", Customer: "alice", Action: event.ActionGotContext, Target: maxScope, Outcome: event.OutcomeOK}); err != nil {
+		t.Errorf("Coalesce with a %d-character target: %v", len(maxScope), err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got := b.records(t)
+	if len(got) != len(want)+1 {
+		t.Fatalf("%d records in the spool; want %d", len(got), len(want)+1)
+	}
+	stored := map[string]bool{}
+	for _, a := range got {
+		stored[a.Target] = true
+	}
+	for target, w := range want {
+		if !stored[w] {
+			t.Errorf("target %.40q: not stored as %.40q", target, w)
+		}
+	}
+	if v := testutil.ToFloat64(l.fails.WithLabelValues("invalid")); v != 0 {
+		t.Errorf("failures{invalid} = %v", v)
+	}
+}
+
 func TestNilLogIsNotANoOp(t *testing.T) {
 	t.Parallel()
 	defer func() {

@@ -18,7 +18,7 @@ func (a *app) configCmd() *cobra.Command {
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "KEY\tVALUE\tSOURCE")
 			for _, k := range config.Keys() {
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", k, a.cfg.Get(k), a.cfg.Sources[k])
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", k, a.cfg.Show(k), a.cfg.Sources[k])
 			}
 			if err := tw.Flush(); err != nil {
 				return err

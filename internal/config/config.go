@@ -8,6 +8,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -95,6 +96,9 @@ type field struct {
 	// shows it beside "default" (e.g. "default: NumCPU-1 (min 1)").
 	defNote string
 	short   string
+	// redact marks a URL that may carry a password (redis://:pw@host):
+	// Show masks it.
+	redact bool
 }
 
 // Key returns the environment variable name of a key.
@@ -220,7 +224,7 @@ var fields = func() []field {
 				return errors.New("must start with redis:// or rediss://")
 			}
 			return set(c, v)
-		}, get: get})
+		}, get: get, redact: true})
 	}
 	{
 		set, get := str(func(c *Config) *string { return &c.Artifacts.URL })
@@ -229,7 +233,7 @@ var fields = func() []field {
 				return errors.New("must start with file:///, s3:// or mem://")
 			}
 			return set(c, v)
-		}, get: get})
+		}, get: get, redact: true})
 	}
 	{
 		set, get := str(func(c *Config) *string { return &c.LogFormat }, "text", "json")
@@ -294,6 +298,11 @@ var fields = func() []field {
 			if _, err := ParseSize(v); err != nil {
 				return err
 			}
+			if _, err := strconv.ParseUint(v, 10, 64); err == nil {
+				// DuckDB refuses a number without a unit, which ParseSize
+				// takes as bytes: say so, rather than fail at open.
+				v += "B"
+			}
 			return set(c, v)
 		}, get: get})
 	}
@@ -322,6 +331,32 @@ func (c *Config) Get(key string) string {
 		}
 	}
 	return ""
+}
+
+// Show returns the value of key for people to read (`activitybi config`):
+// Get's, with the password of a URL masked, since such output is copied
+// into terminals, tickets and chats.
+func (c *Config) Show(key string) string {
+	for _, f := range fields {
+		if f.key == key {
+			v := f.get(c)
+			if f.redact && v != "" {
+				return redactURL(v)
+			}
+			return v
+		}
+	}
+	return ""
+}
+
+// redactURL masks the password in a URL; one it cannot parse is not shown
+// at all, in case the password is what broke it.
+func redactURL(v string) string {
+	u, err := url.Parse(v)
+	if err != nil {
+		return "(set, but not shown: not a URL)"
+	}
+	return u.Redacted()
 }
 
 // Flags holds the command-line flags bound to configuration keys.
@@ -431,22 +466,67 @@ func Load(fl *Flags, env []string) (*Config, error) {
 }
 
 // readFile reads a YAML file into dotted keys, rejecting unknown keys.
+//
+// Values are taken as written: a scalar's text, not what YAML would make of
+// it, so that "customer: 00123" is the customer 00123 (YAML reads an
+// unquoted 00123 as the octal number 83, 0x1F as 31 and 1e3 as 1000) and a
+// file means what the same text in ACTIVITYBI_* or a flag means.
 func readFile(path string) (map[string]string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: read %s: %w", path, err)
 	}
-	var raw map[string]any
+	// Decoding into values first also refuses what would make the walk
+	// below loop or blow up: an alias inside its own anchor, alias bombs.
+	var raw any
 	if err := yaml.Unmarshal(b, &raw); err != nil {
 		return nil, fmt.Errorf("config: %s is not valid YAML: %v", path, err)
 	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
+		return nil, fmt.Errorf("config: %s is not valid YAML: %v", path, err)
+	}
 	out := map[string]string{}
-	var walk func(prefix string, m map[string]any) error
-	walk = func(prefix string, m map[string]any) error {
-		for k, v := range m {
-			key := prefix + k
-			if sub, ok := v.(map[string]any); ok {
-				if err := walk(key+".", sub); err != nil {
+	if root.Kind == 0 || len(root.Content) == 0 {
+		return out, nil // empty, or only comments
+	}
+	top := resolveAlias(root.Content[0])
+	if top.Kind == yaml.ScalarNode && top.Tag == "!!null" {
+		return out, nil
+	}
+	if top.Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("config: %s: want a mapping of keys to values at the top (see `activitybi config` for the keys)", path)
+	}
+	var walk func(prefix string, m *yaml.Node) error
+	walk = func(prefix string, m *yaml.Node) error {
+		// Merge keys (<<: *defaults) first, so that the mapping's own keys
+		// win, as YAML has it.
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			if k := m.Content[i]; k.Tag != "!!merge" {
+				continue
+			}
+			v := resolveAlias(m.Content[i+1])
+			subs := []*yaml.Node{v}
+			if v.Kind == yaml.SequenceNode {
+				subs = v.Content
+			}
+			for _, sub := range subs {
+				if sub = resolveAlias(sub); sub.Kind != yaml.MappingNode {
+					return fmt.Errorf("config: %s: a merge (<<) under %q must name a mapping", path, strings.TrimSuffix(prefix, "."))
+				}
+				if err := walk(prefix, sub); err != nil {
+					return err
+				}
+			}
+		}
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			k, v := m.Content[i], resolveAlias(m.Content[i+1])
+			if k.Tag == "!!merge" {
+				continue
+			}
+			key := prefix + k.Value
+			if v.Kind == yaml.MappingNode {
+				if err := walk(key+".", v); err != nil {
 					return err
 				}
 				continue
@@ -454,18 +534,25 @@ func readFile(path string) (map[string]string, error) {
 			if !contains(Keys(), key) {
 				return fmt.Errorf("config: %s: unknown key %q (known keys: %s)", path, key, strings.Join(Keys(), ", "))
 			}
-			switch v.(type) {
-			case []any, nil:
+			if v.Kind != yaml.ScalarNode || v.Tag == "!!null" {
 				return fmt.Errorf("config: %s: %s must be a single value", path, key)
 			}
-			out[key] = fmt.Sprint(v)
+			out[key] = v.Value
 		}
 		return nil
 	}
-	if err := walk("", raw); err != nil {
+	if err := walk("", top); err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// resolveAlias follows a YAML alias (*name) to the node it names.
+func resolveAlias(n *yaml.Node) *yaml.Node {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
 }
 
 // DefaultConfigFile is $XDG_CONFIG_HOME/activitybi/config.yaml (or the OS

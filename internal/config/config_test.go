@@ -198,3 +198,96 @@ func TestSizes(t *testing.T) {
 		}
 	}
 }
+
+// A file's values are taken as written, as the same text in the
+// environment or a flag would be: YAML reads an unquoted 00123 as the octal
+// number 83, 0x1F as 31 and 1e5 as 100000, and a customer id of digits
+// must not become another customer's.
+func TestFileValuesAreTakenAsWritten(t *testing.T) {
+	t.Parallel()
+	for written, want := range map[string]string{"00123": "00123", "0x1F": "0x1F", "1e3": "1e3", "'0042'": "0042", "1.50": "1.50", "true": "true"} {
+		c, err := Load(setup(t, "--config", writeFile(t, "customer: "+written+"\n")), env())
+		if err != nil {
+			t.Fatalf("customer: %s: %v", written, err)
+		}
+		if c.Customer != want {
+			t.Errorf("customer: %s gave customer %q, want %q", written, c.Customer, want)
+		}
+	}
+	// The same text is refused where the environment refuses it.
+	if _, err := Load(setup(t, "--config", writeFile(t, "spool:\n  max_pending: 1e5\n")), env()); err == nil ||
+		!strings.Contains(err.Error(), `spool.max_pending (from file`) || !strings.Contains(err.Error(), `"1e5" is not an integer`) {
+		t.Fatalf("max_pending: 1e5: %v", err)
+	}
+	// Anchors and aliases still work; empty values and lists are refused.
+	c, err := Load(setup(t, "--config", writeFile(t, "customer: &c 007\nlisten: 127.0.0.1:9\nspool:\n  max_pending: 1_000\n")), env())
+	if err != nil || c.Customer != "007" || c.Spool.MaxPending != 1000 {
+		t.Fatalf("%+v, %v", c, err)
+	}
+	for _, bad := range []string{"customer:\n", "customer: [a]\n", "- customer\n"} {
+		if _, err := Load(setup(t, "--config", writeFile(t, bad)), env()); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	for _, empty := range []string{"", "# nothing yet\n", "---\n"} {
+		if _, err := Load(setup(t, "--config", writeFile(t, empty)), env()); err != nil {
+			t.Errorf("%q: %v", empty, err)
+		}
+	}
+}
+
+// `activitybi config` shows URLs without their password; Get keeps it (a
+// core started by an edge is given the value).
+func TestShowMasksPasswords(t *testing.T) {
+	t.Parallel()
+	c, err := Load(setup(t, "--config", writeFile(t, "")), env("ACTIVITYBI_CACHE_REDIS_URL=redis://app:s3cret@cache:6379/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Show("cache.redis_url"); strings.Contains(got, "s3cret") || !strings.Contains(got, "app:") || !strings.Contains(got, "cache:6379/0") {
+		t.Errorf("Show = %q", got)
+	}
+	if got := c.Get("cache.redis_url"); got != "redis://app:s3cret@cache:6379/0" {
+		t.Errorf("Get = %q", got)
+	}
+	if got := c.Show("listen"); got != "127.0.0.1:7314" {
+		t.Errorf("Show(listen) = %q", got)
+	}
+}
+
+// warehouse.memory_limit in bytes without a unit (the help's 65536) is
+// given to DuckDB with one: DuckDB refuses a bare number at open.
+func TestMemoryLimitBareNumber(t *testing.T) {
+	t.Parallel()
+	c, err := Load(setup(t, "--config", writeFile(t, "warehouse:\n  memory_limit: 1073741824\n")), env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Warehouse.MemoryLimit != "1073741824B" {
+		t.Fatalf("memory_limit %q", c.Warehouse.MemoryLimit)
+	}
+}
+
+// Merge keys work as they did when the file was decoded into a map: the
+// mapping's own keys win over merged ones.
+func TestFileMergeKeys(t *testing.T) {
+	t.Parallel()
+	file := writeFile(t, "base: &b\n  max_pending: 700\n  segment_max_age: 5s\nspool:\n  segment_max_age: 7s\n  <<: *b\n")
+	if _, err := Load(setup(t, "--config", file), env()); err == nil || !strings.Contains(err.Error(), `unknown key "base.max_pending"`) {
+		t.Fatalf("an unknown anchored key: %v", err)
+	}
+	file = writeFile(t, "upload: {poll_interval: 10ms}\nspool:\n  segment_max_age: 7s\n  <<: {max_pending: 700, segment_max_age: 5s}\n")
+	c, err := Load(setup(t, "--config", file), env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Spool.MaxPending != 700 || c.Spool.SegmentMaxAge != 7*time.Second || c.Upload.PollInterval != 10*time.Millisecond {
+		t.Fatalf("max_pending %d, segment_max_age %s, poll_interval %s", c.Spool.MaxPending, c.Spool.SegmentMaxAge, c.Upload.PollInterval)
+	}
+	// An alias inside its own anchor is refused, not followed for ever.
+	for _, body := range []string{"spool: &a {<<: *a}\n", "spool: &a\n  x: *a\n"} {
+		if _, err := Load(setup(t, "--config", writeFile(t, body)), env()); err == nil || !strings.Contains(err.Error(), "is not valid YAML") {
+			t.Errorf("%q: %v", body, err)
+		}
+	}
+}

@@ -271,6 +271,12 @@ func TestVersionAndConfig(t *testing.T) {
 	if code == 0 || !strings.Contains(errs, "durability") {
 		t.Fatalf("bad config accepted: %d %s", code, errs)
 	}
+	// A password in a URL is not shown (output like this is pasted into
+	// tickets and chats).
+	out = e.mustRun(nil, "config", "--cache-redis-url", "redis://app:s3cret@cache.internal:6379/0")
+	if strings.Contains(out, "s3cret") || !regexp.MustCompile(`(?m)^cache.redis_url +redis://app:\S+@cache.internal:6379/0 +flag --cache-redis-url$`).MatchString(out) {
+		t.Errorf("config shows the Redis URL as:\n%s", out)
+	}
 }
 
 func TestIngestServeSQLAndReingest(t *testing.T) {

@@ -55,44 +55,68 @@ limit ingest waits for the uploader instead of failing.`,
 			}
 			var r io.Reader = a.stdin
 			var size int64 = -1
+			var inputInfo os.FileInfo
+			if f, ok := a.stdin.(*os.File); ok && name == "-" {
+				inputInfo, _ = f.Stat()
+			}
 			if name != "-" {
 				f, err := os.Open(name)
 				if err != nil {
 					return err
 				}
 				defer f.Close()
-				if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
-					size = st.Size()
+				if st, err := f.Stat(); err == nil {
+					inputInfo = st
+					if st.Mode().IsRegular() {
+						size = st.Size()
+					}
 				}
 				r = f
 			}
-			var rejects io.Writer
+			var rejects *bufio.Writer
+			var rejectsFile *os.File
 			if rejectsPath != "" {
+				// Opening it truncates it: never the file being read.
+				if st, err := os.Stat(rejectsPath); err == nil && inputInfo != nil && inputInfo.Mode().IsRegular() && os.SameFile(st, inputInfo) {
+					return fmt.Errorf("--rejects %s is the input file; writing the rejected lines there would erase it: name another file", rejectsPath)
+				}
 				f, err := os.OpenFile(rejectsPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 				if err != nil {
 					return err
 				}
 				defer f.Close()
-				bw := bufio.NewWriter(f)
-				defer bw.Flush()
-				rejects = bw
+				rejects, rejectsFile = bufio.NewWriter(f), f
 			}
 			w, err := a.openSpool()
 			if err != nil {
 				return err
 			}
-			in := &ingester{a: a, w: w, src: source, rejects: rejects, name: name, size: size, start: time.Now(),
+			in := &ingester{a: a, w: w, src: source, name: name, size: size, start: time.Now(),
 				// A chunk must fit under the backpressure limit to ever be accepted.
 				chunkMax: max(1, min(ingestChunkRecords, a.cfg.Spool.MaxPending/2))}
 			in.tty = size > 0 && isTerminal(a.stderr)
+			if rejects != nil {
+				in.rejects = rejects
+			}
 			runErr := in.run(cmd, r)
 			closeErr := w.Close()
+			var rejectsErr error
+			if rejects != nil {
+				// The rejected lines are kept only there: say when they are not.
+				rejectsErr = rejects.Flush()
+				if cerr := rejectsFile.Close(); rejectsErr == nil {
+					rejectsErr = cerr
+				}
+			}
 			in.summary()
 			if runErr != nil {
 				return runErr
 			}
 			if closeErr != nil {
 				return closeErr
+			}
+			if rejectsErr != nil {
+				return fmt.Errorf("--rejects %s: the rejected lines were not all written: %w", rejectsPath, rejectsErr)
 			}
 			if in.rejected > 0 {
 				return &exitError{code: 1}
@@ -136,6 +160,15 @@ func (in *ingester) run(cmd *cobra.Command, r io.Reader) error {
 	br := bufio.NewReaderSize(r, 1<<20)
 	defaults := event.Defaults{Customer: in.a.cfg.Customer, Source: in.src}
 	for {
+		// Before a read that may wait for input (a pipe such as
+		// `tail -f x | activitybi ingest -`, a terminal), hand what was
+		// read to the spool: lines must not sit in memory, where a kill
+		// loses them, for as long as the input is quiet.
+		if len(in.chunk) > 0 && !lineBuffered(br) {
+			if err := in.flush(ctx.Done()); err != nil {
+				return err
+			}
+		}
 		line, tooLong, err := readLine(br, event.MaxLineBytes)
 		if len(line) > 0 || tooLong {
 			in.lines++
@@ -285,6 +318,13 @@ func (in *ingester) summary() {
 	if in.rejected > ingestMaxErrors {
 		fmt.Fprintf(in.a.stderr, "ingest: only the first %d rejected lines were printed; use --rejects FILE for all\n", ingestMaxErrors)
 	}
+}
+
+// lineBuffered reports whether br holds a whole line, so that reading it
+// cannot wait for input.
+func lineBuffered(br *bufio.Reader) bool {
+	b, _ := br.Peek(br.Buffered())
+	return bytes.IndexByte(b, '\n') >= 0
 }
 
 // readLine returns the next line without its newline. A line longer than

@@ -32,6 +32,8 @@ const (
 	// fileMode is for a new config file: it can hold tokens, so only the
 	// user may read it. An existing file keeps its mode.
 	fileMode = 0o600
+	// backupMode bounds a backup's mode: the owner's bits of the file's.
+	backupMode = 0o600
 	// backupSuffix plus a UTC time names the copy made before an edit:
 	// claude_desktop_config.json.activitybi-backup-20260102T150405.
 	backupSuffix = ".activitybi-backup-"
@@ -99,8 +101,8 @@ type Result struct {
 // Apply sets the entry in the file at o.Path. A missing file is created
 // (with its directories) holding just {"mcpServers": {...}}; an empty file
 // counts as missing. An existing file is first copied to
-// <file>.activitybi-backup-<UTC time> with the same mode, then replaced
-// atomically, keeping its mode. When an equal entry is already there,
+// <file>.activitybi-backup-<UTC time>, readable by its owner only, then
+// replaced atomically, keeping its mode. When an equal entry is already there,
 // nothing is written. On any error nothing has been written either, except
 // possibly the backup.
 func Apply(o Options) (*Result, error) {
@@ -167,7 +169,10 @@ func Apply(o Options) (*Result, error) {
 	}
 
 	if exists {
-		if r.Backup, err = writeBackup(r.Backup, src, mode); err != nil {
+		// Only the user may read the backup, whatever the file's mode: these
+		// files hold other servers' tokens and keys, and backups stay
+		// behind after the file is tightened or a token in it is replaced.
+		if r.Backup, err = writeBackup(r.Backup, src, mode&backupMode); err != nil {
 			return nil, fmt.Errorf("back up %s: %w (nothing written)", path, err)
 		}
 	} else if err := os.MkdirAll(filepath.Dir(path), dirMode); err != nil {

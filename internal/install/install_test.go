@@ -104,7 +104,7 @@ func TestApply(t *testing.T) {
 			t.Errorf("mode %v, want 0640", m)
 		}
 	})
-	t.Run("existing file is backed up with its mode, then replaced", func(t *testing.T) {
+	t.Run("existing file is backed up for its owner only, then replaced", func(t *testing.T) {
 		t.Parallel()
 		dir := t.TempDir()
 		path := filepath.Join(dir, DesktopConfigName)
@@ -123,8 +123,8 @@ func TestApply(t *testing.T) {
 		if got := readFile(t, r.Backup); !bytes.Equal(got, src) {
 			t.Errorf("backup differs from the original:\n%s", got)
 		}
-		if m := mode(t, r.Backup); m != 0o644 {
-			t.Errorf("backup mode %v", m)
+		if m := mode(t, r.Backup); m != 0o600 {
+			t.Errorf("backup mode %v, want 0600 (the file holds other servers' secrets)", m)
 		}
 		if m := mode(t, path); m != 0o644 {
 			t.Errorf("file mode %v", m)

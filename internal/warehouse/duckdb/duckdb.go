@@ -173,11 +173,7 @@ type DB struct {
 	writeMu sync.Mutex
 	writer  *sql.Conn // nil in read-only mode
 	staged  bool      // the writer's TEMP staging tables exist
-	// loadRows hands a load's rows to the activitybi_load_rows table
-	// function, registered once (load_rows.go).
-	loadRows           loadRowsSlot
-	loadRowsRegistered bool
-	closed             bool
+	closed  bool
 	// parts mirrors stream_partitions (nil: not read yet); see
 	// partitionStates.
 	parts map[partKey]partState

@@ -22,8 +22,8 @@ import (
 //  2. events deduplicated in Go (first of each (customer, activity_id) wins),
 //     the touched partitions' states read from stream_partitions, and
 //     occurrence values planned in Go (occurrence.go).
-//  3. rows inserted straight into claude_stream by INSERT ... SELECT from a
-//     table function that reads them from Go (load_rows.go): the primary-key index
+//  3. rows appended straight into claude_stream by a query appender
+//     (INSERT ... SELECT FROM the appended rows): the primary-key index
 //     (ART) checks every row, so a row already stored fails the insert —
 //     dedup against the table is an index probe per row, never a join over
 //     the table. Such a failure means the batch holds re-sent events and the
@@ -99,9 +99,6 @@ func (db *DB) Load(ctx context.Context, b *warehouse.Batch) (warehouse.LoadResul
 		}
 		db.staged = true
 	}
-	if err := db.registerLoadRows(conn); err != nil {
-		return res, fmt.Errorf("load: %w", err)
-	}
 	start := time.Now()
 	evs := dedupBatch(b.Events)
 	res, err = db.loadTx(ctx, conn, b, evs)
@@ -165,7 +162,7 @@ func (db *DB) loadTx(ctx context.Context, conn *sql.Conn, b *warehouse.Batch, ev
 		}
 		plan := planOccurrences(evs, before)
 		tm.plan, t = time.Since(t), time.Now()
-		if err := db.insertRows(ctx, conn, plan.rows); err != nil {
+		if err := appendRows(ctx, conn, plan.rows, true); err != nil {
 			if isDuplicateKey(err) {
 				return errStoredDuplicate
 			}
@@ -268,14 +265,24 @@ func stage(ctx context.Context, conn *sql.Conn, rows []stageRow) error {
 	if _, err := conn.ExecContext(ctx, "DELETE FROM temp.main.load_stage"); err != nil {
 		return fmt.Errorf("clear staging table: %w", err)
 	}
-	if err := appendStage(ctx, conn, rows); err != nil {
+	if err := appendRows(ctx, conn, rows, false); err != nil {
 		return fmt.Errorf("stage rows: %w", err)
 	}
 	return nil
 }
 
-// appendColumns are the columns of a load's rows, as load_stage and the
-// table function of load_rows.go give them.
+// appendQuery inserts the appended rows into claude_stream. A query
+// appender (rather than a table appender) lets feature_json travel as
+// VARCHAR and be cast to JSON by DuckDB, which validates it; the table
+// appender would re-encode every value with encoding/json. Columns added by
+// later migrations take their defaults.
+const appendQuery = `INSERT INTO claude_stream (activity_id, ts, customer, activity,
+    anonymous_customer_id, feature_json, revenue_impact, link,
+    _activity_occurrence, _activity_repeated_at, _received_at, _source)
+SELECT activity_id, ts, customer, activity, anonymous_customer_id,
+    feature_json::JSON, revenue_impact, link, occ, rep, received_at, source
+FROM appended_rows`
+
 var appendColumns = []string{"activity_id", "ts", "customer", "activity", "anonymous_customer_id",
 	"feature_json", "revenue_impact", "link", "occ", "rep", "received_at", "source"}
 
@@ -295,11 +302,27 @@ func appendTypes() ([]duckdb.TypeInfo, error) {
 	return out, nil
 }
 
-// appendStage appends rows to load_stage with the Appender, in the current
-// transaction.
-func appendStage(ctx context.Context, conn *sql.Conn, rows []stageRow) error {
+// appendRows appends rows with the Appender, in the current transaction,
+// either straight into claude_stream (direct) or into load_stage. Into
+// claude_stream, a row whose key is already stored fails the insert (the
+// primary-key index checks every row), as does a feature_json that is not
+// JSON.
+func appendRows(ctx context.Context, conn *sql.Conn, rows []stageRow, direct bool) error {
+	var types []duckdb.TypeInfo
+	if direct {
+		var err error
+		if types, err = appendTypes(); err != nil {
+			return err
+		}
+	}
 	return conn.Raw(func(dc any) error {
-		a, err := duckdb.NewAppender(dc.(driver.Conn), "temp", "main", "load_stage")
+		var a *duckdb.Appender
+		var err error
+		if direct {
+			a, err = duckdb.NewQueryAppender(dc.(driver.Conn), appendQuery, "appended_rows", types, appendColumns)
+		} else {
+			a, err = duckdb.NewAppender(dc.(driver.Conn), "temp", "main", "load_stage")
+		}
 		if err != nil {
 			return err
 		}

@@ -145,11 +145,16 @@ second. Revoking is permanent; revoking a revoked token changes nothing.`,
 			if err != nil {
 				return err
 			}
-			id := args[0]
+			id := strings.TrimSpace(args[0])
 			if rest, ok := strings.CutPrefix(id, auth.Prefix); ok {
 				// The whole token was given: its id is the part before the
 				// secret. Never echo the secret.
 				id, _, _ = strings.Cut(rest, "_")
+			}
+			if strings.ContainsAny(id, "_ \t\n") || len(id) > 2*auth.IDLen {
+				// Not an id, and maybe a token mangled by a paste: the
+				// error must not repeat it.
+				return fmt.Errorf("that is not a token id: an id is the %d characters after %s (the ID column of `activitybi token list`)", auth.IDLen, auth.Prefix)
 			}
 			if err := store.Revoke(id); err != nil {
 				return err

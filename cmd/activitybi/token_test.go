@@ -113,16 +113,23 @@ func TestTokenCLIErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		"no customer":      {[]string{"token", "create"}, "--customer is required"},
-		"empty customer":   {[]string{"token", "create", "--customer", ""}, "customer: is required"},
-		"control in note":  {[]string{"token", "create", "--customer", "a", "--note", "a\x01"}, "note: contains control characters"},
-		"bad expires":      {[]string{"token", "create", "--customer", "a", "--expires", "soon"}, `--expires: expiry "soon" is not understood: use a duration such as 30d`},
-		"past expires":     {[]string{"token", "create", "--customer", "a", "--expires", "2001-01-01"}, "not in the future"},
-		"unknown id":       {[]string{"token", "revoke", "abcdefghij"}, `no token has id "abcdefghij"`},
+		"no customer":     {[]string{"token", "create"}, "--customer is required"},
+		"empty customer":  {[]string{"token", "create", "--customer", ""}, "customer: is required"},
+		"control in note": {[]string{"token", "create", "--customer", "a", "--note", "a\x01"}, "note: contains control characters"},
+		"bad expires":     {[]string{"token", "create", "--customer", "a", "--expires", "soon"}, `--expires: expiry "soon" is not understood: use a duration such as 30d`},
+		"past expires":    {[]string{"token", "create", "--customer", "a", "--expires", "2001-01-01"}, "not in the future"},
+		"unknown id":      {[]string{"token", "revoke", "abcdefghij"}, `no token has id "abcdefghij"`},
+		// A token pasted with a stray character before it: the secret
+		// must not come back in the error.
+		"mangled token":    {[]string{"token", "revoke", "xabi_abcdefghij_SECRETSECRETSECRETSECRETSECRETSECRET0"}, "that is not a token id"},
+		"spaced token":     {[]string{"token", "revoke", " abi_abcdefghij_SECRETSECRETSECRETSECRETSECRETSECRET0"}, `no token has id "abcdefghij"`},
 		"no id":            {[]string{"token", "revoke"}, "revoke takes one token id"},
 		"extra create arg": {[]string{"token", "create", "--customer", "a", "b"}, "unknown command"},
 	} {
 		out, errs, code := e.run(nil, tc.args...)
+		if strings.Contains(errs, "SECRET") {
+			t.Errorf("%s: the error repeats the token's secret: %q", name, errs)
+		}
 		if code != 1 || out != "" || !strings.Contains(errs, tc.want) {
 			t.Errorf("%s: exit %d, stdout %q, stderr %q; want exit 1 and %q", name, code, out, errs, tc.want)
 		}

@@ -36,6 +36,8 @@ const (
 	// idLen characters of idAlphabet: 50 random bits. The id is not secret:
 	// it names the token in `token list` and `token revoke` and in logs.
 	idLen = 10
+	// IDLen is idLen, for messages that tell people what an id looks like.
+	IDLen = idLen
 	// idAlphabet is RFC 4648 base32 in lower case.
 	idAlphabet = "abcdefghijklmnopqrstuvwxyz234567"
 	// secretBytes of crypto/rand, written as unpadded base64url (43 chars).

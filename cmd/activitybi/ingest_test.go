@@ -133,3 +133,16 @@ func TestIngestReportsUnwrittenRejects(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 }
+
+// TestSpoolCommandsBeforeAnyLog: a data directory that never logged has no
+// spool; stat, verify and repair report an empty one, not an error.
+func TestSpoolCommandsBeforeAnyLog(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, verb := range []string{"stat", "verify", "repair"} {
+		out, errs, code := e.run(nil, "spool", verb)
+		if code != 0 || !strings.Contains(out, "0 segments, 0 records") || !strings.Contains(errs, "nothing has been logged") {
+			t.Errorf("spool %s with no spool: exit %d\n%s\n%s", verb, code, out, errs)
+		}
+	}
+}

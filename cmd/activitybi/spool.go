@@ -2,7 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -52,12 +55,25 @@ func (a *app) spoolCmd() *cobra.Command {
 		}
 		return nil
 	}
+	// none reports an empty spool when the data directory has none yet
+	// (nothing was ever logged with it): that is not an error.
+	none := func(verb string) (bool, error) {
+		dir := a.cfg.SpoolDir()
+		if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+			return false, nil
+		}
+		fmt.Fprintf(a.stderr, "no spool at %s yet: nothing has been logged with this data directory\n", dir)
+		return true, report(spool.Report{Dir: dir}, verb)
+	}
 	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "print the report as JSON")
 	cmd.AddCommand(&cobra.Command{
 		Use:   "stat",
 		Short: "Count segments, records and pending events (fast, checks nothing)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if empty, err := none("stat"); empty || err != nil {
+				return err
+			}
 			r, err := spool.Stat(a.cfg.SpoolDir())
 			if err != nil {
 				return err
@@ -69,6 +85,9 @@ func (a *app) spoolCmd() *cobra.Command {
 		Short: "Check every record's integrity; changes nothing (exit 1 when problems are found)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if empty, err := none("verify"); empty || err != nil {
+				return err
+			}
 			r, err := spool.Verify(a.cfg.SpoolDir())
 			if err != nil {
 				return err
@@ -90,6 +109,9 @@ Corrupt records in the middle stay in place; the uploader moves them to the
 upload_quarantine table with the reason. Live writers are never touched.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if empty, err := none("repair"); empty || err != nil {
+				return err
+			}
 			r, err := spool.Recover(a.cfg.SpoolDir(), a.log, nil)
 			if err != nil {
 				return err

@@ -292,7 +292,8 @@ func TestIngestServeSQLAndReingest(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("ingest: %d %s", code, errs)
 	}
-	if !strings.Contains(errs, "100000 events accepted, 0 lines rejected") {
+	if !strings.Contains(errs, "100000 events accepted, 0 lines rejected") ||
+		!strings.Contains(errs, "100000 of them carry an activity_id") {
 		t.Fatalf("summary: %s", errs)
 	}
 	took := e.waitCount("SELECT count(*) FROM claude_stream", n, 60*time.Second)

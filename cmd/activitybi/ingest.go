@@ -149,6 +149,8 @@ type ingester struct {
 	rejected int
 	chunk    [][]byte
 	chunkB   int
+	chunkIDs int // records of the chunk that carried an activity_id
+	withID   int // accepted records that carried an activity_id
 	chunkMax int // records per append
 	first    int // line number of the chunk's first record
 	waits    int // appends refused by backpressure and retried
@@ -221,6 +223,9 @@ func (in *ingester) one(line []byte, d event.Defaults) {
 				}
 				in.chunk = append(in.chunk, p)
 				in.chunkB += len(p)
+				if inp.ActivityID != "" {
+					in.chunkIDs++
+				}
 				return
 			}
 		}
@@ -273,8 +278,9 @@ func (in *ingester) flush(done <-chan struct{}) error {
 		}
 	}
 	in.accepted += len(in.chunk)
+	in.withID += in.chunkIDs
 	in.chunk = in.chunk[:0]
-	in.chunkB = 0
+	in.chunkB, in.chunkIDs = 0, 0
 	return nil
 }
 
@@ -312,6 +318,11 @@ func (in *ingester) summary() {
 	d := time.Since(in.start)
 	fmt.Fprintf(in.a.stderr, "ingest: %d events accepted, %d lines rejected, from %s in %s (%.0f events/s)\n",
 		in.accepted, in.rejected, in.name, d.Round(time.Millisecond), float64(in.accepted)/max(d.Seconds(), 0.001))
+	if in.withID > 0 {
+		// "Accepted" is written to the spool; whether a row is added is
+		// decided when it loads.
+		fmt.Fprintf(in.a.stderr, "ingest: %d of them carry an activity_id: one the warehouse already holds for the same customer (an earlier ingest of this file, or a repeat within it) adds no row\n", in.withID)
+	}
 	if in.waits > 0 {
 		fmt.Fprintf(in.a.stderr, "ingest: waited for the uploader %d times at the backpressure limit (spool.max_pending %d)\n", in.waits, in.a.cfg.Spool.MaxPending)
 	}

@@ -102,6 +102,10 @@ func (d *Dashboard) secure(next http.Handler) http.Handler {
 				http.Error(w, fmt.Sprintf("refused: Host %q is not this machine; open the dashboard at http://127.0.0.1 or http://localhost (a page that points its own name at 127.0.0.1 is refused)", clipValue(r.Host)), http.StatusForbidden)
 				return
 			}
+			if proxied(r) {
+				http.Error(w, "refused: this request came through a proxy, and a local-mode dashboard needs no sign-in, so it serves requests made on this machine only; behind a proxy, run the core in server mode (token sign-in)", http.StatusForbidden)
+				return
+			}
 		}
 		if r.Header.Get("X-Activitybi-Customer") != "" {
 			http.Error(w, "refused: a request cannot name a customer; the dashboard shows the customer you are signed in as", http.StatusBadRequest)
@@ -124,6 +128,19 @@ func loopbackHost(host string) bool {
 	}
 	ip, err := netip.ParseAddr(h)
 	return err == nil && ip.IsLoopback()
+}
+
+// proxied reports whether r says it was forwarded by a proxy. A reverse
+// proxy on this machine (nginx's proxy_pass http://127.0.0.1:PORT) makes
+// a request from anywhere look local: loopback address, loopback Host. In
+// local mode, which has no sign-in, such a request is refused.
+func proxied(r *http.Request) bool {
+	for _, k := range []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Real-Ip"} {
+		if _, ok := r.Header[k]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // loopbackAddr reports whether a RemoteAddr is a loopback address.
@@ -287,7 +304,7 @@ var ErrNotSignedIn = errors.New("not signed in to the dashboard")
 func (d *Dashboard) Customer(r *http.Request) (string, error) {
 	a := d.opts.Auth
 	if !a.server() {
-		if !loopbackAddr(r.RemoteAddr) || !loopbackHost(r.Host) {
+		if !loopbackAddr(r.RemoteAddr) || !loopbackHost(r.Host) || proxied(r) {
 			return "", fmt.Errorf("%w: the dashboard serves this machine only (local mode)", ErrNotSignedIn)
 		}
 		return a.local, nil

@@ -407,6 +407,21 @@ func TestLocalModeServesThisMachineOnly(t *testing.T) {
 			}
 		}
 	}
+	// Through a reverse proxy on this machine: loopback address and Host,
+	// but forwarded for someone else.
+	for _, hdr := range []string{"X-Forwarded-For", "Forwarded", "X-Real-IP", "X-Forwarded-Host"} {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.RemoteAddr, r.Host = "127.0.0.1:5000", "127.0.0.1:7314"
+		r.Header.Set(hdr, "192.0.2.7")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusForbidden || !strings.Contains(w.Body.String(), "through a proxy") {
+			t.Errorf("%s in local mode: %d %s", hdr, w.Code, w.Body.String())
+		}
+		if _, err := d.Customer(r); err == nil {
+			t.Errorf("%s in local mode: Customer signed in", hdr)
+		}
+	}
 	// A header naming a customer is refused.
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
 	r.RemoteAddr, r.Host = "127.0.0.1:5000", "127.0.0.1"

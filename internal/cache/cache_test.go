@@ -46,6 +46,17 @@ func (f *fakeClock) Advance(d time.Duration) {
 // newCache returns a Cache with Run running; both end at cleanup.
 func newCache(t testing.TB, opts Options) *Cache {
 	t.Helper()
+	// Redis's own timeouts (defaults 50 ms to read, 250 ms to write) are
+	// for production; under -race with every package's tests at once a
+	// round trip can take longer, the read or write-back is then skipped
+	// by design, and a test waiting for a write-back fails. Tests that need
+	// a timeout to fire set it themselves.
+	if opts.L2ReadTimeout == 0 {
+		opts.L2ReadTimeout = 5 * time.Second
+	}
+	if opts.L2WriteTimeout == 0 {
+		opts.L2WriteTimeout = 5 * time.Second
+	}
 	c, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -376,7 +387,9 @@ func TestRedisKilledAndRestarted(t *testing.T) {
 func TestPendingRetriedOnBusyChannel(t *testing.T) {
 	t.Parallel()
 	r := startRedis(t)
-	a := newCache(t, Options{RedisURL: r.URL()})
+	// The default write timeout, so that a 600 ms write pause makes the
+	// invalidation fail.
+	a := newCache(t, Options{RedisURL: r.URL(), L2WriteTimeout: 250 * time.Millisecond})
 	waitSubscribed(t, a)
 	cl := r.client()
 	ctx := context.Background()

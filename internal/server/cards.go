@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -172,24 +173,40 @@ func cardFileName(tk *query.Ticket) string {
 	return n + "-" + strings.ToLower(tk.ID)
 }
 
-// Artifact reads one of customer's artifacts whole (cards are small).
-func (r *CardRenderer) Artifact(ctx context.Context, customer, id string) (*artifact.Meta, []byte, error) {
+// Artifact reads one of customer's artifacts whole (cards are small). The
+// read is audited under the principal in ctx (query.WithPrincipal; "mcp"
+// when none), whatever its outcome: another customer's id is a not_found.
+func (r *CardRenderer) Artifact(ctx context.Context, customer, id string) (m *artifact.Meta, b []byte, err error) {
+	start := time.Now()
+	principal := query.PrincipalFrom(ctx)
+	if principal == "" {
+		principal = "mcp"
+	}
+	defer func() {
+		outcome, detail := event.OutcomeOK, ""
+		if err != nil {
+			outcome, detail = audit.Outcome(ctx, err), err.Error()
+			if errors.Is(err, artifact.ErrNotFound) {
+				outcome = event.OutcomeNotFound
+			}
+		}
+		if aerr := r.Audit.Record(event.Audit{Principal: principal, Customer: customer, Action: event.ActionFetchedArtifact,
+			Target: id, Bytes: int64(len(b)), DurationMS: time.Since(start).Milliseconds(), Outcome: outcome, Detail: detail}); aerr != nil && err == nil {
+			// The access was not recorded: it is not served.
+			m, b, err = nil, nil, fmt.Errorf("the artifact was not served: the audit log could not record it: %w", aerr)
+		}
+	}()
 	m, body, err := r.Store.Get(ctx, customer, id)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer body.Close()
-	b, err := io.ReadAll(io.LimitReader(body, maxCardArtifactBytes+1))
+	b, err = io.ReadAll(io.LimitReader(body, maxCardArtifactBytes+1))
 	if err != nil {
 		return nil, nil, err
 	}
 	if len(b) > maxCardArtifactBytes {
 		return nil, nil, fmt.Errorf("artifact %s is over %d bytes; download it from the core's /artifacts/%s", id, maxCardArtifactBytes, id)
-	}
-	outcome := event.OutcomeOK
-	if aerr := r.Audit.Record(event.Audit{Principal: "mcp", Customer: customer, Action: event.ActionFetchedArtifact,
-		Target: id, Bytes: int64(len(b)), Outcome: outcome}); aerr != nil {
-		return nil, nil, fmt.Errorf("the artifact was not served: the audit log could not record it: %w", aerr)
 	}
 	return m, b, nil
 }
@@ -297,10 +314,12 @@ func (t *tools) addArtifactResources(s *mcp.Server) {
 		Name: "artifact", Title: "activitybi artifact", URITemplate: artifactScheme + "{id}",
 		Description: "A picture or file activitybi made for you (a chart card, a query's whole result), by the id render_card or a succeeded ticket's result_uri gave.",
 	}, func(ctx context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
-		customer, err := t.opts.Identity(ctx, &mcp.CallToolRequest{Session: nil, Extra: req.Extra})
+		creq := &mcp.CallToolRequest{Session: nil, Extra: req.Extra}
+		customer, err := t.opts.Identity(ctx, creq)
 		if err != nil {
 			return nil, err
 		}
+		ctx = query.WithPrincipal(ctx, principal(creq))
 		id := strings.TrimPrefix(req.Params.URI, artifactScheme)
 		if !artifact.ValidID(id) {
 			return nil, mcp.ResourceNotFoundError(req.Params.URI)
@@ -358,21 +377,26 @@ func (s *Server) cardsHandler(op string) http.HandlerFunc {
 			return
 		}
 		var c CardCall
-		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxCardCall))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&c); err != nil || c.Customer == "" {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "want a JSON CardCall with a customer", "code": codeInvalid})
+		if msg := decodeSocketCall(w, r, maxCardCall, &c, fmt.Sprintf("; a card spec may have at most %d KiB", card.MaxSpecBytes>>10)); msg != "" || c.Customer == "" {
+			if msg == "" {
+				msg = "want a JSON CardCall with a customer"
+			}
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": msg, "code": codeInvalid})
 			return
+		}
+		ctx := r.Context()
+		if c.Principal != "" {
+			ctx = query.WithPrincipal(ctx, c.Principal)
 		}
 		var out any
 		var err error
 		switch op {
 		case "render":
-			out, err = cs.RenderCard(r.Context(), c.Customer, c.Principal, c.Ticket, c.Spec)
+			out, err = cs.RenderCard(ctx, c.Customer, c.Principal, c.Ticket, c.Spec)
 		case "artifact":
 			var m *artifact.Meta
 			var b []byte
-			m, b, err = cs.Artifact(r.Context(), c.Customer, c.Artifact)
+			m, b, err = cs.Artifact(ctx, c.Customer, c.Artifact)
 			if err == nil {
 				out = ArtifactAnswer{Meta: *m, Data: b}
 			}
@@ -435,7 +459,7 @@ func (s *SocketCards) RenderCard(ctx context.Context, customer, principal, ticke
 // Artifact reads an artifact through the core.
 func (s *SocketCards) Artifact(ctx context.Context, customer, id string) (*artifact.Meta, []byte, error) {
 	var a ArtifactAnswer
-	if err := s.call(ctx, "artifact", CardCall{Customer: customer, Artifact: id}, &a); err != nil {
+	if err := s.call(ctx, "artifact", CardCall{Customer: customer, Principal: query.PrincipalFrom(ctx), Artifact: id}, &a); err != nil {
 		return nil, nil, err
 	}
 	return &a.Meta, a.Data, nil
@@ -445,22 +469,103 @@ func (s *SocketCards) Artifact(ctx context.Context, customer, id string) (*artif
 // dashboard session when it has no Authorization header (for
 // /artifacts/{id} over TCP).
 func (s *Server) bearerCustomer(r *http.Request) (string, error) {
+	if who, ok := r.Context().Value(requesterKey{}).(*requester); ok {
+		return who.customer, who.err
+	}
+	who := s.requesterOf(r)
+	return who.customer, who.err
+}
+
+// requester is who asked for an artifact over TCP: the customer and the
+// principal the access is audited under, or why there is none.
+type requester struct {
+	customer, principal string
+	err                 error
+}
+
+type requesterKey struct{}
+
+func (s *Server) requesterOf(r *http.Request) *requester {
 	if s.opts.VerifyToken == nil {
-		return "", errors.New("this core has no tokens")
+		return &requester{err: errors.New("this core has no tokens")}
 	}
 	h := r.Header.Get("Authorization")
 	if h == "" && s.opts.SessionCustomer != nil {
 		if c, err := s.opts.SessionCustomer(r); err == nil {
-			return c, nil
+			return &requester{customer: c, principal: "dashboard"}
 		}
 	}
 	tok, ok := strings.CutPrefix(h, "Bearer ")
 	if !ok || tok == "" {
-		return "", errors.New("send the token of `activitybi token create` as Authorization: Bearer <token>, or sign in to the dashboard")
+		return &requester{err: errors.New("send the token of `activitybi token create` as Authorization: Bearer <token>, or sign in to the dashboard")}
 	}
 	p, err := s.opts.VerifyToken(tok)
 	if err != nil {
-		return "", err
+		return &requester{err: err}
 	}
-	return p.Customer, nil
+	return &requester{customer: p.Customer, principal: "token:" + p.TokenID}
 }
+
+// auditedArtifacts serves GET /artifacts/{id} with h and records every
+// read of a customer's artifact (fetched_artifact, under the token or the
+// dashboard session that asked; another customer's id is a not_found).
+// The record is written once the answer is, since an artifact is streamed:
+// a record that cannot be written is logged and counted by the log.
+func (s *Server) auditedArtifacts(h http.Handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.opts.Audit == nil {
+			h.ServeHTTP(w, r)
+			return
+		}
+		who := s.requesterOf(r)
+		start := time.Now()
+		cw := &countingWriter{ResponseWriter: w, code: http.StatusOK}
+		h.ServeHTTP(cw, r.WithContext(context.WithValue(r.Context(), requesterKey{}, who)))
+		if who.err != nil {
+			return // no customer: nothing of anyone's was read
+		}
+		outcome := event.OutcomeOK
+		switch {
+		case cw.code == http.StatusNotFound:
+			outcome = event.OutcomeNotFound
+		case cw.code >= 500:
+			outcome = event.OutcomeError
+		case cw.code >= 400:
+			outcome = event.OutcomeRefused
+		case r.Context().Err() != nil:
+			outcome = audit.Outcome(r.Context(), r.Context().Err())
+		}
+		detail, size := "", cw.n
+		if outcome != event.OutcomeOK {
+			size = 0 // an error's body, not the artifact
+		}
+		if r.Method == http.MethodHead {
+			detail = "HEAD"
+		} else if cw.code != http.StatusOK {
+			detail = "HTTP " + strconv.Itoa(cw.code)
+		}
+		// Coalesced: a dashboard loads the same pictures on every visit.
+		_ = s.opts.Audit.Coalesce(event.Audit{Principal: who.principal, Customer: who.customer, Action: event.ActionFetchedArtifact,
+			Target: r.PathValue("id"), Bytes: size, DurationMS: time.Since(start).Milliseconds(), Outcome: outcome, Detail: detail})
+	}
+}
+
+// countingWriter notes a response's status and counts its body's bytes.
+type countingWriter struct {
+	http.ResponseWriter
+	code int
+	n    int64
+}
+
+func (w *countingWriter) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *countingWriter) Write(b []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(b)
+	w.n += int64(n)
+	return n, err
+}
+
+func (w *countingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

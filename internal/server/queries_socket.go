@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/activitybi/activitybi/internal/query"
+	"github.com/activitybi/activitybi/internal/sqltmpl"
+	"github.com/activitybi/activitybi/internal/sqltmpl/dataset"
 )
 
 // Edges reach the core's ticket engine over the socket. The socket belongs
@@ -48,10 +50,11 @@ func (s *Server) queriesHandler(op string) http.HandlerFunc {
 			return
 		}
 		var c QueryCall
-		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxQueryCall))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&c); err != nil || c.Customer == "" {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "want a JSON QueryCall with a customer", "code": codeInvalid})
+		if msg := decodeSocketCall(w, r, maxQueryCall, &c, queryCallTooBig); msg != "" || c.Customer == "" {
+			if msg == "" {
+				msg = "want a JSON QueryCall with a customer"
+			}
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": msg, "code": codeInvalid})
 			return
 		}
 		ctx := r.Context()
@@ -85,6 +88,29 @@ func (s *Server) queriesHandler(op string) http.HandlerFunc {
 		}
 		writeJSON(w, http.StatusOK, out)
 	}
+}
+
+// queryCallTooBig says what makes a /v1/queries/* call big, and how big
+// each part may be.
+var queryCallTooBig = fmt.Sprintf("; a dataset spec may have at most %d KiB and a template's params %d KiB",
+	dataset.MaxSpecBytes>>10, sqltmpl.MaxParamsBytes>>10)
+
+// decodeSocketCall decodes an edge's call, of at most limit bytes, into v
+// and returns what is wrong with it, or "". The answer goes back to the
+// tool's caller, so it says what to change: a call over the limit names
+// the limit and tooBig its parts' own.
+func decodeSocketCall(w http.ResponseWriter, r *http.Request, limit int64, v any, tooBig string) string {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return fmt.Sprintf("the request is over the %d KiB the core takes from an edge%s", limit>>10, tooBig)
+	case err != nil:
+		return "the core could not read the edge's request (are the edge and the core of one version?): " + err.Error()
+	}
+	return ""
 }
 
 func codeOf(err error) (string, int) {

@@ -208,7 +208,7 @@ func New(opts Options) (*Server, error) {
 		s.handle(mux, "/", opts.Dashboard.ServeHTTP)
 	}
 	if opts.Artifacts != nil {
-		s.handle(mux, "GET /artifacts/{id}", opts.Artifacts.Handler(s.bearerCustomer).ServeHTTP)
+		s.handle(mux, "GET /artifacts/{id}", s.auditedArtifacts(opts.Artifacts.Handler(s.bearerCustomer)))
 	}
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 

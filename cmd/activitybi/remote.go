@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -60,6 +61,9 @@ const (
 	// is unreachable or refuses the token.
 	remoteRetryMin = 250 * time.Millisecond
 	remoteRetryMax = 30 * time.Second
+	// remoteRequestTimeout bounds one request (a full body over a slow
+	// link included), as upload.RemoteSink's own client does.
+	remoteRequestTimeout = 2 * time.Minute
 )
 
 // envToken is the name of the variable holding the --remote token
@@ -67,23 +71,39 @@ const (
 const envToken = config.EnvToken
 
 // checkRemoteURL accepts https, and plain http only to a loopback host:
-// the token and the events must not cross a network in clear text.
+// the token and the events must not cross a network in clear text. Its
+// errors never show the URL's user info, query or fragment (where a token
+// put by mistake would be) or, when it does not parse, the URL itself: they
+// go to stderr, which Claude clients keep in their logs.
 func checkRemoteURL(raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("--remote %q: %w", raw, err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // ue's message holds the whole URL
+		}
+		return nil, fmt.Errorf("--remote: not a URL: %w", err)
 	}
 	if u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return nil, fmt.Errorf("--remote %q: want the server's URL, e.g. https://activitybi.example.com", raw)
+		// Not shown: it may be the token, given to the wrong flag.
+		return nil, errors.New("--remote: want the server's URL, e.g. https://activitybi.example.com")
 	}
-	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return nil, fmt.Errorf("--remote %q: the URL must not carry a query, fragment or user info (the token goes in --token)", raw)
+	shown := safeURL(u)
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil || u.ForceQuery {
+		return nil, fmt.Errorf("--remote %q: the URL must not carry a query, fragment or user info (the token goes in --token)", shown)
 	}
 	if u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
 		return nil, fmt.Errorf("--remote %q: plain http is allowed only to a server on this machine (localhost, 127.0.0.1, ::1); "+
-			"use https:// so the token and the events are not sent in clear text", raw)
+			"use https:// so the token and the events are not sent in clear text", shown)
 	}
 	return u, nil
+}
+
+// safeURL is u without user info, query and fragment.
+func safeURL(u *url.URL) string {
+	c := *u
+	c.User, c.RawQuery, c.ForceQuery, c.Fragment, c.RawFragment = nil, "", false, "", ""
+	return c.String()
 }
 
 func isLoopbackHost(h string) bool {
@@ -192,6 +212,32 @@ type shipper struct {
 	sink                  *upload.RemoteSink
 	up                    *upload.Uploader
 	warnedLockUnsupported bool
+	// watch sees every answer of the server: a refused token stops the
+	// uploader and gives the lock up (see run).
+	watch *tokenWatch
+}
+
+// tokenWatch is the sink's transport: it notes the server refusing the
+// token (401, 403), so that an edge with a revoked or expired token does
+// not hold the shipper lock against a sibling edge whose token is valid.
+type tokenWatch struct {
+	next    *http.Transport
+	refused chan struct{} // 1 buffered: a refusal not yet acted on
+}
+
+func newTokenWatch() *tokenWatch {
+	return &tokenWatch{next: http.DefaultTransport.(*http.Transport).Clone(), refused: make(chan struct{}, 1)}
+}
+
+func (w *tokenWatch) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := w.next.RoundTrip(r)
+	if err == nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
+		select {
+		case w.refused <- struct{}{}:
+		default:
+		}
+	}
+	return resp, err
 }
 
 // acquire takes the shipper lock without waiting and, the first time it
@@ -209,8 +255,12 @@ func (s *shipper) acquire() (bool, error) {
 		// The uploader recovers again before it reads, and every 2 s.
 		s.a.log.Warn("recover remote spool", "err", err)
 	}
+	if s.watch == nil {
+		s.watch = newTokenWatch()
+	}
 	s.sink, err = upload.NewRemoteSink(upload.RemoteOptions{
 		URL: s.url, Token: s.token, StateDir: s.dir, UserAgent: "activitybi/" + versionString(), Logger: s.a.log,
+		HTTPClient: &http.Client{Timeout: remoteRequestTimeout, Transport: s.watch},
 	})
 	if err == nil {
 		s.up, err = upload.New(upload.Options{
@@ -228,7 +278,12 @@ func (s *shipper) acquire() (bool, error) {
 }
 
 // run ships until ctx ends, taking over from a sibling edge when it exits.
+// When the server refuses this edge's token (revoked, expired), it stops
+// shipping and gives the lock up, so that a sibling edge with a valid token
+// ships the spool (every record of it: the spool is the person's); it
+// tries again later, less and less often while the token stays refused.
 func (s *shipper) run(ctx context.Context) {
+	wait, refusals := shipperLockRetry, 0
 	for {
 		ok, err := s.acquire()
 		if err != nil && !s.warnedLockUnsupported {
@@ -236,17 +291,54 @@ func (s *shipper) run(ctx context.Context) {
 			s.a.log.Error("cannot ship the remote spool; events stay in it", "spool", s.spoolDir, "err", err)
 		}
 		if ok {
-			if err := s.up.Run(ctx); err != nil {
-				s.a.log.Error("remote shipping stopped; events stay in the spool", "err", err)
+			refused, err := s.ship(ctx)
+			if ctx.Err() != nil {
+				return
 			}
-			return
+			switch {
+			case refused:
+				refusals++
+				wait = min(shipperLockRetry<<refusals, remoteRetryMax)
+				s.a.log.Warn("the server refuses this edge's token: another edge of this spool may ship it",
+					"remote", s.url, "retry_in", wait)
+			case err != nil:
+				wait = remoteRetryMax
+				s.a.log.Error("remote shipping stopped; events stay in the spool; retrying", "err", err, "retry_in", wait)
+			}
+			s.release()
+		} else {
+			wait, refusals = shipperLockRetry, 0
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(shipperLockRetry):
+		case <-time.After(wait):
 		}
 	}
+}
+
+// ship runs the uploader until ctx ends or the server refuses the token.
+func (s *shipper) ship(ctx context.Context) (refused bool, err error) {
+	select { // a refusal seen before (by drain, or an earlier run) is old news
+	case <-s.watch.refused:
+	default:
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		select {
+		case <-s.watch.refused:
+			refused = true
+			cancel()
+		case <-rctx.Done():
+		}
+	}()
+	err = s.up.Run(rctx)
+	cancel()
+	<-stopped
+	return refused, err
 }
 
 // drain ships what is left, for at most remoteDrainTimeout, unless a
@@ -273,6 +365,9 @@ func (s *shipper) release() {
 	if s.sink != nil {
 		s.sink.Close()
 		s.sink = nil
+	}
+	if s.watch != nil {
+		s.watch.next.CloseIdleConnections()
 	}
 	s.up = nil
 	if s.lock != nil {

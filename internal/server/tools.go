@@ -172,8 +172,22 @@ type tools struct {
 // backpressure — never as a protocol error.
 type toolFunc func(ctx context.Context, req *mcp.CallToolRequest, customer string) (any, error)
 
+// toolNames are the tools this package serves. An edge's metrics report
+// (POST /v1/edges/metrics) is counted only for these, so its labels stay
+// bounded whatever a process on the socket sends; add panics on a tool
+// missing here, so a new tool fails every test that registers it until it
+// is listed.
+var toolNames = map[string]bool{
+	"log_event": true, "log_insight": true, "get_context": true, "list_templates": true,
+	"submit_query": true, "get_query_status": true, "get_query_result": true, "cancel_query": true,
+	"render_card": true,
+}
+
 func (t *tools) add(s *mcp.Server, tool *mcp.Tool, f toolFunc) {
 	name := tool.Name
+	if !toolNames[name] {
+		panic("server: tool " + name + " is not in toolNames")
+	}
 	s.AddTool(tool, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		start := time.Now()
 		res, outcome := t.call(ctx, req, name, f)
@@ -757,19 +771,6 @@ func (e *EdgeMetrics) putBack(c []ToolCallStat, dropped int64) {
 
 var knownOutcomes = map[string]bool{"ok": true, "invalid": true, "backpressure": true, "unauthenticated": true, "error": true}
 
-// validToolName: lower snake case, at most 64 bytes (MCP tool names of ours).
-func validToolName(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !(c >= 'a' && c <= 'z' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
-
 // record adds an edge's report (surface stdio).
 func (m *ToolMetrics) record(r *EdgeReport) {
 	if m == nil {
@@ -777,7 +778,7 @@ func (m *ToolMetrics) record(r *EdgeReport) {
 	}
 	for _, c := range r.Calls {
 		// Labels stay bounded whatever a report says.
-		if !knownOutcomes[c.Outcome] || !validToolName(c.Tool) {
+		if !knownOutcomes[c.Outcome] || !toolNames[c.Tool] {
 			continue
 		}
 		m.observe(c.Tool, c.Outcome, "stdio", time.Duration(c.Micros)*time.Microsecond)

@@ -593,3 +593,23 @@ func connectInMemory(t testing.TB, s *mcp.Server) *mcp.ClientSession {
 	t.Cleanup(func() { cs.Close() })
 	return cs
 }
+
+// TestEdgeReportLabelsBounded: an edge's metrics report is counted only for
+// the tools this package serves and the known outcomes; anything else a
+// process on the socket sends makes no new series.
+func TestEdgeReportLabelsBounded(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	m, err := NewToolMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &EdgeReport{Calls: []ToolCallStat{{Tool: "log_event", Outcome: "ok", Micros: 10}, {Tool: "log_event", Outcome: "surprise"}}}
+	for i := range 100 {
+		r.Calls = append(r.Calls, ToolCallStat{Tool: fmt.Sprintf("made_up_tool_%c", 'a'+i%26), Outcome: "ok"})
+	}
+	m.record(r)
+	if n := testutil.CollectAndCount(m.calls); n != 1 {
+		t.Fatalf("%d call series after a report of made-up tools, want 1 (log_event ok)", n)
+	}
+}

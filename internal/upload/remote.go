@@ -569,6 +569,12 @@ func (s *RemoteSink) post(ctx context.Context, path, source string, recs []remot
 		}
 		*rejected = append(*rejected, rejection{kind: recs[0].kind, id: recs[0].id, reason: "too large for the server: " + serverMsg})
 		return nil
+	case code == http.StatusBadRequest && !activitybiError(rb):
+		// Not our server's answer (a proxy's page, or --remote naming
+		// another site): it says nothing about the records, which stay in
+		// the spool.
+		return &remoteError{status: code, msg: fmt.Sprintf("remote: POST %s: 400 %s, but not from an activitybi server (is --remote the server's address, and does a proxy in between pass the request through?); records stay in the spool and are re-sent",
+			s.base+path, serverMsg)}
 	case code == http.StatusBadRequest:
 		// The server refuses the request's data (an unknown ?source=, a
 		// body it cannot read): the same request fails again, so let the
@@ -608,6 +614,15 @@ func tally(res *warehouse.LoadResult, kind string, dup bool) {
 }
 
 // errorMessage is the "error" of a JSON error body, or the body's start.
+// activitybiError reports whether b is the JSON error body activitybi's
+// server answers with ({"error": "..."}).
+func activitybiError(b []byte) bool {
+	var e struct {
+		Error string `json:"error"`
+	}
+	return json.Unmarshal(b, &e) == nil && e.Error != ""
+}
+
 func errorMessage(b []byte) string {
 	var e struct {
 		Error string `json:"error"`

@@ -35,7 +35,7 @@ type fakeServer struct {
 
 	mu       sync.Mutex
 	token    string
-	faults   []int             // status codes for the next requests, in turn
+	faults   []int             // status codes for the next requests, in turn; negative: answered as a proxy would (HTML body)
 	reject   map[string]string // id -> reason: answered "rejected"
 	events   map[string]event.Input
 	insights map[string]event.InsightInput
@@ -85,6 +85,12 @@ func (f *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
 	if len(f.faults) > 0 {
 		code := f.faults[0]
 		f.faults = f.faults[1:]
+		if code < 0 {
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(-code)
+			fmt.Fprintf(w, "<html><body><h1>%d Bad Request</h1>nginx</body></html>", -code)
+			return
+		}
 		if code == http.StatusTooManyRequests {
 			w.Header().Set("Retry-After", "1")
 		}
@@ -518,6 +524,33 @@ func TestRemoteSingleRejectionWrapsErrRecordRejected(t *testing.T) {
 	}
 	if offs, err := sink.Offsets(context.Background()); err != nil || len(offs) != 0 {
 		t.Fatalf("offsets written for a failed batch: %v %v", offs, err)
+	}
+}
+
+// TestRemoteForeign400IsRetried: a 400 that is not the server's own JSON
+// error (a proxy, or --remote naming another site) says nothing about the
+// records: they are re-sent, not quarantined.
+func TestRemoteForeign400IsRetried(t *testing.T) {
+	t.Parallel()
+	b := remoteSetup(t)
+	// More 400s than it takes to isolate each record: the old sink
+	// quarantined both records after three requests.
+	b.fake.set(func(f *fakeServer) { f.faults = []int{-400, -400, -400, -400} })
+	w := spoolWriter(t, b.spool)
+	appendEvents(t, w, "proxy-", 0, 2)
+	w.Close()
+
+	u, _ := b.uploader(t, nil)
+	if err := drainCtx(t, u, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	_, _, received, _ := b.fake.snapshot()
+	checkOnce(t, received, ids("proxy-", 0, 2))
+	if st := u.Status(); st.Quarantined != 0 {
+		t.Fatalf("%d records quarantined for a proxy's 400", st.Quarantined)
+	}
+	if _, err := os.Stat(filepath.Join(b.state, RemoteQuarantineFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("records quarantined for a proxy's 400")
 	}
 }
 

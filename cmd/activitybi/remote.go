@@ -181,6 +181,12 @@ func (a *app) runRemoteEdge(ctx context.Context, o edgeOptions) error {
 	}
 	sh := &shipper{a: a, url: u.String(), token: token, dir: dir, spoolDir: spoolDir}
 	defer sh.release()
+	// The server's other tools, forwarded (remote_tools.go).
+	fwdCtx, stopFwd := context.WithCancel(ctx)
+	fwd := newForwarder(a, u, token, ms)
+	var fwdDone sync.WaitGroup
+	fwdDone.Go(func() { fwd.run(fwdCtx) })
+	defer func() { stopFwd(); fwdDone.Wait() }()
 
 	shipCtx, stopShip := context.WithCancel(ctx)
 	var shipDone sync.WaitGroup

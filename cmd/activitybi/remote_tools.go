@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// The remote edge logs through its own spool (log_event, log_insight) and
+// forwards every other tool the server offers — get_context, the query
+// tools, render_card — to the server's /mcp, as an MCP client holding the
+// --remote token: the server answers as for any client of that token, its
+// customer and its audit records included. The tools are added once the
+// server first answers (clients are told: tools/list_changed); until then,
+// and while the server is unreachable, a forwarded call is a tool error
+// that says so.
+
+const (
+	// forwardRetryMin and forwardRetryMax pace the edge's attempts to reach
+	// the server's /mcp.
+	forwardRetryMin = time.Second
+	forwardRetryMax = 30 * time.Second
+	// forwardCallTimeout bounds one forwarded call (the query tools wait
+	// up to 25 s for a ticket on the server).
+	forwardCallTimeout = 2 * time.Minute
+)
+
+// localTools are the tools the remote edge serves itself.
+var localTools = map[string]bool{"log_event": true, "log_insight": true}
+
+// forwarder holds the edge's client session with the server.
+type forwarder struct {
+	a        *app
+	endpoint string
+	token    string
+	ms       *mcp.Server
+
+	mu    sync.Mutex
+	cs    *mcp.ClientSession
+	added map[string]bool
+}
+
+// bearerAuth adds the token to every request to the server.
+type bearerAuth struct {
+	token string
+	next  http.RoundTripper
+}
+
+func (b bearerAuth) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return b.next.RoundTrip(r)
+}
+
+func newForwarder(a *app, u *url.URL, token string, ms *mcp.Server) *forwarder {
+	return &forwarder{a: a, endpoint: strings.TrimRight(u.String(), "/") + "/mcp", token: token, ms: ms, added: map[string]bool{}}
+}
+
+// run connects and reconnects until ctx ends.
+func (f *forwarder) run(ctx context.Context) {
+	wait := forwardRetryMin
+	for {
+		cs, err := f.connect(ctx)
+		if err == nil {
+			wait = forwardRetryMin
+			stop := context.AfterFunc(ctx, func() { cs.Close() })
+			cs.Wait() // the session ended: the server went away or restarted, or ctx ended
+			stop()
+			f.drop(cs)
+		} else if ctx.Err() == nil {
+			f.a.log.Debug("remote edge: the server's tools are not reachable yet; retrying", "err", err, "retry_in", wait)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, forwardRetryMax)
+	}
+}
+
+// connect opens a session with the server and offers the tools it lists
+// that the edge does not serve itself.
+func (f *forwarder) connect(ctx context.Context) (*mcp.ClientSession, error) {
+	hc := &http.Client{Transport: bearerAuth{token: f.token, next: http.DefaultTransport}}
+	client := mcp.NewClient(&mcp.Implementation{Name: "activitybi-remote-edge", Version: versionString()}, nil)
+	cctx, cancel := context.WithTimeout(ctx, forwardCallTimeout)
+	defer cancel()
+	cs, err := client.Connect(cctx, &mcp.StreamableClientTransport{Endpoint: f.endpoint, HTTPClient: hc}, nil)
+	if err != nil {
+		return nil, err
+	}
+	res, err := cs.ListTools(cctx, nil)
+	if err != nil {
+		cs.Close()
+		return nil, fmt.Errorf("list the server's tools: %w", err)
+	}
+	f.mu.Lock()
+	f.cs = cs
+	var add []*mcp.Tool
+	for _, t := range res.Tools {
+		if !localTools[t.Name] && !f.added[t.Name] && t.InputSchema != nil {
+			f.added[t.Name] = true
+			add = append(add, t)
+		}
+	}
+	f.mu.Unlock()
+	for _, t := range add {
+		name := t.Name
+		f.ms.AddTool(t, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			return f.call(ctx, name, req)
+		})
+	}
+	return cs, nil
+}
+
+func (f *forwarder) drop(cs *mcp.ClientSession) {
+	f.mu.Lock()
+	if f.cs == cs {
+		f.cs = nil
+	}
+	f.mu.Unlock()
+}
+
+// call forwards one tool call; an unreachable server is a tool error.
+func (f *forwarder) call(ctx context.Context, name string, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	f.mu.Lock()
+	cs := f.cs
+	f.mu.Unlock()
+	if cs == nil {
+		return toolError(fmt.Sprintf("%s is answered by the activitybi server, which this edge cannot reach right now; events are still logged locally and shipped later", name)), nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, forwardCallTimeout)
+	defer cancel()
+	// Not the caller's _meta: it belongs to the client's own session with
+	// this edge (its protocol version, its progress token), not to the
+	// edge's session with the server.
+	res, err := cs.CallTool(cctx, &mcp.CallToolParams{Name: name, Arguments: req.Params.Arguments})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		var werr *jsonrpc.Error
+		if errors.As(err, &werr) {
+			return nil, err // the server's own protocol error: pass it on
+		}
+		f.drop(cs)
+		cs.Close()
+		return toolError(fmt.Sprintf("%s: the activitybi server did not answer: %v", name, err)), nil
+	}
+	return res, nil
+}
+
+func toolError(msg string) *mcp.CallToolResult {
+	return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: msg}}}
+}

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// TestRemoteEdgeForwardsServerTools: besides logging through its own spool,
+// the remote edge offers the server's other tools (list_templates, the
+// query tools, get_context, render_card) and forwards them under its token:
+// a query through the edge sees the token's customer's rows and no one
+// else's, and the server audits the access under the token.
+func TestRemoteEdgeForwardsServerTools(t *testing.T) {
+	t.Parallel()
+	srv := newEnv(t)
+	c := srv.startCore()
+	defer c.stop(t)
+	tok, _, _ := srv.createToken("--customer", "remote-carol")
+	other, _, _ := srv.createToken("--customer", "remote-dave")
+	remote := "http://" + c.info.Addr
+
+	// Someone else's rows on the same server.
+	dave := newEnv(t).startRemoteEdge(remote, other)
+	for i := range 3 {
+		dave.call(t, "log_event", map[string]any{"activity": "submitted_prompt", "activity_id": fmt.Sprintf("d-%d", i)})
+	}
+	ed := newEnv(t).startRemoteEdge(remote, tok)
+	for i := range 4 {
+		ed.call(t, "log_event", map[string]any{"activity": "called_tool", "activity_id": fmt.Sprintf("c-%d", i),
+			"features": map[string]any{"tool": "Bash"}})
+	}
+	srv.waitCount(`SELECT count(*) FROM claude_stream`, 7, 30*time.Second)
+
+	// The forwarded tools appear once the edge has reached the server.
+	var names []string
+	waitFor(t, 30*time.Second, func() bool {
+		res, err := ed.cs.ListTools(context.Background(), nil)
+		if err != nil {
+			return false
+		}
+		names = names[:0]
+		for _, tl := range res.Tools {
+			names = append(names, tl.Name)
+		}
+		return strings.Contains(strings.Join(names, " "), "submit_query")
+	})
+	for _, want := range []string{"log_event", "log_insight", "get_context", "list_templates", "submit_query",
+		"get_query_status", "get_query_result", "cancel_query", "render_card"} {
+		if !strings.Contains(" "+strings.Join(names, " ")+" ", " "+want+" ") {
+			t.Errorf("the remote edge does not offer %s: %v", want, names)
+		}
+	}
+
+	lt := ed.call(t, "list_templates", map[string]any{})
+	if !strings.Contains(fmt.Sprint(lt["templates"]), "top_activities") {
+		t.Fatalf("list_templates through the edge: %v", lt)
+	}
+	sub := ed.call(t, "submit_query", map[string]any{"template": "top_activities", "params": map[string]any{"limit": 5}})
+	id, _ := sub["ticket"].(string)
+	st := ed.call(t, "get_query_status", map[string]any{"ticket": id, "wait_seconds": 30})
+	if st["state"] != "succeeded" || st["rows"] != float64(1) {
+		t.Fatalf("status through the edge: %v", st)
+	}
+	page := ed.call(t, "get_query_result", map[string]any{"ticket": id})
+	if got := fmt.Sprint(page["rows"]); !strings.Contains(got, "called_tool") || strings.Contains(got, "submitted_prompt") {
+		t.Fatalf("carol's result through the edge: %s", got)
+	}
+	// A customer argument is refused by the server, through the edge too.
+	res, err := ed.cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "get_context", Arguments: map[string]any{"customer": "remote-dave"}})
+	if err != nil || !res.IsError {
+		t.Fatalf("get_context naming a customer through the edge: %v %+v", err, res)
+	}
+	// The server audited carol's query under her token.
+	srv.waitCount(`SELECT (count(*) >= 1)::INT FROM audit_log WHERE customer_id = 'remote-carol' AND principal LIKE 'token:%' AND action LIKE '%query%'`, 1, 30*time.Second)
+	ed.closeClean(t)
+	dave.closeClean(t)
+}

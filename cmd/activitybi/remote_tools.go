@@ -16,7 +16,8 @@ import (
 
 // The remote edge logs through its own spool (log_event, log_insight) and
 // forwards every other tool the server offers — get_context, the query
-// tools, render_card — to the server's /mcp, as an MCP client holding the
+// tools, render_card — and reads of its resources (artifacts) to the
+// server's /mcp, as an MCP client holding the
 // --remote token: the server answers as for any client of that token, its
 // customer and its audit records included. The tools are added once the
 // server first answers (clients are told: tools/list_changed); until then,
@@ -119,7 +120,35 @@ func (f *forwarder) connect(ctx context.Context) (*mcp.ClientSession, error) {
 			return f.call(ctx, name, req)
 		})
 	}
+	// The server's resource templates too (activitybi://artifacts/{id}: a
+	// card, a query's whole result), so that the links its tools answer
+	// with can be read through the edge.
+	if rts, err := cs.ListResourceTemplates(cctx, nil); err == nil {
+		for _, rt := range rts.ResourceTemplates {
+			f.mu.Lock()
+			seen := f.added["template:"+rt.URITemplate]
+			f.added["template:"+rt.URITemplate] = true
+			f.mu.Unlock()
+			if !seen {
+				f.ms.AddResourceTemplate(rt, f.read)
+			}
+		}
+	}
 	return cs, nil
+}
+
+// read forwards a resources/read; an unreachable server is an error that
+// says so.
+func (f *forwarder) read(ctx context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
+	f.mu.Lock()
+	cs := f.cs
+	f.mu.Unlock()
+	if cs == nil {
+		return nil, fmt.Errorf("%s is kept by the activitybi server, which this edge cannot reach right now", req.Params.URI)
+	}
+	cctx, cancel := context.WithTimeout(ctx, forwardCallTimeout)
+	defer cancel()
+	return cs.ReadResource(cctx, &mcp.ReadResourceParams{URI: req.Params.URI})
 }
 
 func (f *forwarder) drop(cs *mcp.ClientSession) {

@@ -66,6 +66,12 @@ func TestRemoteEdgeForwardsServerTools(t *testing.T) {
 	if st["state"] != "succeeded" || st["rows"] != float64(1) {
 		t.Fatalf("status through the edge: %v", st)
 	}
+	// The whole result is an artifact on the server, read through the edge.
+	uri, _ := st["result_uri"].(string)
+	whole, err := ed.cs.ReadResource(context.Background(), &mcp.ReadResourceParams{URI: uri})
+	if err != nil || len(whole.Contents) != 1 || !strings.Contains(whole.Contents[0].Text, "called_tool") {
+		t.Fatalf("resources/read %q through the edge: %v %+v", uri, err, whole)
+	}
 	page := ed.call(t, "get_query_result", map[string]any{"ticket": id})
 	if got := fmt.Sprint(page["rows"]); !strings.Contains(got, "called_tool") || strings.Contains(got, "submitted_prompt") {
 		t.Fatalf("carol's result through the edge: %s", got)

@@ -469,20 +469,6 @@ func clip(s string) string {
 	return s[:cut] + "…"
 }
 
-// auditText is a caller's string (a template name as given) as an audit
-// record's target holds it: clipped, invalid UTF-8 and control characters
-// replaced by U+FFFD. The audit log refuses a record with either
-// (event.ValidateAudit), and a refused record would leave the submission
-// unrecorded.
-func auditText(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return utf8.RuneError
-		}
-		return r
-	}, strings.ToValidUTF8(clip(s), string(utf8.RuneError)))
-}
-
 // Submit compiles req, checks the customer's budget and the queues, and
 // returns the queued ticket at once; the query runs on a worker. A budget
 // error is a *BudgetError; a full queue wraps ErrBusy; a bad request
@@ -496,7 +482,7 @@ func (e *Engine) Submit(ctx context.Context, customer, principal string, req Req
 	refuse := func(outcome string, err error) (*Ticket, error) {
 		e.m.submits.WithLabelValues(outcome).Inc()
 		e.audit(AuditEntry{At: now, Principal: principal, Customer: customer, Action: "submit_query",
-			Target: auditText(target), Outcome: outcome, Detail: err.Error()})
+			Target: clip(target), Outcome: outcome, Detail: err.Error()})
 		return nil, err
 	}
 	if customer == "" {
@@ -561,7 +547,7 @@ func (e *Engine) Submit(ctx context.Context, customer, principal string, req Req
 	e.signal(e.wake)
 	e.m.submits.WithLabelValues("ok").Inc()
 	e.audit(AuditEntry{At: now, Principal: principal, Customer: customer, Action: "submit_query",
-		Target: auditText(target) + " " + snap.ID + " " + snap.QueryHash, Outcome: "ok"})
+		Target: clip(target) + " " + snap.ID + " " + snap.QueryHash, Outcome: "ok"})
 	return snap, nil
 }
 

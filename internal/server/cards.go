@@ -519,7 +519,7 @@ func (s *Server) auditedArtifacts(h http.Handler) http.HandlerFunc {
 		}
 		who := s.requesterOf(r)
 		start := time.Now()
-		cw := &countingWriter{ResponseWriter: w, code: http.StatusOK}
+		cw := &countingWriter{statusWriter: statusWriter{ResponseWriter: w, code: http.StatusOK}}
 		h.ServeHTTP(cw, r.WithContext(context.WithValue(r.Context(), requesterKey{}, who)))
 		if who.err != nil {
 			return // no customer: nothing of anyone's was read
@@ -550,16 +550,11 @@ func (s *Server) auditedArtifacts(h http.Handler) http.HandlerFunc {
 	}
 }
 
-// countingWriter notes a response's status and counts its body's bytes.
+// countingWriter is statusWriter (handle's) that also counts the body's
+// bytes.
 type countingWriter struct {
-	http.ResponseWriter
-	code int
-	n    int64
-}
-
-func (w *countingWriter) WriteHeader(code int) {
-	w.code = code
-	w.ResponseWriter.WriteHeader(code)
+	statusWriter
+	n int64
 }
 
 func (w *countingWriter) Write(b []byte) (int, error) {
@@ -567,5 +562,3 @@ func (w *countingWriter) Write(b []byte) (int, error) {
 	w.n += int64(n)
 	return n, err
 }
-
-func (w *countingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -200,8 +200,8 @@ func hasLiteral(b []byte, i int, lit string) bool {
 // value (DuckDB: "Malformed JSON ... no low surrogate in string"): a
 // record holding one would be acknowledged and then never load.
 func loneSurrogate(b []byte) int {
-	// In valid JSON every backslash starts an escape: \uXXXX or one of
-	// two bytes.
+	// In valid JSON every backslash starts an escape: a backslash, u
+	// and four hex digits, or one of two bytes.
 	for i := bytes.IndexByte(b, '\\'); i >= 0; {
 		next := i + 2
 		if i+6 <= len(b) && b[i+1] == 'u' {

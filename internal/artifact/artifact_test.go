@@ -423,6 +423,23 @@ func TestPendingRowDuringPut(t *testing.T) {
 	}
 }
 
+// pendingRow stores the row a Put writes before its bytes (pending until
+// pendingTTL), as a process that died mid-Put leaves it, for alice.
+func pendingRow(t *testing.T, b *bundle) warehouse.ArtifactRow {
+	t.Helper()
+	now := b.clock.Now()
+	id, err := newID(now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := warehouse.ArtifactRow{ID: id, Customer: "alice", Key: blobKey("alice", id), ContentType: "text/csv",
+		Kind: "query_result", CreatedAt: now, ExpiresAt: now.Add(pendingTTL)}
+	if err := b.db.PutArtifact(context.Background(), row); err != nil {
+		t.Fatal(err)
+	}
+	return row
+}
+
 // TestCrashedPutIsSwept builds what a process that died in the middle of a
 // Put leaves behind (the pending row, part of the blob) and checks that the
 // sweep removes both once the pending row expires.
@@ -433,16 +450,8 @@ func TestCrashedPutIsSwept(t *testing.T) {
 			t.Parallel()
 			s, b := setup(t, Options{URL: be.url})
 			ctx := context.Background()
-			now := b.clock.Now()
-			id, err := newID(now)
-			if err != nil {
-				t.Fatal(err)
-			}
-			row := warehouse.ArtifactRow{ID: id, Customer: "alice", Key: blobKey("alice", id), ContentType: "text/csv",
-				Kind: "query_result", CreatedAt: now, ExpiresAt: now.Add(pendingTTL)}
-			if err := b.db.PutArtifact(ctx, row); err != nil {
-				t.Fatal(err)
-			}
+			row := pendingRow(t, b)
+			id := row.ID
 			if err := s.bucket.WriteAll(ctx, row.Key, []byte("half a res"), nil); err != nil {
 				t.Fatal(err)
 			}
@@ -474,16 +483,7 @@ func TestCrashedPutLeavesNoTempFile(t *testing.T) {
 	t.Parallel()
 	s, b := setup(t, Options{})
 	ctx := context.Background()
-	now := b.clock.Now()
-	id, err := newID(now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	row := warehouse.ArtifactRow{ID: id, Customer: "alice", Key: blobKey("alice", id), ContentType: "text/csv",
-		Kind: "query_result", CreatedAt: now, ExpiresAt: now.Add(pendingTTL)}
-	if err := b.db.PutArtifact(ctx, row); err != nil {
-		t.Fatal(err)
-	}
+	row := pendingRow(t, b)
 	// The Put's write as it stands when the process dies: bytes in the
 	// temporary file, no Close (so no rename, no clean-up).
 	var file *os.File

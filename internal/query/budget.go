@@ -60,6 +60,12 @@ func (c *custState) check(b Budget, now time.Time) *BudgetError {
 		return &BudgetError{Budget: BudgetConcurrent, Limit: float64(b.Concurrent), Used: float64(c.unfinished),
 			RetryAfter: time.Second}
 	}
+	return c.checkEngine(b, now)
+}
+
+// checkEngine is check's engine-time part: today's engine time against
+// b.EngineSecondsPerDay.
+func (c *custState) checkEngine(b Budget, now time.Time) *BudgetError {
 	c.rollDay(now)
 	if c.engine >= time.Duration(b.EngineSecondsPerDay)*time.Second {
 		return &BudgetError{Budget: BudgetEngineSeconds, Limit: float64(b.EngineSecondsPerDay),

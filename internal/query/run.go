@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 	"sync"
 	"time"
@@ -108,7 +107,7 @@ func (e *Engine) worker(ctx context.Context) {
 func (e *Engine) engineSpentLocked(t *ticket) bool {
 	now := e.opts.Now().UTC()
 	cs := e.custs[t.customer]
-	be := cs.check(Budget{PerMinute: math.MaxInt, Concurrent: math.MaxInt, EngineSecondsPerDay: e.opts.Budget.EngineSecondsPerDay}, now)
+	be := cs.checkEngine(e.opts.Budget, now)
 	if be == nil {
 		return false
 	}

@@ -65,6 +65,7 @@ import (
 	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
 
+	"github.com/activitybi/activitybi/internal/redact"
 	"github.com/activitybi/activitybi/internal/telemetry"
 	"github.com/activitybi/activitybi/internal/warehouse"
 )
@@ -259,7 +260,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	}
 	if err != nil {
 		_ = b.Close()
-		where := redactURL(o.URL)
+		where := redact.URL(o.URL)
 		if o.URL == "" {
 			where = filepath.Join(o.DataDir, defaultDirName)
 		}

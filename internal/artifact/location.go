@@ -14,6 +14,8 @@ import (
 	"gocloud.dev/blob/fileblob"
 	"gocloud.dev/blob/memblob"
 	"gocloud.dev/blob/s3blob"
+
+	"github.com/activitybi/activitybi/internal/redact"
 )
 
 // defaultDirName is the folder under the data directory that holds the
@@ -60,36 +62,36 @@ func parseLocation(raw, dataDir string) (*location, error) {
 		return nil, fmt.Errorf("artifact: Options.URL is not a URL: %w (want file:///abs/dir, s3://bucket?region=..., or mem://)", err)
 	}
 	if u.Opaque != "" || !strings.HasPrefix(raw[len(u.Scheme):], "://") {
-		return nil, fmt.Errorf("artifact: URL %s: want scheme://..., e.g. file:///abs/dir, s3://bucket?region=..., or mem://", redactURL(raw))
+		return nil, fmt.Errorf("artifact: URL %s: want scheme://..., e.g. file:///abs/dir, s3://bucket?region=..., or mem://", redact.URL(raw))
 	}
 	if u.User != nil {
-		return nil, fmt.Errorf("artifact: URL %s: credentials do not go in the URL; use the AWS environment (AWS_ACCESS_KEY_ID, AWS_PROFILE, ...)", redactURL(raw))
+		return nil, fmt.Errorf("artifact: URL %s: credentials do not go in the URL; use the AWS environment (AWS_ACCESS_KEY_ID, AWS_PROFILE, ...)", redact.URL(raw))
 	}
 	if u.Fragment != "" {
-		return nil, fmt.Errorf("artifact: URL %s: a #fragment means nothing here", redactURL(raw))
+		return nil, fmt.Errorf("artifact: URL %s: a #fragment means nothing here", redact.URL(raw))
 	}
 	switch u.Scheme {
 	case "file":
 		if u.Host != "" {
-			return nil, fmt.Errorf("artifact: URL %s: a file URL has no host; write file:///abs/dir (three slashes)", redactURL(raw))
+			return nil, fmt.Errorf("artifact: URL %s: a file URL has no host; write file:///abs/dir (three slashes)", redact.URL(raw))
 		}
 		p := strings.TrimSuffix(u.Path, "/")
 		if p == "" || p == "/" || !path.IsAbs(p) || path.Clean(p) != p {
-			return nil, fmt.Errorf("artifact: URL %s: the folder must be an absolute, clean path other than /, e.g. file:///var/lib/activitybi/artifacts", redactURL(raw))
+			return nil, fmt.Errorf("artifact: URL %s: the folder must be an absolute, clean path other than /, e.g. file:///var/lib/activitybi/artifacts", redact.URL(raw))
 		}
 		return &location{u: u, dir: filepath.FromSlash(p)}, nil
 	case "s3":
 		if u.Host == "" {
-			return nil, fmt.Errorf("artifact: URL %s: name the bucket, e.g. s3://my-bucket?region=eu-west-1", redactURL(raw))
+			return nil, fmt.Errorf("artifact: URL %s: name the bucket, e.g. s3://my-bucket?region=eu-west-1", redact.URL(raw))
 		}
 		if u.Path != "" && u.Path != "/" {
-			return nil, fmt.Errorf("artifact: URL %s: a key prefix goes in ?prefix=dir/, not in the path", redactURL(raw))
+			return nil, fmt.Errorf("artifact: URL %s: a key prefix goes in ?prefix=dir/, not in the path", redact.URL(raw))
 		}
 		return &location{u: u}, nil
 	case "mem":
 		return &location{u: u}, nil
 	}
-	return nil, fmt.Errorf("artifact: URL %s: scheme %q is not one of %s", redactURL(raw), u.Scheme, strings.Join(schemes, ", "))
+	return nil, fmt.Errorf("artifact: URL %s: scheme %q is not one of %s", redact.URL(raw), u.Scheme, strings.Join(schemes, ", "))
 }
 
 // openBucket opens the blob store of raw (see parseLocation). For a local
@@ -114,7 +116,7 @@ func openBucket(ctx context.Context, raw, dataDir string) (*blob.Bucket, string,
 	}
 	b, err := mux.OpenBucketURL(ctx, loc.u)
 	if err != nil {
-		return nil, "", fmt.Errorf("artifact: open %s: %w", redactURL(loc.u.String()), err)
+		return nil, "", fmt.Errorf("artifact: open %s: %w", redact.URL(loc.u.String()), err)
 	}
 	root := loc.dir
 	if root != "" && loc.u.Query().Get("prefix") != "" {
@@ -151,27 +153,3 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// redactURL is raw without user information, for messages and logs.
-//
-// An "@" that url.Parse did not take for user information (in a fragment,
-// a path or an opaque part, as in "#://:secret@") may still be a
-// password's end, so such a URL is not repeated beyond its scheme; and the
-// fragment, never part of a location, is left out.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(an unparseable URL)"
-	}
-	if u.User == nil && strings.Contains(raw, "@") {
-		const hidden = "(not repeated: it holds an @, which may end a password)"
-		if u.Scheme != "" {
-			return u.Scheme + ": " + hidden
-		}
-		return hidden
-	}
-	if u.User != nil {
-		u.User = url.User("REDACTED")
-	}
-	u.Fragment, u.RawFragment = "", ""
-	return u.String()
-}

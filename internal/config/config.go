@@ -8,7 +8,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -21,6 +20,7 @@ import (
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/activitybi/activitybi/internal/redact"
 	"github.com/activitybi/activitybi/internal/warehouse"
 )
 
@@ -341,22 +341,12 @@ func (c *Config) Show(key string) string {
 		if f.key == key {
 			v := f.get(c)
 			if f.redact && v != "" {
-				return redactURL(v)
+				return redact.URL(v)
 			}
 			return v
 		}
 	}
 	return ""
-}
-
-// redactURL masks the password in a URL; one it cannot parse is not shown
-// at all, in case the password is what broke it.
-func redactURL(v string) string {
-	u, err := url.Parse(v)
-	if err != nil {
-		return "(set, but not shown: not a URL)"
-	}
-	return u.Redacted()
 }
 
 // Flags holds the command-line flags bound to configuration keys.

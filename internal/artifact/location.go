@@ -152,4 +152,3 @@ func syncDir(dir string) error {
 	}
 	return nil
 }
-

@@ -503,6 +503,12 @@ func TestParseExpiry(t *testing.T) {
 		"99999999999999999999d":     {wantErr: "longer than the limit"},
 		"2026-03-09":                {wantErr: `expiry "2026-03-09" is 2026-03-10T00:00:00Z, which is not in the future (now 2026-03-10T15:04:05Z)`},
 		"2026-03-10T15:04:05Z":      {wantErr: "not in the future"},
+		// Dates and times have the same 100-year bound; 9999-12-31
+		// would end on 10000-01-01, which JSON cannot hold.
+		"2125-01-31":           {want: time.Date(2125, 2, 1, 0, 0, 0, 0, time.UTC)},
+		"2127-01-31":           {wantErr: "longer than the limit of 36500 days"},
+		"9999-12-31":           {wantErr: "longer than the limit of 36500 days"},
+		"9999-12-31T23:59:59Z": {wantErr: "longer than the limit"},
 	} {
 		got, err := ParseExpiry(in, now)
 		switch {

@@ -21,7 +21,8 @@ const expiryForms = "use a duration such as 30d, 12h, 90m or 1d12h, a date such 
 //     so it expires at the start of the next day (2027-02-01T00:00:00Z);
 //   - an RFC 3339 time, "2027-01-31T18:00:00+01:00".
 //
-// A time that is not after now is an error.
+// A time that is not after now is an error, and so is one more than 100
+// years away, in every form.
 func ParseExpiry(s string, now time.Time) (time.Time, error) {
 	var t time.Time
 	if d, ok, err := parseDays(s); ok {
@@ -37,6 +38,12 @@ func ParseExpiry(s string, now time.Time) (time.Time, error) {
 	t = t.UTC()
 	if !t.After(now) {
 		return time.Time{}, fmt.Errorf("expiry %q is %s, which is not in the future (now %s)", s, t.Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	}
+	// The same bound for every form: a date such as 9999-12-31 ends on
+	// 10000-01-01, which the token store cannot even write down (JSON
+	// times stop at year 9999).
+	if t.Sub(now) > maxExpiry {
+		return time.Time{}, fmt.Errorf("expiry %q %s", s, tooLong())
 	}
 	return t, nil
 }

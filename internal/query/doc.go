@@ -194,7 +194,9 @@
 // # Audit and metrics
 //
 // Options.Audit receives every submission (accepted or refused), finished
-// ticket (run_query), result page and cancellation. Metrics
+// ticket (run_query), result page and cancellation, and every result read
+// or cancel of a ticket the customer does not have (not_found: the id
+// asked for as the target). Metrics
 // (activitybi_query_*): tickets by state, finished tickets by state,
 // submissions by outcome, queue depth, run duration by state, sampled and
 // truncated results, sample runs, budget refusals by budget, full queues by

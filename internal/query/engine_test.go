@@ -77,6 +77,20 @@ func TestSubmitToResult(t *testing.T) {
 	if _, err := e.Wait(context.Background(), "bob", tk.ID, 0, nil); !errors.Is(err, ErrNotFound) {
 		t.Errorf("bob waits for alice's ticket: %v", err)
 	}
+	// Bob's result read and cancel are in the audit log as his probes,
+	// under his principal, and nothing of alice's is touched.
+	misses := map[string]bool{}
+	for _, a := range b.audits() {
+		if a.Customer == "bob" && a.Outcome == "not_found" && a.Target == tk.ID {
+			misses[a.Action] = true
+		}
+	}
+	if !misses["get_query_result"] || !misses["cancel_query"] {
+		t.Errorf("bob's reads of alice's ticket audited as %v; audit: %+v", misses, b.audits())
+	}
+	if st, err := e.Status(context.Background(), "alice", tk.ID); err != nil || st.State != StateSucceeded {
+		t.Errorf("alice's ticket after bob's cancel: %+v %v", st, err)
+	}
 
 	// Bob's own ticket of the same template sees only bob's rows and has
 	// another hash.

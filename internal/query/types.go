@@ -147,12 +147,14 @@ type AuditEntry struct {
 	// get_query_result, cancel_query.
 	Action string
 	// Target is the template name (submit) or the ticket id and query
-	// hash ("qt_... q_...").
+	// hash ("qt_... q_..."); for a ticket the customer does not have, the
+	// id asked for.
 	Target   string
 	Rows     int64
 	Bytes    int64
 	Duration time.Duration
-	// Outcome: ok, invalid, budget, busy, error; for run_query the
+	// Outcome: ok, invalid, budget, busy, error, not_found (a result read
+	// or cancel of a ticket the customer does not have); for run_query the
 	// ticket's final state.
 	Outcome string
 	Detail  string

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -149,14 +150,8 @@ func (a *app) runInstall(f installFlags, path string, server install.Server, hin
 // defaults or the default config file needs no passing on: the client finds
 // it the same way.
 func (a *app) mcpArgs(cmd *cobra.Command) ([]string, error) {
-	exe, err := os.Executable()
+	exe, err := installedBinary(os.Args[0])
 	if err != nil {
-		return nil, fmt.Errorf("find this binary: %w", err)
-	}
-	if exe, err = filepath.EvalSymlinks(exe); err != nil {
-		return nil, fmt.Errorf("find this binary: %w", err)
-	}
-	if exe, err = filepath.Abs(exe); err != nil {
 		return nil, err
 	}
 	args := []string{exe, "mcp"}
@@ -184,4 +179,46 @@ func (a *app) mcpArgs(cmd *cobra.Command) ([]string, error) {
 		fmt.Fprintf(a.stderr, "note: not passed to the client: %s; put them in the config file if the client needs them\n", strings.Join(lost, ", "))
 	}
 	return args, nil
+}
+
+// installedBinary is the path the entry should run: the one this binary
+// was started by (argv[0], looked up in $PATH when it has no directory),
+// as long as it leads to this very file — so a link a package manager
+// keeps stable across upgrades (Homebrew's /opt/homebrew/bin/activitybi ->
+// ../Cellar/activitybi/<version>/...) stays a link in the entry — else the
+// file itself. A binary `go run` built in its temporary cache is refused:
+// the entry would point at a file that is gone once the run ends.
+func installedBinary(argv0 string) (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("find this binary: %w", err)
+	}
+	if exe, err = filepath.EvalSymlinks(exe); err != nil {
+		return "", fmt.Errorf("find this binary: %w", err)
+	}
+	if exe, err = filepath.Abs(exe); err != nil {
+		return "", err
+	}
+	if strings.Contains(filepath.ToSlash(exe), "/go-build") && strings.Contains(filepath.ToSlash(exe), "/exe/") {
+		return "", fmt.Errorf("this activitybi is a temporary build of `go run` (%s), which is removed when it exits; "+
+			"install a binary first (`go install ./cmd/activitybi`, or `go build -o ~/.local/bin/activitybi ./cmd/activitybi`) and run install from it", exe)
+	}
+	invoked := argv0
+	if invoked != "" && !strings.ContainsRune(invoked, os.PathSeparator) && !strings.ContainsRune(invoked, '/') {
+		if invoked, err = exec.LookPath(invoked); err != nil {
+			return exe, nil
+		}
+	}
+	if invoked == "" {
+		return exe, nil
+	}
+	if invoked, err = filepath.Abs(invoked); err != nil {
+		return exe, nil
+	}
+	a, errA := os.Stat(invoked)
+	b, errB := os.Stat(exe)
+	if errA != nil || errB != nil || !os.SameFile(a, b) {
+		return exe, nil
+	}
+	return invoked, nil
 }

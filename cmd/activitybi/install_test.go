@@ -5,6 +5,7 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"runtime"
@@ -226,5 +227,50 @@ func TestInstallRefusesAndWritesNothing(t *testing.T) {
 	os.Mkdir(sub, 0o700)
 	if _, errs, code := e.run(nil, "install", "claude-desktop", "--config-file", sub); code != 1 || !strings.Contains(errs, "is a directory") {
 		t.Errorf("directory: exit %d: %s", code, errs)
+	}
+}
+
+// The entry runs the binary by the path it was started by when that is a
+// link to it (a package manager's stable bin/ link), found in $PATH or
+// given with a directory; the link's target would break at the next
+// upgrade.
+func TestInstallKeepsTheLinkItWasRunBy(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	bin := filepath.Join(t.TempDir(), "bin")
+	if err := os.Mkdir(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(bin, "activitybi")
+	if err := os.Symlink(binPath, link); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "claude_desktop_config.json")
+	for _, how := range []struct {
+		name string
+		argv string
+		path string
+	}{{"by path", link, os.Getenv("PATH")}, {"from $PATH", "activitybi", bin + string(os.PathListSeparator) + os.Getenv("PATH")}} {
+		cmd := exec.Command(link, "install", "claude-desktop", "--dry-run", "--config-file", file)
+		cmd.Args[0] = how.argv
+		cmd.Env = append(e.environ(), "PATH="+how.path)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("%s: %v", how.name, err)
+		}
+		if got := installedEntry(t, string(out)); got.Command != link {
+			t.Errorf("%s: the entry runs %q, want the link %q", how.name, got.Command, link)
+		}
+	}
+	// Started by another name that is not this binary: the file itself.
+	cmd := exec.Command(link, "install", "claude-desktop", "--dry-run", "--config-file", file)
+	cmd.Args[0] = "/nonexistent/activitybi"
+	cmd.Env = e.environ()
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := installedEntry(t, string(out)); got.Command != realBinPath(t) {
+		t.Errorf("the entry runs %q, want %q", got.Command, realBinPath(t))
 	}
 }

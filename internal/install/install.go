@@ -17,6 +17,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -96,6 +97,10 @@ type Result struct {
 	// up or nothing changed. In a dry run, the name it would get.
 	Backup string
 	DryRun bool
+	// Kept names the members of the replaced entry that were kept as they
+	// were (everything but "type", "command" and "args"; "env" merged,
+	// its variables winning over ours).
+	Kept []string
 }
 
 // Apply sets the entry in the file at o.Path. A missing file is created
@@ -151,8 +156,20 @@ func Apply(o Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w (nothing written)", path, err)
 	}
-	r := &Result{Path: path, Name: o.Name, Action: c.Action, Created: c.Created, DryRun: o.DryRun}
-	if r.Entry, err = marshal(o.Server, "  "); err != nil {
+	var kept []string
+	if c.Previous != nil {
+		// An entry already there may carry what the user added by hand
+		// (env such as ACTIVITYBI_TOKEN, a timeout): only the command, its
+		// arguments and the type are ours to set.
+		if value, kept, err = keepOthers(c.Previous, value); err != nil {
+			return nil, fmt.Errorf("%s: %w (nothing written)", path, err)
+		}
+		if c, err = Set(src, o.Name, value); err != nil {
+			return nil, fmt.Errorf("%s: %w (nothing written)", path, err)
+		}
+	}
+	r := &Result{Path: path, Name: o.Name, Action: c.Action, Created: c.Created, DryRun: o.DryRun, Kept: kept}
+	if r.Entry, err = indent(value); err != nil {
 		return nil, err
 	}
 	if c.Action == Replaced {
@@ -206,6 +223,9 @@ func (r *Result) Describe(w io.Writer) error {
 		fmt.Fprintf(&b, "added: %s\n", entry)
 	}
 	fmt.Fprintf(&b, "entry:\n%s\n", r.Entry)
+	if len(r.Kept) > 0 {
+		fmt.Fprintf(&b, "kept from the previous entry: %s\n", strings.Join(r.Kept, ", "))
+	}
 	if r.Backup != "" {
 		if r.DryRun {
 			fmt.Fprintf(&b, "backup: would be %s\n", r.Backup)
@@ -229,6 +249,130 @@ func marshal(v any, indent string) ([]byte, error) {
 		return nil, err
 	}
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
+// ours are the members Apply sets in an entry; every other member of an
+// entry already there is the user's.
+var ours = map[string]bool{"type": true, "command": true, "args": true}
+
+// keepOthers returns value (our entry, standard JSON) with the members of
+// prev (the entry already in the file, as the file spells it) that are not
+// ours appended in prev's order, and "env" merged: prev's variables are
+// kept, and win over value's (the user set them on purpose). It names what
+// it kept. A prev that is not an object is replaced whole.
+func keepOthers(prev, value []byte) ([]byte, []string, error) {
+	std, err := Standardize(prev)
+	if err != nil {
+		return value, nil, nil
+	}
+	prevMembers, ok := members(std)
+	if !ok {
+		return value, nil, nil
+	}
+	mine, ok := members(value)
+	if !ok {
+		return nil, nil, errors.New("install: our entry is not an object")
+	}
+	var kept []string
+	for _, pm := range prevMembers {
+		if ours[pm.key] {
+			continue
+		}
+		i := slices.IndexFunc(mine, func(m rawMember) bool { return m.key == pm.key })
+		if i < 0 {
+			mine = append(mine, pm)
+			kept = append(kept, pm.key)
+			continue
+		}
+		if pm.key != "env" {
+			mine[i] = pm
+			kept = append(kept, pm.key)
+			continue
+		}
+		merged, n := mergeEnv(pm.value, mine[i].value)
+		mine[i].value = merged
+		if n > 0 {
+			kept = append(kept, "env")
+		}
+	}
+	return orderedObject(mine).bytes(), kept, nil
+}
+
+// mergeEnv is prev's env object with ours' variables added where prev has
+// none; n counts prev's variables. A prev env that is not an object gives
+// ours.
+func mergeEnv(prev, mine json.RawMessage) (json.RawMessage, int) {
+	pm, ok := members(prev)
+	if !ok {
+		return mine, 0
+	}
+	n := len(pm)
+	mm, _ := members(mine)
+	for _, m := range mm {
+		if !slices.ContainsFunc(pm[:n], func(p rawMember) bool { return p.key == m.key }) {
+			pm = append(pm, m)
+		}
+	}
+	return orderedObject(pm).bytes(), n
+}
+
+// rawMember is one member of a JSON object, its value as it was.
+type rawMember struct {
+	key   string
+	value json.RawMessage
+}
+
+// orderedObject is a JSON object's members in order.
+type orderedObject []rawMember
+
+// bytes is the object as compact JSON, keys written without HTML escaping
+// (as marshal writes them) and values as they were.
+func (o orderedObject) bytes() []byte {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, m := range o {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		k, _ := marshal(m.key, "") // a string always marshals
+		b.Write(k)
+		b.WriteByte(':')
+		b.Write(m.value)
+	}
+	b.WriteByte('}')
+	return b.Bytes()
+}
+
+// members splits a standard JSON object into its members in order; ok is
+// false when raw is not an object.
+func members(raw []byte) ([]rawMember, bool) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, false
+	}
+	var out []rawMember
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, false
+		}
+		k, _ := t.(string)
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, false
+		}
+		out = append(out, rawMember{k, v})
+	}
+	return out, true
+}
+
+// indent pretty-prints a standard JSON value for people.
+func indent(value []byte) ([]byte, error) {
+	var b bytes.Buffer
+	if err := json.Indent(&b, value, "", "  "); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
 }
 
 // pretty indents a value taken from a config file; what cannot be made

@@ -2,6 +2,7 @@ package install
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -376,5 +377,70 @@ func TestConfigFiles(t *testing.T) {
 	}
 	if got := CodeProjectConfigFile("/src/app"); got != j("/src/app", ".mcp.json") {
 		t.Errorf("CodeProjectConfigFile = %q", got)
+	}
+}
+
+// Re-installing over an entry the user has added to (a token in env, a
+// timeout) sets the command, its arguments and the type, and keeps the
+// rest: env merged with the user's variables winning, other members in
+// their order. Installing again changes nothing.
+func TestApplyKeepsTheUsersAdditions(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), ".claude.json")
+	src := `{
+  // hand-edited
+  "mcpServers": {
+    "activitybi": {
+      "command": "/opt/old/activitybi",
+      "args": ["mcp", "--data-dir", "/old"],
+      "env": {"ACTIVITYBI_TOKEN": "abi_x_<secret>&", "ACTIVITYBI_LOG_LEVEL": "debug"},
+      "timeout": 30000,
+      "type": "stdio",
+    }
+  }
+}
+`
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	entry := CodeServer("/usr/local/bin/activitybi", []string{"mcp"})
+	entry.Env["ACTIVITYBI_TOKEN"] = "ours"
+	entry.Env["OURS_ONLY"] = "1"
+	r, err := Apply(Options{Path: path, Server: entry, Now: testNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Action != Replaced || strings.Join(r.Kept, ",") != "env,timeout" {
+		t.Fatalf("result %+v", r)
+	}
+	std, err := Standardize(readFile(t, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		MCPServers map[string]json.RawMessage `json:"mcpServers"`
+	}
+	if err := json.Unmarshal(std, &doc); err != nil {
+		t.Fatal(err)
+	}
+	want := `{"type":"stdio","command":"/usr/local/bin/activitybi","args":["mcp"],` +
+		`"env":{"ACTIVITYBI_TOKEN":"abi_x_<secret>&","ACTIVITYBI_LOG_LEVEL":"debug","OURS_ONLY":"1"},"timeout":30000}`
+	var got bytes.Buffer
+	if err := json.Compact(&got, doc.MCPServers["activitybi"]); err != nil {
+		t.Fatal(err)
+	}
+	if got.String() != want {
+		t.Errorf("entry\n%s\nwant\n%s", got.String(), want)
+	}
+	if !strings.Contains(string(readFile(t, path)), "// hand-edited") {
+		t.Error("the comment is gone")
+	}
+	var out strings.Builder
+	if err := r.Describe(&out); err != nil || !strings.Contains(out.String(), "kept from the previous entry: env, timeout") {
+		t.Errorf("describe: %v\n%s", err, out.String())
+	}
+	again, err := Apply(Options{Path: path, Server: entry, Now: testNow})
+	if err != nil || again.Action != Unchanged {
+		t.Fatalf("second install: %+v %v", again, err)
 	}
 }

@@ -96,6 +96,10 @@ const (
 )
 
 const (
+	// genBytes: epochs and generations are this many random bytes, so
+	// that a new one never equals one used before (a value tagged with an
+	// old one must never match again).
+	genBytes = 8
 	// genMargin is how much longer a customer's generation key lives than
 	// any value written under it, so that a value never outlives the
 	// generation it is checked against.
@@ -181,6 +185,7 @@ type Cache struct {
 	l1        *otter.Cache[l1Key, *l1Value]
 	rdb       *redis.Client // nil: no L2
 	channel   string
+	epochKey  string
 
 	// seq orders loads and invalidations: an L1 entry is fresh only if the
 	// flight that made it took its seq after its customer's latest
@@ -272,15 +277,16 @@ func New(opts Options) (*Cache, error) {
 		return nil, fmt.Errorf("cache: namespace %q: want 1-64 letters, digits or ._-", opts.Namespace)
 	}
 	c := &Cache{
-		opts:    opts,
-		log:     telemetry.OrDiscard(opts.Logger),
-		now:     opts.Now,
-		fakeNow: opts.Now != nil,
-		reg:     map[custHash]*custState{},
-		pending: map[custHash]struct{}{},
-		flights: map[l1Key]*flight{},
-		channel: channelName(opts.Namespace),
-		id:      randomHex(originHexLen / 2),
+		opts:     opts,
+		log:      telemetry.OrDiscard(opts.Logger),
+		now:      opts.Now,
+		fakeNow:  opts.Now != nil,
+		reg:      map[custHash]*custState{},
+		pending:  map[custHash]struct{}{},
+		flights:  map[l1Key]*flight{},
+		channel:  channelName(opts.Namespace),
+		epochKey: epochKey(opts.Namespace),
+		id:       randomHex(originHexLen / 2),
 	}
 	if c.now == nil {
 		c.now = time.Now

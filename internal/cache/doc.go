@@ -27,12 +27,20 @@
 //
 // [Cache.Invalidate] drops every scope of a customer: from this process's L1
 // at once (an O(1) generation bump, not a scan), from L2 by replacing the
-// customer's generation key (entries of an older generation are dead and
-// expire on their own), and from the L1 of every other process through a
+// customer's generation key with a new random value (entries of an older
+// generation are dead and expire on their own), and from the L1 of every
+// other process through a
 // Redis pub/sub message, which arrives within milliseconds; [Cache.Run] is the
 // subscriber. A load that started before an invalidation never puts its
 // result into L1 or L2 as fresh, and a Get that starts after Invalidate
 // returned never joins a load that started before it.
+//
+// An L2 value is served only when it carries the namespace's current epoch
+// and its customer's current generation. Both are random 64-bit values,
+// never counters: when Redis loses either key (it expires, or maxmemory
+// with an allkeys-* policy evicts it), the next read sets a new random one
+// (SET NX), which no value already in Redis carries. Losing a key costs
+// misses; it never makes a value that an invalidation killed current again.
 //
 // Without Redis there is no pub/sub: the caller delivers invalidations to the
 // other processes over its own channel and calls [Cache.InvalidateLocal]
@@ -45,6 +53,7 @@
 //
 //	<ns>:ctx:<hex sha256(customer)[:32]>:<hex sha256(scope)[:16]>   the entry
 //	<ns>:gen:<hex sha256(customer)[:32]>                             its generation
+//	<ns>:epoch                                                       the namespace's epoch
 //	<ns>:inv                                                         the pub/sub channel
 //
 // so no customer or scope string (colons, spaces, unicode, glob characters)
@@ -96,6 +105,8 @@
 //
 // An L1 hit takes a few hundred nanoseconds and allocates nothing (two clock
 // reads are most of it on a VM); an L2 hit is one round trip (MGET of the
-// generation and the value), about 0.1 ms on loopback. The package's
+// epoch, the generation and the value), about 0.1 ms on loopback. A read
+// that finds the epoch or the generation missing takes a second one (MULTI:
+// SET NX of each, MGET) and is a miss. The package's
 // benchmarks report p50/p95/p99 of both.
 package cache

@@ -88,9 +88,9 @@ func (c *Cache) fill(ctx context.Context, k l1Key, ks l2Keys, f *flight, load fu
 		return flightResult{entry: v.entry, tier: TierL1}, nil
 	}
 	var (
-		gen    string
-		haveGn bool // gen was read: a write-back may be tagged with it
-		l2Err  error
+		tag     string
+		haveTag bool // tag was read: a write-back may be tagged with it
+		l2Err   error
 	)
 	if c.rdb != nil {
 		e, g, hit, err := c.l2Get(ctx, ks)
@@ -98,15 +98,15 @@ func (c *Cache) fill(ctx context.Context, k l1Key, ks l2Keys, f *flight, load fu
 			c.setL1(k, f.cust, f.seq, e)
 			return flightResult{entry: e, tier: TierL2}, nil
 		}
-		gen, haveGn, l2Err = g, err == nil, err
+		tag, haveTag, l2Err = g, err == nil, err
 	}
 	e, err := c.callLoad(ctx, load)
 	if err != nil {
 		return flightResult{err: &Error{Load: err, L2: l2Err}}, nil
 	}
 	c.setL1(k, f.cust, f.seq, e)
-	if !haveGn {
+	if !haveTag {
 		return flightResult{entry: e, tier: TierLoad}, nil
 	}
-	return flightResult{entry: e, tier: TierLoad}, func() { c.l2Set(ks, gen, e) }
+	return flightResult{entry: e, tier: TierLoad}, func() { c.l2Set(ks, tag, e) }
 }

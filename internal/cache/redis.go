@@ -28,10 +28,18 @@ func (c *Cache) l2Skip(h custHash) error {
 	return nil
 }
 
-// l2Get reads the customer's generation and the pair's value in one round
-// trip. hit is set when the value is the pair's and of the current
-// generation; gen is returned (when err is nil) to tag a write-back.
-func (c *Cache) l2Get(ctx context.Context, ks l2Keys) (e Entry, gen string, hit bool, err error) {
+// l2Get reads the namespace's epoch, the customer's generation and the
+// pair's value in one round trip. hit is set when the value is the pair's
+// and was written under the current epoch and generation; tag (both of
+// them, when err is nil) is returned to tag a write-back.
+//
+// When the epoch or the generation is missing (never made, expired, or
+// evicted by a maxmemory allkeys-* policy) a second round trip makes a new
+// random one (see l2NewTag): a value tagged before can never match it, so
+// losing the key costs misses, never the revival of a value an
+// invalidation had killed (a counter restarting, or "" standing for
+// "none", would match those values again).
+func (c *Cache) l2Get(ctx context.Context, ks l2Keys) (e Entry, tag string, hit bool, err error) {
 	if err := c.l2Skip(ks.cust); err != nil {
 		c.m.l2Bypassed.Inc()
 		c.m.l2Miss.Inc()
@@ -39,12 +47,19 @@ func (c *Cache) l2Get(ctx context.Context, ks l2Keys) (e Entry, gen string, hit 
 	}
 	start := time.Now()
 	rctx, cancel := context.WithTimeout(ctx, c.opts.L2ReadTimeout)
-	vals, err := c.rdb.MGet(rctx, ks.gen, ks.data).Result()
-	cancel()
-	c.m.l2Dur.Observe(time.Since(start).Seconds())
-	if err == nil && len(vals) != 2 {
-		err = fmt.Errorf("MGET returned %d values for 2 keys", len(vals))
+	defer cancel()
+	vals, err := c.rdb.MGet(rctx, c.epochKey, ks.gen, ks.data).Result()
+	if err == nil && len(vals) != 3 {
+		err = fmt.Errorf("MGET returned %d values for 3 keys", len(vals))
 	}
+	var ok bool
+	if err == nil {
+		if tag, ok = makeTag(vals[0], vals[1]); !ok {
+			tag, err = c.l2NewTag(rctx, ks)
+			vals[2] = nil // whatever is there was tagged under a lost key
+		}
+	}
+	c.m.l2Dur.Observe(time.Since(start).Seconds())
 	if err != nil {
 		c.m.l2Miss.Inc()
 		if ctx.Err() == nil { // not the callers giving up
@@ -53,13 +68,12 @@ func (c *Cache) l2Get(ctx context.Context, ks l2Keys) (e Entry, gen string, hit 
 		return Entry{}, "", false, err
 	}
 	c.l2OK()
-	gen, _ = vals[0].(string)
-	raw, ok := vals[1].(string)
+	raw, ok := vals[2].(string)
 	if !ok {
 		c.m.l2Miss.Inc()
-		return Entry{}, gen, false, nil
+		return Entry{}, tag, false, nil
 	}
-	e, blobGen, match, derr := decodeBlob([]byte(raw), ks.digest)
+	e, blobTag, match, derr := decodeBlob([]byte(raw), ks.digest)
 	switch {
 	case derr != nil:
 		c.m.l2Errors.WithLabelValues("decode").Inc()
@@ -67,24 +81,62 @@ func (c *Cache) l2Get(ctx context.Context, ks l2Keys) (e Entry, gen string, hit 
 	case !match:
 		// Another pair whose key hashes collide with this one's.
 		c.log.Warn("cache: redis value belongs to another customer or scope; reloading", "key", ks.data)
-	case blobGen != gen:
-		// Written before the customer's latest invalidation.
+	case blobTag != tag:
+		// Written before the customer's latest invalidation, or before
+		// the latest epoch.
 	default:
 		c.m.l2Hit.Inc()
-		return e, gen, true, nil
+		return e, tag, true, nil
 	}
 	c.m.l2Miss.Inc()
-	return Entry{}, gen, false, nil
+	return Entry{}, tag, false, nil
 }
 
-// l2Set writes a loaded entry back to Redis, tagged with the generation read
-// before the load: if the customer was invalidated meanwhile, the value is
-// dead on arrival. Best effort.
-func (c *Cache) l2Set(ks l2Keys, gen string, e Entry) {
+// makeTag is the tag of values written under epoch and gen (MGET results),
+// or false when either is missing.
+func makeTag(epoch, gen any) (string, bool) {
+	ep, ok1 := epoch.(string)
+	g, ok2 := gen.(string)
+	if !ok1 || !ok2 || ep == "" || g == "" {
+		return "", false
+	}
+	return ep + "/" + g, true
+}
+
+// l2NewTag gives the namespace an epoch and the customer a generation where
+// they are missing, random ones, never reused (SET NX: one that another
+// process made meanwhile is kept), and returns the tag they make.
+func (c *Cache) l2NewTag(ctx context.Context, ks l2Keys) (string, error) {
+	var get *redis.SliceCmd
+	_, err := c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.SetNX(ctx, c.epochKey, randomHex(genBytes), 0)
+		p.SetNX(ctx, ks.gen, randomHex(genBytes), c.opts.L2TTL+genMargin)
+		get = p.MGet(ctx, c.epochKey, ks.gen)
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	vals := get.Val()
+	if len(vals) != 2 {
+		return "", fmt.Errorf("MGET returned %d values for 2 keys", len(vals))
+	}
+	tag, ok := makeTag(vals[0], vals[1])
+	if !ok {
+		return "", errors.New("epoch or generation missing right after it was set")
+	}
+	return tag, nil
+}
+
+// l2Set writes a loaded entry back to Redis, tagged with the epoch and
+// generation read before the load: if the customer was invalidated
+// meanwhile (or the epoch moved, or either key was lost), the value is dead
+// on arrival. Best effort.
+func (c *Cache) l2Set(ks l2Keys, tag string, e Entry) {
 	if len(e.Value) > maxL2Value || c.l2Skip(ks.cust) != nil {
 		return
 	}
-	blob, err := encodeBlob(ks.digest, gen, e)
+	blob, err := encodeBlob(ks.digest, tag, e)
 	if err != nil {
 		c.log.Warn("cache: cannot encode entry for redis", "err", err)
 		return
@@ -108,7 +160,7 @@ func (c *Cache) publish(ctx context.Context, h custHash) error {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.L2WriteTimeout)
 	defer cancel()
 	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.Set(ctx, genKey(c.opts.Namespace, h), randomHex(8), c.opts.L2TTL+genMargin)
+		p.Set(ctx, genKey(c.opts.Namespace, h), randomHex(genBytes), c.opts.L2TTL+genMargin)
 		p.Publish(ctx, c.channel, encodeInvalidation(h, c.id))
 		return nil
 	})

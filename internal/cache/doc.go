@@ -46,6 +46,28 @@
 // other processes over its own channel and calls [Cache.InvalidateLocal]
 // there (a hash and an atomic store).
 //
+// # Restarts
+//
+// A core that dies between committing an insight to the warehouse and
+// publishing its invalidation leaves the customer's old context in Redis,
+// tagged with a current generation, and nothing would ever kill it: the
+// next core's warm-up reads it back through Get (an L2 hit), and its
+// rebuild invalidates the customer only when the content differs from the
+// context_cache row, which may already be the new one. So stale answers
+// could be served until L2TTL. The memory store distrusts rows an earlier
+// process wrote; the cache does the same for Redis with an epoch: a core
+// sets Options.NewEpoch, and when Run first subscribes it writes a new
+// random <ns>:epoch (every value in Redis, whoever wrote it, is dead from
+// then on) and publishes a flush, on which every other process marks its
+// L1 not fresh. Until Redis has taken the epoch, the core neither reads nor
+// writes L2. Processes already running on the same Redis (edges, other
+// server replicas) only get colder: their next Get misses, loads, and
+// writes back under the new epoch; a write-back tagged before the epoch
+// moved is dead on arrival. Edges do not set NewEpoch: one starts with
+// every client window, and each start would empty the shared cache; an edge
+// that reattaches to a new core drops its L1 (the caller's part). Without
+// Redis there is nothing to kill: a new core's L1 starts empty.
+//
 // # Isolation
 //
 // Redis keys and pub/sub payloads are derived from the customer and scope

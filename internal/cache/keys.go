@@ -170,11 +170,24 @@ func lenPrefixed(b []byte) (field, rest []byte, ok bool) {
 	return b[k : k+int(n)], b[k+int(n):], true
 }
 
-// The pub/sub payload: "<custHash hex> <origin hex>". The origin is the
+// The pub/sub invalidation payload: "<custHash hex> <origin hex>". The origin is the
 // publishing Cache's random id, so that it can skip its own messages.
 const originHexLen = 16
 
 func encodeInvalidation(h custHash, origin string) string { return h.String() + " " + origin }
+
+// The flush payload, "* <origin hex>", says that a process gave the
+// namespace a new epoch: every L1 is to be marked not fresh.
+const flushPrefix = "* "
+
+func encodeFlush(origin string) string { return flushPrefix + origin }
+
+func decodeFlush(p string) (origin string, ok bool) {
+	if len(p) != len(flushPrefix)+originHexLen || p[:len(flushPrefix)] != flushPrefix {
+		return "", false
+	}
+	return p[len(flushPrefix):], true
+}
 
 func decodeInvalidation(p string) (h custHash, origin string, ok bool) {
 	if len(p) != custHexLen+1+originHexLen || p[custHexLen] != ' ' {

@@ -15,10 +15,14 @@ import (
 var (
 	errL2Resting = errors.New("redis failed moments ago; not asked again yet")
 	errL2Pending = errors.New("an invalidation of this customer has not reached redis yet")
+	errL2Epoch   = errors.New("redis has not taken this process's new epoch yet")
 )
 
 // l2Skip says why L2 must not be used for the customer now, or nil.
 func (c *Cache) l2Skip(h custHash) error {
+	if c.opts.NewEpoch && !c.epochDone.Load() {
+		return errL2Epoch
+	}
 	if time.Now().UnixNano() < c.l2DownUntil.Load() {
 		return errL2Resting
 	}
@@ -170,6 +174,25 @@ func (c *Cache) publish(ctx context.Context, h custHash) error {
 	return err
 }
 
+// newEpoch gives the namespace a new random epoch, so that every value in
+// Redis is dead (see Options.NewEpoch), and tells the other processes to
+// mark their L1 not fresh. From then on this process uses L2.
+func (c *Cache) newEpoch(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, c.opts.L2WriteTimeout)
+	defer cancel()
+	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, c.epochKey, randomHex(genBytes), 0)
+		p.Publish(ctx, c.channel, encodeFlush(c.id))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	c.epochDone.Store(true)
+	c.log.Info("cache: new epoch in redis: values written before this start are not served")
+	return nil
+}
+
 // l2Failed counts a Redis error and rests L2 for L2RetryAfter. An outage is
 // logged once, when it starts.
 func (c *Cache) l2Failed(op string, err error) {
@@ -317,6 +340,11 @@ func (c *Cache) subscribeOnce(ctx context.Context) (connected bool, err error) {
 		}
 	}
 	c.flushL1()
+	if c.opts.NewEpoch && !c.epochDone.Load() {
+		if err := c.newEpoch(ctx); err != nil {
+			return true, fmt.Errorf("new epoch: %w", err)
+		}
+	}
 	c.l2DownUntil.Store(0)
 	c.l2OK()
 	c.subscribed.Store(true)
@@ -362,6 +390,12 @@ func (c *Cache) subscribeOnce(ctx context.Context) (connected bool, err error) {
 }
 
 func (c *Cache) received(payload string) {
+	if origin, ok := decodeFlush(payload); ok {
+		if origin != c.id {
+			c.flushL1() // another process moved the epoch
+		}
+		return
+	}
 	h, origin, ok := decodeInvalidation(payload)
 	if !ok {
 		c.log.Warn("cache: malformed invalidation message ignored", "len", len(payload))

@@ -215,7 +215,10 @@ func (s *Store) refreshOne(ctx context.Context, act warehouse.CustomerActivity, 
 
 func (s *Store) rebuild(ctx context.Context, act warehouse.CustomerActivity, force bool) (string, bool) {
 	customer := act.Customer
-	unlock, _ := s.locks.lock(customer)
+	unlock, _, err := s.locks.lock(ctx, customer)
+	if err != nil {
+		return ResultFailed, false // the round is ending
+	}
 	defer unlock()
 	if !force {
 		s.mu.Lock()

@@ -253,7 +253,12 @@ func (s *Store) load(ctx context.Context, customer, scope string) (Loaded, strin
 			return l, "row", nil
 		}
 	}
-	unlock, waited := s.locks.lock(customer)
+	// Waiting ends with ctx: the build under way goes on for whoever else
+	// waits (and writes its row).
+	unlock, waited, err := s.locks.lock(ctx, customer)
+	if err != nil {
+		return Loaded{}, "", err
+	}
 	defer unlock()
 	if waited && !s.o.NoRows {
 		// Someone else was building it (a refresh): its row may do.
@@ -480,38 +485,49 @@ func (s *Store) pruneLocked() {
 // Wait waits for the background row writes of loads.
 func (s *Store) Wait() { s.wg.Wait() }
 
-// keyLocks is a mutex per key, made on first use and dropped when unused.
+// keyLocks is a lock per key, made on first use and dropped when unused.
+// Waiting for one ends with the waiter's context.
 type keyLocks struct {
 	mu sync.Mutex
 	m  map[string]*keyLock
 }
 
 type keyLock struct {
-	mu   sync.Mutex
-	refs int
+	held chan struct{} // holds one token while locked
+	refs int           // holders and waiters; guarded by keyLocks.mu
 }
 
-// lock takes key's mutex and reports whether it had to wait for another
-// holder.
-func (k *keyLocks) lock(key string) (unlock func(), waited bool) {
+// lock takes key's lock and reports whether it had to wait for another
+// holder. When ctx ends first it returns ctx.Err() without the lock.
+func (k *keyLocks) lock(ctx context.Context, key string) (unlock func(), waited bool, err error) {
 	k.mu.Lock()
 	l := k.m[key]
 	if l == nil {
-		l = &keyLock{}
+		l = &keyLock{held: make(chan struct{}, 1)}
 		k.m[key] = l
 	}
 	l.refs++
 	k.mu.Unlock()
-	if !l.mu.TryLock() {
-		waited = true
-		l.mu.Lock()
-	}
-	return func() {
-		l.mu.Unlock()
+	release := func() {
 		k.mu.Lock()
 		if l.refs--; l.refs == 0 {
 			delete(k.m, key)
 		}
 		k.mu.Unlock()
-	}, waited
+	}
+	select {
+	case l.held <- struct{}{}:
+	default:
+		waited = true
+		select {
+		case l.held <- struct{}{}:
+		case <-ctx.Done():
+			release()
+			return nil, true, ctx.Err()
+		}
+	}
+	return func() {
+		<-l.held
+		release()
+	}, waited, nil
 }

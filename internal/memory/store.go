@@ -77,6 +77,10 @@ const (
 	maxRowWrites = 4
 	// rowWriteTimeout bounds one background row write.
 	rowWriteTimeout = 30 * time.Second
+	// countLeftOut bounds the customers a round reads past its limit only
+	// to count the ones it leaves out (about 100 bytes each, read only
+	// when a round is over its limit); past it the count is a lower bound.
+	countLeftOut = 10_000
 	// activityTimeout bounds the summary query of a round.
 	activityTimeout = 30 * time.Second
 )
@@ -128,6 +132,9 @@ type Store struct {
 	m       *storeMetrics
 	wh      Warehouse
 	started time.Time // rows from before are not trusted (see valid)
+	// countBeyond: a round reads up to this many active customers past
+	// its limit, to count those it leaves out (countLeftOut).
+	countBeyond int
 
 	locks keyLocks
 
@@ -198,9 +205,9 @@ func NewStore(o StoreOptions) (*Store, error) {
 	}
 	return &Store{
 		o: o, log: telemetry.OrDiscard(o.Logger), m: m, wh: o.Warehouse,
-		started: o.Now().UTC().Truncate(time.Microsecond),
-		locks:   keyLocks{m: map[string]*keyLock{}},
-		state:   map[string]*custState{}, dirty: map[string]time.Time{}, touched: map[string]time.Time{},
+		started: o.Now().UTC().Truncate(time.Microsecond), countBeyond: countLeftOut,
+		locks: keyLocks{m: map[string]*keyLock{}},
+		state: map[string]*custState{}, dirty: map[string]time.Time{}, touched: map[string]time.Time{},
 		soon: make(chan string, soonQueue), writes: make(chan struct{}, maxRowWrites),
 	}, nil
 }

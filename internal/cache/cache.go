@@ -159,11 +159,13 @@ type Options struct {
 	// subscriber's reconnection ends it early); default 1 s.
 	L2RetryAfter time.Duration
 	// NewEpoch is for a process that commits to the warehouse (a core):
-	// when Run first subscribes, it gives the namespace a new random epoch
-	// in Redis, so that no value written before (by any process) is
-	// served again, and tells every other process to mark its L1 not
-	// fresh. Until Redis has taken it, this process neither reads nor
-	// writes L2. See the package doc, "Restarts". Default false (an edge).
+	// when Run first subscribes, and when it resubscribes to a Redis that
+	// restarted or was replaced meanwhile, it gives the namespace a new
+	// random epoch in Redis, so that no value written before (by any
+	// process) is served again, and tells every other process to mark its
+	// L1 not fresh. Until Redis has taken it, this process neither reads
+	// nor writes L2. See the package doc, "Restarts". Default false (an
+	// edge).
 	NewEpoch bool
 	// Namespace prefixes every Redis key and the channel; letters, digits
 	// and ._- only; default "activitybi".
@@ -224,6 +226,7 @@ type Cache struct {
 	running    atomic.Bool
 	subscribed atomic.Bool
 	epochDone  atomic.Bool // Options.NewEpoch: Redis has this process's epoch
+	runID      string      // the Redis server's run_id at the last epoch; Run's only
 }
 
 // l1Key is the pair itself: two strings compared as two, never joined.

@@ -68,6 +68,14 @@
 // that reattaches to a new core drops its L1 (the caller's part). Without
 // Redis there is nothing to kill: a new core's L1 starts empty.
 //
+// Redis restarts too, and with persistence on (its default) it comes back
+// with a snapshot: a generation and the values tagged with it, from before
+// invalidations it then lost, which would match again. Failing over to a
+// replica that lagged is the same. So a NewEpoch process also moves the
+// epoch when it resubscribes to a Redis whose run_id is not the one it saw
+// last (or that does not say). Between Redis coming back and the core
+// resubscribing (its backoff, at most 5 s) others may still read such values.
+//
 // # Isolation
 //
 // Redis keys and pub/sub payloads are derived from the customer and scope

@@ -1,6 +1,8 @@
 package cache
 
 import (
+	"context"
+
 	"testing"
 	"time"
 )
@@ -77,4 +79,37 @@ func TestNewEpochBeforeL2(t *testing.T) {
 	if v := l2Version(t, r, DefaultNamespace, "liam", ""); v != 1 {
 		t.Fatalf("version %d in Redis: the cache wrote L2 before its epoch", v)
 	}
+}
+
+// TestRedisRestoredFromSnapshot: Redis restarts from an RDB snapshot taken
+// before an invalidation (persistence is on by default), so the old
+// generation and the value tagged with it are both back. The core
+// (NewEpoch) sees another Redis (run_id) when it resubscribes and moves the
+// epoch: the restored value is not served.
+func TestRedisRestoredFromSnapshot(t *testing.T) {
+	t.Parallel()
+	r := startRedis(t)
+	core := newCache(t, Options{RedisURL: r.URL(), NewEpoch: true})
+	waitSubscribed(t, core)
+	var n counter
+	mustGet(t, core, "mia", "", n.load("before", 1))
+	eventually(t, 20*time.Second, "write-back", func() bool { return l2Version(t, r, DefaultNamespace, "mia", "") == 1 })
+	ctx := context.Background()
+	oldEpoch := r.client().Get(ctx, epochKey(DefaultNamespace)).Val()
+	if err := r.client().Save(ctx).Err(); err != nil { // dump.rdb in the server's --dir
+		t.Fatal(err)
+	}
+	if err := core.Invalidate(ctx, "mia"); err != nil {
+		t.Fatal(err)
+	}
+	r.Restart() // loads dump.rdb: mia's old generation and value are back
+	if l2Version(t, r, DefaultNamespace, "mia", "") != 1 {
+		t.Fatal("the snapshot was not restored: the test would prove nothing")
+	}
+	eventually(t, 20*time.Second, "the core moves the epoch after Redis came back from a snapshot", func() bool {
+		return r.client().Get(ctx, epochKey(DefaultNamespace)).Val() != oldEpoch
+	})
+	fresh := newCache(t, Options{RedisURL: r.URL()})
+	e, src := mustGet(t, fresh, "mia", "", n.load("after", 2))
+	expect(t, e, src, "after", TierLoad)
 }

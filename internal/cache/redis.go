@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -193,6 +194,24 @@ func (c *Cache) newEpoch(ctx context.Context) error {
 	return nil
 }
 
+// redisRunID is the Redis server's run_id (a new one each time a server
+// starts), or "" when INFO does not say (then every resubscription moves
+// the epoch).
+func (c *Cache) redisRunID(ctx context.Context) string {
+	ctx, cancel := context.WithTimeout(ctx, c.opts.L2WriteTimeout)
+	defer cancel()
+	info, err := c.rdb.Info(ctx, "server").Result()
+	if err != nil {
+		return ""
+	}
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "run_id:"); ok {
+			return v
+		}
+	}
+	return ""
+}
+
 // l2Failed counts a Redis error and rests L2 for L2RetryAfter. An outage is
 // logged once, when it starts.
 func (c *Cache) l2Failed(op string, err error) {
@@ -340,9 +359,21 @@ func (c *Cache) subscribeOnce(ctx context.Context) (connected bool, err error) {
 		}
 	}
 	c.flushL1()
-	if c.opts.NewEpoch && !c.epochDone.Load() {
-		if err := c.newEpoch(ctx); err != nil {
-			return true, fmt.Errorf("new epoch: %w", err)
+	if c.opts.NewEpoch {
+		// On start, and whenever Redis is another server than at the last
+		// subscription (restarted, perhaps from a snapshot older than the
+		// latest invalidations; or a replica that took over): what it holds
+		// may be generations and values from before invalidations it lost.
+		id := c.redisRunID(ctx)
+		if !c.epochDone.Load() || id == "" || id != c.runID {
+			if c.epochDone.Load() {
+				c.log.Info("cache: redis restarted or was replaced; moving the epoch", "run_id", id)
+			}
+			c.epochDone.Store(false)
+			if err := c.newEpoch(ctx); err != nil {
+				return true, fmt.Errorf("new epoch: %w", err)
+			}
+			c.runID = id
 		}
 	}
 	c.l2DownUntil.Store(0)

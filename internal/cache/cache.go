@@ -80,6 +80,25 @@ func (e *Error) Unwrap() []error {
 	return []error{e.Load}
 }
 
+// StaleEntry is the error a load returns when all it could get is an entry
+// that may be out of date: its own source served it marked stale (an
+// edge's core answering from its stale L1 while its warehouse fails). Get
+// serves Entry marked stale ([Source].Stale, with Err as [Source].Err) and
+// keeps it in no tier, so that no process takes it for fresh.
+type StaleEntry struct {
+	Entry Entry
+	Err   error // why no fresh entry could be had; required (nil: Get fails)
+}
+
+func (e *StaleEntry) Error() string {
+	if e.Err == nil {
+		return "stale entry"
+	}
+	return "stale entry: " + e.Err.Error()
+}
+
+func (e *StaleEntry) Unwrap() error { return e.Err }
+
 // ErrClosed is returned by Get after Close.
 var ErrClosed = errors.New("cache: closed")
 
@@ -380,6 +399,10 @@ func (c *Cache) Get(ctx context.Context, customer, scope string, load func(conte
 	ks := deriveKeys(c.opts.Namespace, customer, scope)
 	st := c.custFor(ks.cust)
 	res, err := c.do(ctx, k, ks, st, load)
+	if err == nil && res.stale != nil {
+		c.m.staleServes.Inc()
+		return res.entry, Source{Tier: res.tier, Stale: true, Err: res.stale}, nil
+	}
 	if err == nil {
 		return res.entry, Source{Tier: res.tier}, nil
 	}

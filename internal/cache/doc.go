@@ -98,7 +98,9 @@
 // Every L2 error (Redis down, a timeout, a refused connection) is counted,
 // logged once per outage and answered by the next tier; Get returns an error
 // only when load fails too, and then serves a stale L1 entry instead when it
-// has one ([Source].Stale). After an L2 error, L2 is skipped for
+// has one ([Source].Stale). A load whose own source could give only a
+// stale entry returns it as a [*StaleEntry]: it is served marked stale and
+// kept in no tier. After an L2 error, L2 is skipped for
 // Options.L2RetryAfter (default 1 s) so that an outage costs each Get nothing.
 // The subscriber reconnects with jittered exponential backoff (50 ms to 5 s);
 // on every (re)subscription it marks all of L1 as not fresh, because

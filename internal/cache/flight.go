@@ -1,6 +1,9 @@
 package cache
 
-import "context"
+import (
+	"context"
+	"errors"
+)
 
 // flight is one L2 read and load of a key, shared by every Get of the key
 // that misses L1 while it runs. Unlike x/sync/singleflight, the load does not
@@ -19,6 +22,7 @@ type flightResult struct {
 	entry Entry
 	tier  Tier
 	err   error
+	stale error // entry is a load's *StaleEntry, for this reason; kept nowhere
 }
 
 // do joins the key's flight, or starts one, and waits for it or for ctx.
@@ -101,6 +105,10 @@ func (c *Cache) fill(ctx context.Context, k l1Key, ks l2Keys, f *flight, load fu
 		tag, haveTag, l2Err = g, err == nil, err
 	}
 	e, err := c.callLoad(ctx, load)
+	var se *StaleEntry
+	if errors.As(err, &se) && se.Err != nil {
+		return flightResult{entry: se.Entry, tier: TierLoad, stale: &Error{Load: se.Err, L2: l2Err}}, nil
+	}
 	if err != nil {
 		return flightResult{err: &Error{Load: err, L2: l2Err}}, nil
 	}

@@ -74,7 +74,8 @@
 // replica that lagged is the same. So a NewEpoch process also moves the
 // epoch when it resubscribes to a Redis whose run_id is not the one it saw
 // last (or that does not say). Between Redis coming back and the core
-// resubscribing (its backoff, at most 5 s) others may still read such values.
+// resubscribing (its backoff, at most 5 s) any process, the core included,
+// may still read such values.
 //
 // # Isolation
 //

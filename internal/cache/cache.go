@@ -80,6 +80,25 @@ func (e *Error) Unwrap() []error {
 	return []error{e.Load}
 }
 
+// StaleEntry is the error a load returns when all it could get is an entry
+// that may be out of date: its own source served it marked stale (an
+// edge's core answering from its stale L1 while its warehouse fails). Get
+// serves Entry marked stale ([Source].Stale, with Err as [Source].Err) and
+// keeps it in no tier, so that no process takes it for fresh.
+type StaleEntry struct {
+	Entry Entry
+	Err   error // why no fresh entry could be had; required (nil: Get fails)
+}
+
+func (e *StaleEntry) Error() string {
+	if e.Err == nil {
+		return "stale entry"
+	}
+	return "stale entry: " + e.Err.Error()
+}
+
+func (e *StaleEntry) Unwrap() error { return e.Err }
+
 // ErrClosed is returned by Get after Close.
 var ErrClosed = errors.New("cache: closed")
 
@@ -96,6 +115,10 @@ const (
 )
 
 const (
+	// genBytes: epochs and generations are this many random bytes, so
+	// that a new one never equals one used before (a value tagged with an
+	// old one must never match again).
+	genBytes = 8
 	// genMargin is how much longer a customer's generation key lives than
 	// any value written under it, so that a value never outlives the
 	// generation it is checked against.
@@ -154,6 +177,15 @@ type Options struct {
 	// L2RetryAfter: after a Redis error, L2 is skipped this long (the
 	// subscriber's reconnection ends it early); default 1 s.
 	L2RetryAfter time.Duration
+	// NewEpoch is for a process that commits to the warehouse (a core):
+	// when Run first subscribes, and when it resubscribes to a Redis that
+	// restarted or was replaced meanwhile, it gives the namespace a new
+	// random epoch in Redis, so that no value written before (by any
+	// process) is served again, and tells every other process to mark its
+	// L1 not fresh. Until Redis has taken it, this process neither reads
+	// nor writes L2. See the package doc, "Restarts". Default false (an
+	// edge).
+	NewEpoch bool
 	// Namespace prefixes every Redis key and the channel; letters, digits
 	// and ._- only; default "activitybi".
 	Namespace string
@@ -181,6 +213,7 @@ type Cache struct {
 	l1        *otter.Cache[l1Key, *l1Value]
 	rdb       *redis.Client // nil: no L2
 	channel   string
+	epochKey  string
 
 	// seq orders loads and invalidations: an L1 entry is fresh only if the
 	// flight that made it took its seq after its customer's latest
@@ -211,6 +244,8 @@ type Cache struct {
 	closeErr   error
 	running    atomic.Bool
 	subscribed atomic.Bool
+	epochDone  atomic.Bool // Options.NewEpoch: Redis has this process's epoch
+	runID      string      // the Redis server's run_id at the last epoch; Run's only
 }
 
 // l1Key is the pair itself: two strings compared as two, never joined.
@@ -272,15 +307,16 @@ func New(opts Options) (*Cache, error) {
 		return nil, fmt.Errorf("cache: namespace %q: want 1-64 letters, digits or ._-", opts.Namespace)
 	}
 	c := &Cache{
-		opts:    opts,
-		log:     telemetry.OrDiscard(opts.Logger),
-		now:     opts.Now,
-		fakeNow: opts.Now != nil,
-		reg:     map[custHash]*custState{},
-		pending: map[custHash]struct{}{},
-		flights: map[l1Key]*flight{},
-		channel: channelName(opts.Namespace),
-		id:      randomHex(originHexLen / 2),
+		opts:     opts,
+		log:      telemetry.OrDiscard(opts.Logger),
+		now:      opts.Now,
+		fakeNow:  opts.Now != nil,
+		reg:      map[custHash]*custState{},
+		pending:  map[custHash]struct{}{},
+		flights:  map[l1Key]*flight{},
+		channel:  channelName(opts.Namespace),
+		epochKey: epochKey(opts.Namespace),
+		id:       randomHex(originHexLen / 2),
 	}
 	if c.now == nil {
 		c.now = time.Now
@@ -363,6 +399,10 @@ func (c *Cache) Get(ctx context.Context, customer, scope string, load func(conte
 	ks := deriveKeys(c.opts.Namespace, customer, scope)
 	st := c.custFor(ks.cust)
 	res, err := c.do(ctx, k, ks, st, load)
+	if err == nil && res.stale != nil {
+		c.m.staleServes.Inc()
+		return res.entry, Source{Tier: res.tier, Stale: true, Err: res.stale}, nil
+	}
 	if err == nil {
 		return res.entry, Source{Tier: res.tier}, nil
 	}

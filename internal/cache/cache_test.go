@@ -471,14 +471,23 @@ func TestIsolation(t *testing.T) {
 		expect(t, e, src, value(p), TierL1)
 	}
 
-	// Keys name no customer or scope.
+	// Keys name no customer or scope: a value per pair, a generation per
+	// customer, the namespace's epoch.
 	keys := r.keys()
-	if len(keys) != len(pairs) {
-		t.Fatalf("%d keys, want %d: %q", len(keys), len(pairs), keys)
+	customers := map[string]bool{}
+	for _, p := range pairs {
+		customers[p.customer] = true
 	}
+	var ctxKeys, genKeys int
 	for _, k := range keys {
-		if !strings.HasPrefix(k, ns+":ctx:") || len(k) != len(ns)+5+custHexLen+1+scopeHexLen {
-			t.Fatalf("key %q: not <ns>:ctx:<hash>:<hash>", k)
+		switch {
+		case strings.HasPrefix(k, ns+":ctx:") && len(k) == len(ns)+5+custHexLen+1+scopeHexLen:
+			ctxKeys++
+		case strings.HasPrefix(k, ns+":gen:") && len(k) == len(ns)+5+custHexLen:
+			genKeys++
+		case k == epochKey(ns):
+		default:
+			t.Fatalf("key %q: not <ns>:ctx:<hash>:<hash>, <ns>:gen:<hash> or <ns>:epoch", k)
 		}
 		for _, p := range pairs {
 			for _, s := range []string{p.customer, p.scope} {
@@ -488,6 +497,18 @@ func TestIsolation(t *testing.T) {
 			}
 		}
 	}
+	if ctxKeys != len(pairs) || genKeys != len(customers) || len(keys) != len(pairs)+len(customers)+1 {
+		t.Fatalf("%d keys (%d values, %d generations), want %d values, %d generations and the epoch: %q",
+			len(keys), ctxKeys, genKeys, len(pairs), len(customers), keys)
+	}
+	gens := func() map[string]string {
+		out := map[string]string{}
+		for c := range customers {
+			out[c] = r.client().Get(context.Background(), genKey(ns, hashCustomer(c))).Val()
+		}
+		return out
+	}
+	before := gens()
 
 	// Invalidating "a" touches only "a": not "a:b", "a:", "a b", ...
 	sub := r.client().Subscribe(context.Background(), channelName(ns))
@@ -514,10 +535,9 @@ func TestIsolation(t *testing.T) {
 			}
 		}
 	}
-	keys = r.keys()
-	for _, k := range keys {
-		if strings.HasPrefix(k, ns+":gen:") && k != genKey(ns, hashCustomer("a")) {
-			t.Fatalf("unexpected generation key %q", k)
+	for c, g := range gens() {
+		if moved := g != before[c]; moved != (c == "a") {
+			t.Fatalf("customer %q: generation %q -> %q", c, before[c], g)
 		}
 	}
 	for _, p := range pairs {

@@ -1,6 +1,9 @@
 package cache
 
-import "context"
+import (
+	"context"
+	"errors"
+)
 
 // flight is one L2 read and load of a key, shared by every Get of the key
 // that misses L1 while it runs. Unlike x/sync/singleflight, the load does not
@@ -19,6 +22,7 @@ type flightResult struct {
 	entry Entry
 	tier  Tier
 	err   error
+	stale error // entry is a load's *StaleEntry, for this reason; kept nowhere
 }
 
 // do joins the key's flight, or starts one, and waits for it or for ctx.
@@ -88,9 +92,9 @@ func (c *Cache) fill(ctx context.Context, k l1Key, ks l2Keys, f *flight, load fu
 		return flightResult{entry: v.entry, tier: TierL1}, nil
 	}
 	var (
-		gen    string
-		haveGn bool // gen was read: a write-back may be tagged with it
-		l2Err  error
+		tag     string
+		haveTag bool // tag was read: a write-back may be tagged with it
+		l2Err   error
 	)
 	if c.rdb != nil {
 		e, g, hit, err := c.l2Get(ctx, ks)
@@ -98,15 +102,19 @@ func (c *Cache) fill(ctx context.Context, k l1Key, ks l2Keys, f *flight, load fu
 			c.setL1(k, f.cust, f.seq, e)
 			return flightResult{entry: e, tier: TierL2}, nil
 		}
-		gen, haveGn, l2Err = g, err == nil, err
+		tag, haveTag, l2Err = g, err == nil, err
 	}
 	e, err := c.callLoad(ctx, load)
+	var se *StaleEntry
+	if errors.As(err, &se) && se.Err != nil {
+		return flightResult{entry: se.Entry, tier: TierLoad, stale: &Error{Load: se.Err, L2: l2Err}}, nil
+	}
 	if err != nil {
 		return flightResult{err: &Error{Load: err, L2: l2Err}}, nil
 	}
 	c.setL1(k, f.cust, f.seq, e)
-	if !haveGn {
+	if !haveTag {
 		return flightResult{entry: e, tier: TierLoad}, nil
 	}
-	return flightResult{entry: e, tier: TierLoad}, func() { c.l2Set(ks, gen, e) }
+	return flightResult{entry: e, tier: TierLoad}, func() { c.l2Set(ks, tag, e) }
 }

@@ -73,6 +73,8 @@ func deriveKeys(ns, customer, scope string) l2Keys {
 
 func genKey(ns string, h custHash) string { return ns + ":gen:" + h.String() }
 
+func epochKey(ns string) string { return ns + ":epoch" }
+
 func channelName(ns string) string { return ns + ":inv" }
 
 // pairDigestDomain separates this digest from any other SHA-256 of the same
@@ -98,7 +100,9 @@ func pairDigest(customer, scope string) [32]byte {
 //
 //	byte      format (1)
 //	[32]byte  pairDigest(customer, scope)
-//	uvarint   len(gen), gen bytes   (the customer's generation when written)
+//	uvarint   len(tag), tag bytes   (epoch "/" generation when written;
+//	                                 older binaries wrote the generation
+//	                                 alone, which no tag equals: a miss)
 //	varint    Entry.Version
 //	uvarint   len(asOf), asOf       (time.Time.MarshalBinary)
 //	rest      Entry.Value
@@ -128,9 +132,9 @@ func encodeBlob(digest [32]byte, gen string, e Entry) ([]byte, error) {
 	return b, nil
 }
 
-// decodeBlob returns the entry and generation in b, and whether b was
-// written for the pair whose digest is given (false: a different pair whose
-// key hashes collided, never to be served).
+// decodeBlob returns the entry and tag (epoch and generation) in b, and
+// whether b was written for the pair whose digest is given (false: a
+// different pair whose key hashes collided, never to be served).
 func decodeBlob(b []byte, digest [32]byte) (e Entry, gen string, match bool, err error) {
 	if len(b) < 1+32 || b[0] != blobFormat {
 		return Entry{}, "", false, errBlob
@@ -166,11 +170,24 @@ func lenPrefixed(b []byte) (field, rest []byte, ok bool) {
 	return b[k : k+int(n)], b[k+int(n):], true
 }
 
-// The pub/sub payload: "<custHash hex> <origin hex>". The origin is the
+// The pub/sub invalidation payload: "<custHash hex> <origin hex>". The origin is the
 // publishing Cache's random id, so that it can skip its own messages.
 const originHexLen = 16
 
 func encodeInvalidation(h custHash, origin string) string { return h.String() + " " + origin }
+
+// The flush payload, "* <origin hex>", says that a process gave the
+// namespace a new epoch: every L1 is to be marked not fresh.
+const flushPrefix = "* "
+
+func encodeFlush(origin string) string { return flushPrefix + origin }
+
+func decodeFlush(p string) (origin string, ok bool) {
+	if len(p) != len(flushPrefix)+originHexLen || p[:len(flushPrefix)] != flushPrefix {
+		return "", false
+	}
+	return p[len(flushPrefix):], true
+}
 
 func decodeInvalidation(p string) (h custHash, origin string, ok bool) {
 	if len(p) != custHexLen+1+originHexLen || p[custHexLen] != ' ' {

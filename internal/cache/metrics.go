@@ -70,7 +70,7 @@ var (
 	defInvReceived = metricDef{"activitybi_cache_invalidations_received_total",
 		"Customer invalidations received from other processes, by pub/sub or delivered by the caller (InvalidateLocal).", []string{"via"}}
 	defL1Flushes = metricDef{"activitybi_cache_l1_flushes_total",
-		"Times all of L1 was marked not fresh because the pub/sub subscription was (re)established and invalidations may have been missed.", nil}
+		"Times all of L1 was marked not fresh: the pub/sub subscription was (re)established and invalidations may have been missed, or a core gave Redis a new epoch on start.", nil}
 	defStaleServes = metricDef{"activitybi_cache_stale_serves_total",
 		"Gets answered with an expired or invalidated L1 entry because every tier failed.", nil}
 )

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -15,10 +16,14 @@ import (
 var (
 	errL2Resting = errors.New("redis failed moments ago; not asked again yet")
 	errL2Pending = errors.New("an invalidation of this customer has not reached redis yet")
+	errL2Epoch   = errors.New("redis has not taken this process's new epoch yet")
 )
 
 // l2Skip says why L2 must not be used for the customer now, or nil.
 func (c *Cache) l2Skip(h custHash) error {
+	if c.opts.NewEpoch && !c.epochDone.Load() {
+		return errL2Epoch
+	}
 	if time.Now().UnixNano() < c.l2DownUntil.Load() {
 		return errL2Resting
 	}
@@ -28,10 +33,18 @@ func (c *Cache) l2Skip(h custHash) error {
 	return nil
 }
 
-// l2Get reads the customer's generation and the pair's value in one round
-// trip. hit is set when the value is the pair's and of the current
-// generation; gen is returned (when err is nil) to tag a write-back.
-func (c *Cache) l2Get(ctx context.Context, ks l2Keys) (e Entry, gen string, hit bool, err error) {
+// l2Get reads the namespace's epoch, the customer's generation and the
+// pair's value in one round trip. hit is set when the value is the pair's
+// and was written under the current epoch and generation; tag (both of
+// them, when err is nil) is returned to tag a write-back.
+//
+// When the epoch or the generation is missing (never made, expired, or
+// evicted by a maxmemory allkeys-* policy) a second round trip makes a new
+// random one (see l2NewTag): a value tagged before can never match it, so
+// losing the key costs misses, never the revival of a value an
+// invalidation had killed (a counter restarting, or "" standing for
+// "none", would match those values again).
+func (c *Cache) l2Get(ctx context.Context, ks l2Keys) (e Entry, tag string, hit bool, err error) {
 	if err := c.l2Skip(ks.cust); err != nil {
 		c.m.l2Bypassed.Inc()
 		c.m.l2Miss.Inc()
@@ -39,12 +52,19 @@ func (c *Cache) l2Get(ctx context.Context, ks l2Keys) (e Entry, gen string, hit 
 	}
 	start := time.Now()
 	rctx, cancel := context.WithTimeout(ctx, c.opts.L2ReadTimeout)
-	vals, err := c.rdb.MGet(rctx, ks.gen, ks.data).Result()
-	cancel()
-	c.m.l2Dur.Observe(time.Since(start).Seconds())
-	if err == nil && len(vals) != 2 {
-		err = fmt.Errorf("MGET returned %d values for 2 keys", len(vals))
+	defer cancel()
+	vals, err := c.rdb.MGet(rctx, c.epochKey, ks.gen, ks.data).Result()
+	if err == nil && len(vals) != 3 {
+		err = fmt.Errorf("MGET returned %d values for 3 keys", len(vals))
 	}
+	var ok bool
+	if err == nil {
+		if tag, ok = makeTag(vals[0], vals[1]); !ok {
+			tag, err = c.l2NewTag(rctx, ks)
+			vals[2] = nil // whatever is there was tagged under a lost key
+		}
+	}
+	c.m.l2Dur.Observe(time.Since(start).Seconds())
 	if err != nil {
 		c.m.l2Miss.Inc()
 		if ctx.Err() == nil { // not the callers giving up
@@ -53,13 +73,12 @@ func (c *Cache) l2Get(ctx context.Context, ks l2Keys) (e Entry, gen string, hit 
 		return Entry{}, "", false, err
 	}
 	c.l2OK()
-	gen, _ = vals[0].(string)
-	raw, ok := vals[1].(string)
+	raw, ok := vals[2].(string)
 	if !ok {
 		c.m.l2Miss.Inc()
-		return Entry{}, gen, false, nil
+		return Entry{}, tag, false, nil
 	}
-	e, blobGen, match, derr := decodeBlob([]byte(raw), ks.digest)
+	e, blobTag, match, derr := decodeBlob([]byte(raw), ks.digest)
 	switch {
 	case derr != nil:
 		c.m.l2Errors.WithLabelValues("decode").Inc()
@@ -67,24 +86,62 @@ func (c *Cache) l2Get(ctx context.Context, ks l2Keys) (e Entry, gen string, hit 
 	case !match:
 		// Another pair whose key hashes collide with this one's.
 		c.log.Warn("cache: redis value belongs to another customer or scope; reloading", "key", ks.data)
-	case blobGen != gen:
-		// Written before the customer's latest invalidation.
+	case blobTag != tag:
+		// Written before the customer's latest invalidation, or before
+		// the latest epoch.
 	default:
 		c.m.l2Hit.Inc()
-		return e, gen, true, nil
+		return e, tag, true, nil
 	}
 	c.m.l2Miss.Inc()
-	return Entry{}, gen, false, nil
+	return Entry{}, tag, false, nil
 }
 
-// l2Set writes a loaded entry back to Redis, tagged with the generation read
-// before the load: if the customer was invalidated meanwhile, the value is
-// dead on arrival. Best effort.
-func (c *Cache) l2Set(ks l2Keys, gen string, e Entry) {
+// makeTag is the tag of values written under epoch and gen (MGET results),
+// or false when either is missing.
+func makeTag(epoch, gen any) (string, bool) {
+	ep, ok1 := epoch.(string)
+	g, ok2 := gen.(string)
+	if !ok1 || !ok2 || ep == "" || g == "" {
+		return "", false
+	}
+	return ep + "/" + g, true
+}
+
+// l2NewTag gives the namespace an epoch and the customer a generation where
+// they are missing, random ones, never reused (SET NX: one that another
+// process made meanwhile is kept), and returns the tag they make.
+func (c *Cache) l2NewTag(ctx context.Context, ks l2Keys) (string, error) {
+	var get *redis.SliceCmd
+	_, err := c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.SetNX(ctx, c.epochKey, randomHex(genBytes), 0)
+		p.SetNX(ctx, ks.gen, randomHex(genBytes), c.opts.L2TTL+genMargin)
+		get = p.MGet(ctx, c.epochKey, ks.gen)
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	vals := get.Val()
+	if len(vals) != 2 {
+		return "", fmt.Errorf("MGET returned %d values for 2 keys", len(vals))
+	}
+	tag, ok := makeTag(vals[0], vals[1])
+	if !ok {
+		return "", errors.New("epoch or generation missing right after it was set")
+	}
+	return tag, nil
+}
+
+// l2Set writes a loaded entry back to Redis, tagged with the epoch and
+// generation read before the load: if the customer was invalidated
+// meanwhile (or the epoch moved, or either key was lost), the value is dead
+// on arrival. Best effort.
+func (c *Cache) l2Set(ks l2Keys, tag string, e Entry) {
 	if len(e.Value) > maxL2Value || c.l2Skip(ks.cust) != nil {
 		return
 	}
-	blob, err := encodeBlob(ks.digest, gen, e)
+	blob, err := encodeBlob(ks.digest, tag, e)
 	if err != nil {
 		c.log.Warn("cache: cannot encode entry for redis", "err", err)
 		return
@@ -108,7 +165,7 @@ func (c *Cache) publish(ctx context.Context, h custHash) error {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.L2WriteTimeout)
 	defer cancel()
 	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.Set(ctx, genKey(c.opts.Namespace, h), randomHex(8), c.opts.L2TTL+genMargin)
+		p.Set(ctx, genKey(c.opts.Namespace, h), randomHex(genBytes), c.opts.L2TTL+genMargin)
 		p.Publish(ctx, c.channel, encodeInvalidation(h, c.id))
 		return nil
 	})
@@ -116,6 +173,43 @@ func (c *Cache) publish(ctx context.Context, h custHash) error {
 		c.l2Failed("invalidate", err)
 	}
 	return err
+}
+
+// newEpoch gives the namespace a new random epoch, so that every value in
+// Redis is dead (see Options.NewEpoch), and tells the other processes to
+// mark their L1 not fresh. From then on this process uses L2.
+func (c *Cache) newEpoch(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, c.opts.L2WriteTimeout)
+	defer cancel()
+	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, c.epochKey, randomHex(genBytes), 0)
+		p.Publish(ctx, c.channel, encodeFlush(c.id))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	c.epochDone.Store(true)
+	c.log.Info("cache: new epoch in redis: values written before this start are not served")
+	return nil
+}
+
+// redisRunID is the Redis server's run_id (a new one each time a server
+// starts), or "" when INFO does not say (then every resubscription moves
+// the epoch).
+func (c *Cache) redisRunID(ctx context.Context) string {
+	ctx, cancel := context.WithTimeout(ctx, c.opts.L2WriteTimeout)
+	defer cancel()
+	info, err := c.rdb.Info(ctx, "server").Result()
+	if err != nil {
+		return ""
+	}
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "run_id:"); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // l2Failed counts a Redis error and rests L2 for L2RetryAfter. An outage is
@@ -265,6 +359,23 @@ func (c *Cache) subscribeOnce(ctx context.Context) (connected bool, err error) {
 		}
 	}
 	c.flushL1()
+	if c.opts.NewEpoch {
+		// On start, and whenever Redis is another server than at the last
+		// subscription (restarted, perhaps from a snapshot older than the
+		// latest invalidations; or a replica that took over): what it holds
+		// may be generations and values from before invalidations it lost.
+		id := c.redisRunID(ctx)
+		if !c.epochDone.Load() || id == "" || id != c.runID {
+			if c.epochDone.Load() {
+				c.log.Info("cache: redis restarted or was replaced; moving the epoch", "run_id", id)
+			}
+			c.epochDone.Store(false)
+			if err := c.newEpoch(ctx); err != nil {
+				return true, fmt.Errorf("new epoch: %w", err)
+			}
+			c.runID = id
+		}
+	}
 	c.l2DownUntil.Store(0)
 	c.l2OK()
 	c.subscribed.Store(true)
@@ -310,6 +421,12 @@ func (c *Cache) subscribeOnce(ctx context.Context) (connected bool, err error) {
 }
 
 func (c *Cache) received(payload string) {
+	if origin, ok := decodeFlush(payload); ok {
+		if origin != c.id {
+			c.flushL1() // another process moved the epoch
+		}
+		return
+	}
 	h, origin, ok := decodeInvalidation(payload)
 	if !ok {
 		c.log.Warn("cache: malformed invalidation message ignored", "len", len(payload))

@@ -95,7 +95,9 @@
 // calls OnChange, which drops the customer from every cache tier. Rounds
 // run at most Concurrency (2) builds at once and take at most
 // MaxRefreshCustomers (10,000) / MaxWarmCustomers (1,000) customers, the
-// most recently active first (counted when hit). Metrics:
+// most recently active first; the customers a round leaves out are counted
+// (activitybi_memory_round_customers_left_out_total, exactly up to 10,000
+// a round) and logged, once per round, at Warn. Metrics:
 // activitybi_memory_refresh_duration_seconds (per customer),
 // activitybi_memory_refresh_round_duration_seconds (per round),
 // activitybi_memory_refreshed_total{kind,result},

@@ -18,6 +18,7 @@ type storeMetrics struct {
 	roundDur      *prometheus.HistogramVec // kind
 	roundErrors   *prometheus.CounterVec   // kind
 	roundLimited  *prometheus.CounterVec   // kind
+	roundLeftOut  *prometheus.CounterVec   // kind
 	active        prometheus.Gauge
 	invalidations prometheus.Counter
 	soonDropped   prometheus.Counter
@@ -55,6 +56,9 @@ func newStoreMetrics(reg prometheus.Registerer) (*storeMetrics, error) {
 		roundLimited: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "activitybi_memory_round_limited_total",
 			Help: "Rounds that left customers out because more were active than a round takes (MaxRefreshCustomers, MaxWarmCustomers)."},
 			[]string{"kind"}),
+		roundLeftOut: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "activitybi_memory_round_customers_left_out_total",
+			Help: "Active customers a round left out because more were active than it takes (MaxRefreshCustomers, MaxWarmCustomers); they are built on their next load. Counted exactly up to 10,000 per round, at least that many beyond."},
+			[]string{"kind"}),
 		active: prometheus.NewGauge(prometheus.GaugeOpts{Name: "activitybi_memory_active_customers",
 			Help: "Customers the latest refresh round looked at."}),
 		invalidations: prometheus.NewCounter(prometheus.CounterOpts{Name: "activitybi_memory_invalidations_total",
@@ -67,7 +71,7 @@ func newStoreMetrics(reg prometheus.Registerer) (*storeMetrics, error) {
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.loads, m.loadDur, m.loadErrors, m.rowWrites, m.refreshed, m.refreshDur,
-			m.roundDur, m.roundErrors, m.roundLimited, m.active, m.invalidations, m.soonDropped, m.trackLimit} {
+			m.roundDur, m.roundErrors, m.roundLimited, m.roundLeftOut, m.active, m.invalidations, m.soonDropped, m.trackLimit} {
 			if err := reg.Register(c); err != nil {
 				var are prometheus.AlreadyRegisteredError
 				if !errors.As(err, &are) {
@@ -82,6 +86,10 @@ func newStoreMetrics(reg prometheus.Registerer) (*storeMetrics, error) {
 		for _, r := range []string{ResultChanged, ResultUnchanged, ResultSkipped, ResultFailed} {
 			m.refreshed.WithLabelValues(k, r)
 		}
+	}
+	for _, k := range []string{KindWarm, KindRefresh} {
+		m.roundLimited.WithLabelValues(k)
+		m.roundLeftOut.WithLabelValues(k)
 	}
 	for _, f := range []string{"row", "build", "scope"} {
 		m.loads.WithLabelValues(f)

@@ -3,6 +3,7 @@ package memory
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -34,8 +35,10 @@ type RoundStats struct {
 	Kind      string
 	Customers int // customers the round looked at
 	// Limited is set when more customers were active than the round's
-	// limit; the least recently active were left out.
+	// limit; the least recently active were left out, LeftOut of them (at
+	// least: see countBeyond).
 	Limited                             bool
+	LeftOut                             int
 	Changed, Unchanged, Skipped, Failed int
 	Duration                            time.Duration
 }
@@ -112,10 +115,14 @@ func (s *Store) Warm(ctx context.Context) (RoundStats, error) {
 // younger than RebuildAfter. A changed context is reported to OnChange.
 func (s *Store) Refresh(ctx context.Context) (RoundStats, error) {
 	cutoff := s.o.Now().Add(-s.o.ActiveFor)
+	// Every one (at most maxTracked): the round's limit applies to all the
+	// active customers together, most recently active first, and counts
+	// the ones left out. Cutting this list here would drop customers
+	// active by get_context alone unseen.
 	s.mu.Lock()
 	var also []string
 	for c, t := range s.touched {
-		if t.After(cutoff) && len(also) < s.o.MaxRefreshCustomers {
+		if t.After(cutoff) {
 			also = append(also, c)
 		}
 	}
@@ -127,17 +134,21 @@ func (s *Store) round(ctx context.Context, kind string, within time.Duration, li
 	start := time.Now()
 	st := RoundStats{Kind: kind}
 	actx, cancel := context.WithTimeout(ctx, activityTimeout)
-	acts, err := s.wh.CustomerActivity(actx, s.o.Now().Add(-within), also, limit+1)
+	// Past the limit, up to countBeyond more are read only to be counted.
+	fetch := limit + s.countBeyond + 1
+	acts, err := s.wh.CustomerActivity(actx, s.o.Now().Add(-within), also, fetch)
 	cancel()
 	if err != nil {
 		s.m.roundErrors.WithLabelValues(kind).Inc()
 		return st, err
 	}
 	if len(acts) > limit {
-		acts, st.Limited = acts[:limit], true
+		st.Limited, st.LeftOut = true, len(acts)-limit
+		acts = slices.Clone(acts[:limit]) // not keeping the rest's memory
 		s.m.roundLimited.WithLabelValues(kind).Inc()
+		s.m.roundLeftOut.WithLabelValues(kind).Add(float64(st.LeftOut))
 		s.log.Warn("memory: more active customers than a round takes; the least recently active wait for their next load",
-			"kind", kind, "limit", limit)
+			"kind", kind, "limit", limit, "left_out", st.LeftOut, "left_out_is_lower_bound", len(acts)+st.LeftOut == fetch)
 	}
 	st.Customers = len(acts)
 	if kind == KindRefresh {
@@ -215,7 +226,10 @@ func (s *Store) refreshOne(ctx context.Context, act warehouse.CustomerActivity, 
 
 func (s *Store) rebuild(ctx context.Context, act warehouse.CustomerActivity, force bool) (string, bool) {
 	customer := act.Customer
-	unlock, _ := s.locks.lock(customer)
+	unlock, _, err := s.locks.lock(ctx, customer)
+	if err != nil {
+		return ResultFailed, false // the round is ending
+	}
 	defer unlock()
 	if !force {
 		s.mu.Lock()

@@ -77,6 +77,10 @@ const (
 	maxRowWrites = 4
 	// rowWriteTimeout bounds one background row write.
 	rowWriteTimeout = 30 * time.Second
+	// countLeftOut bounds the customers a round reads past its limit only
+	// to count the ones it leaves out (about 100 bytes each, read only
+	// when a round is over its limit); past it the count is a lower bound.
+	countLeftOut = 10_000
 	// activityTimeout bounds the summary query of a round.
 	activityTimeout = 30 * time.Second
 )
@@ -128,6 +132,9 @@ type Store struct {
 	m       *storeMetrics
 	wh      Warehouse
 	started time.Time // rows from before are not trusted (see valid)
+	// countBeyond: a round reads up to this many active customers past
+	// its limit, to count those it leaves out (countLeftOut).
+	countBeyond int
 
 	locks keyLocks
 
@@ -198,9 +205,9 @@ func NewStore(o StoreOptions) (*Store, error) {
 	}
 	return &Store{
 		o: o, log: telemetry.OrDiscard(o.Logger), m: m, wh: o.Warehouse,
-		started: o.Now().UTC().Truncate(time.Microsecond),
-		locks:   keyLocks{m: map[string]*keyLock{}},
-		state:   map[string]*custState{}, dirty: map[string]time.Time{}, touched: map[string]time.Time{},
+		started: o.Now().UTC().Truncate(time.Microsecond), countBeyond: countLeftOut,
+		locks: keyLocks{m: map[string]*keyLock{}},
+		state: map[string]*custState{}, dirty: map[string]time.Time{}, touched: map[string]time.Time{},
 		soon: make(chan string, soonQueue), writes: make(chan struct{}, maxRowWrites),
 	}, nil
 }
@@ -253,7 +260,12 @@ func (s *Store) load(ctx context.Context, customer, scope string) (Loaded, strin
 			return l, "row", nil
 		}
 	}
-	unlock, waited := s.locks.lock(customer)
+	// Waiting ends with ctx: the build under way goes on for whoever else
+	// waits (and writes its row).
+	unlock, waited, err := s.locks.lock(ctx, customer)
+	if err != nil {
+		return Loaded{}, "", err
+	}
 	defer unlock()
 	if waited && !s.o.NoRows {
 		// Someone else was building it (a refresh): its row may do.
@@ -480,38 +492,49 @@ func (s *Store) pruneLocked() {
 // Wait waits for the background row writes of loads.
 func (s *Store) Wait() { s.wg.Wait() }
 
-// keyLocks is a mutex per key, made on first use and dropped when unused.
+// keyLocks is a lock per key, made on first use and dropped when unused.
+// Waiting for one ends with the waiter's context.
 type keyLocks struct {
 	mu sync.Mutex
 	m  map[string]*keyLock
 }
 
 type keyLock struct {
-	mu   sync.Mutex
-	refs int
+	held chan struct{} // holds one token while locked
+	refs int           // holders and waiters; guarded by keyLocks.mu
 }
 
-// lock takes key's mutex and reports whether it had to wait for another
-// holder.
-func (k *keyLocks) lock(key string) (unlock func(), waited bool) {
+// lock takes key's lock and reports whether it had to wait for another
+// holder. When ctx ends first it returns ctx.Err() without the lock.
+func (k *keyLocks) lock(ctx context.Context, key string) (unlock func(), waited bool, err error) {
 	k.mu.Lock()
 	l := k.m[key]
 	if l == nil {
-		l = &keyLock{}
+		l = &keyLock{held: make(chan struct{}, 1)}
 		k.m[key] = l
 	}
 	l.refs++
 	k.mu.Unlock()
-	if !l.mu.TryLock() {
-		waited = true
-		l.mu.Lock()
-	}
-	return func() {
-		l.mu.Unlock()
+	release := func() {
 		k.mu.Lock()
 		if l.refs--; l.refs == 0 {
 			delete(k.m, key)
 		}
 		k.mu.Unlock()
-	}, waited
+	}
+	select {
+	case l.held <- struct{}{}:
+	default:
+		waited = true
+		select {
+		case l.held <- struct{}{}:
+		case <-ctx.Done():
+			release()
+			return nil, true, ctx.Err()
+		}
+	}
+	return func() {
+		<-l.held
+		release()
+	}, waited, nil
 }

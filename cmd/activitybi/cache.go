@@ -13,12 +13,18 @@ import (
 // cache.redis_url is set. reg may be nil (an edge has no /metrics: it
 // reports its cache's counters to the core). l1TTL 0 is the default; the
 // hidden --cache-l1-ttl flag sets it, to measure the tiers behind L1
-// (bench/memory.md) and to test them.
-func (a *app) newCache(reg prometheus.Registerer, l1TTL time.Duration) (*cache.Cache, error) {
+// (bench/memory.md) and to test them. core is true for the core's cache
+// only.
+func (a *app) newCache(reg prometheus.Registerer, l1TTL time.Duration, core bool) (*cache.Cache, error) {
 	if a.cfg.Cache.RedisURL != "" {
 		// go-redis logs connection failures through one process-wide
 		// logger; send them to ours (stderr), never stdout.
 		redis.SetLogger(cache.RedisLogger{L: a.log})
 	}
-	return cache.New(cache.Options{RedisURL: a.cfg.Cache.RedisURL, Logger: a.log, Registerer: reg, L1TTL: l1TTL})
+	// The core starts a new epoch: what
+	// Redis holds may predate a crash of the core before it, or a Redis
+	// restored from a snapshot. Edges must not, or every new client
+	// window would empty the shared cache.
+	return cache.New(cache.Options{RedisURL: a.cfg.Cache.RedisURL, Logger: a.log, Registerer: reg, L1TTL: l1TTL,
+		NewEpoch: core})
 }

@@ -93,7 +93,7 @@ func (a *app) runEdge(ctx context.Context, o edgeOptions) error {
 	metrics := &server.EdgeMetrics{}
 	// get_context: the edge's own cache (and Redis when configured) in
 	// front of the core, which builds contexts from the warehouse.
-	memCache, err := a.newCache(nil, o.cacheL1TTL)
+	memCache, err := a.newCache(nil, o.cacheL1TTL, false)
 	if err != nil {
 		return err
 	}

@@ -158,7 +158,7 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	if err != nil {
 		return err
 	}
-	memCache, err := a.newCache(reg, o.cacheL1TTL)
+	memCache, err := a.newCache(reg, o.cacheL1TTL, true)
 	if err != nil {
 		return err
 	}

@@ -233,6 +233,11 @@ type ContextResponse struct {
 	Version int64           `json:"version"`
 	AsOf    time.Time       `json:"as_of"`
 	Source  string          `json:"source"`
+	// Stale is set when the core had no fresh context and answered with an
+	// older one; StaleReason says why. An edge serves such an answer
+	// marked stale and keeps it in no cache tier.
+	Stale       bool   `json:"stale,omitempty"`
+	StaleReason string `json:"stale_reason,omitempty"`
 }
 
 // maxContextRequest bounds a POST /v1/context body.
@@ -263,7 +268,11 @@ func (s *Server) contextHandler(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, code, errBody(err.Error()))
 		return
 	}
-	writeJSON(w, http.StatusOK, ContextResponse{Context: e.Value, Version: e.Version, AsOf: e.AsOf, Source: src.String()})
+	resp := ContextResponse{Context: e.Value, Version: e.Version, AsOf: e.AsOf, Source: src.String(), Stale: src.Stale}
+	if src.Stale && src.Err != nil {
+		resp.StaleReason = src.Err.Error()
+	}
+	writeJSON(w, http.StatusOK, resp)
 }
 
 // CoreContextLoader asks the core of dataDir for contexts (an edge's
@@ -281,7 +290,18 @@ func CoreContextLoader(dataDir string) ContextLoader {
 			}
 			return cache.Entry{}, fmt.Errorf("the core could not give the context: %w", err)
 		}
-		return cache.Entry{Value: resp.Context, Version: resp.Version, AsOf: resp.AsOf}, nil
+		e := cache.Entry{Value: resp.Context, Version: resp.Version, AsOf: resp.AsOf}
+		if resp.Stale {
+			// Served, but cached nowhere: as fresh in this edge's L1 (and
+			// in Redis for every process) it would outlive the fault that
+			// made the core answer with it.
+			reason := resp.StaleReason
+			if reason == "" {
+				reason = "the core had no fresh context"
+			}
+			return cache.Entry{}, &cache.StaleEntry{Entry: e, Err: errors.New(reason)}
+		}
+		return e, nil
 	}
 }
 

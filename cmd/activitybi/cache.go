@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,6 +26,10 @@ func (a *app) newCache(reg prometheus.Registerer, l1TTL time.Duration, core bool
 	// Redis holds may predate a crash of the core before it, or a Redis
 	// restored from a snapshot. Edges must not, or every new client
 	// window would empty the shared cache.
-	return cache.New(cache.Options{RedisURL: a.cfg.Cache.RedisURL, Logger: a.log, Registerer: reg, L1TTL: l1TTL,
-		NewEpoch: core})
+	c, err := cache.New(cache.Options{RedisURL: a.cfg.Cache.RedisURL, Namespace: a.cfg.Cache.Namespace, Logger: a.log,
+		Registerer: reg, L1TTL: l1TTL, NewEpoch: core})
+	if err != nil {
+		return nil, fmt.Errorf("cache.namespace or cache.redis_url: %w", err)
+	}
+	return c, nil
 }

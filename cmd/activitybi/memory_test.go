@@ -320,3 +320,53 @@ func postSocket(dataDir, path, body string, out any) error {
 	}
 	return json.Unmarshal(b, out)
 }
+
+// TestTwoInstallationsShareARedis: two installations (data directories,
+// each with its own core and warehouse) point at one Redis and both have a
+// customer named "tester". Each one's get_context, answered from Redis,
+// holds its own insight and never the other's: the Redis namespace is
+// derived from the data directory unless cache.namespace says otherwise.
+func TestTwoInstallationsShareARedis(t *testing.T) {
+	t.Parallel()
+	r := redistest.Start(t)
+	redisEnv := "ACTIVITYBI_CACHE_REDIS_URL=" + r.URL()
+	type inst struct {
+		e    *env
+		ed   *edge
+		mine string
+	}
+	var insts []inst
+	for _, mine := range []string{"first_install", "second_install"} {
+		e := newEnv(t)
+		c := e.startCoreArgs([]string{"--cache-l1-ttl", "1ns"}, redisEnv)
+		defer c.stop(t)
+		ed := e.startEdgeEnv([]string{redisEnv}, "--cache-l1-ttl", "1ns")
+		ed.call(t, "log_insight", map[string]any{"subject": "user", "metric": mine, "value": "here"})
+		insts = append(insts, inst{e, ed, mine})
+	}
+	for _, in := range insts {
+		waitFor(t, 20*time.Second, func() bool {
+			text, src, _ := getContext(t, in.ed.cs, nil)
+			return src == "l2" && strings.Contains(text, in.mine)
+		})
+	}
+	for range 20 {
+		for i, in := range insts {
+			other := insts[1-i].mine
+			if text, src, _ := getContext(t, in.ed.cs, nil); strings.Contains(text, other) || !strings.Contains(text, in.mine) {
+				t.Fatalf("%s's get_context (%s) shows the other installation's insight:\n%s", in.mine, src, text)
+			}
+		}
+	}
+	keys, err := redis.NewClient(&redis.Options{Addr: r.Addr(), DisableIdentity: true}).Keys(context.Background(), "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefixes := map[string]bool{}
+	for _, k := range keys {
+		prefixes[strings.SplitN(k, ":", 2)[0]] = true
+	}
+	if len(prefixes) != 2 {
+		t.Errorf("Redis key prefixes %v, want one per installation", prefixes)
+	}
+}

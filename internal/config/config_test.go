@@ -291,3 +291,26 @@ func TestFileMergeKeys(t *testing.T) {
 		}
 	}
 }
+
+// The Redis namespace is derived from the data directory, so two
+// installations sharing a Redis differ and an edge and its core agree;
+// cache.namespace overrides it.
+func TestCacheNamespace(t *testing.T) {
+	t.Parallel()
+	load := func(extra ...string) *Config {
+		t.Helper()
+		c, err := Load(setup(t, append([]string{"--config", writeFile(t, "")}, extra...)...), env())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	a, b, a2 := load("--data-dir", "/srv/a"), load("--data-dir", "/srv/b"), load("--data-dir", "/srv/a/")
+	if a.Cache.Namespace == b.Cache.Namespace || a.Cache.Namespace != a2.Cache.Namespace ||
+		!strings.HasPrefix(a.Cache.Namespace, "activitybi-") || len(a.Cache.Namespace) != len("activitybi-")+12 {
+		t.Errorf("namespaces %q %q %q", a.Cache.Namespace, b.Cache.Namespace, a2.Cache.Namespace)
+	}
+	if c := load("--data-dir", "/srv/a", "--cache-namespace", "team"); c.Cache.Namespace != "team" || c.Sources["cache.namespace"] != "flag --cache-namespace" {
+		t.Errorf("override: %q from %q", c.Cache.Namespace, c.Sources["cache.namespace"])
+	}
+}

@@ -904,3 +904,55 @@ func TestPipelineErrorTextIsNotSharedInServerMode(t *testing.T) {
 		t.Errorf("local mode: the reason is not shown: %s", text(body))
 	}
 }
+
+// An artifact past its expiry is no longer listed or linked on the
+// Queries page, though its row is still in the warehouse (the sweep, every
+// few minutes, has not deleted it): the core would answer 404 for it.
+func TestQueriesHideExpiredArtifacts(t *testing.T) {
+	t.Parallel()
+	f := fixture(t)
+	cardLink := "/artifacts/" + f.card.ID
+	resultLink := "/artifacts/" + f.result
+	for _, c := range []struct {
+		name         string
+		now          time.Time
+		artifacts    string
+		card, result bool
+	}{
+		// The card expires 2026-04-06 08:00:04 (the store's default TTL),
+		// tkt-0001's result file at 08:10.
+		{"before either expiry", at("2026-04-06 08:00"), "2", true, true},
+		{"the card expired", at("2026-04-06 08:05"), "1", false, true},
+		{"both expired", at("2026-04-06 08:15"), "0", false, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d, err := New(Options{Warehouse: f.db, Auth: Local("alice"), Now: func() time.Time { return c.now }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, body := get(t, d.Handler(), "/queries?range=30d")
+			if res.StatusCode != http.StatusOK {
+				t.Fatalf("status %d: %s", res.StatusCode, text(body))
+			}
+			checkKPIs(t, c.name, kpis(body), map[string]string{"artifacts": c.artifacts})
+			if got := strings.Contains(body, cardLink); got != c.card {
+				t.Errorf("card linked: %v, want %v", got, c.card)
+			}
+			if got := strings.Contains(text(body), "tool-latency.svg"); got != c.card {
+				t.Errorf("card listed: %v, want %v", got, c.card)
+			}
+			if got := strings.Contains(body, resultLink); got != c.result {
+				t.Errorf("result file linked: %v, want %v", got, c.result)
+			}
+			// The ticket itself stays, with what its result was.
+			if row := rowText(t, body, "tkt-0001"); !strings.Contains(row, "12 rows, 2.0 KiB") {
+				t.Errorf("tkt-0001's row: %q", row)
+			}
+		})
+	}
+	// The rows are still there: only the listing filters them.
+	n, err := f.db.CustomerQuery(context.Background(), "alice", "SELECT count(*) AS n FROM artifacts", nil, 10)
+	if err != nil || len(n.Rows) != 1 || fmt.Sprint(n.Rows[0][0]) != "2" {
+		t.Fatalf("artifact rows: %v %v", n, err)
+	}
+}

@@ -34,9 +34,14 @@ const (
 	MaxFeatureBytes = 64 << 10
 	// MaxFutureSkew is how far in the future a timestamp may be (clock skew).
 	MaxFutureSkew = 5 * time.Minute
-	// MaxLineBytes bounds one encoded input line: the feature object plus the
-	// other columns and their JSON quoting.
-	MaxLineBytes = MaxFeatureBytes + 16<<10
+	// MaxLineBytes bounds one encoded input line (an ingest line, a record
+	// of POST /v1/events) and the feature object as sent, before it is
+	// compacted. It bounds memory, not the event: the rule on features is
+	// MaxFeatureBytes once compacted, and a line that holds a 64 KiB
+	// object written with spaces after its separators (or indented on one
+	// line), with the other columns at their longest and escaped, is well
+	// under it.
+	MaxLineBytes = 1 << 20
 )
 
 // Sources: where an event entered the pipeline (the _source column).
@@ -366,8 +371,9 @@ func compactObject(raw json.RawMessage) (json.RawMessage, error) {
 	if len(raw) == 0 || raw[0] != '{' {
 		return nil, errors.New("must be a JSON object, e.g. {\"tool\":\"search\"}")
 	}
-	if len(raw) > 4*MaxFeatureBytes {
-		return nil, fmt.Errorf("is larger than %d bytes", MaxFeatureBytes)
+	if len(raw) > MaxLineBytes {
+		return nil, fmt.Errorf("is %d bytes as sent; the limit is %d bytes (%d KiB) once compacted, and %d bytes (%d MiB) as sent",
+			len(raw), MaxFeatureBytes, MaxFeatureBytes>>10, MaxLineBytes, MaxLineBytes>>20)
 	}
 	var out []byte
 	if isCompactJSON(raw) {
@@ -424,6 +430,14 @@ func NewID(t time.Time) string {
 	return id.String()
 }
 
+// LineTooLong is the message for an input line of n bytes, over
+// MaxLineBytes: it names both limits, since the one a person usually meets
+// is the features'.
+func LineTooLong(n int) string {
+	return fmt.Sprintf("is %d bytes; the limit for a line is %d bytes (%d MiB), and feature_json may be at most %d bytes (%d KiB) once compacted",
+		n, MaxLineBytes, MaxLineBytes>>20, MaxFeatureBytes, MaxFeatureBytes>>10)
+}
+
 // DecodeInput parses one JSON object sent by a caller, rejecting unknown
 // fields and trailing data with messages that name the field.
 func DecodeInput(line []byte) (Input, error) {
@@ -431,7 +445,7 @@ func DecodeInput(line []byte) (Input, error) {
 		return Input{}, &ValidationError{Errs: []FieldError{{Field: "line", Msg: "is empty"}}}
 	}
 	if len(line) > MaxLineBytes {
-		return Input{}, &ValidationError{Errs: []FieldError{{Field: "line", Msg: fmt.Sprintf("is %d bytes; the limit is %d", len(line), MaxLineBytes)}}}
+		return Input{}, &ValidationError{Errs: []FieldError{{Field: "line", Msg: LineTooLong(len(line))}}}
 	}
 	if in, ok := decodeInputFast(line); ok {
 		return in, nil

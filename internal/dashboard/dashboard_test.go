@@ -570,7 +570,7 @@ func TestTokenSignIn(t *testing.T) {
 	}
 	cookies := res.Cookies()
 	if len(cookies) != 1 || cookies[0].Name != cookieName || !cookies[0].HttpOnly || cookies[0].SameSite != http.SameSiteStrictMode ||
-		cookies[0].Secure || len(cookies[0].Value) < 43 || strings.Contains(cookies[0].Value, "alice") {
+		!cookies[0].Secure || len(cookies[0].Value) < 43 || strings.Contains(cookies[0].Value, "alice") {
 		t.Fatalf("cookie: %+v", cookies)
 	}
 	res, body = fetch(t, c, srv.URL+"/tools?range=30d")
@@ -768,7 +768,7 @@ func TestSignInOverTLS(t *testing.T) {
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	res, _ := post(t, c, srv.URL+"/login", url.Values{"token": {aliceToken}}, "same-origin")
 	ck := res.Cookies()
-	if res.StatusCode != http.StatusSeeOther || len(ck) != 1 || ck[0].Name != cookieNameTLS || !ck[0].Secure || !ck[0].HttpOnly ||
+	if res.StatusCode != http.StatusSeeOther || len(ck) != 1 || ck[0].Name != cookieName || !ck[0].Secure || !ck[0].HttpOnly ||
 		ck[0].SameSite != http.SameSiteStrictMode || ck[0].Path != "/" || ck[0].Domain != "" {
 		t.Fatalf("TLS sign-in: %d %+v", res.StatusCode, ck)
 	}
@@ -777,6 +777,63 @@ func TestSignInOverTLS(t *testing.T) {
 		t.Fatalf("page over TLS: %d", res.StatusCode)
 	}
 	checkKPIs(t, "cost over TLS", kpis(body), map[string]string{"cost": "$12.34"})
+}
+
+// The session cookie is Secure and __Host- prefixed however the request
+// reached the core: with TLS ended by a proxy in front of it the core sees
+// plain HTTP, and a cookie without Secure would be sent back over plain
+// HTTP to the same host. The sign-in page warns when nothing says the
+// browser's side was HTTPS (a browser drops a Secure cookie set over plain
+// HTTP from another machine).
+func TestSessionCookieSecureBehindAProxy(t *testing.T) {
+	t.Parallel()
+	store := &tokens{m: map[string]string{aliceToken: "alice"}}
+	d, _ := setup(t, Tokens(store.verify))
+	srv := httptest.NewServer(d.Handler()) // plain HTTP, as behind a proxy
+	defer srv.Close()
+	for _, c := range []struct {
+		name    string
+		host    string
+		headers map[string]string
+		warn    bool
+	}{
+		{"proxy says https", "dash.example", map[string]string{"X-Forwarded-Proto": "https", "X-Forwarded-For": "198.51.100.7"}, false},
+		{"Forwarded proto=https", "dash.example", map[string]string{"Forwarded": "for=198.51.100.7;proto=https"}, false},
+		{"proxy says nothing", "dash.example", map[string]string{"X-Forwarded-For": "198.51.100.7"}, true},
+		{"plain HTTP from elsewhere", "dash.example", nil, true},
+		{"this machine", "127.0.0.1", nil, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			do := func(method, path string, form url.Values) (*http.Response, string) {
+				req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(form.Encode()))
+				req.Host = c.host
+				for k, v := range c.headers {
+					req.Header.Set(k, v)
+				}
+				if method == http.MethodPost {
+					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+					req.Header.Set("Sec-Fetch-Site", "same-origin")
+				}
+				res, err := http.DefaultTransport.RoundTrip(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer res.Body.Close()
+				b, _ := io.ReadAll(res.Body)
+				return res, string(b)
+			}
+			res, body := do(http.MethodGet, "/login", nil)
+			if res.StatusCode != http.StatusOK || strings.Contains(body, "data-warning") != c.warn {
+				t.Errorf("sign-in page: %d, warning shown: %v, want %v: %s", res.StatusCode, strings.Contains(body, "data-warning"), c.warn, text(body))
+			}
+			res, _ = do(http.MethodPost, "/login", url.Values{"token": {aliceToken}})
+			ck := res.Cookies()
+			if res.StatusCode != http.StatusSeeOther || len(ck) != 1 || ck[0].Name != "__Host-abi_session" || !ck[0].Secure || !ck[0].HttpOnly ||
+				ck[0].SameSite != http.SameSiteStrictMode || ck[0].Path != "/" || ck[0].Domain != "" {
+				t.Fatalf("sign-in: %d %+v", res.StatusCode, ck)
+			}
+		})
+	}
 }
 
 // Without Memory and Pipeline wired, those pages say so and still show

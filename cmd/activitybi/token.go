@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -100,9 +99,7 @@ func (a *app) tokenListCmd() *cobra.Command {
 				for i, t := range tokens {
 					rows[i] = row{t, t.State(now)}
 				}
-				enc := json.NewEncoder(a.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(rows)
+				return printJSON(a.stdout, rows)
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tCUSTOMER\tSTATE\tCREATED\tEXPIRES\tNOTE")
@@ -111,8 +108,10 @@ func (a *app) tokenListCmd() *cobra.Command {
 				if state == auth.StateRevoked {
 					state += " " + t.RevokedAt.Format(time.RFC3339)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Customer, state,
-					t.CreatedAt.Format(time.RFC3339), expiry(t.ExpiresAt), t.Note)
+				// Escaped (termSafe): a token made before C1 controls
+				// were refused may hold them, and a terminal obeys them.
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, termSafe(t.Customer), state,
+					t.CreatedAt.Format(time.RFC3339), expiry(t.ExpiresAt), termSafe(t.Note))
 			}
 			if err := tw.Flush(); err != nil {
 				return err

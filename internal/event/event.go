@@ -263,9 +263,10 @@ func validActivity(s string) bool {
 	return words >= 2 && wordLen > 0
 }
 
-// validate checks e. With compact it also rewrites feature_json in compact
-// form (input from callers); without, it only checks it (stored records,
-// which were compacted when accepted).
+// validate checks e. With compact (input from callers) it applies the
+// rules for new records and rewrites feature_json in compact form;
+// without, the rules for stored records, which were compacted when
+// accepted.
 func validate(e *Event, now time.Time, ve *ValidationError, compact bool) {
 	switch {
 	case e.Activity == "":
@@ -275,9 +276,13 @@ func validate(e *Event, now time.Time, ve *ValidationError, compact bool) {
 	case len(e.Activity) > MaxStringLen:
 		ve.add("activity", "is %d characters; the limit is %d", len(e.Activity), MaxStringLen)
 	}
-	checkString(ve, "activity_id", e.ActivityID)
-	checkString(ve, "customer", e.Customer)
-	checkString(ve, "anonymous_customer_id", e.AnonymousCustomerID)
+	check := checkString
+	if compact { // input from a caller: the rules for new records
+		check = checkNewString
+	}
+	check(ve, "activity_id", e.ActivityID)
+	check(ve, "customer", e.Customer)
+	check(ve, "anonymous_customer_id", e.AnonymousCustomerID)
 	if e.Customer == "" && e.AnonymousCustomerID == "" {
 		ve.add("customer", "is required unless anonymous_customer_id is set")
 	}
@@ -286,7 +291,7 @@ func validate(e *Event, now time.Time, ve *ValidationError, compact bool) {
 		ve.add("revenue_impact", "must be a finite number")
 	}
 	if e.Link != "" {
-		checkString(ve, "link", e.Link)
+		check(ve, "link", e.Link)
 		if u, err := url.Parse(e.Link); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
 			ve.add("link", "%q is not an http(s) URL", clip(e.Link))
 		}
@@ -330,7 +335,23 @@ func checkObject(raw json.RawMessage) error {
 	return nil
 }
 
-func checkString(ve *ValidationError, field, s string) {
+// checkString applies the string rules to a stored record: valid UTF-8,
+// at most MaxStringLen characters, no C0 control characters or DEL.
+func checkString(ve *ValidationError, field, s string) { checkStr(ve, field, s, false) }
+
+// checkNewString is checkString for a record being accepted: no C1
+// control characters (U+0080 to U+009F) either. They are refused only on
+// intake, so that records an earlier version accepted still load from the
+// spool (the uploader checks them with checkString). In a terminal, C1
+// controls are escapes (U+009B is CSI); in an identifier they are
+// usually text decoded with the wrong character set (Windows-1252 read as
+// Latin-1).
+func checkNewString(ve *ValidationError, field, s string) { checkStr(ve, field, s, true) }
+
+// IsC1 reports whether r is a C1 control character, U+0080 to U+009F.
+func IsC1(r rune) bool { return r >= 0x80 && r <= 0x9f }
+
+func checkStr(ve *ValidationError, field, s string, c1 bool) {
 	if s == "" {
 		return
 	}
@@ -351,6 +372,9 @@ func checkString(ve *ValidationError, field, s string) {
 	}
 	if strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		ve.add(field, "contains control characters")
+	} else if i := strings.IndexFunc(s, IsC1); c1 && i >= 0 {
+		r, _ := utf8.DecodeRuneInString(s[i:])
+		ve.add(field, "contains control characters (U+%04X, a C1 control; text decoded with the wrong character set?)", r)
 	}
 }
 

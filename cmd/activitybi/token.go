@@ -22,7 +22,8 @@ one customer. The data directory keeps only a hash of each token (in
 ` + auth.TokensFile + `), so a token is shown once, when it is created.
 
 A running core picks up new and revoked tokens within a second; there is no
-need to restart it.`,
+need to restart it. A revoked or expired token's open /mcp streams and
+sessions end within 2 seconds.`,
 	}
 	cmd.AddCommand(a.tokenCreateCmd(), a.tokenListCmd(), a.tokenRevokeCmd())
 	return cmd
@@ -132,7 +133,8 @@ func (a *app) tokenRevokeCmd() *cobra.Command {
 		Short: "Revoke a token: requests with it are refused from now on",
 		Long: `Revoke the token with this id (the ID column of ` + "`token list`" + `, which is also
 the 10 characters after abi_ in the token itself; the whole token works too). A running core refuses it within a
-second. Revoking is permanent; revoking a revoked token changes nothing.`,
+second, and ends the /mcp streams and sessions it opened within 2 seconds.
+Revoking is permanent; revoking a revoked token changes nothing.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return errors.New("revoke takes one token id (see `activitybi token list`)")

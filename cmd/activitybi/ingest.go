@@ -171,12 +171,12 @@ func (in *ingester) run(cmd *cobra.Command, r io.Reader) error {
 				return err
 			}
 		}
-		line, tooLong, err := readLine(br, event.MaxLineBytes)
+		line, n, tooLong, err := readLine(br, event.MaxLineBytes)
 		if len(line) > 0 || tooLong {
 			in.lines++
-			in.read += int64(len(line)) + 1
+			in.read += int64(n) + 1
 			if tooLong {
-				in.reject(line, fmt.Sprintf("line is longer than %d bytes", event.MaxLineBytes))
+				in.reject(line, "line: "+event.LineTooLong(n))
 			} else if len(bytes.TrimSpace(line)) > 0 {
 				in.one(line, defaults)
 			}
@@ -338,13 +338,15 @@ func lineBuffered(br *bufio.Reader) bool {
 	return bytes.IndexByte(b, '\n') >= 0
 }
 
-// readLine returns the next line without its newline. A line longer than
-// limit is consumed to its end and reported with tooLong set (its first
-// bytes are returned for the rejects file).
-func readLine(br *bufio.Reader, limit int) (line []byte, tooLong bool, err error) {
+// readLine returns the next line without its newline, and the line's
+// length (without the newline). A line longer than limit is consumed to
+// its end and reported with tooLong set (its first bytes are returned for
+// the rejects file).
+func readLine(br *bufio.Reader, limit int) (line []byte, n int, tooLong bool, err error) {
 	var buf []byte
 	for {
 		chunk, err := br.ReadSlice('\n')
+		n += len(chunk)
 		if len(buf)+len(chunk) > limit+1 {
 			tooLong = true
 			if len(buf) < 256 {
@@ -356,8 +358,14 @@ func readLine(br *bufio.Reader, limit int) (line []byte, tooLong bool, err error
 		if err == bufio.ErrBufferFull {
 			continue
 		}
+		switch {
+		case bytes.HasSuffix(chunk, []byte("\r\n")):
+			n -= 2
+		case bytes.HasSuffix(chunk, []byte("\n")):
+			n--
+		}
 		buf = bytes.TrimSuffix(buf, []byte("\n"))
 		buf = bytes.TrimSuffix(buf, []byte("\r"))
-		return buf, tooLong, err
+		return buf, n, tooLong, err
 	}
 }

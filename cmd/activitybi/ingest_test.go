@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -144,5 +145,46 @@ func TestSpoolCommandsBeforeAnyLog(t *testing.T) {
 		if code != 0 || !strings.Contains(out, "0 segments, 0 records") || !strings.Contains(errs, "nothing has been logged") {
 			t.Errorf("spool %s with no spool: exit %d\n%s\n%s", verb, code, out, errs)
 		}
+	}
+}
+
+// TestIngestLineLimitIsNotTheFeatureLimit: the rule is on feature_json
+// compacted (64 KiB), not on the line as written. A line whose features
+// are written with a space after each separator (json.dumps' default) is
+// longer than the object it holds; it is accepted when the compacted
+// object is within the limit, refused by the feature rule when it is not,
+// and only a line over the line limit (a memory bound) is refused as a
+// line, with both limits named.
+func TestIngestLineLimitIsNotTheFeatureLimit(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	// {"a": [0, 0, ...]}: 2 bytes an element compacted, 3 as written.
+	spaced := func(id string, n int) string {
+		return `{"activity_id": "` + id + `", "activity": "called_tool", "feature_json": {"a": [0` + strings.Repeat(", 0", n-1) + `]}}`
+	}
+	fits := spaced("fits", 30_000)      // 60,007 bytes compacted, a 90 KB line
+	tooBig := spaced("too-big", 40_000) // 80,007 bytes compacted
+	huge := spaced("huge", 400_000)     // a 1.2 MB line
+	if len(fits) <= 80<<10 {
+		t.Fatalf("the first line is %d bytes: it must be over the old 80 KiB line limit", len(fits))
+	}
+	_, errs, code := e.run(strings.NewReader(fits+"\n"+tooBig+"\n"+huge+"\n"), "ingest", "-")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1 (two lines rejected):\n%s", code, errs)
+	}
+	for _, want := range []string{
+		"-:2: invalid event: feature_json: is 80007 bytes; the limit is 65536 (64 KiB)",
+		"-:3: line: is " + strconv.Itoa(len(huge)) + " bytes; the limit for a line is 1048576 bytes (1 MiB), and feature_json may be at most 65536 bytes (64 KiB) once compacted",
+		"ingest: 1 events accepted, 2 lines rejected",
+	} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errs)
+		}
+	}
+	if strings.Contains(errs, "-:1:") {
+		t.Errorf("the line within the rules was rejected:\n%s", errs)
+	}
+	if n := e.spoolRecords(); n != 1 {
+		t.Fatalf("the spool holds %d records, want 1", n)
 	}
 }

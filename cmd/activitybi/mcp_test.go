@@ -347,8 +347,22 @@ func TestTokensIsolateCustomersOverHTTP(t *testing.T) {
 		t.Fatalf("%d rows landed under another customer", n)
 	}
 
-	// Revoked: refused at once, on /mcp and /v1/events.
+	// Revoked: refused at once, on /mcp and /v1/events; a session open
+	// with the token fails its next call with an auth error (that its GET
+	// stream and the session end within 2 s is
+	// TestMCPRefusedTokenEndsItsStreamsAndSessions, internal/server).
+	live, err := session(tokB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
 	e.mustRun(nil, "token", "revoke", idB)
+	revoked := time.Now()
+	waitFor(t, 10*time.Second, func() bool {
+		_, err := live.CallTool(ctx, &mcp.CallToolParams{Name: "log_event", Arguments: map[string]any{"activity": "called_tool"}})
+		return err != nil && strings.Contains(err.Error(), "Unauthorized")
+	})
+	t.Logf("the live session failed %v after the revoke", time.Since(revoked).Round(time.Millisecond))
 	waitFor(t, 3*time.Second, func() bool { code, _ := post("/v1/events", tokB, `{"activity":"called_tool"}`); return code == 401 })
 	if code, out := post("/v1/events", tokB, `{"activity":"called_tool"}`); code != 401 || !strings.Contains(out, "revoked") {
 		t.Fatalf("revoked token: %d %s", code, out)

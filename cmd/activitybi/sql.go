@@ -106,14 +106,12 @@ func printTable(w io.Writer, t *server.WireTable, format string) error {
 			}
 			rows[i] = m
 		}
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rows)
+		return printJSON(w, rows)
 	case "csv":
 		cw := csv.NewWriter(w)
 		head := make([]string, len(t.Columns))
 		for i, c := range t.Columns {
-			head[i] = c.Name
+			head[i] = termSafe(c.Name)
 		}
 		cw.Write(head)
 		for _, r := range t.Rows {
@@ -131,7 +129,7 @@ func printTable(w io.Writer, t *server.WireTable, format string) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	head := make([]string, len(t.Columns))
 	for i, c := range t.Columns {
-		head[i] = c.Name
+		head[i] = termSafe(c.Name)
 	}
 	fmt.Fprintln(tw, strings.Join(head, "\t"))
 	for _, r := range t.Rows {
@@ -155,10 +153,13 @@ func printTable(w io.Writer, t *server.WireTable, format string) error {
 	return err
 }
 
+// cell is a value as the table and csv outputs print it: a string with
+// its control characters escaped (termSafe; a tab or line break would
+// also break the table's layout), anything else as JSON.
 func cell(v any) string {
 	switch x := v.(type) {
 	case string:
-		return strings.NewReplacer("\t", `\t`, "\n", `\n`).Replace(x)
+		return termSafe(x)
 	case nil:
 		return ""
 	case float64, int64, int, bool, int32, uint64:
@@ -166,7 +167,7 @@ func cell(v any) string {
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
-		return fmt.Sprint(v)
+		return termSafe(fmt.Sprint(v))
 	}
-	return string(b)
+	return string(termSafeJSON(b))
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -52,7 +53,7 @@ func (a *app) status(ctx context.Context, asJSON bool) error {
 		if asJSON {
 			return printJSON(a.stdout, ls)
 		}
-		fmt.Fprintf(a.stdout, "data dir   %s\ncore       %s (an edge starts one; or run `activitybi serve`)\n", ls.DataDir, ls.Core)
+		fmt.Fprintf(a.stdout, "data dir   %s\ncore       %s (an edge starts one; or run `activitybi serve`)\n", termSafe(ls.DataDir), termSafe(ls.Core))
 		if ls.Spool != nil {
 			fmt.Fprintf(a.stdout, "spool      %d segments, %s, %d records not yet in the warehouse\n",
 				ls.Spool.Segments, humanBytes(ls.Spool.Bytes), ls.Spool.Pending)
@@ -66,29 +67,39 @@ func (a *app) status(ctx context.Context, asJSON bool) error {
 	return nil
 }
 
+// printJSON prints v as indented JSON, C1 control characters escaped
+// (termSafeJSON): what it prints may be shown on a terminal.
 func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
 	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	_, err := w.Write(termSafeJSON(b.Bytes()))
+	return err
 }
 
 func printStatus(w io.Writer, st *server.StatusResponse, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	core := fmt.Sprintf("running, pid %d, version %s, up %s, started by %s", st.Core.PID, st.Version,
-		now.Sub(st.Core.StartedAt).Round(time.Second), st.Core.StartedBy)
+	// What the core reports is printed escaped (termSafe): an edge's
+	// client name is what its MCP client said, and the uploader's last
+	// error can quote a record.
+	core := fmt.Sprintf("running, pid %d, version %s, up %s, started by %s", st.Core.PID, termSafe(st.Version),
+		now.Sub(st.Core.StartedAt).Round(time.Second), termSafe(st.Core.StartedBy))
 	if st.Core.IdleExit > 0 {
 		core += fmt.Sprintf(" (exits after %s with no edge)", st.Core.IdleExit)
 	}
-	fmt.Fprintf(tw, "data dir\t%s\n", st.DataDir)
+	fmt.Fprintf(tw, "data dir\t%s\n", termSafe(st.DataDir))
 	fmt.Fprintf(tw, "core\t%s\n", core)
-	fmt.Fprintf(tw, "\thttp://%s   socket %s\n", st.Core.Addr, st.Core.Socket)
+	fmt.Fprintf(tw, "\thttp://%s   socket %s\n", termSafe(st.Core.Addr), termSafe(st.Core.Socket))
 	fmt.Fprintf(tw, "edges\t%d attached\n", len(st.Edges))
 	for _, e := range st.Edges {
 		client := e.Client
 		if client == "" {
 			client = "(client not yet known)"
 		}
-		fmt.Fprintf(tw, "\tpid %d  %s  customer %s  since %s\n", e.PID, client, e.Customer, e.Since.Local().Format(time.TimeOnly))
+		fmt.Fprintf(tw, "\tpid %d  %s  customer %s  since %s\n", e.PID, termSafe(client), termSafe(e.Customer), e.Since.Local().Format(time.TimeOnly))
 	}
 	if sp := st.Spool; sp != nil {
 		fmt.Fprintf(tw, "spool\t%d segments, %s, %d records not yet in the warehouse\n", sp.Segments, humanBytes(sp.Bytes), sp.Pending)
@@ -104,7 +115,7 @@ func printStatus(w io.Writer, st *server.StatusResponse, now time.Time) {
 		fmt.Fprintf(tw, "lag\t%s from acceptance to the warehouse (slowest record of the last batch)\n", u.LastLag.Round(time.Millisecond))
 	}
 	if u.LastError != "" {
-		fmt.Fprintf(tw, "\tlast error (%d in a row): %s\n", u.ConsecutiveFails, u.LastError)
+		fmt.Fprintf(tw, "\tlast error (%d in a row): %s\n", u.ConsecutiveFails, termSafe(u.LastError))
 	}
 	wh := st.Warehouse
 	fmt.Fprintf(tw, "warehouse\t%d events, %d insights, %d quarantined, schema v%d\n", wh.StreamRows, wh.InsightRows, wh.QuarantineRows, wh.SchemaVersion)

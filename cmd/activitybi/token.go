@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -23,7 +22,8 @@ one customer. The data directory keeps only a hash of each token (in
 ` + auth.TokensFile + `), so a token is shown once, when it is created.
 
 A running core picks up new and revoked tokens within a second; there is no
-need to restart it.`,
+need to restart it. A revoked or expired token's open /mcp streams and
+sessions end within 2 seconds.`,
 	}
 	cmd.AddCommand(a.tokenCreateCmd(), a.tokenListCmd(), a.tokenRevokeCmd())
 	return cmd
@@ -100,9 +100,7 @@ func (a *app) tokenListCmd() *cobra.Command {
 				for i, t := range tokens {
 					rows[i] = row{t, t.State(now)}
 				}
-				enc := json.NewEncoder(a.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(rows)
+				return printJSON(a.stdout, rows)
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tCUSTOMER\tSTATE\tCREATED\tEXPIRES\tNOTE")
@@ -111,8 +109,10 @@ func (a *app) tokenListCmd() *cobra.Command {
 				if state == auth.StateRevoked {
 					state += " " + t.RevokedAt.Format(time.RFC3339)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Customer, state,
-					t.CreatedAt.Format(time.RFC3339), expiry(t.ExpiresAt), t.Note)
+				// Escaped (termSafe): a token made before C1 controls
+				// were refused may hold them, and a terminal obeys them.
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, termSafe(t.Customer), state,
+					t.CreatedAt.Format(time.RFC3339), expiry(t.ExpiresAt), termSafe(t.Note))
 			}
 			if err := tw.Flush(); err != nil {
 				return err
@@ -133,7 +133,8 @@ func (a *app) tokenRevokeCmd() *cobra.Command {
 		Short: "Revoke a token: requests with it are refused from now on",
 		Long: `Revoke the token with this id (the ID column of ` + "`token list`" + `, which is also
 the 10 characters after abi_ in the token itself; the whole token works too). A running core refuses it within a
-second. Revoking is permanent; revoking a revoked token changes nothing.`,
+second, and ends the /mcp streams and sessions it opened within 2 seconds.
+Revoking is permanent; revoking a revoked token changes nothing.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return errors.New("revoke takes one token id (see `activitybi token list`)")

@@ -147,7 +147,7 @@ func (l *Log) Record(r event.Audit) error {
 	if event.AuditDetailTruncated(r.Detail) {
 		l.cut.Inc()
 	}
-	if err := event.ValidateAudit(&r, now); err != nil {
+	if err := event.ValidateNewAudit(&r, now); err != nil {
 		l.fails.WithLabelValues("invalid").Inc()
 		l.log.Error("audit: record refused (a bug in its caller)", "action", r.Action, "err", err)
 		return err
@@ -167,7 +167,7 @@ func (l *Log) Record(r event.Audit) error {
 }
 
 // cleanTarget returns target as a record holds it: invalid UTF-8 and
-// control characters replaced by U+FFFD, and clipped to
+// control characters (C0, DEL and C1) replaced by U+FFFD, and clipped to
 // event.MaxStringLen characters, the last of them "…". A target is often
 // what the caller was given (a get_context scope, a ticket id as the model
 // sent it), so it may break the rules for stored strings; the access
@@ -185,7 +185,7 @@ func cleanTarget(target string) string {
 			b.WriteRune('…')
 			break
 		}
-		if r < 0x20 || r == 0x7f {
+		if r < 0x20 || r == 0x7f || event.IsC1(r) {
 			r = utf8.RuneError
 		}
 		b.WriteRune(r)

@@ -141,6 +141,7 @@ func TestRecordRefusesABadRecord(t *testing.T) {
 		"unknown action":    {Principal: "p", Action: "dropped_table", Outcome: event.OutcomeOK},
 		"customer required": {Principal: "p", Action: event.ActionFetchedResult, Outcome: event.OutcomeOK},
 		"unknown source":    {Principal: "p", Action: event.ActionRanSQL, Outcome: event.OutcomeOK, Source: "fax"},
+		"C1 in principal":   {Principal: "analyst:\u009b2J", Action: event.ActionRanSQL, Outcome: event.OutcomeOK},
 	} {
 		err := l.Record(r)
 		if !event.IsValidation(err) {
@@ -150,7 +151,7 @@ func TestRecordRefusesABadRecord(t *testing.T) {
 	if got := b.records(t); len(got) != 0 {
 		t.Fatalf("refused records were written: %+v", got)
 	}
-	if v := testutil.ToFloat64(l.fails.WithLabelValues("invalid")); v != 4 {
+	if v := testutil.ToFloat64(l.fails.WithLabelValues("invalid")); v != 5 {
 		t.Fatalf("failures{invalid} = %v", v)
 	}
 }
@@ -208,6 +209,7 @@ func TestRecordKeepsAnOddTarget(t *testing.T) {
 	want := map[string]string{
 		maxScope:                            "scope:" + strings.Repeat("s", 248) + "…",
 		"scope:a\x01b\x1b[2J":               "scope:a\ufffdb\ufffd[2J",
+		"scope:c1\u009b2J\u0085":            "scope:c1\ufffd2J\ufffd",
 		"ticket\xff\xfe":                    "ticket\ufffd\ufffd",
 		strings.Repeat("é", 300):            strings.Repeat("é", 254) + "…",
 		strings.Repeat("x", 255):            strings.Repeat("x", 255),

@@ -161,10 +161,10 @@ func (s *Store) Path() string { return s.path }
 // is available, with its description. A zero expiresAt means it never
 // expires; otherwise expiresAt must be in the future.
 func (s *Store) Create(customer string, expiresAt time.Time, note string) (string, Token, error) {
-	if err := checkString("customer", customer, true); err != nil {
+	if err := checkString("customer", customer, true, true); err != nil {
 		return "", Token{}, err
 	}
-	if err := checkString("note", note, false); err != nil {
+	if err := checkString("note", note, false, true); err != nil {
 		return "", Token{}, err
 	}
 	now := time.Now().UTC()
@@ -323,10 +323,16 @@ func newID() (string, error) {
 	return string(b[:]), nil
 }
 
-// checkString applies the event string rules (event.MaxStringLen characters,
-// valid UTF-8, no control characters) to a customer or note: both end up in
-// the same places as event strings (the customer column, a terminal table).
-func checkString(field, s string, required bool) error {
+// checkString applies the event string rules (event.MaxStringLen
+// characters, valid UTF-8, no control characters) to a customer or note:
+// both end up in the same places as event strings (the customer column, a
+// terminal table). A new value (Create) must not hold C1 controls either
+// (U+0080 to U+009F: token list prints both to a terminal, where U+009B
+// is CSI, and the customer is every event's, which refuses them); one read
+// from the file is held to the rules it was written under, so that a file
+// an earlier version wrote still reads (a file that cannot be read
+// refuses every token).
+func checkString(field, s string, required, newValue bool) error {
 	var msg string
 	switch {
 	case s == "":
@@ -337,7 +343,7 @@ func checkString(field, s string, required bool) error {
 		msg = "is not valid UTF-8"
 	case utf8.RuneCountInString(s) > event.MaxStringLen:
 		msg = fmt.Sprintf("is %d characters; the limit is %d", utf8.RuneCountInString(s), event.MaxStringLen)
-	case strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+	case strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f || newValue && event.IsC1(r) }):
 		msg = "contains control characters"
 	}
 	if msg == "" {

@@ -204,6 +204,8 @@ func TestCreateChecks(t *testing.T) {
 		"DEL in customer":        {"a\x7fb", "", time.Time{}, "customer: contains control characters"},
 		"invalid UTF-8 customer": {"a\xffb", "", time.Time{}, "customer: is not valid UTF-8"},
 		"tab in note":            {"acme", "a\tb", time.Time{}, "note: contains control characters"},
+		"C1 CSI in customer":     {"a\u009b31mb", "", time.Time{}, "customer: contains control characters"},
+		"C1 NEL in note":         {"acme", "a\u0085b", time.Time{}, "note: contains control characters"},
 		"long note":              {"acme", strings.Repeat("é", 256), time.Time{}, "note: is 256 characters; the limit is 255"},
 		"past expiry":            {"acme", "", time.Now().Add(-time.Second), "is in the past"},
 	} {
@@ -424,6 +426,17 @@ func TestBadFile(t *testing.T) {
 				t.Fatalf("Open = %v, want an error naming %s and saying %q", err, path, tc.want)
 			}
 		})
+	}
+	// A file an earlier version wrote, when C1 controls were accepted in
+	// customers and notes, still reads: a file that cannot be read would
+	// refuse every token.
+	c1 := t.TempDir()
+	old := `{"version":1,"tokens":[{"id":"aaaaaaaaaa","customer":"a\u0085","hash":` + hash + `,` + created + `,"note":"\u009b2J"}]}`
+	os.WriteFile(filepath.Join(c1, TokensFile), []byte(old), filePerm)
+	if s, err := Open(c1); err != nil {
+		t.Fatalf("a file with C1 controls from an earlier version: %v", err)
+	} else if l, err := s.List(); err != nil || len(l) != 1 || l[0].Note != "\u009b2J" {
+		t.Fatalf("List = %+v %v", l, err)
 	}
 	// A good file is accepted as written by hand, too.
 	dir := t.TempDir()

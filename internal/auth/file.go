@@ -166,10 +166,10 @@ func (t fileToken) record() (*record, error) {
 	if !validID(t.ID) {
 		return nil, fmt.Errorf("id is not %d characters of [a-z2-7]", idLen)
 	}
-	if err := checkString("customer", t.Customer, true); err != nil {
+	if err := checkString("customer", t.Customer, true, false); err != nil {
 		return nil, err
 	}
-	if err := checkString("note", t.Note, false); err != nil {
+	if err := checkString("note", t.Note, false, false); err != nil {
 		return nil, err
 	}
 	if t.CreatedAt.IsZero() {

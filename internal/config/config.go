@@ -205,7 +205,9 @@ var fields = func() []field {
 			if v == "" || len([]rune(v)) > 255 {
 				return errors.New("must be 1 to 255 characters")
 			}
-			if strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			// C1 too (U+0080 to U+009F): a new event refuses them in its
+			// customer, and this is every event's customer.
+			if strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f || r >= 0x80 && r <= 0x9f }) {
 				return errors.New("must not contain control characters")
 			}
 			return set(c, v)

@@ -142,6 +142,8 @@ func TestBadConfigNamesTheField(t *testing.T) {
 		"bad size":            {file: "spool:\n  segment_max_bytes: huge\n", want: `"huge" is not a size`},
 		"retry order":         {file: "upload:\n  retry_min: 10s\n  retry_max: 1s\n", want: "upload.retry_max (1s) is below upload.retry_min (10s)"},
 		"bad log level":       {args: []string{"--log-level", "loud"}, want: "log_level"},
+		"C0 in customer":      {args: []string{"--customer", "a\x1bb"}, want: "customer (from flag --customer): must not contain control characters"},
+		"C1 in customer":      {env: []string{"ACTIVITYBI_CUSTOMER=a\u009bb"}, want: "customer (from env ACTIVITYBI_CUSTOMER): must not contain control characters"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

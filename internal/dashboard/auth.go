@@ -29,11 +29,17 @@ const (
 	MaxLoginBody = 4 << 10
 	// sessionIDBytes is the entropy of a session id (256 bits).
 	sessionIDBytes = 32
-	// cookieName is the session cookie over plain HTTP; over TLS the
-	// __Host- prefix makes the browser insist on Secure, Path=/ and no
-	// Domain, so no other host or path can plant or read it.
-	cookieName    = "abi_session"
-	cookieNameTLS = "__Host-abi_session"
+	// cookieName is the session cookie (server mode only: local mode has
+	// no sign-in). It is always Secure, whatever the request's own
+	// transport: a server-mode core listens beyond loopback, where either
+	// it serves TLS itself or a proxy in front of it ends TLS (--insecure-
+	// listen), and the core cannot tell a proxy's plain-HTTP request from a
+	// browser's. The __Host- prefix makes the browser insist on Secure,
+	// Path=/ and no Domain, so no other host or path can plant or read it.
+	// Browsers keep a Secure cookie only from an HTTPS page (or
+	// localhost): over plain HTTP the sign-in does not stick, and the
+	// sign-in page says why (plainHTTP).
+	cookieName = "__Host-abi_session"
 	// TokenPrefix starts every activitybi bearer token.
 	TokenPrefix = "abi_"
 )
@@ -244,15 +250,28 @@ func (s *sessionStore) len() int {
 	return len(s.m)
 }
 
-func sessionCookieName(r *http.Request) string {
-	if r.TLS != nil {
-		return cookieNameTLS
+// plainHTTP reports whether r looks like a browser's plain-HTTP request
+// from another machine: no TLS here, no proxy saying it ended TLS
+// (X-Forwarded-Proto or Forwarded proto=https), and a Host that is not
+// this machine (browsers treat http://localhost as secure). It only
+// chooses a warning on the sign-in page: the cookie is Secure either way.
+func plainHTTP(r *http.Request) bool {
+	if r.TLS != nil || loopbackHost(r.Host) || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
+		return false
 	}
-	return cookieName
+	for _, f := range r.Header.Values("Forwarded") {
+		if strings.Contains(strings.ToLower(f), "proto=https") {
+			return false
+		}
+	}
+	return true
 }
 
+// plainHTTPWarning is the sign-in page's warning for plainHTTP.
+const plainHTTPWarning = "This page did not come over HTTPS, as far as the core can tell. The sign-in cookie is Secure: a browser keeps it only over HTTPS, so signing in here may just bring you back to this page. Serve the core with --tls-cert and --tls-key, or behind a proxy that ends TLS (and sets X-Forwarded-Proto: https to quiet this warning)."
+
 func sessionID(r *http.Request) string {
-	c, err := r.Cookie(sessionCookieName(r))
+	c, err := r.Cookie(cookieName)
 	if err != nil {
 		return ""
 	}
@@ -283,7 +302,7 @@ func (d *Dashboard) authenticate(w http.ResponseWriter, r *http.Request) (custom
 	q := url.Values{"next": {r.URL.RequestURI()}}
 	if reason != "" {
 		q.Set("reason", reason)
-		clearCookie(w, r)
+		clearCookie(w)
 	}
 	http.Redirect(w, r, "/login?"+q.Encode(), http.StatusSeeOther)
 	return "", nil, false
@@ -322,14 +341,14 @@ func (d *Dashboard) Customer(r *http.Request) (string, error) {
 	return c, nil
 }
 
-func clearCookie(w http.ResponseWriter, r *http.Request) {
-	http.SetCookie(w, &http.Cookie{Name: sessionCookieName(r), Value: "", Path: "/", MaxAge: -1,
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+func clearCookie(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
 }
 
 // loginView is what login.html draws.
 type loginView struct {
-	Error, Notice, Next string
+	Error, Notice, Warning, Next string
 }
 
 // reasons are the notices /login shows for ?reason=; only these words are
@@ -350,6 +369,9 @@ func (d *Dashboard) loginForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := loginView{Next: safeNext(r.URL.Query().Get("next")), Notice: reasons[r.URL.Query().Get("reason")]}
+	if plainHTTP(r) {
+		v.Warning = plainHTTPWarning
+	}
 	d.write(w, d.login, v, http.StatusOK)
 }
 
@@ -377,7 +399,11 @@ func (d *Dashboard) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	token := strings.TrimSpace(r.PostForm.Get("token"))
 	fail := func(status int, outcome, msg string) {
 		d.m.logins.WithLabelValues(outcome).Inc()
-		d.write(w, d.login, loginView{Error: msg, Next: next}, status)
+		v := loginView{Error: msg, Next: next}
+		if plainHTTP(r) {
+			v.Warning = plainHTTPWarning
+		}
+		d.write(w, d.login, v, status)
 	}
 	switch {
 	case token == "":
@@ -397,8 +423,8 @@ func (d *Dashboard) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, _ := d.sessions.create(customer, token)
-	http.SetCookie(w, &http.Cookie{Name: sessionCookieName(r), Value: id, Path: "/",
-		MaxAge: int(d.opts.SessionTTL / time.Second), HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: id, Path: "/",
+		MaxAge: int(d.opts.SessionTTL / time.Second), HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
 	d.m.logins.WithLabelValues("ok").Inc()
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
@@ -419,7 +445,7 @@ func (d *Dashboard) logout(w http.ResponseWriter, r *http.Request) {
 		d.sessions.delete(id)
 		d.m.logins.WithLabelValues("logout").Inc()
 	}
-	clearCookie(w, r)
+	clearCookie(w)
 	http.Redirect(w, r, "/login?reason=out", http.StatusSeeOther)
 }
 

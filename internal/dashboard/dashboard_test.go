@@ -570,7 +570,7 @@ func TestTokenSignIn(t *testing.T) {
 	}
 	cookies := res.Cookies()
 	if len(cookies) != 1 || cookies[0].Name != cookieName || !cookies[0].HttpOnly || cookies[0].SameSite != http.SameSiteStrictMode ||
-		cookies[0].Secure || len(cookies[0].Value) < 43 || strings.Contains(cookies[0].Value, "alice") {
+		!cookies[0].Secure || len(cookies[0].Value) < 43 || strings.Contains(cookies[0].Value, "alice") {
 		t.Fatalf("cookie: %+v", cookies)
 	}
 	res, body = fetch(t, c, srv.URL+"/tools?range=30d")
@@ -768,7 +768,7 @@ func TestSignInOverTLS(t *testing.T) {
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	res, _ := post(t, c, srv.URL+"/login", url.Values{"token": {aliceToken}}, "same-origin")
 	ck := res.Cookies()
-	if res.StatusCode != http.StatusSeeOther || len(ck) != 1 || ck[0].Name != cookieNameTLS || !ck[0].Secure || !ck[0].HttpOnly ||
+	if res.StatusCode != http.StatusSeeOther || len(ck) != 1 || ck[0].Name != cookieName || !ck[0].Secure || !ck[0].HttpOnly ||
 		ck[0].SameSite != http.SameSiteStrictMode || ck[0].Path != "/" || ck[0].Domain != "" {
 		t.Fatalf("TLS sign-in: %d %+v", res.StatusCode, ck)
 	}
@@ -777,6 +777,63 @@ func TestSignInOverTLS(t *testing.T) {
 		t.Fatalf("page over TLS: %d", res.StatusCode)
 	}
 	checkKPIs(t, "cost over TLS", kpis(body), map[string]string{"cost": "$12.34"})
+}
+
+// The session cookie is Secure and __Host- prefixed however the request
+// reached the core: with TLS ended by a proxy in front of it the core sees
+// plain HTTP, and a cookie without Secure would be sent back over plain
+// HTTP to the same host. The sign-in page warns when nothing says the
+// browser's side was HTTPS (a browser drops a Secure cookie set over plain
+// HTTP from another machine).
+func TestSessionCookieSecureBehindAProxy(t *testing.T) {
+	t.Parallel()
+	store := &tokens{m: map[string]string{aliceToken: "alice"}}
+	d, _ := setup(t, Tokens(store.verify))
+	srv := httptest.NewServer(d.Handler()) // plain HTTP, as behind a proxy
+	defer srv.Close()
+	for _, c := range []struct {
+		name    string
+		host    string
+		headers map[string]string
+		warn    bool
+	}{
+		{"proxy says https", "dash.example", map[string]string{"X-Forwarded-Proto": "https", "X-Forwarded-For": "198.51.100.7"}, false},
+		{"Forwarded proto=https", "dash.example", map[string]string{"Forwarded": "for=198.51.100.7;proto=https"}, false},
+		{"proxy says nothing", "dash.example", map[string]string{"X-Forwarded-For": "198.51.100.7"}, true},
+		{"plain HTTP from elsewhere", "dash.example", nil, true},
+		{"this machine", "127.0.0.1", nil, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			do := func(method, path string, form url.Values) (*http.Response, string) {
+				req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(form.Encode()))
+				req.Host = c.host
+				for k, v := range c.headers {
+					req.Header.Set(k, v)
+				}
+				if method == http.MethodPost {
+					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+					req.Header.Set("Sec-Fetch-Site", "same-origin")
+				}
+				res, err := http.DefaultTransport.RoundTrip(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer res.Body.Close()
+				b, _ := io.ReadAll(res.Body)
+				return res, string(b)
+			}
+			res, body := do(http.MethodGet, "/login", nil)
+			if res.StatusCode != http.StatusOK || strings.Contains(body, "data-warning") != c.warn {
+				t.Errorf("sign-in page: %d, warning shown: %v, want %v: %s", res.StatusCode, strings.Contains(body, "data-warning"), c.warn, text(body))
+			}
+			res, _ = do(http.MethodPost, "/login", url.Values{"token": {aliceToken}})
+			ck := res.Cookies()
+			if res.StatusCode != http.StatusSeeOther || len(ck) != 1 || ck[0].Name != "__Host-abi_session" || !ck[0].Secure || !ck[0].HttpOnly ||
+				ck[0].SameSite != http.SameSiteStrictMode || ck[0].Path != "/" || ck[0].Domain != "" {
+				t.Fatalf("sign-in: %d %+v", res.StatusCode, ck)
+			}
+		})
+	}
 }
 
 // Without Memory and Pipeline wired, those pages say so and still show
@@ -902,5 +959,57 @@ func TestPipelineErrorTextIsNotSharedInServerMode(t *testing.T) {
 	_, body = get(t, local.Handler(), "/pipeline")
 	if !strings.Contains(text(body), "3 failures in a row: load: record rejected") {
 		t.Errorf("local mode: the reason is not shown: %s", text(body))
+	}
+}
+
+// An artifact past its expiry is no longer listed or linked on the
+// Queries page, though its row is still in the warehouse (the sweep, every
+// few minutes, has not deleted it): the core would answer 404 for it.
+func TestQueriesHideExpiredArtifacts(t *testing.T) {
+	t.Parallel()
+	f := fixture(t)
+	cardLink := "/artifacts/" + f.card.ID
+	resultLink := "/artifacts/" + f.result
+	for _, c := range []struct {
+		name         string
+		now          time.Time
+		artifacts    string
+		card, result bool
+	}{
+		// The card expires 2026-04-06 08:00:04 (the store's default TTL),
+		// tkt-0001's result file at 08:10.
+		{"before either expiry", at("2026-04-06 08:00"), "2", true, true},
+		{"the card expired", at("2026-04-06 08:05"), "1", false, true},
+		{"both expired", at("2026-04-06 08:15"), "0", false, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d, err := New(Options{Warehouse: f.db, Auth: Local("alice"), Now: func() time.Time { return c.now }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, body := get(t, d.Handler(), "/queries?range=30d")
+			if res.StatusCode != http.StatusOK {
+				t.Fatalf("status %d: %s", res.StatusCode, text(body))
+			}
+			checkKPIs(t, c.name, kpis(body), map[string]string{"artifacts": c.artifacts})
+			if got := strings.Contains(body, cardLink); got != c.card {
+				t.Errorf("card linked: %v, want %v", got, c.card)
+			}
+			if got := strings.Contains(text(body), "tool-latency.svg"); got != c.card {
+				t.Errorf("card listed: %v, want %v", got, c.card)
+			}
+			if got := strings.Contains(body, resultLink); got != c.result {
+				t.Errorf("result file linked: %v, want %v", got, c.result)
+			}
+			// The ticket itself stays, with what its result was.
+			if row := rowText(t, body, "tkt-0001"); !strings.Contains(row, "12 rows, 2.0 KiB") {
+				t.Errorf("tkt-0001's row: %q", row)
+			}
+		})
+	}
+	// The rows are still there: only the listing filters them.
+	n, err := f.db.CustomerQuery(context.Background(), "alice", "SELECT count(*) AS n FROM artifacts", nil, 10)
+	if err != nil || len(n.Rows) != 1 || fmt.Sprint(n.Rows[0][0]) != "2" {
+		t.Fatalf("artifact rows: %v %v", n, err)
 	}
 }

@@ -381,9 +381,12 @@ func provenanceCell(r result, i int) cell {
 
 func (d *Dashboard) queries(ctx context.Context, customer string, f Filter, v *view) error {
 	var tickets, arts *warehouse.Table
+	// Expired artifacts are no longer served: they are not listed or
+	// linked, whether or not the sweep has deleted them yet.
+	now := d.now().UTC()
 	if err := d.runAll(ctx, customer,
-		query{"tickets", sqlTickets, []any{f.From, f.To, int64(MaxTableRows + 1)}, MaxTableRows + 1, &tickets},
-		query{"artifacts", sqlArtifacts, []any{f.From, f.To, int64(MaxTableRows + 1)}, MaxTableRows + 1, &arts},
+		query{"tickets", sqlTickets, []any{f.From, f.To, int64(MaxTableRows + 1), now}, MaxTableRows + 1, &tickets},
+		query{"artifacts", sqlArtifacts, []any{f.From, f.To, int64(MaxTableRows + 1), now}, MaxTableRows + 1, &arts},
 	); err != nil {
 		return err
 	}

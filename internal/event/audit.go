@@ -142,6 +142,19 @@ type Audit struct {
 // marked; AuditDetailTruncated tells a caller in advance whether that will
 // happen.
 func ValidateAudit(a *Audit, now time.Time) error {
+	return validateAudit(a, now, checkString)
+}
+
+// ValidateNewAudit is ValidateAudit for a record being written (audit.Log
+// does it): its identifiers (audit_id, principal, customer_id, target)
+// must not hold C1 control characters either. DecodeAudit keeps
+// ValidateAudit's rules, so that records an earlier version wrote still
+// load.
+func ValidateNewAudit(a *Audit, now time.Time) error {
+	return validateAudit(a, now, checkNewString)
+}
+
+func validateAudit(a *Audit, now time.Time, check func(*ValidationError, string, string)) error {
 	ve := ValidationError{what: "audit record"}
 	if !validSources[a.Source] {
 		ve.add("_source", "unknown source %q (known: %s)", clip(a.Source), strings.Join(Sources(), ", "))
@@ -149,12 +162,12 @@ func ValidateAudit(a *Audit, now time.Time) error {
 	if a.AuditID == "" {
 		ve.add("audit_id", "is required")
 	}
-	checkString(&ve, "audit_id", a.AuditID)
+	check(&ve, "audit_id", a.AuditID)
 	if a.Principal == "" {
 		ve.add("principal", "is required (who accessed the data, e.g. analyst:alice)")
 	}
-	checkString(&ve, "principal", a.Principal)
-	checkString(&ve, "customer_id", a.Customer)
+	check(&ve, "principal", a.Principal)
+	check(&ve, "customer_id", a.Customer)
 	analyst, known := auditActions[a.Action]
 	switch {
 	case a.Action == "":
@@ -170,7 +183,7 @@ func ValidateAudit(a *Audit, now time.Time) error {
 		ve.add("customer_id", "is required for action %s (only an analyst's %s or %s may span all customers)",
 			a.Action, ActionRanSQL, ActionListedAudit)
 	}
-	checkString(&ve, "target", a.Target)
+	check(&ve, "target", a.Target)
 	for _, f := range []struct {
 		name string
 		v    int64
@@ -203,7 +216,8 @@ func AuditDetailTruncated(detail string) bool {
 }
 
 // cleanDetail returns s as stored: valid UTF-8 without control characters
-// other than \t \n \r, at most MaxAuditDetailBytes. It is idempotent.
+// other than \t \n \r (C1 included), at most MaxAuditDetailBytes. It is
+// idempotent.
 func cleanDetail(s string) string {
 	c := sanitizeDetail(s)
 	if len(c) <= MaxAuditDetailBytes {
@@ -217,8 +231,8 @@ func cleanDetail(s string) string {
 	return c[:cut] + marker
 }
 
-// sanitizeDetail replaces invalid UTF-8 and control characters other than
-// \t \n \r with U+FFFD.
+// sanitizeDetail replaces invalid UTF-8 and control characters (C0 other
+// than \t \n \r, DEL, C1) with U+FFFD.
 func sanitizeDetail(s string) string {
 	if detailClean(s) {
 		return s
@@ -227,7 +241,7 @@ func sanitizeDetail(s string) string {
 	b.Grow(len(s) + 8)
 	for i := 0; i < len(s); {
 		r, size := utf8.DecodeRuneInString(s[i:])
-		if r < 0x20 && r != '\t' && r != '\n' && r != '\r' || r == 0x7f {
+		if r < 0x20 && r != '\t' && r != '\n' && r != '\r' || r == 0x7f || IsC1(r) {
 			r = utf8.RuneError
 		}
 		b.WriteRune(r)
@@ -249,7 +263,7 @@ func detailClean(s string) bool {
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
+		if r == utf8.RuneError && size == 1 || IsC1(r) {
 			return false
 		}
 		i += size

@@ -34,9 +34,14 @@ const (
 	MaxFeatureBytes = 64 << 10
 	// MaxFutureSkew is how far in the future a timestamp may be (clock skew).
 	MaxFutureSkew = 5 * time.Minute
-	// MaxLineBytes bounds one encoded input line: the feature object plus the
-	// other columns and their JSON quoting.
-	MaxLineBytes = MaxFeatureBytes + 16<<10
+	// MaxLineBytes bounds one encoded input line (an ingest line, a record
+	// of POST /v1/events) and the feature object as sent, before it is
+	// compacted. It bounds memory, not the event: the rule on features is
+	// MaxFeatureBytes once compacted, and a line that holds a 64 KiB
+	// object written with spaces after its separators (or indented on one
+	// line), with the other columns at their longest and escaped, is well
+	// under it.
+	MaxLineBytes = 1 << 20
 )
 
 // Sources: where an event entered the pipeline (the _source column).
@@ -258,9 +263,10 @@ func validActivity(s string) bool {
 	return words >= 2 && wordLen > 0
 }
 
-// validate checks e. With compact it also rewrites feature_json in compact
-// form (input from callers); without, it only checks it (stored records,
-// which were compacted when accepted).
+// validate checks e. With compact (input from callers) it applies the
+// rules for new records and rewrites feature_json in compact form;
+// without, the rules for stored records, which were compacted when
+// accepted.
 func validate(e *Event, now time.Time, ve *ValidationError, compact bool) {
 	switch {
 	case e.Activity == "":
@@ -270,9 +276,13 @@ func validate(e *Event, now time.Time, ve *ValidationError, compact bool) {
 	case len(e.Activity) > MaxStringLen:
 		ve.add("activity", "is %d characters; the limit is %d", len(e.Activity), MaxStringLen)
 	}
-	checkString(ve, "activity_id", e.ActivityID)
-	checkString(ve, "customer", e.Customer)
-	checkString(ve, "anonymous_customer_id", e.AnonymousCustomerID)
+	check := checkString
+	if compact { // input from a caller: the rules for new records
+		check = checkNewString
+	}
+	check(ve, "activity_id", e.ActivityID)
+	check(ve, "customer", e.Customer)
+	check(ve, "anonymous_customer_id", e.AnonymousCustomerID)
 	if e.Customer == "" && e.AnonymousCustomerID == "" {
 		ve.add("customer", "is required unless anonymous_customer_id is set")
 	}
@@ -281,7 +291,7 @@ func validate(e *Event, now time.Time, ve *ValidationError, compact bool) {
 		ve.add("revenue_impact", "must be a finite number")
 	}
 	if e.Link != "" {
-		checkString(ve, "link", e.Link)
+		check(ve, "link", e.Link)
 		if u, err := url.Parse(e.Link); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
 			ve.add("link", "%q is not an http(s) URL", clip(e.Link))
 		}
@@ -325,7 +335,23 @@ func checkObject(raw json.RawMessage) error {
 	return nil
 }
 
-func checkString(ve *ValidationError, field, s string) {
+// checkString applies the string rules to a stored record: valid UTF-8,
+// at most MaxStringLen characters, no C0 control characters or DEL.
+func checkString(ve *ValidationError, field, s string) { checkStr(ve, field, s, false) }
+
+// checkNewString is checkString for a record being accepted: no C1
+// control characters (U+0080 to U+009F) either. They are refused only on
+// intake, so that records an earlier version accepted still load from the
+// spool (the uploader checks them with checkString). In a terminal, C1
+// controls are escapes (U+009B is CSI); in an identifier they are
+// usually text decoded with the wrong character set (Windows-1252 read as
+// Latin-1).
+func checkNewString(ve *ValidationError, field, s string) { checkStr(ve, field, s, true) }
+
+// IsC1 reports whether r is a C1 control character, U+0080 to U+009F.
+func IsC1(r rune) bool { return r >= 0x80 && r <= 0x9f }
+
+func checkStr(ve *ValidationError, field, s string, c1 bool) {
 	if s == "" {
 		return
 	}
@@ -346,6 +372,9 @@ func checkString(ve *ValidationError, field, s string) {
 	}
 	if strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		ve.add(field, "contains control characters")
+	} else if i := strings.IndexFunc(s, IsC1); c1 && i >= 0 {
+		r, _ := utf8.DecodeRuneInString(s[i:])
+		ve.add(field, "contains control characters (U+%04X, a C1 control; text decoded with the wrong character set?)", r)
 	}
 }
 
@@ -366,8 +395,9 @@ func compactObject(raw json.RawMessage) (json.RawMessage, error) {
 	if len(raw) == 0 || raw[0] != '{' {
 		return nil, errors.New("must be a JSON object, e.g. {\"tool\":\"search\"}")
 	}
-	if len(raw) > 4*MaxFeatureBytes {
-		return nil, fmt.Errorf("is larger than %d bytes", MaxFeatureBytes)
+	if len(raw) > MaxLineBytes {
+		return nil, fmt.Errorf("is %d bytes as sent; the limit is %d bytes (%d KiB) once compacted, and %d bytes (%d MiB) as sent",
+			len(raw), MaxFeatureBytes, MaxFeatureBytes>>10, MaxLineBytes, MaxLineBytes>>20)
 	}
 	var out []byte
 	if isCompactJSON(raw) {
@@ -424,6 +454,14 @@ func NewID(t time.Time) string {
 	return id.String()
 }
 
+// LineTooLong is the message for an input line of n bytes, over
+// MaxLineBytes: it names both limits, since the one a person usually meets
+// is the features'.
+func LineTooLong(n int) string {
+	return fmt.Sprintf("is %d bytes; the limit for a line is %d bytes (%d MiB), and feature_json may be at most %d bytes (%d KiB) once compacted",
+		n, MaxLineBytes, MaxLineBytes>>20, MaxFeatureBytes, MaxFeatureBytes>>10)
+}
+
 // DecodeInput parses one JSON object sent by a caller, rejecting unknown
 // fields and trailing data with messages that name the field.
 func DecodeInput(line []byte) (Input, error) {
@@ -431,7 +469,7 @@ func DecodeInput(line []byte) (Input, error) {
 		return Input{}, &ValidationError{Errs: []FieldError{{Field: "line", Msg: "is empty"}}}
 	}
 	if len(line) > MaxLineBytes {
-		return Input{}, &ValidationError{Errs: []FieldError{{Field: "line", Msg: fmt.Sprintf("is %d bytes; the limit is %d", len(line), MaxLineBytes)}}}
+		return Input{}, &ValidationError{Errs: []FieldError{{Field: "line", Msg: LineTooLong(len(line))}}}
 	}
 	if in, ok := decodeInputFast(line); ok {
 		return in, nil

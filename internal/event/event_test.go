@@ -96,6 +96,7 @@ func TestValidationErrors(t *testing.T) {
 		"features not object":  {`{"activity":"called_tool","feature_json":[1]}`, "feature_json: must be a JSON object"},
 		"features string":      {`{"activity":"called_tool","feature_json":"{}"}`, "feature_json: must be a JSON object"},
 		"features too big":     {`{"activity":"called_tool","feature_json":` + bigFeatures + `}`, "feature_json: is 65544 bytes; the limit is 65536"},
+		"line too long":        {`{"activity":"called_tool","feature_json":{"k":"` + strings.Repeat("a", MaxLineBytes) + `"}}`, "line: is 1048626 bytes; the limit for a line is 1048576 bytes (1 MiB), and feature_json may be at most 65536 bytes (64 KiB) once compacted"},
 		"ts in future":         {`{"activity":"called_tool","ts":"2026-11-25T12:05:01Z"}`, "more than 5m0s in the future"},
 		"ts bad format":        {`{"activity":"called_tool","ts":"yesterday"}`, "ts: "},
 		"ts before 1970":       {`{"activity":"called_tool","ts":"1969-12-31T23:59:59Z"}`, "before 1970"},
@@ -126,6 +127,40 @@ func TestValidationErrors(t *testing.T) {
 				t.Fatalf("error %q does not contain %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// Features written with spaces after the separators make a line longer
+// than the object they hold: the rule is on the object compacted, so a
+// line over MaxFeatureBytes (and over the old 80 KiB line limit) that
+// compacts within it is accepted, and stored compacted.
+func TestSpacedFeaturesWithinTheLimitOnceCompacted(t *testing.T) {
+	t.Parallel()
+	features := `{"a": [0` + strings.Repeat(", 0", 30_000-1) + `]}`
+	line := `{"activity": "called_tool", "feature_json": ` + features + `}`
+	if len(line) <= 80<<10 {
+		t.Fatalf("the line is %d bytes; the test needs one over 80 KiB", len(line))
+	}
+	in, err := DecodeInput([]byte(line))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := Normalize(in, defaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := strings.ReplaceAll(features, " ", ""); string(e.Features) != want {
+		t.Fatalf("features stored as %d bytes, want the %d of the compacted object", len(e.Features), len(want))
+	}
+	// Features that do not fit once compacted are refused for what they
+	// are, however they were written.
+	in.Features = []byte(`{"a": [0` + strings.Repeat(", 0", 40_000-1) + `]}`)
+	if _, err := Normalize(in, defaults()); err == nil || !strings.Contains(err.Error(), "feature_json: is 80007 bytes; the limit is 65536") {
+		t.Fatalf("80 KB compacted: %v", err)
+	}
+	in.Features = []byte(`{"a": [0` + strings.Repeat(",                 0", 60_000) + `]}`)
+	if _, err := Normalize(in, defaults()); err == nil || !strings.Contains(err.Error(), "feature_json: is 1140010 bytes as sent; the limit is 65536 bytes (64 KiB) once compacted, and 1048576 bytes (1 MiB) as sent") {
+		t.Fatalf("over a line as sent: %v", err)
 	}
 }
 

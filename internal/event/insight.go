@@ -114,7 +114,7 @@ func NormalizeInsight(in InsightInput, d Defaults) (Insight, error) {
 	if x.AtomID == "" {
 		x.AtomID = NewID(x.TS)
 	}
-	if err := ValidateInsight(&x, t); err != nil {
+	if err := validateInsight(&x, t, checkNewString); err != nil {
 		return Insight{}, err
 	}
 	return x, nil
@@ -125,6 +125,13 @@ func NormalizeInsight(in InsightInput, d Defaults) (Insight, error) {
 // reports every problem at once as a *ValidationError. It rewrites x.Value
 // in compact form, the form in which values are stored.
 func ValidateInsight(x *Insight, now time.Time) error {
+	return validateInsight(x, now, checkString)
+}
+
+// validateInsight is ValidateInsight with check as the rule on its
+// identifiers: checkNewString for a new insight, checkString for a stored
+// one.
+func validateInsight(x *Insight, now time.Time, check func(*ValidationError, string, string)) error {
 	ve := ValidationError{what: "insight"}
 	if !validSources[x.Source] {
 		ve.add("_source", "unknown source %q", x.Source)
@@ -132,11 +139,11 @@ func ValidateInsight(x *Insight, now time.Time) error {
 	if x.AtomID == "" {
 		ve.add("atom_id", "is required")
 	}
-	checkString(&ve, "atom_id", x.AtomID)
+	check(&ve, "atom_id", x.AtomID)
 	if x.Customer == "" {
 		ve.add("customer_id", "is required")
 	}
-	checkString(&ve, "customer_id", x.Customer)
+	check(&ve, "customer_id", x.Customer)
 	checkSubject(&ve, x.Subject)
 	switch {
 	case x.Metric == "":

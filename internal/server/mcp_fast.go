@@ -33,7 +33,8 @@ package server
 // the go-sdk closed by itself for a reason other than DELETE, its idle
 // timer or a failed initialize (none exists in this core's configuration:
 // no KeepAlive) is still answered here until the next sweep, at most
-// fastSweepEvery later.
+// fastSweepEvery later. (The sessions the token guard closes when their
+// token is refused, mcp_tokens.go, are forgotten here first.)
 
 import (
 	"bytes"

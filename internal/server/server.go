@@ -150,6 +150,7 @@ type Server struct {
 	recent  *RecentIDs
 	edges   *edges
 	wait    *ingestWait // the HTTP intake at the backpressure limit
+	tokens  *tokenGuard // ends /mcp streams and sessions of refused tokens; nil = no token store
 }
 
 // New validates opts.
@@ -376,6 +377,9 @@ func (s *Server) Run(ctx context.Context) error {
 	idleDone := make(chan struct{})
 	defer close(idleDone)
 	go s.watchIdle(idleDone)
+	if s.tokens != nil {
+		go s.tokens.run(idleDone)
+	}
 	var runErr error
 	select {
 	case runErr = <-errc:
@@ -452,7 +456,9 @@ func (s *Server) bearer(w http.ResponseWriter, r *http.Request) (string, bool) {
 
 // mcpHandler is Streamable HTTP MCP at /mcp: the same tools as the stdio
 // edge, the customer taken from the bearer token on every request (so a
-// revoked token stops a live session at its next request).
+// revoked token stops a live session at its next request), and the
+// streams and sessions a token opened ended within tokenCloseBound of its
+// revocation or expiry (mcp_tokens.go).
 func (s *Server) mcpHandler() (http.Handler, error) {
 	if s.opts.Appender == nil {
 		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -472,13 +478,22 @@ func (s *Server) mcpHandler() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	sdk := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return ms },
+	var sdk http.Handler = mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return ms },
 		&mcp.StreamableHTTPOptions{SessionTimeout: mcpSessionTimeout})
+	if s.opts.VerifyToken != nil {
+		if s.tokens, err = newTokenGuard(s.opts.VerifyToken, ms, s.log, s.opts.Registry); err != nil {
+			return nil, err
+		}
+		sdk = s.tokens.wrap(sdk)
+	}
 	// log_event calls on known sessions are answered without the go-sdk
 	// (mcp_fast.go); everything else is the go-sdk's.
 	h, err := newFastMCP(mo, ms, sdk, s.opts.Registry)
 	if err != nil {
 		return nil, err
+	}
+	if s.tokens != nil {
+		s.tokens.forget = h.forget
 	}
 	verify := func(_ context.Context, tok string, r *http.Request) (*auth.TokenInfo, error) {
 		if r.URL.Query().Has("customer") || r.Header.Get("X-Activitybi-Customer") != "" {

@@ -31,6 +31,8 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -181,10 +183,14 @@ type stdioState struct {
 // filter reads in line by line, answers the lines the fast path takes and
 // passes every other byte to pw, in order. It closes pw at the end of in
 // (or with in's error), which ends the go-sdk's session as stdin's end
-// would.
+// would; the get_context calls it still runs are then cancelled and not
+// answered, as the go-sdk cancels its own in-flight requests when its
+// reader ends and writes nothing more.
 func (f *StdioFast) filter(ctx context.Context, in io.Reader, pw *io.PipeWriter, out io.Writer, iw *initWatch) {
 	br := bufio.NewReaderSize(in, stdioReadBuffer)
 	st := stdioState{init: iw}
+	calls := &fastCalls{}
+	defer calls.cancelAll(errStdinEnded)
 	var buf []byte
 	for {
 		line, err := br.ReadSlice('\n')
@@ -206,10 +212,13 @@ func (f *StdioFast) filter(ctx context.Context, in io.Reader, pw *io.PipeWriter,
 			continue
 		}
 		if len(line) > 0 {
-			if st.initialized && f.answer(ctx, line, out, &buf) {
+			if st.initialized && f.answer(ctx, line, out, &buf, calls) {
 				continue
 			}
 			st.observe(line)
+			// A cancellation goes to the go-sdk too: the id may be one of
+			// its requests (it ignores ids it does not know).
+			calls.observeCancel(line)
 			if _, werr := pw.Write(line); werr != nil {
 				return // the go-sdk's session is over
 			}
@@ -258,9 +267,10 @@ func (st *stdioState) observe(line []byte) {
 // edge serves memory) get_context, and reports whether it did. A
 // log_event call is answered before the next line is read (a spool
 // append); a get_context call in a goroutine of its own, as the go-sdk
-// would, since a cold one waits for the core. buf is reused for
-// log_event's answers.
-func (f *StdioFast) answer(ctx context.Context, line []byte, out io.Writer, buf *[]byte) bool {
+// would, since a cold one waits for the core, on a context that the
+// client's notifications/cancelled for its id cancels (calls). buf is
+// reused for log_event's answers.
+func (f *StdioFast) answer(ctx context.Context, line []byte, out io.Writer, buf *[]byte, calls *fastCalls) bool {
 	body := bytes.TrimRight(line, "\r\n")
 	names := fastToolsLog
 	if f.tools.opts.Memory != nil {
@@ -277,8 +287,129 @@ func (f *StdioFast) answer(ctx context.Context, line []byte, out io.Writer, buf 
 	}
 	// The line's bytes are the reader's until the next read.
 	call.id, call.args = bytes.Clone(call.id), bytes.Clone(call.args)
-	go f.reply(ctx, call, f.tools.getContext, out, nil)
+	cctx, c := calls.add(ctx, call.id)
+	go func() {
+		defer calls.remove(c)
+		f.reply(cctx, call, f.tools.getContext, out, nil)
+	}()
 	return true
+}
+
+// errStdinEnded cancels the get_context calls still running when the
+// client's input ends: nobody is left to read their answers.
+var errStdinEnded = errors.New("the client's input ended")
+
+// fastCalls are the get_context calls the fast path is running, by
+// JSON-RPC id, so that a notifications/cancelled naming one cancels it,
+// as the go-sdk cancels the requests it runs (the go-sdk never sees these
+// ids). A cancelled call is answered as the go-sdk answers one: the
+// tool's error, "context canceled" (TestStdioFastPathGetContextCancelled).
+type fastCalls struct {
+	mu sync.Mutex
+	m  map[string][]*runningCall
+}
+
+type runningCall struct {
+	key    string
+	cancel context.CancelCauseFunc
+}
+
+// add registers a call with the raw JSON-RPC id (fastID's forms: a
+// canonical integer or a string no encoder escapes) and returns its
+// context.
+func (fc *fastCalls) add(ctx context.Context, id []byte) (context.Context, *runningCall) {
+	cctx, cancel := context.WithCancelCause(ctx)
+	c := &runningCall{key: string(id), cancel: cancel}
+	fc.mu.Lock()
+	if fc.m == nil {
+		fc.m = map[string][]*runningCall{}
+	}
+	fc.m[c.key] = append(fc.m[c.key], c)
+	fc.mu.Unlock()
+	return cctx, c
+}
+
+// remove forgets a finished call.
+func (fc *fastCalls) remove(c *runningCall) {
+	c.cancel(nil)
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	l := fc.m[c.key]
+	for i, x := range l {
+		if x == c {
+			l = append(l[:i], l[i+1:]...)
+			break
+		}
+	}
+	if len(l) == 0 {
+		delete(fc.m, c.key)
+	} else {
+		fc.m[c.key] = l
+	}
+}
+
+// observeCancel cancels the calls a notifications/cancelled line names.
+func (fc *fastCalls) observeCancel(line []byte) {
+	if !bytes.Contains(line, []byte("notifications/cancelled")) {
+		return
+	}
+	fc.mu.Lock()
+	empty := len(fc.m) == 0
+	fc.mu.Unlock()
+	if empty {
+		return
+	}
+	var m struct {
+		ID     json.RawMessage `json:"id"`
+		Method string          `json:"method"`
+		Params struct {
+			RequestID json.RawMessage `json:"requestId"`
+		} `json:"params"`
+	}
+	if json.Unmarshal(line, &m) != nil || m.Method != "notifications/cancelled" || m.ID != nil {
+		return
+	}
+	key, ok := idKey(m.Params.RequestID)
+	if !ok {
+		return
+	}
+	fc.mu.Lock()
+	l := fc.m[key]
+	fc.mu.Unlock()
+	for _, c := range l {
+		c.cancel(nil) // context.Canceled, as the go-sdk's cancellation
+	}
+}
+
+// cancelAll cancels every call with cause.
+func (fc *fastCalls) cancelAll(cause error) {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	for _, l := range fc.m {
+		for _, c := range l {
+			c.cancel(cause)
+		}
+	}
+}
+
+// idKey writes a requestId as fastID's form of the same id: an integer
+// in its canonical digits (the go-sdk reads ids as numbers: 7 and 7.0 are
+// one id), a string quoted.
+func idKey(raw json.RawMessage) (string, bool) {
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return "", false
+	}
+	switch x := v.(type) {
+	case float64:
+		if x != math.Trunc(x) || math.Abs(x) >= 1<<53 {
+			return "", false
+		}
+		return strconv.FormatInt(int64(x), 10), true
+	case string:
+		return strconv.Quote(x), true
+	}
+	return "", false
 }
 
 var (
@@ -294,6 +425,9 @@ func (f *StdioFast) reply(ctx context.Context, call fastCall, tool toolFunc, out
 	res, outcome := f.tools.call(ctx, req, call.tool, tool)
 	if f.tools.opts.Metrics != nil {
 		f.tools.opts.Metrics.ObserveTool(call.tool, outcome, time.Since(start))
+	}
+	if errors.Is(context.Cause(ctx), errStdinEnded) {
+		return o // the session is over: no answer, as from the go-sdk
 	}
 	o = append(o, `{"jsonrpc":"2.0","id":`...)
 	o = append(o, call.id...)

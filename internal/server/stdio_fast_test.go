@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -358,4 +359,137 @@ func FuzzStdioFilter(f *testing.F) {
 			t.Fatalf("%d answer lines for %d answered calls", got, answered)
 		}
 	})
+}
+
+// blockingMemory is a Memory whose loads wait for their context: a cold
+// get_context that waits for the core. loads says when one has started;
+// ended receives each load's context error.
+func blockingMemory(t *testing.T) (mem *Memory, loads chan struct{}, ended chan error) {
+	t.Helper()
+	c, err := cache.New(cache.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	loads, ended = make(chan struct{}, 10), make(chan error, 10)
+	return &Memory{Cache: c, Load: func(ctx context.Context, _, _ string) (cache.Entry, error) {
+		loads <- struct{}{}
+		<-ctx.Done()
+		ended <- ctx.Err()
+		return cache.Entry{}, ctx.Err()
+	}}, loads, ended
+}
+
+// A get_context the fast path runs is cancelled by the client's
+// notifications/cancelled as one the go-sdk runs is: its wait for the
+// memory store stops, and it is answered as the go-sdk answers a
+// cancelled call. Before, the fast path's call was out of the go-sdk's
+// sight and ran on until the load gave up (10 s for the core).
+func TestStdioFastPathGetContextCancelled(t *testing.T) {
+	t.Parallel()
+	memSDK, loadsSDK, endedSDK := blockingMemory(t)
+	memFast, loadsFast, endedFast := blockingMemory(t)
+	sdk, fast := newStdioBedMem(t, false, memSDK), newStdioBedMem(t, true, memFast)
+	sdk.initialize(t, "2025-11-25")
+	fast.initialize(t, "2025-11-25")
+	for _, id := range []string{`7`, `"ctx-8"`} {
+		answers := map[string]string{}
+		for name, c := range map[string]struct {
+			sb    *stdioBed
+			loads chan struct{}
+			ended chan error
+			call  string
+		}{
+			// The same call on a bed with the go-sdk alone and on one with
+			// the fast path in front.
+			"sdk":  {sdk, loadsSDK, endedSDK, `{"jsonrpc":"2.0","id":` + id + `,"method":"tools/call","params":{"name":"get_context","arguments":{}}}`},
+			"fast": {fast, loadsFast, endedFast, `{"jsonrpc":"2.0","id":` + id + `,"method":"tools/call","params":{"name":"get_context","arguments":{}}}`},
+		} {
+			before := c.sb.served()
+			c.sb.send(t, c.call, false)
+			select {
+			case <-c.loads:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("%s: the load did not start", name)
+			}
+			// The same id written as the go-sdk reads it: 7.0 is 7.
+			reqID := id
+			if id == `7` {
+				reqID = `7.0`
+			}
+			answer := make(chan string, 1)
+			go func() {
+				l, err := c.sb.out.ReadString('\n')
+				if err != nil {
+					l = err.Error()
+				}
+				answer <- l
+			}()
+			c.sb.send(t, `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":`+reqID+`,"reason":"user"}}`, false)
+			select {
+			case err := <-c.ended:
+				if !errors.Is(err, context.Canceled) {
+					t.Errorf("%s: the load ended with %v", name, err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatalf("%s: the load went on after the client cancelled the call", name)
+			}
+			select {
+			case a := <-answer:
+				answers[name] = a
+			case <-time.After(5 * time.Second):
+				t.Fatalf("%s: no answer after the cancellation", name)
+			}
+			if name == "fast" && c.sb.served() != before+1 {
+				t.Errorf("the fast path did not take the call")
+			}
+		}
+		if answers["fast"] != answers["sdk"] || !strings.Contains(answers["fast"], "context canceled") {
+			t.Errorf("id %s: answers to a cancelled call differ:\nfast: %s\nsdk:  %s", id, answers["fast"], answers["sdk"])
+		}
+	}
+	// The session goes on: a cancellation for an id nobody runs changes
+	// nothing, and the next call is answered.
+	fast.send(t, `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":99}}`, false)
+	if a := fast.send(t, logEventBody(`9`, `{"activity":"called_tool"}`), true); !strings.Contains(a, `"duplicate":false`) {
+		t.Errorf("after the cancellations: %s", a)
+	}
+}
+
+// When the client's input ends, a get_context the fast path still runs is
+// cancelled (its wait for the core stops) and not answered, as the go-sdk
+// does with its own requests when its reader ends.
+func TestStdioFastPathGetContextEndsWithTheInput(t *testing.T) {
+	t.Parallel()
+	mem, loads, ended := blockingMemory(t)
+	sb := newStdioBedMem(t, true, mem)
+	sb.initialize(t, "2025-11-25")
+	sb.send(t, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_context","arguments":{}}}`, false)
+	select {
+	case <-loads:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the load did not start")
+	}
+	rest := make(chan string, 1)
+	go func() {
+		b, _ := io.ReadAll(sb.out)
+		rest <- string(b)
+	}()
+	sb.in.Close()
+	select {
+	case err := <-ended:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("the load ended with %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the load went on after the client's input ended")
+	}
+	select {
+	case out := <-rest:
+		if out != "" {
+			t.Errorf("answered after the input ended: %q", out)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the output did not end")
+	}
 }

@@ -252,7 +252,11 @@ func str(n *node, path string, ps *problems, dst *string) {
 	*dst = n.str
 }
 
-func integer(n *node, path string, ps *problems, dst *int) {
+// integer decodes an integer field. A value too large for the spec to hold
+// (beyond 32 bits) is reported by outOfRange, with the value as written and
+// whether it is above the range, so that the message names the accepted
+// range as validate's does for smaller values.
+func integer(n *node, path string, ps *problems, dst *int, outOfRange func(got string, above bool)) {
 	if n.kind != kNumber {
 		ps.add(path, "must be an integer, got %s", n.kind)
 		return
@@ -260,14 +264,14 @@ func integer(n *node, path string, ps *problems, dst *int) {
 	v, err := strconv.ParseInt(n.num.String(), 10, 64)
 	if err != nil {
 		if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
-			ps.add(path, "%s is out of range", n.num)
+			outOfRange(n.num.String(), !strings.HasPrefix(n.num.String(), "-"))
 			return
 		}
 		ps.add(path, "must be an integer, got %s", n.num)
 		return
 	}
 	if v > math.MaxInt32 || v < math.MinInt32 {
-		ps.add(path, "%d is out of range", v)
+		outOfRange(n.num.String(), v > 0)
 		return
 	}
 	*dst = int(v)
@@ -370,11 +374,15 @@ func specFromNode(root *node, ps *problems) *Spec {
 			object(n, p, ps, fields{
 				"activity":   func(n *node, p string) { str(n, p, ps, &c.Activity) },
 				"occurrence": func(n *node, p string) { str(n, p, ps, &c.Occurrence) },
-				"nth":        func(n *node, p string) { integer(n, p, ps, &c.Nth) },
-				"from":       func(n *node, p string) { timestamp(n, p, ps, &c.From) },
-				"to":         func(n *node, p string) { timestamp(n, p, ps, &c.To) },
-				"filters":    func(n *node, p string) { filters(n, p, ps, &c.Filters) },
-				"features":   func(n *node, p string) { stringList(n, p, ps, &c.Features) },
+				"nth": func(n *node, p string) {
+					integer(n, p, ps, &c.Nth, func(got string, above bool) {
+						ps.addLimit(p, limitName(above, "MaxNth"), nthRangeMsg, MaxNth, got)
+					})
+				},
+				"from":     func(n *node, p string) { timestamp(n, p, ps, &c.From) },
+				"to":       func(n *node, p string) { timestamp(n, p, ps, &c.To) },
+				"filters":  func(n *node, p string) { filters(n, p, ps, &c.Filters) },
+				"features": func(n *node, p string) { stringList(n, p, ps, &c.Features) },
 			}, "activity, occurrence, nth, from, to, filters, features")
 		},
 		"append": func(n *node, p string) {
@@ -396,7 +404,11 @@ func specFromNode(root *node, ps *problems) *Spec {
 				}, "activity, relationship, features, aggregate, of, filters, as")
 			}
 		},
-		"limit": func(n *node, p string) { integer(n, p, ps, &s.Limit) },
+		"limit": func(n *node, p string) {
+			integer(n, p, ps, &s.Limit, func(got string, above bool) {
+				ps.addLimit(p, limitName(above, "MaxLimit"), limitRangeMsg, MaxLimit, got, DefaultLimit)
+			})
+		},
 	}, "cohort, append, limit")
 	if !ok {
 		return nil

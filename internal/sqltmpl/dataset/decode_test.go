@@ -65,8 +65,9 @@ func TestDecodeBadInput(t *testing.T) {
 		{"nth without nth", sp(`,"nth":2`), `cohort.nth: is only used with occurrence "nth"; occurrence is "all"`},
 		{"nth string", sp(`,"occurrence":"nth","nth":"2"`), `cohort.nth: must be an integer, got string`},
 		{"nth fraction", sp(`,"occurrence":"nth","nth":2.5`), `cohort.nth: must be an integer, got 2.5`},
-		{"nth overflow", sp(`,"occurrence":"nth","nth":99999999999999999999`), `cohort.nth: 99999999999999999999 is out of range`},
-		{"nth beyond int32", sp(`,"occurrence":"nth","nth":4294967296`), `cohort.nth: 4294967296 is out of range`},
+		{"nth overflow", sp(`,"occurrence":"nth","nth":99999999999999999999`), `cohort.nth: must be between 1 and 1000000 for occurrence "nth", got 99999999999999999999`},
+		{"nth beyond int32", sp(`,"occurrence":"nth","nth":4294967296`), `cohort.nth: must be between 1 and 1000000 for occurrence "nth", got 4294967296`},
+		{"nth below int32", sp(`,"occurrence":"nth","nth":-4294967296`), `cohort.nth: must be between 1 and 1000000 for occurrence "nth", got -4294967296`},
 
 		// Window.
 		{"from text", sp(`,"from":"yesterday"`), `cohort.from: "yesterday" is not an RFC 3339 timestamp (e.g. 2026-03-01T00:00:00Z)`},
@@ -141,6 +142,9 @@ func TestDecodeBadInput(t *testing.T) {
 		// Limit.
 		{"limit negative", ok + `,"limit":-1}`, `limit: must be between 1 and 100000, got -1 (0 or absent means 1000)`},
 		{"limit string", ok + `,"limit":"10"}`, `limit: must be an integer, got string`},
+		{"limit beyond int32", ok + `,"limit":4294967296}`, `limit: must be between 1 and 100000, got 4294967296 (0 or absent means 1000)`},
+		{"limit beyond int64", ok + `,"limit":99999999999999999999}`, `limit: must be between 1 and 100000, got 99999999999999999999 (0 or absent means 1000)`},
+		{"limit below int32", ok + `,"limit":-2147483649}`, `limit: must be between 1 and 100000, got -2147483649 (0 or absent means 1000)`},
 
 		// Every problem at once, in input order.
 		{"all at once", `{"cohort":{"activity":"Bad","occurrence":"nth","filters":[{"feature":"a b","op":"eq","value":1}]},"append":[{"activity":"called_tool","relationship":"first_after","as":"$x"}],"limit":0.5,"x":1}`,
@@ -197,6 +201,16 @@ func TestDecodeLimits(t *testing.T) {
 			`cohort.nth: must be between 1 and 1000000 for occurrence "nth", got 1000001`},
 		{"limit", "MaxLimit", ok + `,"limit":100001}`,
 			`limit: must be between 1 and 100000, got 100001 (0 or absent means 1000)`},
+	}
+	// Values past 32 bits, which the decoder cannot hold, are the same
+	// limit hits (above the range) or plain refusals (below it).
+	for in, limit := range map[string]string{ok + `,"limit":4294967296}`: "MaxLimit", ok + `,"limit":-4294967296}`: "",
+		sp(`,"occurrence":"nth","nth":4294967296`): "MaxNth", sp(`,"occurrence":"nth","nth":99999999999999999999`): "MaxNth"} {
+		_, err := Decode([]byte(in))
+		var se *SpecError
+		if !errors.As(err, &se) || len(se.Problems) != 1 || se.Problems[0].Limit != limit {
+			t.Errorf("%s: %v, want one problem counted as limit %q", in, err, limit)
+		}
 	}
 	reg := prometheus.NewRegistry()
 	m, err := NewMetrics(reg)

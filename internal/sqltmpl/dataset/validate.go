@@ -211,7 +211,7 @@ func valueKey(v any) string {
 func (s *Spec) validate(ps *problems) {
 	n0 := len(ps.list) + ps.more
 	if s.Limit < 1 || s.Limit > MaxLimit {
-		ps.addLimit("limit", limitName(s.Limit > MaxLimit, "MaxLimit"), "must be between 1 and %d, got %d (0 or absent means %d)", MaxLimit, s.Limit, DefaultLimit)
+		ps.addLimit("limit", limitName(s.Limit > MaxLimit, "MaxLimit"), limitRangeMsg, MaxLimit, s.Limit, DefaultLimit)
 	}
 	cols := newColumns()
 	for _, c := range cohortColumns {
@@ -228,6 +228,13 @@ func (s *Spec) validate(ps *problems) {
 		s.canonicalize()
 	}
 }
+
+// The messages of limit and cohort.nth out of their range, from validate
+// and, for values past 32 bits, from the decoder.
+const (
+	limitRangeMsg = "must be between 1 and %d, got %v (0 or absent means %d)"
+	nthRangeMsg   = "must be between 1 and %d for occurrence \"nth\", got %v"
+)
 
 func limitName(hit bool, name string) string {
 	if hit {
@@ -247,7 +254,7 @@ func (c *Cohort) validate(ps *problems, cols *columns) {
 		if c.Nth == 0 {
 			ps.add("cohort.nth", "required for occurrence \"nth\": an integer from 1 to %d", MaxNth)
 		} else if c.Nth < 1 || c.Nth > MaxNth {
-			ps.addLimit("cohort.nth", limitName(c.Nth > MaxNth, "MaxNth"), "must be between 1 and %d for occurrence \"nth\", got %d", MaxNth, c.Nth)
+			ps.addLimit("cohort.nth", limitName(c.Nth > MaxNth, "MaxNth"), nthRangeMsg, MaxNth, c.Nth)
 		}
 	default:
 		ps.add("cohort.occurrence", "unknown occurrence %s (one of: all, first, last, nth)", quote(c.Occurrence))

@@ -20,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/activitybi/activitybi/internal/cache/redistest"
+	"github.com/activitybi/activitybi/internal/config"
 	"github.com/activitybi/activitybi/internal/server"
 )
 
@@ -149,7 +150,9 @@ func TestGetContextIsolatesTokensOverHTTP(t *testing.T) {
 	ctx := context.Background()
 	rc := redis.NewClient(&redis.Options{Addr: r.Addr(), DisableIdentity: true})
 	defer rc.Close()
-	sub := rc.Subscribe(ctx, "activitybi:inv")
+	// The channel is in the installation's namespace, derived from its
+	// data directory.
+	sub := rc.Subscribe(ctx, config.DefaultCacheNamespace(e.dataDir)+":inv")
 	defer sub.Close()
 	if _, err := sub.Receive(ctx); err != nil { // the subscription's confirmation
 		t.Fatal(err)

@@ -5,6 +5,7 @@ package main
 // data directory do (remote.go, remote_adopt.go).
 
 import (
+	"encoding/json"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -154,7 +155,7 @@ func TestRemoteEdgeRotatedTokenSpoolShipsOnce(t *testing.T) {
 func TestRemoteEdgeLeavesAnotherCustomersSpool(t *testing.T) {
 	t.Parallel()
 	srv := newEnv(t)
-	x, _, _ := srv.createToken("--customer", "remote-x")
+	x, idX, _ := srv.createToken("--customer", "remote-x")
 	y, _, _ := srv.createToken("--customer", "remote-y")
 	addr := freeAddr(t)
 	remote := "http://" + addr
@@ -190,6 +191,12 @@ func TestRemoteEdgeLeavesAnotherCustomersSpool(t *testing.T) {
 	out := laptop.mustRun(nil, "status")
 	if !strings.Contains(out, xDir) || !strings.Contains(out, "5 records not yet shipped to "+remote) {
 		t.Errorf("status does not list X's spool:\n%s", out)
+	}
+	var st localStatus
+	if err := json.Unmarshal([]byte(laptop.mustRun(nil, "status", "--json")), &st); err != nil ||
+		len(st.RemoteSpools) != 1 || st.RemoteSpools[0].Dir != xDir || st.RemoteSpools[0].Pending != 5 ||
+		st.RemoteSpools[0].TokenID != idX || st.RemoteSpools[0].URL != remote {
+		t.Errorf("status --json: %+v %v", st.RemoteSpools, err)
 	}
 
 	edX = laptop.startRemoteEdge(remote, x)

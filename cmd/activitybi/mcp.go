@@ -59,6 +59,11 @@ when there is none, starts one in the background (one core however many edges
 start at once); that core exits after --core-idle-exit with no edge attached.
 A core stopped with ` + "`activitybi stop`" + ` is not restarted by running edges.
 
+With --remote URL the edge ships to a team's activitybi server instead, with
+the bearer token in $` + envToken + ` (preferred: a command line shows in
+` + "`ps`" + `) or --token. Its events wait in a local spool of their own, one per
+server and token.
+
 stdout carries only the MCP protocol; logs go to stderr.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -68,7 +73,7 @@ stdout carries only the MCP protocol; logs go to stderr.`,
 	cmd.Flags().BoolVar(&o.noCore, "no-core", false, "never start a core (events wait in the spool until one runs)")
 	cmd.Flags().DurationVar(&o.coreIdle, "core-idle-exit", defaultCoreIdleExit, "idle time after which a core started by an edge exits")
 	cmd.Flags().StringVar(&o.remote, "remote", "", "ship events to the activitybi server at this URL (https://host:port) instead of a local core")
-	cmd.Flags().StringVar(&o.token, "token", "", "bearer token for --remote (or $ACTIVITYBI_TOKEN)")
+	cmd.Flags().StringVar(&o.token, "token", "", "bearer `TOKEN` for --remote; prefer $"+envToken+": a command line shows in ps output to every user of the machine")
 	cmd.Flags().DurationVar(&o.cacheL1TTL, "cache-l1-ttl", 0, "freshness of the edge's in-process memory cache (0 = 5m)")
 	_ = cmd.Flags().MarkHidden("cache-l1-ttl")
 	return cmd

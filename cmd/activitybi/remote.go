@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/activitybi/activitybi/internal/auth"
 	"github.com/activitybi/activitybi/internal/config"
 	"github.com/activitybi/activitybi/internal/server"
 	"github.com/activitybi/activitybi/internal/spool"
@@ -29,16 +30,26 @@ import (
 // and the server stores on (customer, id), so re-sending is harmless:
 // exactly once, end to end.
 
-// Layout under the data directory: <data>/remote/<first 12 hex of
-// sha256(URL)>/ holds spool/ (its own, so a local core on the same data
-// directory never loads these events), offsets.json and quarantine.ndjson
-// (upload.RemoteSink) and shipper.lock.
+// Layout under the data directory: <data>/remote/<URL key>-<token id>/,
+// one directory per server and token (the URL key is the first 12 hex of
+// sha256(URL); the token id is the token's public part, never its secret),
+// holds spool/ (its own, so a local core on the same data directory never
+// loads these events), offsets.json and quarantine.ndjson
+// (upload.RemoteSink), shipper.lock and identity.json (remote_spools.go:
+// the server, the token id and, once the server has said it, the token's
+// customer). A spool is shipped with its own token, or with another token
+// of the same customer (remote_adopt.go), never with another customer's:
+// the server files every record under the shipping token's customer.
+// <data>/remote/<URL key>/ (no token id) is the one spool per server of
+// versions before this layout (legacy; see remote_adopt.go).
 const (
-	remoteDirName    = "remote"
-	remoteSpoolName  = "spool"
-	shipperLockName  = "shipper.lock"
-	remoteURLHashHex = 12
-	remoteDirPerm    = 0o700
+	remoteDirName      = "remote"
+	remoteSpoolName    = "spool"
+	shipperLockName    = "shipper.lock"
+	remoteIdentityName = "identity.json"
+	remoteURLHashHex   = 12
+	remoteDirPerm      = 0o700
+	remoteFilePerm     = 0o600
 )
 
 // Remote shipping intervals and sizes.
@@ -114,11 +125,26 @@ func isLoopbackHost(h string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// remoteDir is <data>/remote/<first 12 hex of sha256(URL)>: one spool per
-// server, whatever the edges of this data directory log.
-func remoteDir(dataDir string, u *url.URL) string {
+// remoteURLKey is the first 12 hex of sha256(URL without a trailing
+// slash): the part of a remote spool's directory name that names its
+// server.
+func remoteURLKey(u *url.URL) string {
 	sum := sha256.Sum256([]byte(strings.TrimRight(u.String(), "/")))
-	return filepath.Join(dataDir, remoteDirName, hex.EncodeToString(sum[:])[:remoteURLHashHex])
+	return hex.EncodeToString(sum[:])[:remoteURLHashHex]
+}
+
+// remoteDir is <data>/remote/<URL key>-<token id>: one spool per server and
+// token, so that edges with tokens of different customers never share one
+// (and the edges of one token, one per Claude window, always do).
+func remoteDir(dataDir string, u *url.URL, tokenID string) string {
+	return filepath.Join(dataDir, remoteDirName, remoteURLKey(u)+"-"+tokenID)
+}
+
+// legacyRemoteDir is <data>/remote/<URL key>: the spool every edge of the
+// data directory shared for a server, whatever its token, before spools
+// were per token.
+func legacyRemoteDir(dataDir string, u *url.URL) string {
+	return filepath.Join(dataDir, remoteDirName, remoteURLKey(u))
 }
 
 func (a *app) runRemoteEdge(ctx context.Context, o edgeOptions) error {
@@ -134,10 +160,16 @@ func (a *app) runRemoteEdge(ctx context.Context, o edgeOptions) error {
 		token = os.Getenv(envToken)
 	}
 	if token == "" {
-		return fmt.Errorf("--remote needs a bearer token: --token T or $%s (create one on the server with "+
-			"`activitybi token create --customer NAME`)", envToken)
+		return fmt.Errorf("--remote needs a bearer token: $%s (preferred: a command line shows in `ps`) or --token T "+
+			"(create one on the server with `activitybi token create --customer NAME`)", envToken)
 	}
-	dir := remoteDir(a.cfg.DataDir, u)
+	// The token's id names its spool; the token itself is never shown.
+	tokenID, ok := auth.TokenID(token)
+	if !ok {
+		return fmt.Errorf("the --remote token ($%s or --token) is not an activitybi token: want %s<%d-character id>_<secret>, "+
+			"as `activitybi token create` prints it", envToken, auth.Prefix, auth.IDLen)
+	}
+	dir := remoteDir(a.cfg.DataDir, u, tokenID)
 	spoolDir := filepath.Join(dir, remoteSpoolName)
 	if err := os.MkdirAll(spoolDir, remoteDirPerm); err != nil {
 		return err
@@ -179,7 +211,7 @@ func (a *app) runRemoteEdge(ctx context.Context, o edgeOptions) error {
 	if err != nil {
 		return err
 	}
-	sh := &shipper{a: a, url: u.String(), token: token, dir: dir, spoolDir: spoolDir}
+	sh := &shipper{a: a, url: u.String(), urlKey: remoteURLKey(u), token: token, tokenID: tokenID, dir: dir, spoolDir: spoolDir}
 	defer sh.release()
 	// The server's other tools, forwarded (remote_tools.go).
 	fwdCtx, stopFwd := context.WithCancel(ctx)
@@ -209,10 +241,13 @@ func (a *app) runRemoteEdge(ctx context.Context, o edgeOptions) error {
 }
 
 // shipper ships one remote spool while it holds <dir>/shipper.lock; every
-// edge of that spool has one, and one at a time ships.
+// edge of that spool has one, and one at a time ships. While it ships, it
+// also ships the spools of other tokens of its customer that no edge ships
+// (remote_adopt.go).
 type shipper struct {
 	a                     *app
-	url, token            string
+	url, urlKey           string
+	token, tokenID        string
 	dir, spoolDir         string
 	lock                  *os.File // held; nil = not (yet)
 	sink                  *upload.RemoteSink
@@ -221,6 +256,11 @@ type shipper struct {
 	// watch sees every answer of the server: a refused token stops the
 	// uploader and gives the lock up (see run).
 	watch *tokenWatch
+	// adopt is what the shipper learned about its token and the other
+	// spools of its server (remote_adopt.go). Only the goroutine that runs
+	// the shipper, and the adopting goroutine ship starts and waits for,
+	// use it, never at once.
+	adopt adoptState
 }
 
 // tokenWatch is the sink's transport: it notes the server refusing the
@@ -257,6 +297,7 @@ func (s *shipper) acquire() (bool, error) {
 		return false, err
 	}
 	s.lock = f
+	s.recordIdentity()
 	if _, err := spool.Recover(s.spoolDir, s.a.log, nil); err != nil {
 		// The uploader recovers again before it reads, and every 2 s.
 		s.a.log.Warn("recover remote spool", "err", err)
@@ -285,9 +326,9 @@ func (s *shipper) acquire() (bool, error) {
 
 // run ships until ctx ends, taking over from a sibling edge when it exits.
 // When the server refuses this edge's token (revoked, expired), it stops
-// shipping and gives the lock up, so that a sibling edge with a valid token
-// ships the spool (every record of it: the spool is the person's); it
-// tries again later, less and less often while the token stays refused.
+// shipping and gives the lock up, so that an edge with a valid token of the
+// same customer ships the spool (remote_adopt.go); it tries again later,
+// less and less often while the token stays refused.
 func (s *shipper) run(ctx context.Context) {
 	wait, refusals := shipperLockRetry, 0
 	for {
@@ -305,8 +346,10 @@ func (s *shipper) run(ctx context.Context) {
 			case refused:
 				refusals++
 				wait = min(shipperLockRetry<<refusals, remoteRetryMax)
-				s.a.log.Warn("the server refuses this edge's token: another edge of this spool may ship it",
-					"remote", s.url, "retry_in", wait)
+				s.a.log.Warn("the server refuses the token of this edge (revoked or expired?): its events stay in its spool, "+
+					"and an edge with a valid token of the same customer ships them; to ship from this one, create a token with "+
+					"`activitybi token create --customer NAME` on the server and pass it in $"+envToken+" (or --token)",
+					"remote", s.url, "token_id", s.tokenID, "spool", s.spoolDir, "retry_in", wait)
 			case err != nil:
 				wait = remoteRetryMax
 				s.a.log.Error("remote shipping stopped; events stay in the spool; retrying", "err", err, "retry_in", wait)
@@ -331,6 +374,10 @@ func (s *shipper) ship(ctx context.Context) (refused bool, err error) {
 	}
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// Learn the token's customer and ship other spools of it meanwhile
+	// (remote_adopt.go); a refusal stops that too.
+	var adopting sync.WaitGroup
+	adopting.Go(func() { s.adoptLoop(rctx) })
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
@@ -344,6 +391,7 @@ func (s *shipper) ship(ctx context.Context) (refused bool, err error) {
 	err = s.up.Run(rctx)
 	cancel()
 	<-stopped
+	adopting.Wait()
 	return refused, err
 }
 

@@ -37,3 +37,22 @@ func tryLockFile(path string) (f *os.File, ok bool, err error) {
 	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	return f, true, nil
 }
+
+// lockHeld reports whether another open file description holds the flock
+// on path, without creating or writing the file (tryLockFile writes its
+// pid). A missing file is not held.
+func lockHeld(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if !errors.Is(err, syscall.EINTR) {
+			break
+		}
+	}
+	// Closing f releases the lock when it was taken.
+	return errors.Is(err, syscall.EWOULDBLOCK)
+}

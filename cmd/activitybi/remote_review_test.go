@@ -10,11 +10,13 @@ import (
 )
 
 // TestRemoteEdgeRefusedTokenLetsSiblingShip: an edge whose token the
-// server refuses (revoked, expired) holds the shipper lock of the spool it
-// shares with a sibling edge whose token is valid (the person replaced the
-// token in one client's config; an old window still runs with the old one).
-// Every event of both edges reaches the server, through the sibling, while
-// the refused edge still runs; and the refused token is never logged.
+// server refuses (revoked, expired) holds the shipper lock of its spool
+// while a sibling edge runs with a valid token of the same customer (the
+// person replaced the token in one client's config; an old window still
+// runs with the old one). The refused edge gives its lock up, and every
+// event of both edges reaches the server, the refused edge's through the
+// sibling (the server says the refused token is its customer's), while the
+// refused edge still runs; and no token is ever logged.
 func TestRemoteEdgeRefusedTokenLetsSiblingShip(t *testing.T) {
 	t.Parallel()
 	srv := newEnv(t)
@@ -27,7 +29,7 @@ func TestRemoteEdgeRefusedTokenLetsSiblingShip(t *testing.T) {
 	laptop := newEnv(t)
 
 	stale := laptop.startRemoteEdge(remote, bad)
-	lock := filepath.Join(filepath.Dir(laptop.remoteSpoolDir(remote)), shipperLockName)
+	lock := filepath.Join(filepath.Dir(laptop.remoteSpoolDir(remote, bad)), shipperLockName)
 	pid := strconv.Itoa(stale.cmd.Process.Pid)
 	deadline := time.Now().Add(15 * time.Second)
 	for {

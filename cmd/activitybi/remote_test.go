@@ -19,6 +19,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/activitybi/activitybi/internal/auth"
 	"github.com/activitybi/activitybi/internal/spool"
 )
 
@@ -50,13 +51,18 @@ func (ed *edge) closeClean(t *testing.T) {
 	}
 }
 
-// remoteSpoolDir is where the edge env e spools for remote.
-func (e *env) remoteSpoolDir(remote string) string {
+// remoteSpoolDir is where the edge env e spools for remote with token tok.
+func (e *env) remoteSpoolDir(remote, tok string) string {
+	e.t.Helper()
 	u, err := url.Parse(remote)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return filepath.Join(remoteDir(e.dataDir, u), remoteSpoolName)
+	id, ok := auth.TokenID(tok)
+	if !ok {
+		e.t.Fatalf("not a token: %.8s...", tok)
+	}
+	return filepath.Join(remoteDir(e.dataDir, u, id), remoteSpoolName)
 }
 
 // TestRemoteEdgeShipsToCore: a person's edge (its own data directory) logs
@@ -109,7 +115,7 @@ func TestRemoteEdgeShipsToCore(t *testing.T) {
 	}
 	// The edge's spool is its own and empty once shipped; its data
 	// directory has no local spool or warehouse.
-	if segs, err := spool.ListSegments(laptop.remoteSpoolDir(remote)); err != nil || len(segs) != 0 {
+	if segs, err := spool.ListSegments(laptop.remoteSpoolDir(remote, tok)); err != nil || len(segs) != 0 {
 		t.Errorf("remote spool after exit: %d segments, %v", len(segs), err)
 	}
 	if _, err := os.Stat(filepath.Join(laptop.dataDir, "spool")); !os.IsNotExist(err) {
@@ -118,7 +124,7 @@ func TestRemoteEdgeShipsToCore(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(laptop.dataDir, "warehouse.duckdb")); !os.IsNotExist(err) {
 		t.Errorf("the remote edge made a local warehouse: %v", err)
 	}
-	if st, err := os.Stat(filepath.Join(filepath.Dir(laptop.remoteSpoolDir(remote)), "offsets.json")); err != nil || st.Mode().Perm() != 0o600 {
+	if st, err := os.Stat(filepath.Join(filepath.Dir(laptop.remoteSpoolDir(remote, tok)), "offsets.json")); err != nil || st.Mode().Perm() != 0o600 {
 		t.Errorf("offsets.json: %v %v", st, err)
 	}
 }
@@ -147,7 +153,7 @@ func TestRemoteEdgeOfflineThenShipsBacklog(t *testing.T) {
 	if !strings.Contains(ed.log(), "stays in the spool") {
 		t.Errorf("the edge did not say the backlog stays in the spool:\n%s", ed.log())
 	}
-	segs, err := spool.ListSegments(laptop.remoteSpoolDir(remote))
+	segs, err := spool.ListSegments(laptop.remoteSpoolDir(remote, tok))
 	if err != nil || len(segs) == 0 {
 		t.Fatalf("nothing spooled while offline: %v %v", segs, err)
 	}
@@ -167,7 +173,7 @@ func TestRemoteEdgeOfflineThenShipsBacklog(t *testing.T) {
 	if n := srv.count(`SELECT count(DISTINCT activity_id) FROM claude_stream`); n != 12 {
 		t.Errorf("%d distinct ids, want 12", n)
 	}
-	if segs, _ := spool.ListSegments(laptop.remoteSpoolDir(remote)); len(segs) != 0 {
+	if segs, _ := spool.ListSegments(laptop.remoteSpoolDir(remote, tok)); len(segs) != 0 {
 		t.Errorf("%d segments left in the remote spool", len(segs))
 	}
 }
@@ -219,19 +225,25 @@ func TestRemoteEdgeRefusesBadOptions(t *testing.T) {
 		"not a URL":            {[]string{"--remote", "example.com", "--token", "t"}, nil, "want the server's URL"},
 		"no token":             {[]string{"--remote", "https://example.com"}, nil, "needs a bearer token"},
 		"token without remote": {[]string{"--token", "t"}, nil, "--token goes with --remote"},
+		// A spool is named by its token's id: something else is refused
+		// at once rather than spooled for a server that will refuse it.
+		"not a token":     {[]string{"--remote", "https://example.com", "--token", "abi_s3cr3t"}, nil, "is not an activitybi token"},
+		"env not a token": {[]string{"--remote", "https://example.com"}, []string{envToken + "=abi_s3cr3t"}, "is not an activitybi token"},
+		"empty env token": {[]string{"--remote", "https://example.com"}, []string{envToken + "="}, "$" + envToken + " (preferred"},
 	} {
 		cmd := e.command(append([]string{"mcp"}, tc.args...)...)
 		cmd.Env = append(cmd.Env, tc.env...)
 		var errb bytes.Buffer
 		cmd.Stderr = &errb
-		if err := cmd.Run(); err == nil || !strings.Contains(errb.String(), tc.want) {
-			t.Errorf("%s: %v, stderr %q, want %q", name, err, errb.String(), tc.want)
+		if err := cmd.Run(); err == nil || !strings.Contains(errb.String(), tc.want) || strings.Contains(errb.String(), "s3cr3t") {
+			t.Errorf("%s: %v, stderr %q, want %q and no token", name, err, errb.String(), tc.want)
 		}
 	}
 	// $ACTIVITYBI_TOKEN is the token (and not an unknown setting): the
 	// edge starts and answers.
+	tok, _, _ := e.createToken("--customer", "env-token")
 	cmd := e.command("mcp", "--remote", "http://127.0.0.1:1")
-	cmd.Env = append(cmd.Env, envToken+"=abi_from_env")
+	cmd.Env = append(cmd.Env, envToken+"="+tok)
 	cs, err := mcp.NewClient(&mcp.Implementation{Name: "remote-e2e", Version: "1.0"}, nil).
 		Connect(context.Background(), &mcp.CommandTransport{Command: cmd, TerminateDuration: 30 * time.Second}, nil)
 	if err != nil {

@@ -171,7 +171,11 @@ func (f *forwarder) call(ctx context.Context, name string, req *mcp.CallToolRequ
 	defer cancel()
 	// Not the caller's _meta: it belongs to the client's own session with
 	// this edge (its protocol version, its progress token), not to the
-	// edge's session with the server.
+	// edge's session with the server. The arguments go on as the bytes the
+	// client sent (json.RawMessage), and the go-sdk writes JSON-RPC without
+	// HTML escaping, so a dataset spec full of '<' keeps its size and meets
+	// the server's limit as the person was told it
+	// (TestPayloadsFullOfAngleBracketsKeepTheirSize).
 	res, err := cs.CallTool(cctx, &mcp.CallToolParams{Name: name, Arguments: req.Params.Arguments})
 	if err != nil {
 		if ctx.Err() != nil {

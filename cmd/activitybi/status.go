@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -37,13 +38,17 @@ type localStatus struct {
 	DataDir string              `json:"data_dir"`
 	Core    string              `json:"core"`
 	Spool   *server.SpoolStatus `json:"spool,omitempty"`
+	// RemoteSpools are the spools of remote edges (mcp --remote) that hold
+	// records not yet shipped.
+	RemoteSpools []remoteSpool `json:"remote_spools,omitempty"`
 }
 
 func (a *app) status(ctx context.Context, asJSON bool) error {
 	c := server.NewSocketClient(a.cfg.DataDir)
 	st, err := c.Status(ctx)
+	remote := pendingRemoteSpools(a.cfg.DataDir)
 	if err != nil {
-		ls := localStatus{DataDir: a.cfg.DataDir, Core: "not running"}
+		ls := localStatus{DataDir: a.cfg.DataDir, Core: "not running", RemoteSpools: remote}
 		if server.CoreRunning(a.cfg.DataDir) {
 			ls.Core = "starting or not answering (" + err.Error() + ")"
 		}
@@ -58,13 +63,64 @@ func (a *app) status(ctx context.Context, asJSON bool) error {
 			fmt.Fprintf(a.stdout, "spool      %d segments, %s, %d records not yet in the warehouse\n",
 				ls.Spool.Segments, humanBytes(ls.Spool.Bytes), ls.Spool.Pending)
 		}
+		printRemoteSpools(a.stdout, remote)
 		return nil
 	}
 	if asJSON {
-		return printJSON(a.stdout, st)
+		return printJSON(a.stdout, struct {
+			*server.StatusResponse
+			RemoteSpools []remoteSpool `json:"remote_spools,omitempty"`
+		}{st, remote})
 	}
 	printStatus(a.stdout, st, time.Now())
+	printRemoteSpools(a.stdout, remote)
 	return nil
+}
+
+// pendingRemoteSpools lists the remote spools of dataDir holding records
+// not yet shipped (or that cannot be read).
+func pendingRemoteSpools(dataDir string) []remoteSpool {
+	all, err := listRemoteSpools(dataDir, "", true)
+	if err != nil {
+		return []remoteSpool{{Dir: filepath.Join(dataDir, remoteDirName), Err: err.Error()}}
+	}
+	var out []remoteSpool
+	for _, sp := range all {
+		if sp.Pending > 0 || sp.Err != "" {
+			out = append(out, sp)
+		}
+	}
+	return out
+}
+
+// printRemoteSpools says which remote spools hold records not yet shipped,
+// whose they are and what ships them.
+func printRemoteSpools(w io.Writer, spools []remoteSpool) {
+	for i, sp := range spools {
+		label := ""
+		if i == 0 {
+			label = "remote"
+		}
+		server := sp.URL
+		if server == "" {
+			server = "(server not recorded)"
+		}
+		var whose string
+		switch {
+		case sp.Legacy && sp.Customer == "":
+			whose = "spool of a previous version, not claimed yet: the first edge for that server ships it"
+		case sp.Legacy:
+			whose = fmt.Sprintf("spool of a previous version, claimed by customer %q", sp.Customer)
+		case sp.Customer != "":
+			whose = fmt.Sprintf("token %s, customer %q", sp.TokenID, sp.Customer)
+		default:
+			whose = fmt.Sprintf("token %s, customer not known yet", sp.TokenID)
+		}
+		fmt.Fprintf(w, "%-11s%s\n           %d records not yet shipped to %s (%s)\n", label, termSafe(sp.Dir), sp.Pending, termSafe(server), termSafe(whose))
+		if sp.Err != "" {
+			fmt.Fprintf(w, "           cannot read it: %s\n", termSafe(sp.Err))
+		}
+	}
 }
 
 // printJSON prints v as indented JSON, C1 control characters escaped

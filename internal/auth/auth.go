@@ -281,6 +281,20 @@ func (s *Store) Verify(token string, now time.Time) (Token, error) {
 	return r.Token, nil
 }
 
+// TokenID returns the id of a token of the form abi_<id>_<secret> (the
+// whole form is checked, the secret's encoding included), and false for
+// anything else. The id is not secret: it may go in a path, a log line or
+// an error; the token itself may not. It says nothing about whether the
+// token is valid: only Verify does.
+func TokenID(token string) (string, bool) {
+	id, _, ok := parse(token)
+	return id, ok
+}
+
+// ValidTokenID reports whether id has the form of a token's id (IDLen
+// characters of lower-case base32).
+func ValidTokenID(id string) bool { return validID(id) }
+
 // parse splits a token into its id and decoded secret.
 func parse(token string) (id string, secret [secretBytes]byte, ok bool) {
 	if len(token) != tokenLen || !strings.HasPrefix(token, Prefix) || token[len(Prefix)+idLen] != '_' {

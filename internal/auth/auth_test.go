@@ -620,3 +620,28 @@ func createB(b *testing.B, s *Store) string {
 	}
 	return tok
 }
+
+// TestTokenID: the id of a well-formed token, whatever its state, and
+// nothing for anything else (the whole form is checked, not just a prefix).
+func TestTokenID(t *testing.T) {
+	t.Parallel()
+	s, _ := setup(t)
+	tok, info := mustCreate(t, s, "acme", time.Time{})
+	if err := s.Revoke(info.ID); err != nil {
+		t.Fatal(err)
+	}
+	if id, ok := TokenID(tok); !ok || id != info.ID || !ValidTokenID(id) {
+		t.Fatalf("TokenID(a revoked token) = %q, %v; want %q", id, ok, info.ID)
+	}
+	for _, bad := range []string{"", "abcdefghi", "abcdefghijk", "ABCDEFGHIJ", "abcdefghi0", "abcde-ghij"} {
+		if ValidTokenID(bad) {
+			t.Errorf("ValidTokenID(%q)", bad)
+		}
+	}
+	for _, bad := range []string{"", "abi_from_env", Prefix + info.ID, Prefix + info.ID + "_", tok[:len(tok)-1], tok + "x",
+		"Bearer " + tok, strings.ToUpper(tok[:4]) + tok[4:]} {
+		if id, ok := TokenID(bad); ok || id != "" {
+			t.Errorf("TokenID(%q) = %q, %v", bad, id, ok)
+		}
+	}
+}

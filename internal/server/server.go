@@ -200,6 +200,7 @@ func New(opts Options) (*Server, error) {
 	cop := http.NewCrossOriginProtection()
 	s.handle(mux, "POST /v1/events", cop.Handler(http.HandlerFunc(s.events)).ServeHTTP)
 	s.handle(mux, "POST /v1/insights", cop.Handler(http.HandlerFunc(s.insights)).ServeHTTP)
+	s.handle(mux, "GET /v1/whoami", s.whoami) // whoami.go
 	mcpHandler, err := s.mcpHandler()
 	if err != nil {
 		return nil, err

@@ -795,3 +795,71 @@ func readQuarantineKeys(path string) (map[string]struct{}, error) {
 		}
 	}
 }
+
+// ---- Who the token is
+
+// WhoAmI is the server's answer to GET /v1/whoami (server.WhoAmIResponse):
+// the token's customer and id and, of the token ids asked about, those that
+// are (or were: revoked, expired) tokens of that customer.
+type WhoAmI struct {
+	Customer     string   `json:"customer"`
+	TokenID      string   `json:"token_id"`
+	SameCustomer []string `json:"same_customer,omitempty"`
+}
+
+// ErrWhoAmIUnsupported is returned by WhoAmI when the server does not
+// answer GET /v1/whoami: an activitybi server older than this edge (or
+// something else at the URL).
+var ErrWhoAmIUnsupported = errors.New("the server does not answer GET /v1/whoami (an activitybi server older than this edge?)")
+
+// WhoAmI asks the server whose token this is and which of tokenIDs are
+// tokens of the same customer. A refused token (401, 403) and an
+// unreachable or failing server are *remoteError (retryable, the token
+// never in the message); a server without the route wraps
+// ErrWhoAmIUnsupported.
+func (s *RemoteSink) WhoAmI(ctx context.Context, tokenIDs ...string) (WhoAmI, error) {
+	target := s.base + "/v1/whoami"
+	if len(tokenIDs) > 0 {
+		target += "?" + url.Values{"token_id": tokenIDs}.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	if err != nil {
+		return WhoAmI{}, fmt.Errorf("remote: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+s.opts.Token)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", s.opts.UserAgent)
+	resp, err := s.client.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return WhoAmI{}, ctx.Err()
+		}
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return WhoAmI{}, &remoteError{msg: fmt.Sprintf("remote: GET %s/v1/whoami: %v (the server is unreachable)", s.base, err)}
+	}
+	defer resp.Body.Close()
+	rb, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
+	if err != nil {
+		return WhoAmI{}, &remoteError{status: resp.StatusCode, msg: fmt.Sprintf("remote: GET %s/v1/whoami: reading the answer: %v", s.base, err)}
+	}
+	switch code := resp.StatusCode; {
+	case code == http.StatusOK:
+		var w WhoAmI
+		if json.Unmarshal(rb, &w) != nil || w.Customer == "" {
+			// A dashboard's page, say, answering every path.
+			return WhoAmI{}, fmt.Errorf("%w: 200 with %.80q", ErrWhoAmIUnsupported, rb)
+		}
+		return w, nil
+	case code == http.StatusNotFound || code == http.StatusMethodNotAllowed:
+		return WhoAmI{}, fmt.Errorf("%w: %d %s", ErrWhoAmIUnsupported, code, http.StatusText(code))
+	case code == http.StatusUnauthorized || code == http.StatusForbidden:
+		return WhoAmI{}, &remoteError{status: code, msg: fmt.Sprintf("remote: the server %s refuses the token (%d %s): %s",
+			s.base, code, http.StatusText(code), errorMessage(rb))}
+	default:
+		return WhoAmI{}, &remoteError{status: code, msg: fmt.Sprintf("remote: GET %s/v1/whoami: %d %s: %s (will retry)",
+			s.base, code, http.StatusText(code), errorMessage(rb))}
+	}
+}

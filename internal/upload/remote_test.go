@@ -700,3 +700,80 @@ func readQuarantine(t *testing.T, dir string) []quarantineLine {
 	}
 	return out
 }
+
+// TestRemoteWhoAmI: the answers of GET /v1/whoami as an edge meets them: a
+// current server's, an older server's (404, or a dashboard page for every
+// path), a refused token, a failing server. The token goes only in the
+// Authorization header; the asked ids go in the query.
+func TestRemoteWhoAmI(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var answer func(w http.ResponseWriter)
+	var got *http.Request
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = r
+		answer(w)
+	}))
+	t.Cleanup(srv.Close)
+	s, err := NewRemoteSink(RemoteOptions{URL: srv.URL + "/base/", Token: fakeToken, StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	set := func(code int, ctype, body string) {
+		mu.Lock()
+		defer mu.Unlock()
+		answer = func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", ctype)
+			w.WriteHeader(code)
+			io.WriteString(w, body)
+		}
+	}
+
+	set(200, "application/json", `{"customer":"alice","token_id":"aaaaaaaaaa","same_customer":["bbbbbbbbbb"]}`)
+	who, err := s.WhoAmI(context.Background(), "bbbbbbbbbb", "cccccccccc")
+	if err != nil || who.Customer != "alice" || who.TokenID != "aaaaaaaaaa" || len(who.SameCustomer) != 1 || who.SameCustomer[0] != "bbbbbbbbbb" {
+		t.Fatalf("WhoAmI = %+v, %v", who, err)
+	}
+	mu.Lock()
+	if got.Method != http.MethodGet || got.URL.Path != "/base/v1/whoami" || got.URL.RawQuery != "token_id=bbbbbbbbbb&token_id=cccccccccc" ||
+		got.Header.Get("Authorization") != "Bearer "+fakeToken {
+		t.Errorf("request %s %s %v", got.Method, got.URL, got.Header)
+	}
+	mu.Unlock()
+
+	for name, tc := range map[string]struct {
+		code        int
+		ctype, body string
+		unsupported bool
+		status      int // of the *remoteError
+	}{
+		"older server":     {404, "text/plain", "404 page not found", true, 0},
+		"dashboard page":   {200, "text/html", "<html>sign in</html>", true, 0},
+		"empty customer":   {200, "application/json", `{"customer":""}`, true, 0},
+		"refused token":    {401, "application/json", `{"error":"token revoked"}`, false, 401},
+		"server failing":   {503, "application/json", `{"error":"busy"}`, false, 503},
+		"proxy's 502 page": {502, "text/html", "<html>bad gateway</html>", false, 502},
+	} {
+		set(tc.code, tc.ctype, tc.body)
+		_, err := s.WhoAmI(context.Background())
+		var re *remoteError
+		switch {
+		case err == nil:
+			t.Errorf("%s: accepted", name)
+		case tc.unsupported != errors.Is(err, ErrWhoAmIUnsupported):
+			t.Errorf("%s: %v; unsupported want %v", name, err, tc.unsupported)
+		case !tc.unsupported && (!errors.As(err, &re) || re.status != tc.status):
+			t.Errorf("%s: %v, want a retryable error with status %d", name, err, tc.status)
+		case strings.Contains(err.Error(), fakeToken):
+			t.Errorf("%s: the error shows the token: %v", name, err)
+		}
+	}
+	srv.Close()
+	var re *remoteError
+	if _, err := s.WhoAmI(context.Background()); !errors.As(err, &re) || re.status != 0 || !strings.Contains(err.Error(), "unreachable") {
+		t.Errorf("unreachable server: %v", err)
+	}
+}

@@ -21,7 +21,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
 
 	"github.com/activitybi/activitybi/internal/auth"
 )
@@ -46,8 +45,7 @@ func (s *Server) whoami(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// bearer accepted the token; its principal carries the id.
-	tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-	p, err := s.opts.VerifyToken(tok)
+	p, err := s.opts.VerifyToken(bearerToken(r))
 	if err != nil || p.Customer != customer { // revoked in between
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 		writeJSON(w, http.StatusUnauthorized, errBody("the token was refused"))

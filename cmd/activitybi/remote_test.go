@@ -31,12 +31,18 @@ func (e *env) startRemoteEdge(remote, tok string) *edge {
 	cmd := e.command("mcp", "--remote", remote, "--token", tok)
 	buf := &lockedBuf{mu: &sync.Mutex{}, b: &bytes.Buffer{}}
 	cmd.Stderr = buf
-	cs, err := mcp.NewClient(&mcp.Implementation{Name: "remote-e2e", Version: "1.0"}, nil).
+	ed := &edge{cmd: cmd, stderr: buf}
+	opts := &mcp.ClientOptions{ProgressNotificationHandler: func(_ context.Context, r *mcp.ProgressNotificationClientRequest) {
+		ed.mu.Lock()
+		ed.progress = append(ed.progress, r.Params)
+		ed.mu.Unlock()
+	}}
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "remote-e2e", Version: "1.0"}, opts).
 		Connect(context.Background(), &mcp.CommandTransport{Command: cmd, TerminateDuration: 30 * time.Second}, nil)
 	if err != nil {
 		e.t.Fatalf("connect to activitybi mcp --remote: %v\n%s", err, buf.b.String())
 	}
-	ed := &edge{cs: cs, cmd: cmd, stderr: buf}
+	ed.cs = cs
 	e.t.Cleanup(func() { ed.close() })
 	return ed
 }

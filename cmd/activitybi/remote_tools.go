@@ -47,6 +47,17 @@ type forwarder struct {
 	mu    sync.Mutex
 	cs    *mcp.ClientSession
 	added map[string]bool
+	// relays maps the progress token the edge gave a forwarded call to the
+	// client session and token that call came with, so the server's
+	// progress notifications (a query's stages) reach the client.
+	relays    map[string]progressRelay
+	nextRelay uint64
+}
+
+// progressRelay is where progress of one forwarded call goes.
+type progressRelay struct {
+	to    *mcp.ServerSession
+	token any
 }
 
 // bearerAuth adds the token to every request to the server.
@@ -62,7 +73,8 @@ func (b bearerAuth) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 func newForwarder(a *app, u *url.URL, token string, ms *mcp.Server) *forwarder {
-	return &forwarder{a: a, endpoint: strings.TrimRight(u.String(), "/") + "/mcp", token: token, ms: ms, added: map[string]bool{}}
+	return &forwarder{a: a, endpoint: strings.TrimRight(u.String(), "/") + "/mcp", token: token, ms: ms,
+		added: map[string]bool{}, relays: map[string]progressRelay{}}
 }
 
 // run connects and reconnects until ctx ends.
@@ -92,7 +104,8 @@ func (f *forwarder) run(ctx context.Context) {
 // that the edge does not serve itself.
 func (f *forwarder) connect(ctx context.Context) (*mcp.ClientSession, error) {
 	hc := &http.Client{Transport: bearerAuth{token: f.token, next: http.DefaultTransport}}
-	client := mcp.NewClient(&mcp.Implementation{Name: "activitybi-remote-edge", Version: versionString()}, nil)
+	client := mcp.NewClient(&mcp.Implementation{Name: "activitybi-remote-edge", Version: versionString()},
+		&mcp.ClientOptions{ProgressNotificationHandler: f.relayProgress})
 	cctx, cancel := context.WithTimeout(ctx, forwardCallTimeout)
 	defer cancel()
 	cs, err := client.Connect(cctx, &mcp.StreamableClientTransport{Endpoint: f.endpoint, HTTPClient: hc}, nil)
@@ -171,12 +184,22 @@ func (f *forwarder) call(ctx context.Context, name string, req *mcp.CallToolRequ
 	defer cancel()
 	// Not the caller's _meta: it belongs to the client's own session with
 	// this edge (its protocol version, its progress token), not to the
-	// edge's session with the server. The arguments go on as the bytes the
+	// edge's session with the server; a progress token is relayed instead
+	// (below). The arguments go on as the bytes the
 	// client sent (json.RawMessage), and the go-sdk writes JSON-RPC without
 	// HTML escaping, so a dataset spec full of '<' keeps its size and meets
 	// the server's limit as the person was told it
 	// (TestPayloadsFullOfAngleBracketsKeepTheirSize).
-	res, err := cs.CallTool(cctx, &mcp.CallToolParams{Name: name, Arguments: req.Params.Arguments})
+	params := &mcp.CallToolParams{Name: name, Arguments: req.Params.Arguments}
+	if tok := req.Params.GetProgressToken(); tok != nil && req.Session != nil {
+		// The client asked for progress: the server gets a token of the
+		// edge's own, and what comes back under it goes to the client
+		// under the client's token.
+		relay := f.addRelay(progressRelay{to: req.Session, token: tok})
+		defer f.dropRelay(relay)
+		params.SetProgressToken(relay)
+	}
+	res, err := cs.CallTool(cctx, params)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -190,6 +213,38 @@ func (f *forwarder) call(ctx context.Context, name string, req *mcp.CallToolRequ
 		return toolError(fmt.Sprintf("%s: the activitybi server did not answer: %v", name, err)), nil
 	}
 	return res, nil
+}
+
+// addRelay registers r under a new token of the edge's and returns it.
+func (f *forwarder) addRelay(r progressRelay) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.nextRelay++
+	tok := fmt.Sprintf("edge-%d", f.nextRelay)
+	f.relays[tok] = r
+	return tok
+}
+
+func (f *forwarder) dropRelay(tok string) {
+	f.mu.Lock()
+	delete(f.relays, tok)
+	f.mu.Unlock()
+}
+
+// relayProgress passes a progress notification of the server on to the
+// client whose forwarded call it is about; one for a call that has ended
+// (or a token the edge did not give) is dropped.
+func (f *forwarder) relayProgress(ctx context.Context, req *mcp.ProgressNotificationClientRequest) {
+	tok, _ := req.Params.ProgressToken.(string)
+	f.mu.Lock()
+	r, ok := f.relays[tok]
+	f.mu.Unlock()
+	if !ok {
+		return
+	}
+	// A failed notification must not fail the call: its answer still comes.
+	_ = r.to.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: r.token,
+		Progress: req.Params.Progress, Total: req.Params.Total, Message: req.Params.Message})
 }
 
 func toolError(msg string) *mcp.CallToolResult {

@@ -66,6 +66,31 @@ func TestRemoteEdgeForwardsServerTools(t *testing.T) {
 	if st["state"] != "succeeded" || st["rows"] != float64(1) {
 		t.Fatalf("status through the edge: %v", st)
 	}
+	// A client that asks for progress gets the server's notifications of
+	// a forwarded call under its own token (a query fast enough to end
+	// before the first one is tried again, with another limit).
+	var notes []*mcp.ProgressNotificationParams
+	for i := 0; i < 5 && len(notes) == 0; i++ {
+		ptok := fmt.Sprintf("remote-p%d", i)
+		res, err := ed.cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "submit_query",
+			Arguments: map[string]any{"template": "top_activities", "params": map[string]any{"limit": 6 + i}, "wait_seconds": 30},
+			Meta:      mcp.Meta{"progressToken": ptok}})
+		if err != nil || res.IsError {
+			t.Fatalf("submit_query with a progress token through the edge: %v %+v", err, res)
+		}
+		time.Sleep(200 * time.Millisecond) // notifications come before the answer; let the client handle them
+		notes = ed.progressOf(ptok)
+	}
+	if len(notes) == 0 {
+		t.Fatal("no progress notification reached the client through the remote edge")
+	}
+	ed.mu.Lock()
+	for _, p := range ed.progress {
+		if tok, _ := p.ProgressToken.(string); !strings.HasPrefix(tok, "remote-p") {
+			t.Errorf("a notification under a token the client never gave: %+v", p)
+		}
+	}
+	ed.mu.Unlock()
 	// The whole result is an artifact on the server, read through the edge.
 	uri, _ := st["result_uri"].(string)
 	whole, err := ed.cs.ReadResource(context.Background(), &mcp.ReadResourceParams{URI: uri})

@@ -36,6 +36,9 @@ const edgeTrimDelay = 2 * time.Second
 // once it is serving. An idle core goes from ~75 MB to ~29 MB.
 const coreTrimDelay = 3 * time.Second
 
+// retrimDelay is how long after its first trim a process trims again.
+const retrimDelay = 15 * time.Second
+
 type edgeOptions struct {
 	noCore   bool
 	coreIdle time.Duration
@@ -264,12 +267,20 @@ func setEdgeGC() {
 }
 
 // trimAfterStart gives back, delay after start, the pages of the binary
-// only start-up touched (see trimExecutable).
+// only start-up touched (see trimExecutable), and again retrimDelay later:
+// a core started at the same time reads the binary at its own start and
+// trims after its own delay, and until then the pages it keeps mapped
+// cannot be evicted, so what this process faulted back meanwhile came from
+// the core's large folios (bench/mcp.md, "Session 10": an edge beside the
+// core it started, on a binary just built, idle at 29 MB instead of 37).
 func (a *app) trimAfterStart(ctx context.Context, delay time.Duration) {
-	select {
-	case <-time.After(delay):
-		before, after := trimExecutable()
-		a.log.Debug("memory trimmed", "rss_before", before, "rss_after", after)
-	case <-ctx.Done():
+	for _, d := range []time.Duration{delay, retrimDelay} {
+		select {
+		case <-time.After(d):
+			before, after := trimExecutable()
+			a.log.Debug("memory trimmed", "rss_before", before, "rss_after", after)
+		case <-ctx.Done():
+			return
+		}
 	}
 }

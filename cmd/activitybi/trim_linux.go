@@ -104,6 +104,11 @@ func trimExecutable() (before, after int64) {
 	for _, r := range regions {
 		n := r.end - r.start
 		syscall.Syscall(syscall.SYS_MADVISE, r.start, n, syscall.MADV_RANDOM)
+		// Another process running this binary (the core an edge started,
+		// reading it at its own start) puts its pages back in the page
+		// cache as large folios, which a fault here would map whole,
+		// 2 MiB with one PMD: no huge mappings of these regions.
+		syscall.Syscall(syscall.SYS_MADVISE, r.start, n, syscall.MADV_NOHUGEPAGE)
 		syscall.Syscall(syscall.SYS_MADVISE, r.start, n, syscall.MADV_DONTNEED)
 	}
 	if len(regions) > 0 {

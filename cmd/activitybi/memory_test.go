@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,7 +22,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/activitybi/activitybi/internal/cache/redistest"
-	"github.com/activitybi/activitybi/internal/config"
 	"github.com/activitybi/activitybi/internal/server"
 )
 
@@ -150,9 +151,13 @@ func TestGetContextIsolatesTokensOverHTTP(t *testing.T) {
 	ctx := context.Background()
 	rc := redis.NewClient(&redis.Options{Addr: r.Addr(), DisableIdentity: true})
 	defer rc.Close()
-	// The channel is in the installation's namespace, derived from its
-	// data directory.
-	sub := rc.Subscribe(ctx, config.DefaultCacheNamespace(e.dataDir)+":inv")
+	// The channel is in the installation's namespace, derived from the
+	// installation id the core made in its data directory.
+	ns, err := installationNamespace(e.dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := rc.Subscribe(ctx, ns+":inv")
 	defer sub.Close()
 	if _, err := sub.Receive(ctx); err != nil { // the subscription's confirmation
 		t.Fatal(err)
@@ -328,7 +333,8 @@ func postSocket(dataDir, path, body string, out any) error {
 // each with its own core and warehouse) point at one Redis and both have a
 // customer named "tester". Each one's get_context, answered from Redis,
 // holds its own insight and never the other's: the Redis namespace is
-// derived from the data directory unless cache.namespace says otherwise.
+// derived from each data directory's random installation id unless
+// cache.namespace says otherwise.
 func TestTwoInstallationsShareARedis(t *testing.T) {
 	t.Parallel()
 	r := redistest.Start(t)
@@ -371,5 +377,38 @@ func TestTwoInstallationsShareARedis(t *testing.T) {
 	}
 	if len(prefixes) != 2 {
 		t.Errorf("Redis key prefixes %v, want one per installation", prefixes)
+	}
+}
+
+// installationNamespace is made once per data directory, read back the
+// same however the directory's path is spelled, and differs between data
+// directories; a damaged id file is an error that says what to do.
+func TestInstallationNamespace(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	a, b := filepath.Join(root, "a"), filepath.Join(root, "b")
+	na, err := installationNamespace(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nb, err := installationNamespace(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(a, filepath.Join(root, "link")); err != nil {
+		t.Fatal(err)
+	}
+	again, err := installationNamespace(filepath.Join(root, "link"))
+	if err != nil || again != na || na == nb || !strings.HasPrefix(na, "activitybi-") || len(na) != len("activitybi-")+16 {
+		t.Fatalf("a %q, b %q, a through a link %q %v", na, nb, again, err)
+	}
+	if st, err := os.Stat(filepath.Join(a, installationIDFile)); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("id file: %v %v", st, err)
+	}
+	if err := os.WriteFile(filepath.Join(b, installationIDFile), []byte("nope\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := installationNamespace(b); err == nil || !strings.Contains(err.Error(), "remove it") {
+		t.Fatalf("damaged id: %v", err)
 	}
 }

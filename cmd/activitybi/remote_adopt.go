@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/activitybi/activitybi/internal/spool"
 	"github.com/activitybi/activitybi/internal/upload"
 )
 
@@ -56,8 +57,22 @@ type adoptState struct {
 	// same caches the server's answer for the token ids of spools whose
 	// customer is not recorded: true = the shipper's customer's.
 	same   map[string]bool
-	warned map[string]bool // directories warned about
+	warned  map[string]bool // directories warned about
+	shipped map[string]bool // other directories shipped at least once
+	// asked is when the server's answers (same, unsupported) were last
+	// taken; they are asked again after adoptAskAgain, since a token file
+	// being restored or a proxy in the way during a deploy can answer
+	// wrongly for a while.
+	asked time.Time
 }
+
+// adoptAskAgain is how long the server's answers about other spools'
+// tokens, and a "whoami is not supported", are trusted.
+const adoptAskAgain = 10 * time.Minute
+
+// maxAskIDs is how many token ids one whoami request asks about (the
+// server takes up to 100).
+const maxAskIDs = 100
 
 // adoptLoop learns the shipper's customer, then ships the spools of the
 // same customer that no edge ships, every adoptScanInterval, until ctx ends.
@@ -97,7 +112,22 @@ func (s *shipper) adoptLoop(ctx context.Context) {
 			}
 		}
 	}
+	s.adopt.asked = time.Now()
 	for {
+		if time.Since(s.adopt.asked) > adoptAskAgain {
+			s.adopt.asked, s.adopt.same = time.Now(), nil
+			if s.adopt.unsupported && s.adopt.customer == "" {
+				s.adopt.unsupported = false
+				if who, err := s.sink.WhoAmI(ctx); err == nil && who.TokenID == s.tokenID {
+					s.adopt.customer = who.Customer
+					if err := s.recordCustomer(who.Customer); err != nil {
+						s.a.log.Warn("record the remote spool's customer", "dir", s.dir, "err", err)
+					}
+				} else {
+					s.adopt.unsupported = true
+				}
+			}
+		}
 		s.scanSpools(ctx)
 		select {
 		case <-ctx.Done():
@@ -151,12 +181,14 @@ func (s *shipper) scanSpools(ctx context.Context) {
 		case sp.Err != "":
 			s.warnSpool(sp, "it cannot be read ("+sp.Err+"); this edge does not ship it")
 			continue
+		case sp.Legacy && (sp.Customer == "" || sp.Customer == me) && (me != "" || s.adopt.unsupported):
+			// With a server that cannot say whose token this is, the
+			// previous version's spool is shipped as that version did.
+			kind = adoptLegacy
 		case me == "":
 			s.warnSpool(sp, "this edge does not know its token's customer (the server does not answer GET /v1/whoami: "+
 				"upgrade it), so it ships no spool but its own")
 			continue
-		case sp.Legacy && (sp.Customer == "" || sp.Customer == me):
-			kind = adoptLegacy
 		case sp.Customer == me:
 			kind = adoptRecorded
 		case sp.Customer != "":
@@ -187,6 +219,9 @@ func (s *shipper) scanSpools(ctx context.Context) {
 	}
 	if len(ask) == 0 {
 		return
+	}
+	if len(ask) > maxAskIDs {
+		ask = ask[:maxAskIDs] // the rest at the next scans
 	}
 	ids := make([]string, len(ask))
 	for i, sp := range ask {
@@ -249,7 +284,15 @@ func (s *shipper) adoptSpool(ctx context.Context, sp remoteSpool, kind adoptKind
 		if id.Customer != "" && id.Customer != me {
 			return // claimed by another customer's edge meanwhile
 		}
-		if id.Customer == "" {
+		// An edge of the previous version still running writes to this
+		// spool, with a token of its own that may be another customer's:
+		// nothing is claimed or shipped until it has exited (its records
+		// are then in a closed or orphaned segment, shipped like the rest).
+		if live := liveSegments(filepath.Join(sp.Dir, remoteSpoolName)); live > 0 {
+			s.warnOnce(sp, "an edge of the previous activitybi version still writes to it; it is shipped once that edge has exited")
+			return
+		}
+		if id.Customer == "" && (me != "" || !id.Legacy) {
 			id = remoteIdentity{URL: s.url, Customer: me, Legacy: true, ClaimedBy: s.tokenID}
 			if err := writeRemoteIdentity(sp.Dir, id); err != nil {
 				s.a.log.Error("cannot claim the spool of the previous version; not shipping it", "dir", sp.Dir, "err", err)
@@ -262,7 +305,14 @@ func (s *shipper) adoptSpool(ctx context.Context, sp remoteSpool, kind adoptKind
 				"dir", sp.Dir, "records", sp.Pending, "customer", me, "token_id", s.tokenID, "remote", s.url)
 		}
 	}
-	if kind != adoptLegacy || id.ClaimedBy != s.tokenID {
+	// Said once per directory for the life of the edge (a spool an old
+	// window keeps appending to is shipped every scan).
+	loud := !s.adopt.shipped[sp.Dir]
+	if s.adopt.shipped == nil {
+		s.adopt.shipped = map[string]bool{}
+	}
+	s.adopt.shipped[sp.Dir] = true
+	if loud && (kind != adoptLegacy || id.ClaimedBy != s.tokenID) {
 		s.a.log.Info("shipping another token's remote spool of this customer with this edge's token (no edge ships it)",
 			"dir", sp.Dir, "records", sp.Pending, "spool_token_id", sp.TokenID, "customer", me, "remote", s.url)
 	}
@@ -290,7 +340,11 @@ func (s *shipper) adoptSpool(ctx context.Context, sp remoteSpool, kind adoptKind
 		}
 		return
 	}
-	s.a.log.Info("shipped another remote spool", "dir", sp.Dir, "spool_token_id", sp.TokenID, "customer", me)
+	if loud {
+		s.a.log.Info("shipped another remote spool", "dir", sp.Dir, "spool_token_id", sp.TokenID, "customer", me)
+	} else {
+		s.a.log.Debug("shipped another remote spool", "dir", sp.Dir, "spool_token_id", sp.TokenID, "customer", me)
+	}
 }
 
 // warnUnknown warns about a spool of a token the server does not know as
@@ -298,15 +352,28 @@ func (s *shipper) adoptSpool(ctx context.Context, sp remoteSpool, kind adoptKind
 func (s *shipper) warnUnknown(sp remoteSpool) {
 	s.warnSpool(sp, "it was logged with token "+sp.TokenID+", which the server does not know as one of customer "+
 		strconv.Quote(s.adopt.customer)+"'s tokens (this edge's), so this edge never ships it; it ships when an edge with that token, "+
-		"or with a token of that token's customer, runs for "+s.url+" (see `activitybi token list` on the server); "+
-		"if its records are not needed, remove the directory")
+		"or with a token of that token's customer, runs for "+s.url+" (`activitybi token list` on the server shows whose token it is; "+
+		"the server is asked again every 10 minutes)")
 }
 
 // warnSpool logs, once per directory for the life of the edge, that sp
 // holds records this edge does not ship, and why (nothing while it holds
 // none, or while a live edge of it holds its lock: that edge ships it).
 func (s *shipper) warnSpool(sp remoteSpool, why string) {
-	if s.adopt.warned[sp.Dir] || lockHeld(filepath.Join(sp.Dir, shipperLockName)) {
+	if s.adopt.warned[sp.Dir] {
+		return
+	}
+	// Counted first: lockHeld takes the lock for a moment, which an edge
+	// of that spool starting just then would find taken.
+	if sp.countPending(); sp.Pending == 0 || lockHeld(filepath.Join(sp.Dir, shipperLockName)) {
+		return
+	}
+	s.warnOnce(sp, why)
+}
+
+// warnOnce is warnSpool for a spool whose lock this edge holds.
+func (s *shipper) warnOnce(sp remoteSpool, why string) {
+	if s.adopt.warned[sp.Dir] {
 		return
 	}
 	if sp.countPending(); sp.Pending == 0 {
@@ -317,4 +384,21 @@ func (s *shipper) warnSpool(sp remoteSpool, why string) {
 	}
 	s.adopt.warned[sp.Dir] = true
 	s.a.log.Warn("a remote spool holds records this edge does not ship: "+why, "dir", sp.Dir, "records", sp.Pending)
+}
+
+// liveSegments counts the open segments of the spool in dir that a live
+// writer holds (an edge running now); an unreadable spool counts as one,
+// so that nothing is claimed on a guess.
+func liveSegments(dir string) int {
+	rep, err := spool.Stat(dir)
+	if err != nil {
+		return 1
+	}
+	n := 0
+	for _, sg := range rep.Segments {
+		if !sg.Closed && !sg.Orphaned {
+			n++
+		}
+	}
+	return n
 }

@@ -177,7 +177,7 @@ func TestRemoteEdgeLeavesAnotherCustomersSpool(t *testing.T) {
 	waitFor(t, 30*time.Second, func() bool { return strings.Contains(edY.log(), "does not ship") })
 	time.Sleep(adoptScanInterval + time.Second) // a second scan: still not shipped, not warned again
 	l := edY.log()
-	if !strings.Contains(l, xDir) || !strings.Contains(l, "records=5") || !strings.Contains(l, "remove the directory") ||
+	if !strings.Contains(l, xDir) || !strings.Contains(l, "records=5") || !strings.Contains(l, "activitybi token list") ||
 		strings.Count(l, "does not ship") != 1 {
 		t.Errorf("the Y edge's warning about X's spool:\n%s", l)
 	}
@@ -295,4 +295,53 @@ func TestRemoteEdgeMigratesLegacySpool(t *testing.T) {
 	if l := edA.log(); strings.Contains(l, "previous activitybi version") {
 		t.Errorf("the legacy spool was announced as migrated twice:\n%s", l)
 	}
+}
+
+// An edge of the previous version still running writes to the legacy spool
+// with a token that may be another customer's: a new edge neither claims
+// nor ships it until that writer has exited, then ships it once.
+func TestRemoteEdgeWaitsForAPreviousVersionsEdge(t *testing.T) {
+	t.Parallel()
+	srv := newEnv(t)
+	c := srv.startCore()
+	defer c.stop(t)
+	a, _, _ := srv.createToken("--customer", "remote-waits")
+	remote := "http://" + c.info.Addr
+	laptop := newEnv(t)
+	u, err := url.Parse(remote)
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy := legacyRemoteDir(laptop.dataDir, u)
+	w, err := spool.Open(spool.Options{Dir: filepath.Join(legacy, remoteSpoolName)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"old-0", "old-1"} {
+		ev, err := event.Normalize(event.Input{ActivityID: id, Activity: "called_tool"}, event.Defaults{Customer: "tester", Source: event.SourceMCP})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := event.Marshal(&ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Append(upload.KindEvent, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	edA := laptop.startRemoteEdge(remote, a)
+	waitFor(t, 30*time.Second, func() bool { return strings.Contains(edA.log(), "still writes to it") })
+	time.Sleep(adoptScanInterval + time.Second)
+	if n := srv.count(`SELECT count(*) FROM claude_stream WHERE activity_id LIKE 'old-%'`); n != 0 {
+		t.Fatalf("%d records of a live previous-version edge shipped", n)
+	}
+	if id, err := readRemoteIdentity(legacy); err == nil && (id.Legacy || id.Customer != "") {
+		t.Fatalf("claimed while its writer lives: %+v", id)
+	}
+	if err := w.Close(); err != nil { // that edge exits
+		t.Fatal(err)
+	}
+	srv.waitCount(`SELECT count(*) FROM claude_stream WHERE customer = 'remote-waits' AND activity_id LIKE 'old-%'`, 2, 30*time.Second)
+	edA.closeClean(t)
 }

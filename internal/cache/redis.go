@@ -358,23 +358,30 @@ func (c *Cache) subscribeOnce(ctx context.Context) (connected bool, err error) {
 			break
 		}
 	}
-	c.flushL1()
 	if c.opts.NewEpoch {
 		// On start, and whenever Redis is another server than at the last
 		// subscription (restarted, perhaps from a snapshot older than the
 		// latest invalidations; or a replica that took over): what it holds
 		// may be generations and values from before invalidations it lost.
+		// Decided before L1 is flushed, and L2 closed (epochDone false)
+		// before it is: a read between the flush and the move would
+		// otherwise refill L1 from a restored value, as fresh.
 		id := c.redisRunID(ctx)
 		if !c.epochDone.Load() || id == "" || id != c.runID {
 			if c.epochDone.Load() {
 				c.log.Info("cache: redis restarted or was replaced; moving the epoch", "run_id", id)
 			}
 			c.epochDone.Store(false)
+			c.flushL1()
 			if err := c.newEpoch(ctx); err != nil {
 				return true, fmt.Errorf("new epoch: %w", err)
 			}
 			c.runID = id
+		} else {
+			c.flushL1()
 		}
+	} else {
+		c.flushL1()
 	}
 	c.l2DownUntil.Store(0)
 	c.l2OK()

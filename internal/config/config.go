@@ -6,8 +6,6 @@
 package config
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -64,7 +62,8 @@ type Config struct {
 		RedisURL string
 		// Namespace prefixes the Redis keys and channel: two installations
 		// (data directories) sharing one Redis must not read each other's
-		// contexts of same-named customers.
+		// contexts of same-named customers. "": derived from the data
+		// directory's installation id (cmd/activitybi, cache.go).
 		Namespace string
 	}
 	Artifacts struct {
@@ -236,10 +235,10 @@ var fields = func() []field {
 	}
 	{
 		set, get := str(func(c *Config) *string { return &c.Cache.Namespace })
-		add(field{key: "cache.namespace", help: "prefix of every Redis key and channel; installations sharing one Redis must differ, processes serving one warehouse must agree (default: derived from the data directory)",
+		add(field{key: "cache.namespace", help: "prefix of every Redis key and channel; installations sharing one Redis must differ, processes serving one warehouse must agree (default: activitybi- and this data directory's random installation id, kept in installation.id)",
 			// Its characters are checked by the cache when it opens
 			// (1-64 letters, digits, '.', '_' or '-').
-			def: func(c *Config) string { return DefaultCacheNamespace(c.DataDir) }, set: set, get: get})
+			def: constant(""), set: set, get: get})
 	}
 	{
 		set, get := str(func(c *Config) *string { return &c.Artifacts.URL })
@@ -668,15 +667,4 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// DefaultCacheNamespace is the Redis namespace of the installation whose
-// data directory is dataDir: "activitybi-" and 12 hex digits of the
-// directory's SHA-256. An edge and the core it talks to share the data
-// directory, so they agree; two installations sharing a Redis differ.
-// Cores that share one warehouse from different machines (Snowflake) set
-// cache.namespace to one value.
-func DefaultCacheNamespace(dataDir string) string {
-	sum := sha256.Sum256([]byte(filepath.Clean(dataDir)))
-	return "activitybi-" + hex.EncodeToString(sum[:6])
 }

@@ -15,13 +15,45 @@ import (
 // fsynced, renamed over path, and the directory fsynced. On error the
 // temporary file is removed and path is unchanged.
 func WriteFileAtomic(path string, data []byte, perm os.FileMode, tmpPattern string) error {
-	dir := filepath.Dir(path)
+	tmp, err := writeTemp(path, data, perm, tmpPattern)
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return SyncDir(filepath.Dir(path))
+}
+
+// WriteFileNew creates path with data, whole or not at all, only if it does
+// not exist: of several processes racing to make it, one does and the
+// others get an error that errors.Is os.ErrExist (then read what the
+// winner wrote; a reader never sees part of it). The temporary file is
+// written and fsynced as by WriteFileAtomic, then hard-linked to path.
+func WriteFileNew(path string, data []byte, perm os.FileMode) error {
+	tmp, err := writeTemp(path, data, perm, "")
+	if err != nil {
+		return err
+	}
+	err = os.Link(tmp, path)
+	os.Remove(tmp)
+	if err != nil {
+		return err
+	}
+	return SyncDir(filepath.Dir(path))
+}
+
+// writeTemp writes data to a new temporary file beside path (named by
+// tmpPattern, "" = ".<name>.tmp-*"), with mode perm, fsynced, and returns
+// its name; on error nothing is left behind.
+func writeTemp(path string, data []byte, perm os.FileMode, tmpPattern string) (string, error) {
 	if tmpPattern == "" {
 		tmpPattern = "." + filepath.Base(path) + ".tmp-*"
 	}
-	f, err := os.CreateTemp(dir, tmpPattern)
+	f, err := os.CreateTemp(filepath.Dir(path), tmpPattern)
 	if err != nil {
-		return err
+		return "", err
 	}
 	tmp := f.Name()
 	_, err = f.Write(data)
@@ -34,14 +66,11 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode, tmpPattern stri
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
 	if err != nil {
 		os.Remove(tmp)
-		return err
+		return "", err
 	}
-	return SyncDir(dir)
+	return tmp, nil
 }
 
 // SyncDir fsyncs dir so that creations, renames and removals in it survive

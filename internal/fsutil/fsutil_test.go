@@ -1,8 +1,10 @@
 package fsutil
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -42,5 +44,35 @@ func TestWriteFileAtomic(t *testing.T) {
 	}
 	if err := SyncDir(filepath.Join(dir, "missing")); err == nil {
 		t.Fatal("SyncDir of a missing directory must fail")
+	}
+}
+
+// WriteFileNew makes the file once: of racing writers one wins, the others
+// get os.ErrExist, and the file holds the winner's data whole; no
+// temporary file is left.
+func TestWriteFileNew(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "id")
+	errs := make(chan error, 8)
+	for i := range 8 {
+		go func() { errs <- WriteFileNew(path, []byte(strings.Repeat(string(rune('a'+i)), 4096)), 0o600) }()
+	}
+	won := 0
+	for range 8 {
+		err := <-errs
+		switch {
+		case err == nil:
+			won++
+		case !errors.Is(err, os.ErrExist):
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(path)
+	if won != 1 || err != nil || len(b) != 4096 || strings.Count(string(b), string(b[0])) != 4096 {
+		t.Fatalf("%d winners; file %d bytes, %v", won, len(b), err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Fatalf("left in the folder: %v", ents)
 	}
 }

@@ -850,7 +850,9 @@ func (s *RemoteSink) WhoAmI(ctx context.Context, tokenIDs ...string) (WhoAmI, er
 		var w WhoAmI
 		if json.Unmarshal(rb, &w) != nil || w.Customer == "" {
 			// A dashboard's page, say, answering every path.
-			return WhoAmI{}, fmt.Errorf("%w: 200 with %.80q", ErrWhoAmIUnsupported, rb)
+			// Not quoted: a debugging service that echoes the request
+			// would echo the token.
+			return WhoAmI{}, fmt.Errorf("%w: 200 with %d bytes of %q, not its JSON", ErrWhoAmIUnsupported, len(rb), resp.Header.Get("Content-Type"))
 		}
 		return w, nil
 	case code == http.StatusNotFound || code == http.StatusMethodNotAllowed:

@@ -56,7 +56,7 @@ type adoptState struct {
 	unsupported bool   // the server does not answer /v1/whoami
 	// same caches the server's answer for the token ids of spools whose
 	// customer is not recorded: true = the shipper's customer's.
-	same   map[string]bool
+	same    map[string]bool
 	warned  map[string]bool // directories warned about
 	shipped map[string]bool // other directories shipped at least once
 	// asked is when the server's answers (same, unsupported) were last

@@ -167,7 +167,7 @@ func validateAudit(a *Audit, now time.Time, check func(*ValidationError, string,
 		ve.add("principal", "is required (who accessed the data, e.g. analyst:alice)")
 	}
 	check(&ve, "principal", a.Principal)
-	check(&ve, "customer_id", a.Customer)
+	checkString(&ve, "customer_id", a.Customer) // the token's or the configuration's: see validate
 	analyst, known := auditActions[a.Action]
 	switch {
 	case a.Action == "":

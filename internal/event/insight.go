@@ -143,7 +143,7 @@ func validateInsight(x *Insight, now time.Time, check func(*ValidationError, str
 	if x.Customer == "" {
 		ve.add("customer_id", "is required")
 	}
-	check(&ve, "customer_id", x.Customer)
+	checkString(&ve, "customer_id", x.Customer) // the token's or the configuration's: see validate
 	checkSubject(&ve, x.Subject)
 	switch {
 	case x.Metric == "":

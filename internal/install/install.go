@@ -98,8 +98,8 @@ type Result struct {
 	Backup string
 	DryRun bool
 	// Kept names the members of the replaced entry that were kept as they
-	// were (everything but "type", "command" and "args"; "env" merged,
-	// its variables winning over ours).
+	// were (everything but "type", "command", "args", and an HTTP entry's
+	// "url" and "headers"; "env" merged, its variables winning over ours).
 	Kept []string
 }
 
@@ -223,7 +223,7 @@ func (r *Result) Describe(w io.Writer) error {
 		fmt.Fprintf(&b, "added: %s\n", entry)
 	}
 	fmt.Fprintf(&b, "entry:\n%s\n", r.Entry)
-	if len(r.Kept) > 0 {
+	if len(r.Kept) > 0 && r.Action != Unchanged {
 		fmt.Fprintf(&b, "kept from the previous entry: %s\n", strings.Join(r.Kept, ", "))
 	}
 	if r.Backup != "" {
@@ -251,9 +251,11 @@ func marshal(v any, indent string) ([]byte, error) {
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
-// ours are the members Apply sets in an entry; every other member of an
-// entry already there is the user's.
-var ours = map[string]bool{"type": true, "command": true, "args": true}
+// ours are the members Apply sets in an entry, and those of an HTTP
+// server's entry ("url", "headers": a bearer token would otherwise stay in
+// a stdio entry that never sends it); every other member of an entry
+// already there is the user's.
+var ours = map[string]bool{"type": true, "command": true, "args": true, "url": true, "headers": true}
 
 // keepOthers returns value (our entry, standard JSON) with the members of
 // prev (the entry already in the file, as the file spells it) that are not

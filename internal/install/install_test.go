@@ -395,6 +395,8 @@ func TestApplyKeepsTheUsersAdditions(t *testing.T) {
       "args": ["mcp", "--data-dir", "/old"],
       "env": {"ACTIVITYBI_TOKEN": "abi_x_<secret>&", "ACTIVITYBI_LOG_LEVEL": "debug"},
       "timeout": 30000,
+      "url": "https://old.example/mcp",
+      "headers": {"Authorization": "Bearer abi_x_secret"},
       "type": "stdio",
     }
   }

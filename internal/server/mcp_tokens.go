@@ -203,8 +203,15 @@ func (g *tokenGuard) check(now time.Time) {
 		if sids[ss.ID()] {
 			n++
 			// Close waits for the session's tool calls to return; the
-			// check goes on meanwhile.
-			go ss.Close()
+			// check goes on meanwhile. The fast path forgets the session
+			// again once it is closed: an initialize answered just before
+			// the check may have put it back in its table meanwhile.
+			go func(sid string) {
+				ss.Close()
+				if g.forget != nil {
+					g.forget(sid)
+				}
+			}(ss.ID())
 		}
 	}
 	g.closed.WithLabelValues("session").Add(float64(n))

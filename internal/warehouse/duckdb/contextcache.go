@@ -84,7 +84,7 @@ const customerActivity = `WITH ev AS (
 )
 SELECT customer, events, last_event, insights, last_insight
 FROM act
-WHERE last_event >= ? OR last_insight >= ? OR list_contains(?::VARCHAR[], customer)
+WHERE last_event >= ? OR last_insight >= ? OR customer IN (SELECT unnest(?::VARCHAR[]))
 ORDER BY greatest(coalesce(last_event, TIMESTAMP '1970-01-01'),
                   coalesce(last_insight, TIMESTAMP '1970-01-01')) DESC, customer
 LIMIT ?`

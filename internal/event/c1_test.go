@@ -79,9 +79,9 @@ func TestC1ControlsRefusedOnIntakeOnly(t *testing.T) {
 	t.Run("audit", func(t *testing.T) {
 		t.Parallel()
 		for field, f := range map[string]func(a *Audit){
-			"audit_id":    func(a *Audit) { a.AuditID = "a" + csi },
-			"principal":   func(a *Audit) { a.Principal = "analyst:" + csi + "2J" },
-			"target":      func(a *Audit) { a.Target = "t" + csi },
+			"audit_id":  func(a *Audit) { a.AuditID = "a" + csi },
+			"principal": func(a *Audit) { a.Principal = "analyst:" + csi + "2J" },
+			"target":    func(a *Audit) { a.Target = "t" + csi },
 		} {
 			a := goodAudit()
 			f(&a)

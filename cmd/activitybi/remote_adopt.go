@@ -43,7 +43,9 @@ import (
 // it (identity.json: legacy, customer, claimed_by_token_id), says so on
 // stderr and ships it, once, as that version would have; from then on it is
 // a spool of that customer like any other (records an old edge still
-// running appends to it ship with that customer's tokens only).
+// running appends to it ship with that customer's tokens only, and only
+// after that edge has exited: nothing of it is claimed or shipped while a
+// live writer holds an open segment of it).
 
 // adoptScanInterval is how often a shipper looks for spools to ship besides
 // its own (a rotated token's, one whose edge exited).

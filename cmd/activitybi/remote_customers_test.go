@@ -209,8 +209,19 @@ func TestRemoteEdgeLeavesAnotherCustomersSpool(t *testing.T) {
 
 // appendLegacy appends events with the given ids to the legacy spool of
 // remote (<data>/remote/<URL key>/), as an edge of a version before
-// per-token spools did.
+// per-token spools did, and closes its writer (that edge exited).
 func (e *env) appendLegacy(remote string, ids ...string) string {
+	e.t.Helper()
+	dir, w := e.writeLegacy(remote, ids...)
+	if err := w.Close(); err != nil {
+		e.t.Fatal(err)
+	}
+	return dir
+}
+
+// writeLegacy is appendLegacy with the writer left open (that edge still
+// runs): the caller closes it.
+func (e *env) writeLegacy(remote string, ids ...string) (string, *spool.Writer) {
 	e.t.Helper()
 	u, err := url.Parse(remote)
 	if err != nil {
@@ -235,10 +246,7 @@ func (e *env) appendLegacy(remote string, ids ...string) string {
 			e.t.Fatal(err)
 		}
 	}
-	if err := w.Close(); err != nil {
-		e.t.Fatal(err)
-	}
-	return dir
+	return dir, w
 }
 
 // TestRemoteEdgeMigratesLegacySpool: the spool a previous version kept for a
@@ -308,28 +316,7 @@ func TestRemoteEdgeWaitsForAPreviousVersionsEdge(t *testing.T) {
 	a, _, _ := srv.createToken("--customer", "remote-waits")
 	remote := "http://" + c.info.Addr
 	laptop := newEnv(t)
-	u, err := url.Parse(remote)
-	if err != nil {
-		t.Fatal(err)
-	}
-	legacy := legacyRemoteDir(laptop.dataDir, u)
-	w, err := spool.Open(spool.Options{Dir: filepath.Join(legacy, remoteSpoolName)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, id := range []string{"old-0", "old-1"} {
-		ev, err := event.Normalize(event.Input{ActivityID: id, Activity: "called_tool"}, event.Defaults{Customer: "tester", Source: event.SourceMCP})
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := event.Marshal(&ev)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Append(upload.KindEvent, b); err != nil {
-			t.Fatal(err)
-		}
-	}
+	legacy, w := laptop.writeLegacy(remote, "old-0", "old-1") // its writer stays open
 	edA := laptop.startRemoteEdge(remote, a)
 	waitFor(t, 30*time.Second, func() bool { return strings.Contains(edA.log(), "still writes to it") })
 	time.Sleep(adoptScanInterval + time.Second)

@@ -263,11 +263,7 @@ var ours = map[string]bool{"type": true, "command": true, "args": true, "url": t
 // kept, and win over value's (the user set them on purpose). It names what
 // it kept. A prev that is not an object is replaced whole.
 func keepOthers(prev, value []byte) ([]byte, []string, error) {
-	std, err := Standardize(prev)
-	if err != nil {
-		return value, nil, nil
-	}
-	prevMembers, ok := members(std)
+	prevMembers, ok := members(prev)
 	if !ok {
 		return value, nil, nil
 	}
@@ -345,25 +341,17 @@ func (o orderedObject) bytes() []byte {
 	return b.Bytes()
 }
 
-// members splits a standard JSON object into its members in order; ok is
-// false when raw is not an object.
+// members splits a JSON object (comments and trailing commas allowed, as
+// config files have them) into its members in order, each value as
+// standard JSON; ok is false when raw is not an object.
 func members(raw []byte) ([]rawMember, bool) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+	d, err := scan(raw)
+	if err != nil || d.root == nil || d.root.kind != '{' {
 		return nil, false
 	}
-	var out []rawMember
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return nil, false
-		}
-		k, _ := t.(string)
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return nil, false
-		}
-		out = append(out, rawMember{k, v})
+	out := make([]rawMember, 0, len(d.root.members))
+	for _, m := range d.root.members {
+		out = append(out, rawMember{m.key, json.RawMessage(d.standard(m.val.start, m.val.end))})
 	}
 	return out, true
 }

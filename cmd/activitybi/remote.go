@@ -18,6 +18,7 @@ import (
 
 	"github.com/activitybi/activitybi/internal/auth"
 	"github.com/activitybi/activitybi/internal/config"
+	"github.com/activitybi/activitybi/internal/redact"
 	"github.com/activitybi/activitybi/internal/server"
 	"github.com/activitybi/activitybi/internal/spool"
 	"github.com/activitybi/activitybi/internal/upload"
@@ -99,7 +100,7 @@ func checkRemoteURL(raw string) (*url.URL, error) {
 		// Not shown: it may be the token, given to the wrong flag.
 		return nil, errors.New("--remote: want the server's URL, e.g. https://activitybi.example.com")
 	}
-	shown := safeURL(u)
+	shown := redact.Location(u)
 	if u.RawQuery != "" || u.Fragment != "" || u.User != nil || u.ForceQuery {
 		return nil, fmt.Errorf("--remote %q: the URL must not carry a query, fragment or user info (the token goes in --token)", shown)
 	}
@@ -108,13 +109,6 @@ func checkRemoteURL(raw string) (*url.URL, error) {
 			"use https:// so the token and the events are not sent in clear text", shown)
 	}
 	return u, nil
-}
-
-// safeURL is u without user info, query and fragment.
-func safeURL(u *url.URL) string {
-	c := *u
-	c.User, c.RawQuery, c.ForceQuery, c.Fragment, c.RawFragment = nil, "", false, "", ""
-	return c.String()
 }
 
 func isLoopbackHost(h string) bool {

@@ -65,6 +65,15 @@ func URL(raw string) string {
 	return c.String()
 }
 
+// Location is u as scheme://host/path only: no user information, query or
+// fragment at all, for messages about a URL that should carry none of them
+// (where a token put there by mistake would be, under any name).
+func Location(u *url.URL) string {
+	c := *u
+	c.User, c.RawQuery, c.ForceQuery, c.Fragment, c.RawFragment = nil, "", false, "", ""
+	return c.String()
+}
+
 // atOnlyInQueryValues reports whether every "@" of u outside its user
 // information (if any) is in a query value that is masked anyway.
 func atOnlyInQueryValues(u *url.URL) bool {

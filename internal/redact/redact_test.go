@@ -1,6 +1,7 @@
 package redact
 
 import (
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -60,4 +61,15 @@ func FuzzURL(f *testing.F) {
 			t.Fatalf("URL(%q) = %q repeats the password %q", raw, got, pw)
 		}
 	})
+}
+
+func TestLocation(t *testing.T) {
+	t.Parallel()
+	u, err := url.Parse("https://me:pw@h.example:8443/a/b?t=abi_x_secret#frag")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := Location(u); got != "https://h.example:8443/a/b" {
+		t.Errorf("Location = %q", got)
+	}
 }

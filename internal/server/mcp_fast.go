@@ -266,10 +266,7 @@ func (f *fastMCP) maybeSweep(now time.Time) {
 	}
 	defer f.sweeping.Store(false)
 	f.lastSweep.Store(now.UnixNano())
-	live := map[string]bool{}
-	for ss := range f.ms.Sessions() {
-		live[ss.ID()] = true
-	}
+	live := liveSessions(f.ms)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for sid, s := range f.sessions {
@@ -520,4 +517,13 @@ func encodeToolResult(res *mcp.CallToolResult) ([]byte, error) {
 		return json.Marshal(res)
 	}
 	return append(out, '}'), nil
+}
+
+// liveSessions is the set of session ids the go-sdk holds now.
+func liveSessions(ms *mcp.Server) map[string]bool {
+	live := map[string]bool{}
+	for ss := range ms.Sessions() {
+		live[ss.ID()] = true
+	}
+	return live
 }

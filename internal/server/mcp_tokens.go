@@ -230,10 +230,7 @@ func (g *tokenGuard) sweep(now time.Time) {
 		return
 	}
 	read := time.Now()
-	live := map[string]bool{}
-	for ss := range g.ms.Sessions() {
-		live[ss.ID()] = true
-	}
+	live := liveSessions(g.ms)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for sid, s := range g.sessions {

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/activitybi/activitybi/internal/spool"
 	"github.com/activitybi/activitybi/internal/upload"
 )
 
@@ -290,7 +289,7 @@ func (s *shipper) adoptSpool(ctx context.Context, sp remoteSpool, kind adoptKind
 		// spool, with a token of its own that may be another customer's:
 		// nothing is claimed or shipped until it has exited (its records
 		// are then in a closed or orphaned segment, shipped like the rest).
-		if live := liveSegments(filepath.Join(sp.Dir, remoteSpoolName)); live > 0 {
+		if sp.countPending(); sp.Live > 0 { // counted again under the lock
 			s.warnOnce(sp, "an edge of the previous activitybi version still writes to it; it is shipped once that edge has exited")
 			return
 		}
@@ -386,21 +385,4 @@ func (s *shipper) warnOnce(sp remoteSpool, why string) {
 	}
 	s.adopt.warned[sp.Dir] = true
 	s.a.log.Warn("a remote spool holds records this edge does not ship: "+why, "dir", sp.Dir, "records", sp.Pending)
-}
-
-// liveSegments counts the open segments of the spool in dir that a live
-// writer holds (an edge running now); an unreadable spool counts as one,
-// so that nothing is claimed on a guess.
-func liveSegments(dir string) int {
-	rep, err := spool.Stat(dir)
-	if err != nil {
-		return 1
-	}
-	n := 0
-	for _, sg := range rep.Segments {
-		if !sg.Closed && !sg.Orphaned {
-			n++
-		}
-	}
-	return n
 }

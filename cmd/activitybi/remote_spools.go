@@ -83,6 +83,10 @@ type remoteSpool struct {
 	// Pending counts the records (complete lines) not yet shipped.
 	Pending  int64 `json:"pending"`
 	Segments int   `json:"segments"`
+	// Live counts the open segments a writer holds now (an edge running);
+	// an unreadable spool counts one, so that nothing is decided on a
+	// guess.
+	Live int `json:"-"`
 	// Err is why the spool or its identity could not be read.
 	Err string `json:"error,omitempty"`
 }
@@ -151,14 +155,23 @@ func readRemoteSpool(dir, key, tokenID string) remoteSpool {
 	return sp
 }
 
-// countPending counts the spool's records not yet shipped (spool.Stat: it
-// reads only the part of each segment that is not shipped yet).
+// countPending counts the spool's records not yet shipped and its live
+// segments (spool.Stat: it reads only the part of each segment that is not
+// shipped yet).
 func (sp *remoteSpool) countPending() {
 	rep, err := spool.Stat(filepath.Join(sp.Dir, remoteSpoolName))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		sp.Err = strings.TrimPrefix(sp.Err+"; "+err.Error(), "; ")
 	}
-	sp.Pending, sp.Segments = rep.Pending, len(rep.Segments)
+	sp.Pending, sp.Segments, sp.Live = rep.Pending, len(rep.Segments), 0
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		sp.Live = 1
+	}
+	for _, sg := range rep.Segments {
+		if !sg.Closed && !sg.Orphaned {
+			sp.Live++
+		}
+	}
 }
 
 // recordIdentity writes the shipper's identity.json when it is missing or

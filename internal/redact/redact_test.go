@@ -57,9 +57,18 @@ func FuzzURL(f *testing.F) {
 		if len(pw) < 6 || strings.Count(raw, pw) > 1 {
 			return
 		}
-		if got := URL(raw); strings.Contains(got, pw) {
-			t.Fatalf("URL(%q) = %q repeats the password %q", raw, got, pw)
+		got := URL(raw)
+		if !strings.Contains(got, pw) {
+			return
 		}
+		// The same URL with the password replaced: if its form still
+		// contains pw, the rest of the URL makes those characters once
+		// escaped (host "\x8000000" shows as "%8000000"), not the password.
+		other := raw[:i+3+colon+1] + strings.Repeat("Q", len(pw)) + raw[i+3+at:]
+		if strings.Contains(URL(other), pw) || strings.Contains(pw, "Q") {
+			return
+		}
+		t.Fatalf("URL(%q) = %q repeats the password %q", raw, got, pw)
 	})
 }
 

@@ -4,9 +4,12 @@
 //
 // Verify runs on every HTTP request, so it works on an in-memory copy of the
 // file and notices changes (a `token revoke` from the CLI, say) by stat'ing
-// the file at most every ReloadInterval. Writers (Create, Revoke) take a flock
-// on tokens.lock and replace the file atomically, so any number of processes
-// can share a data directory and readers never see a half-written file.
+// the file at most every ReloadInterval; a token whose id it does not know
+// makes it look again at once (at most every unknownRecheckInterval), so a
+// token just created by another process works on its first use. Writers
+// (Create, Revoke) take a flock on tokens.lock and replace the file
+// atomically, so any number of processes can share a data directory and
+// readers never see a half-written file.
 package auth
 
 import (
@@ -50,6 +53,18 @@ const (
 // changes made by other processes. A revoke takes effect within this interval
 // (plus the time of one reload) in every running process.
 const ReloadInterval = 250 * time.Millisecond
+
+// unknownRecheckInterval is how often, at most, Verify stats tokens.json
+// out of turn because a token's id is not in its copy: a token created by
+// another process (`activitybi token create` in a script) must work at its
+// first use, not up to ReloadInterval later. The id of a token is not
+// secret and costs nothing to make up, so without a bound a flood of
+// requests with unknown ids would make every one a stat (and a reload
+// whenever the file changes); with it they cost at most one stat per
+// interval, 200 a second, and requests that lose the race answer from the
+// current copy. The cost of the bound: a token created within this interval
+// after another unknown id's check may be refused once.
+const unknownRecheckInterval = 5 * time.Millisecond
 
 // secretEncoding rejects non-zero trailing bits, so each secret has exactly
 // one spelling.
@@ -137,6 +152,14 @@ type Store struct {
 	// goroutine that advances it with a CAS does the check, others go on
 	// with the current snapshot.
 	checked atomic.Int64
+	// rechecked is when (ns since epoch) Verify last stat'ed the file out
+	// of turn for an unknown id; the CAS winner does it, as for checked.
+	rechecked atomic.Int64
+	// clock, when set (by tests), replaces time.Since(epoch).
+	clock func() time.Duration
+	// onCheck, when set (by tests), is called for every stat of the
+	// file, under mu.
+	onCheck func()
 	// mu serialises reloads and the publishing of snapshots.
 	mu   sync.Mutex
 	snap atomic.Pointer[snapshot]
@@ -147,6 +170,7 @@ type Store struct {
 func Open(dataDir string) (*Store, error) {
 	s := &Store{dir: dataDir, path: filepath.Join(dataDir, TokensFile), epoch: time.Now()}
 	s.snap.Store(&snapshot{})
+	s.rechecked.Store(-int64(unknownRecheckInterval))
 	snap := s.refresh(true)
 	if snap.err != nil {
 		return nil, snap.err
@@ -250,7 +274,8 @@ func (s *Store) Revoke(id string) error {
 //
 // It costs well under a microsecond and allocates nothing when it accepts
 // (BenchmarkVerify): a base64 decode, one SHA-256 of 32 bytes and a map
-// lookup; the file is stat'ed at most every ReloadInterval.
+// lookup; the file is stat'ed at most every ReloadInterval, and for an id
+// it does not know at most every unknownRecheckInterval besides.
 func (s *Store) Verify(token string, now time.Time) (Token, error) {
 	snap := s.refresh(false)
 	if snap.err != nil {
@@ -262,7 +287,14 @@ func (s *Store) Verify(token string, now time.Time) (Token, error) {
 	}
 	r := snap.byID[id]
 	if r == nil {
-		return Token{}, ErrUnknown
+		// Only an unknown id looks again: a known one (revoked, or with a
+		// wrong secret) waits for the next reload like any other change.
+		if snap = s.recheck(); snap.err != nil {
+			return Token{}, snap.err
+		}
+		if r = snap.byID[id]; r == nil {
+			return Token{}, ErrUnknown
+		}
 	}
 	// SHA-256 rather than a password hash (bcrypt, argon2): the secret is
 	// 256 random bits, so there is no dictionary to try and brute force is
@@ -370,7 +402,7 @@ func checkString(field, s string, required, newValue bool) error {
 // changed. Without force it checks at most every ReloadInterval and never
 // waits for another goroutine's check.
 func (s *Store) refresh(force bool) *snapshot {
-	now := int64(time.Since(s.epoch))
+	now := s.now()
 	if !force {
 		last := s.checked.Load()
 		if now-last < int64(ReloadInterval) || !s.checked.CompareAndSwap(last, now) {
@@ -379,8 +411,35 @@ func (s *Store) refresh(force bool) *snapshot {
 	} else {
 		s.checked.Store(now)
 	}
+	return s.check()
+}
+
+// recheck is refresh out of turn, for an id Verify does not know: it checks
+// at most every unknownRecheckInterval and never waits for another
+// goroutine's check.
+func (s *Store) recheck() *snapshot {
+	now := s.now()
+	last := s.rechecked.Load()
+	if now-last < int64(unknownRecheckInterval) || !s.rechecked.CompareAndSwap(last, now) {
+		return s.snap.Load()
+	}
+	return s.check()
+}
+
+func (s *Store) now() int64 {
+	if s.clock != nil {
+		return int64(s.clock())
+	}
+	return int64(time.Since(s.epoch))
+}
+
+// check stats the file and reloads it if it changed.
+func (s *Store) check() *snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.onCheck != nil {
+		s.onCheck()
+	}
 	cur := s.snap.Load()
 	fi, err := os.Stat(s.path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {

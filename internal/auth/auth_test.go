@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -291,6 +292,113 @@ func TestReloadSeesOtherWriter(t *testing.T) {
 	waitVerify(t, core, tok, ErrRevoked)
 	tok2, _ := mustCreate(t, cli, "acme", time.Time{})
 	waitVerify(t, core, tok2, nil)
+}
+
+// A token created by another Store, as by `activitybi token create` in a
+// script next to a running core, is accepted by the core at its first use,
+// without waiting for the next reload. Only an unknown id looks again: a
+// revocation of a known token, or a wrong secret for one, waits for the
+// reload cadence. The core's clock stands still, so no reload is due.
+func TestVerifySeesNewTokenAtOnce(t *testing.T) {
+	t.Parallel()
+	core, dir := setup(t)
+	advance := freeze(core)
+	checks := countChecks(core)
+	cli := mustOpen(t, dir)
+	tok, info := mustCreate(t, cli, "acme", time.Time{})
+	if got, err := core.Verify(tok, time.Now()); err != nil || got != info {
+		t.Fatalf("Verify just after create = %+v, %v; want %+v", got, err, info)
+	}
+	if n := checks.Load(); n != 1 {
+		t.Fatalf("%d checks of the file, want 1", n)
+	}
+	if err := cli.Revoke(info.ID); err != nil {
+		t.Fatal(err)
+	}
+	wrong := tok[:len(tok)-secretLen] + strings.Repeat("A", secretLen)
+	advance(unknownRecheckInterval)
+	if _, err := core.Verify(wrong, time.Now()); !errors.Is(err, ErrUnknown) {
+		t.Fatalf("wrong secret: %v", err)
+	}
+	if _, err := core.Verify(tok, time.Now()); err != nil {
+		t.Fatalf("revoked before the reload is due: %v, want still accepted", err)
+	}
+	if n := checks.Load(); n != 1 {
+		t.Fatalf("a known id made %d checks of the file, want none", n-1)
+	}
+	advance(ReloadInterval)
+	if _, err := core.Verify(tok, time.Now()); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("revoked after the reload is due: %v", err)
+	}
+}
+
+// Unknown ids cost at most one check of the file per
+// unknownRecheckInterval, however many arrive; the others answer from the
+// copy in memory. A file that cannot be read still refuses every token.
+func TestUnknownRecheckIsBounded(t *testing.T) {
+	t.Parallel()
+	core, dir := setup(t)
+	advance := freeze(core)
+	checks := countChecks(core)
+	cli := mustOpen(t, dir)
+	unknown := "abi_aaaaaaaaaa_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+	if _, err := core.Verify("abi_garbage", time.Now()); !errors.Is(err, ErrMalformed) {
+		t.Fatal(err)
+	}
+	if n := checks.Load(); n != 0 {
+		t.Fatalf("a malformed token made %d checks", n)
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 100 {
+				if _, err := core.Verify(unknown, time.Now()); !errors.Is(err, ErrUnknown) {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := checks.Load(); n != 1 {
+		t.Fatalf("800 unknown ids in one interval made %d checks, want 1", n)
+	}
+	// The file changes, but the interval has not passed: still refused.
+	tok, _ := mustCreate(t, cli, "acme", time.Time{})
+	advance(unknownRecheckInterval - 1)
+	if _, err := core.Verify(tok, time.Now()); !errors.Is(err, ErrUnknown) {
+		t.Fatalf("Verify within the interval = %v, want ErrUnknown", err)
+	}
+	advance(1)
+	if _, err := core.Verify(tok, time.Now()); err != nil {
+		t.Fatalf("Verify once the interval passed = %v", err)
+	}
+	if n := checks.Load(); n != 2 {
+		t.Fatalf("%d checks, want 2", n)
+	}
+	path := filepath.Join(dir, TokensFile)
+	if err := os.WriteFile(path, []byte(`{"version":1,"tokens":[`), filePerm); err != nil {
+		t.Fatal(err)
+	}
+	advance(unknownRecheckInterval)
+	if _, err := core.Verify(unknown, time.Now()); err == nil || errors.Is(err, ErrUnknown) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("unknown id on a bad file = %v, want the file's error", err)
+	}
+}
+
+// freeze stops s's clock at its current reading; advance moves it on.
+func freeze(s *Store) (advance func(time.Duration)) {
+	var now atomic.Int64
+	now.Store(int64(time.Since(s.epoch)))
+	s.clock = func() time.Duration { return time.Duration(now.Load()) }
+	return func(d time.Duration) { now.Add(int64(d)) }
+}
+
+// countChecks counts s's stats of its file from now on.
+func countChecks(s *Store) *atomic.Int64 {
+	var n atomic.Int64
+	s.onCheck = func() { n.Add(1) }
+	return &n
 }
 
 func waitVerify(t *testing.T, s *Store, tok string, want error) {

@@ -110,7 +110,8 @@ func (a *app) tokenListCmd() *cobra.Command {
 					state += " " + t.RevokedAt.Format(time.RFC3339)
 				}
 				// Escaped (termSafe): a token made before C1 controls
-				// were refused may hold them, and a terminal obeys them.
+				// were refused may hold them, and a terminal obeys them;
+				// any may hold bidi controls, which reorder the line.
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, termSafe(t.Customer), state,
 					t.CreatedAt.Format(time.RFC3339), expiry(t.ExpiresAt), termSafe(t.Note))
 			}

@@ -220,6 +220,7 @@ func (a *app) runRemoteEdge(ctx context.Context, o edgeOptions) error {
 	go func() { defer shipDone.Done(); sh.run(shipCtx) }()
 
 	a.log.Debug("remote edge serving MCP on stdio", "remote", u.Redacted(), "customer", a.cfg.Customer, "spool", spoolDir)
+	a.trimAtStart()
 	go a.trimAfterStart(shipCtx, edgeTrimDelay)
 	err = ms.Run(ctx, fast.Transport(a.stdin, a.stdout))
 	// Intake stopped: stop shipping, close the segment (fsync), then ship

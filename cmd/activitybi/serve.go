@@ -307,6 +307,7 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	defer server.RemoveCoreInfo(cfg.DataDir)
 	a.log.Info("activitybi core running", "http", scheme+addr.String(), "socket", sopts.Socket, "data_dir", cfg.DataDir,
 		"warehouse", cfg.Warehouse.Path, "started_by", o.startedBy, "idle_exit", o.idleExit)
+	a.trimAtStart()
 	go a.trimAfterStart(runCtx, coreTrimDelay)
 
 	// Run the parts; the first to fail stops the others.

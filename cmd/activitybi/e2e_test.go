@@ -456,6 +456,11 @@ func TestIngestWaitsAtBackpressure(t *testing.T) {
 	if !strings.Contains(string(out), "3000 events accepted") || !strings.Contains(string(out), "waited for the uploader") {
 		t.Fatalf("summary:\n%s", out)
 	}
+	// The note while it waits says it waits, not "retry later".
+	if !strings.Contains(string(out), "(spool.max_pending 500; is `activitybi serve` running?): waiting for the uploader") ||
+		strings.Contains(string(out), "retry later") {
+		t.Fatalf("the note while waiting:\n%s", out)
+	}
 	e.waitCount("SELECT count(*) FROM claude_stream", 3000, 60*time.Second)
 }
 

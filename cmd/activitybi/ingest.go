@@ -268,7 +268,14 @@ func (in *ingester) flush(done <-chan struct{}) error {
 		}
 		if now.Sub(lastNote) >= backpressureNote {
 			in.clearProgress()
-			fmt.Fprintf(in.a.stderr, "ingest: %v — waiting for the uploader (%s so far)\n", err, now.Sub(waitingSince).Round(time.Second))
+			// The spool's own message ends in "retry later", which is
+			// what ingest does: say so instead.
+			msg := err.Error()
+			var bp *spool.BackpressureError
+			if errors.As(err, &bp) {
+				msg = fmt.Sprintf("the spool holds %d events not yet in the warehouse (spool.max_pending %d; is `activitybi serve` running?)", bp.Pending, bp.Limit)
+			}
+			fmt.Fprintf(in.a.stderr, "ingest: %s: waiting for the uploader (%s so far)\n", msg, now.Sub(waitingSince).Round(time.Second))
 			lastNote = now
 		}
 		select {

@@ -22,6 +22,7 @@ type storeMetrics struct {
 	active        prometheus.Gauge
 	invalidations prometheus.Counter
 	soonDropped   prometheus.Counter
+	soonCoalesced prometheus.Counter
 	trackLimit    *prometheus.CounterVec // what: get_context, invalidation
 }
 
@@ -65,13 +66,15 @@ func newStoreMetrics(reg prometheus.Registerer) (*storeMetrics, error) {
 			Help: "Customers whose context was invalidated by a committed insight."}),
 		soonDropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "activitybi_memory_rebuild_queue_full_total",
 			Help: "Invalidated customers not queued for an eager rebuild because the queue was full; their next load builds."}),
+		soonCoalesced: prometheus.NewCounter(prometheus.CounterOpts{Name: "activitybi_memory_rebuild_coalesced_total",
+			Help: "Invalidations of a customer already waiting for an eager rebuild: that one rebuild covers them."}),
 		trackLimit: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "activitybi_memory_tracking_limit_total",
 			Help: "Times the store could not remember one more customer's get_context or invalidation (100,000)."},
 			[]string{"what"}),
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.loads, m.loadDur, m.loadErrors, m.rowWrites, m.refreshed, m.refreshDur,
-			m.roundDur, m.roundErrors, m.roundLimited, m.roundLeftOut, m.active, m.invalidations, m.soonDropped, m.trackLimit} {
+			m.roundDur, m.roundErrors, m.roundLimited, m.roundLeftOut, m.active, m.invalidations, m.soonDropped, m.soonCoalesced, m.trackLimit} {
 			if err := reg.Register(c); err != nil {
 				var are prometheus.AlreadyRegisteredError
 				if !errors.As(err, &are) {

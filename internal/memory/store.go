@@ -144,7 +144,11 @@ type Store struct {
 	touched  map[string]time.Time  // latest get_context per customer
 	untilAll time.Time             // rows up to this are untrusted (dirty overflow)
 
-	soon   chan string
+	soon chan string
+	// queued holds the customers in soon (guarded by mu), so that a
+	// customer invalidated again before its rebuild starts is not queued
+	// twice: one rebuild after the last invalidation covers them all.
+	queued map[string]bool
 	writes chan struct{} // semaphore of background row writes
 	wg     sync.WaitGroup
 }
@@ -208,7 +212,7 @@ func NewStore(o StoreOptions) (*Store, error) {
 		started: o.Now().UTC().Truncate(time.Microsecond), countBeyond: countLeftOut,
 		locks: keyLocks{m: map[string]*keyLock{}},
 		state: map[string]*custState{}, dirty: map[string]time.Time{}, touched: map[string]time.Time{},
-		soon: make(chan string, soonQueue), writes: make(chan struct{}, maxRowWrites),
+		soon: make(chan string, soonQueue), queued: map[string]bool{}, writes: make(chan struct{}, maxRowWrites),
 	}, nil
 }
 
@@ -436,11 +440,21 @@ func (s *Store) Invalidate(customer string) {
 		s.untilAll = now
 		s.m.trackLimit.WithLabelValues("invalidation").Inc()
 	}
+	queued := s.queued[customer]
+	s.queued[customer] = true
 	s.mu.Unlock()
 	s.m.invalidations.Inc()
+	if queued {
+		// Its rebuild has not started: it will read this change too.
+		s.m.soonCoalesced.Inc()
+		return
+	}
 	select {
 	case s.soon <- customer:
 	default:
+		s.mu.Lock()
+		delete(s.queued, customer)
+		s.mu.Unlock()
 		s.m.soonDropped.Inc()
 	}
 }

@@ -198,12 +198,15 @@ func TestStoreInvalidate(t *testing.T) {
 	addInsight(t, b.db, "alice", "new-2", "favourite_color", `"red"`, b.clk.Now())
 	b.s.Invalidate("alice")
 	deadline := time.Now().Add(10 * time.Second)
-	// Two rebuilds: the first Invalidate's (queued before Run) and this one's.
+	// Each invalidation is either rebuilt on its own or joins the first
+	// one's rebuild while that is still queued (when Run had not taken it
+	// yet); either way a rebuild after this one's addInsight ends it.
 	// (The warm-up that Run starts may have built the change first, so the
 	// rebuild may find it unchanged.)
 	rebuilt := func() float64 {
 		return testutil.ToFloat64(b.s.m.refreshed.WithLabelValues(KindInvalidated, ResultChanged)) +
-			testutil.ToFloat64(b.s.m.refreshed.WithLabelValues(KindInvalidated, ResultUnchanged))
+			testutil.ToFloat64(b.s.m.refreshed.WithLabelValues(KindInvalidated, ResultUnchanged)) +
+			testutil.ToFloat64(b.s.m.soonCoalesced)
 	}
 	for rebuilt() < 2 {
 		if time.Now().After(deadline) {
@@ -214,6 +217,34 @@ func TestStoreInvalidate(t *testing.T) {
 	c, l = b.load(t, "alice")
 	if !l.FromRow || !hasFact(c, "favourite_color", `"red"`) {
 		t.Fatalf("after the eager rebuild: from row %v, facts %+v", l.FromRow, c.Facts)
+	}
+}
+
+// TestStoreInvalidateCoalesces: a customer invalidated again while its
+// eager rebuild is still queued is not queued twice (one rebuild after the
+// last invalidation covers them all), and once its rebuild has started an
+// invalidation queues it again.
+func TestStoreInvalidateCoalesces(t *testing.T) {
+	t.Parallel()
+	b := newStore(t, smallFixture(t), &clock{t: smallNow}, func(o *StoreOptions) { o.RefreshEvery = time.Hour })
+	for range 5 {
+		b.s.Invalidate("alice")
+	}
+	b.s.Invalidate("bob")
+	if n, c := len(b.s.soon), testutil.ToFloat64(b.s.m.soonCoalesced); n != 2 || c != 4 {
+		t.Fatalf("queued %d rebuilds (want 2), coalesced %v invalidations (want 4)", n, c)
+	}
+	// What runSoon does as it takes alice: from then on she queues again.
+	if c := <-b.s.soon; c != "alice" {
+		t.Fatalf("first queued: %q", c)
+	}
+	b.s.mu.Lock()
+	delete(b.s.queued, "alice")
+	b.s.mu.Unlock()
+	b.s.Invalidate("alice")
+	b.s.Invalidate("bob")
+	if n, c := len(b.s.soon), testutil.ToFloat64(b.s.m.soonCoalesced); n != 2 || c != 5 {
+		t.Fatalf("after alice's rebuild started: queued %d (want 2: bob, alice), coalesced %v (want 5)", n, c)
 	}
 }
 

@@ -277,9 +277,10 @@ func setEdgeGC() {
 // some mapped while the others trimmed. The first process to run the new
 // binary evicts them here, before it starts a core; the pages then come
 // back one at a time (this process, under MADV_RANDOM) or in readahead's
-// smaller folios (the core's start-up). An edge that started its own core,
-// both from a binary just built, ended 40,000 log_event calls at 22-24 MB
-// instead of 38-40 MB (bench/mcp.md, "Session 11"). On a binary that has
+// smaller folios (the core's start-up). From a binary just built, an edge
+// that started its own core ended 40,000 log_event calls at 25-29 MB
+// instead of 38-40 MB, one beside a core started by hand at 21-24 MB
+// (bench/mcp.md, "Session 11"). On a binary that has
 // been run before it costs what a delayed trim costs (~ms).
 func (a *app) trimAtStart() {
 	before, after := trimExecutable()

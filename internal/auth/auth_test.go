@@ -390,6 +390,9 @@ func TestUnknownRecheckIsBounded(t *testing.T) {
 func freeze(s *Store) (advance func(time.Duration)) {
 	var now atomic.Int64
 	now.Store(int64(time.Since(s.epoch)))
+	// The last regular check is now too: however long the test took to
+	// get here, no reload falls due until the test advances the clock.
+	s.checked.Store(now.Load())
 	s.clock = func() time.Duration { return time.Duration(now.Load()) }
 	return func(d time.Duration) { now.Add(int64(d)) }
 }

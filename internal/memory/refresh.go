@@ -80,11 +80,7 @@ func (s *Store) runSoon(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case c := <-s.soon:
-			// Out of queued before the rebuild reads anything: an
-			// invalidation from now on queues it again.
-			s.mu.Lock()
-			delete(s.queued, c)
-			s.mu.Unlock()
+			s.dequeued(c) // before the rebuild reads anything
 			start := time.Now()
 			res := s.refreshNamed(ctx, c)
 			s.m.refreshed.WithLabelValues(KindInvalidated, res).Inc()

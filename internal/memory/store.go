@@ -440,23 +440,34 @@ func (s *Store) Invalidate(customer string) {
 		s.untilAll = now
 		s.m.trackLimit.WithLabelValues("invalidation").Inc()
 	}
-	queued := s.queued[customer]
-	s.queued[customer] = true
+	// Queued once: if its rebuild has not started, it will read this
+	// change too. The send never blocks, so it is made under mu, and
+	// queued always names exactly the customers in soon.
+	coalesced, dropped := s.queued[customer], false
+	if !coalesced {
+		select {
+		case s.soon <- customer:
+			s.queued[customer] = true
+		default:
+			dropped = true
+		}
+	}
 	s.mu.Unlock()
 	s.m.invalidations.Inc()
-	if queued {
-		// Its rebuild has not started: it will read this change too.
+	switch {
+	case coalesced:
 		s.m.soonCoalesced.Inc()
-		return
-	}
-	select {
-	case s.soon <- customer:
-	default:
-		s.mu.Lock()
-		delete(s.queued, customer)
-		s.mu.Unlock()
+	case dropped:
 		s.m.soonDropped.Inc()
 	}
+}
+
+// dequeued is what runSoon does with a customer it took from soon, before
+// it rebuilds: from then on an invalidation queues the customer again.
+func (s *Store) dequeued(customer string) {
+	s.mu.Lock()
+	delete(s.queued, customer)
+	s.mu.Unlock()
 }
 
 // Touch records a get_context of the customer: it keeps the customer

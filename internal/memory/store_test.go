@@ -238,9 +238,7 @@ func TestStoreInvalidateCoalesces(t *testing.T) {
 	if c := <-b.s.soon; c != "alice" {
 		t.Fatalf("first queued: %q", c)
 	}
-	b.s.mu.Lock()
-	delete(b.s.queued, "alice")
-	b.s.mu.Unlock()
+	b.s.dequeued("alice")
 	b.s.Invalidate("alice")
 	b.s.Invalidate("bob")
 	if n, c := len(b.s.soon), testutil.ToFloat64(b.s.m.soonCoalesced); n != 2 || c != 5 {

@@ -65,7 +65,7 @@ func FuzzURL(f *testing.F) {
 		// contains pw, the rest of the URL makes those characters once
 		// escaped (host "\x8000000" shows as "%8000000"), not the password.
 		other := raw[:i+3+colon+1] + strings.Repeat("Q", len(pw)) + raw[i+3+at:]
-		if strings.Contains(URL(other), pw) || strings.Contains(pw, "Q") {
+		if strings.Contains(URL(other), pw) {
 			return
 		}
 		t.Fatalf("URL(%q) = %q repeats the password %q", raw, got, pw)

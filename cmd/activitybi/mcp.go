@@ -280,8 +280,8 @@ func setEdgeGC() {
 // smaller folios (the core's start-up). From a binary just built, an edge
 // that started its own core ended 40,000 log_event calls at 25-29 MB
 // instead of 38-40 MB, one beside a core started by hand at 21-24 MB
-// (bench/mcp.md, "Session 11"). On a binary that has
-// been run before it costs what a delayed trim costs (~ms).
+// (bench/mcp.md, "Session 11"). On a binary that has been run before it
+// costs what a delayed trim costs (~ms).
 func (a *app) trimAtStart() {
 	before, after := trimExecutable()
 	a.log.Debug("memory trimmed at start", "rss_before", before, "rss_after", after)

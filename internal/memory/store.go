@@ -441,8 +441,9 @@ func (s *Store) Invalidate(customer string) {
 		s.m.trackLimit.WithLabelValues("invalidation").Inc()
 	}
 	// Queued once: if its rebuild has not started, it will read this
-	// change too. The send never blocks, so it is made under mu, and
-	// queued always names exactly the customers in soon.
+	// change too. The send never blocks, so it is made under mu: queued
+	// names the customers in soon, and the one runSoon has just taken and
+	// not yet dequeued (its rebuild starts after that, so it is covered).
 	coalesced, dropped := s.queued[customer], false
 	if !coalesced {
 		select {

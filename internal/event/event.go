@@ -377,7 +377,12 @@ func checkStr(ve *ValidationError, field, s string, c1 bool) {
 	}
 	if strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		ve.add(field, "contains control characters")
-	} else if i := strings.IndexFunc(s, IsC1); c1 && i >= 0 {
+		return
+	}
+	if !c1 {
+		return // a stored record: no second scan
+	}
+	if i := strings.IndexFunc(s, IsC1); i >= 0 {
 		r, _ := utf8.DecodeRuneInString(s[i:])
 		ve.add(field, "contains control characters (U+%04X, a C1 control; text decoded with the wrong character set?)", r)
 	}

@@ -44,6 +44,26 @@ func (s *streamWatch) RoundTrip(r *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
+// connectWatched connects a go-sdk client to baseURL's /mcp with token and
+// waits until its GET stream is open; the session is closed at the end of
+// the test.
+func connectWatched(t *testing.T, baseURL, token string) (*mcp.ClientSession, *streamWatch) {
+	t.Helper()
+	sw := newStreamWatch(token)
+	tr := &mcp.StreamableClientTransport{Endpoint: baseURL + "/mcp", HTTPClient: &http.Client{Transport: sw}}
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "t", Version: "1"}, nil).Connect(context.Background(), tr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cs.Close() })
+	select {
+	case <-sw.opened:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the client's GET stream did not open")
+	}
+	return cs, sw
+}
+
 type endBody struct {
 	io.ReadCloser
 	end func()
@@ -100,18 +120,7 @@ func TestMCPRefusedTokenEndsItsStreamsAndSessions(t *testing.T) {
 				}
 			})
 			ctx := context.Background()
-			sw := newStreamWatch(tok)
-			tr := &mcp.StreamableClientTransport{Endpoint: b.url + "/mcp", HTTPClient: &http.Client{Transport: sw}}
-			cs, err := mcp.NewClient(&mcp.Implementation{Name: "t", Version: "1"}, nil).Connect(ctx, tr, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer cs.Close()
-			select {
-			case <-sw.opened:
-			case <-time.After(10 * time.Second):
-				t.Fatal("the client's GET stream did not open")
-			}
+			cs, sw := connectWatched(t, b.url, tok)
 			call := func() (*mcp.CallToolResult, error) {
 				return cs.CallTool(ctx, &mcp.CallToolParams{Name: "log_event", Arguments: map[string]any{"activity": "called_tool"}})
 			}
@@ -181,18 +190,7 @@ func TestMCPRefusedTokenEndsItsStreamsAndSessions(t *testing.T) {
 func TestMCPValidTokenKeepsItsStream(t *testing.T) {
 	t.Parallel()
 	b := setupHTTP(t, spool.Options{})
-	sw := newStreamWatch(tokA)
-	tr := &mcp.StreamableClientTransport{Endpoint: b.url + "/mcp", HTTPClient: &http.Client{Transport: sw}}
-	cs, err := mcp.NewClient(&mcp.Implementation{Name: "t", Version: "1"}, nil).Connect(context.Background(), tr, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cs.Close()
-	select {
-	case <-sw.opened:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the client's GET stream did not open")
-	}
+	cs, sw := connectWatched(t, b.url, tokA)
 	select {
 	case <-sw.ended:
 		t.Fatal("the stream of a valid token ended")

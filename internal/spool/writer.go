@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -70,6 +71,8 @@ type Options struct {
 	MaxPending      int           // backpressure limit in records not yet committed to the warehouse; 0 = 100000
 	Logger          *slog.Logger  // nil = discard
 	Metrics         *Metrics      // nil = private unregistered metrics
+
+	syncFile func(*os.File) error // tests: replaces (*os.File).Sync
 }
 
 func (o *Options) normalize() error {
@@ -170,6 +173,17 @@ type Writer struct {
 	creating bool      // the background goroutine is creating the spare
 	retiring []retired // rotated-out segments the background goroutine closes, oldest first
 
+	// Sync durability runs up to maxSyncsInFlight fsyncs at once, each on
+	// its own open file description of the current segment (see startSyncLocked).
+	syncFiles   [maxSyncsInFlight]*os.File // opened on first use, per segment
+	syncBusy    [maxSyncsInFlight]bool     // an fsync on syncFiles[i] is in flight
+	syncStarted uint64                     // every write <= syncStarted is covered by a started fsync
+	syncWG      sync.WaitGroup             // runSync goroutines
+	syncLast    time.Time                  // when the latest fsync started
+	syncTypical time.Duration              // moving average of fsync durations
+	syncTimer   *time.Timer                // calls startSyncLocked when the latest fsync turns slow
+	syncArmed   time.Time                  // syncLast the timer is armed for
+
 	kick      chan struct{} // capacity 1: wake the background goroutine
 	done      chan struct{}
 	wg        sync.WaitGroup
@@ -182,8 +196,25 @@ type retired struct {
 	f       *os.File
 	id      string
 	records int64
+	size    int64  // bytes of its records
 	written uint64 // the write sequence number when it was rotated out
+	// syncFiles are its sync durability descriptors no fsync is running on,
+	// closed after it.
+	syncFiles [maxSyncsInFlight]*os.File
 }
+
+// MaxPreallocate bounds the space a sync durability writer reserves for a
+// segment when it creates it (its SegmentMaxBytes, at most this). Appends
+// past the reserved space grow the file, and their fsyncs cost what they
+// cost without preallocation.
+const MaxPreallocate = DefaultSegmentMaxBytes
+
+// maxSyncsInFlight bounds the fsyncs a sync durability writer runs at once.
+// An append that arrives while an fsync is in flight starts another one at
+// once rather than waiting for the first to end and then for its own: the
+// device overlaps them, so such an append waits about one fsync, not two
+// (bench/spool.md, session 12).
+const maxSyncsInFlight = 2
 
 // maxKeptBuf bounds the line buffer a writer keeps between appends.
 const maxKeptBuf = 1 << 20
@@ -384,7 +415,7 @@ func (w *Writer) appendRecords(kind string, payloads [][]byte, one []byte) error
 	var err error
 	if w.opts.Durability == DurabilitySync {
 		target := w.written
-		w.wake() // an fsync already requested will cover this write too
+		w.startSyncLocked() // or an fsync already started covers it
 		for w.synced < target && w.err == nil {
 			w.cond.Wait()
 		}
@@ -435,6 +466,9 @@ func (w *Writer) createSegment(seq int) (*os.File, string, error) {
 	if err != nil {
 		return fail(err)
 	}
+	if w.opts.Durability == DurabilitySync && preallocate(f, min(w.opts.SegmentMaxBytes, MaxPreallocate)) {
+		w.m.preallocated.Inc()
+	}
 	if err := w.fsync(f); err != nil {
 		return fail(err)
 	}
@@ -448,12 +482,18 @@ func (w *Writer) createSegment(seq int) (*os.File, string, error) {
 	return f, id, nil
 }
 
-// closeSegment makes a segment closed: fsync, rename .open -> .seg (or remove
-// it when it holds no record), fsync the directory, then close the file,
-// which releases the lock. The lock is held until the name has changed so
-// recovery never mistakes the segment for an orphan.
-func (w *Writer) closeSegment(f *os.File, id string, records int64) error {
+// closeSegment makes a segment closed: cut it to the size of its records
+// (sync durability preallocates more), fsync, rename .open -> .seg (or
+// remove it when it holds no record), fsync the directory, then close the
+// file, which releases the lock. The lock is held until the name has
+// changed so recovery never mistakes the segment for an orphan.
+func (w *Writer) closeSegment(f *os.File, id string, records, size int64) error {
 	defer f.Close()
+	if w.opts.Durability == DurabilitySync {
+		if err := f.Truncate(size); err != nil {
+			return fmt.Errorf("close segment %s: %w", id, err)
+		}
+	}
 	if err := w.fsync(f); err != nil {
 		return fmt.Errorf("close segment %s: %w", id, err)
 	}
@@ -473,9 +513,18 @@ func (w *Writer) closeSegment(f *os.File, id string, records int64) error {
 	return nil
 }
 
-func (w *Writer) fsync(f *os.File) error {
+func (w *Writer) fsync(f *os.File) error { return w.timedSync(f, (*os.File).Sync) }
+
+// fdatasync is the acknowledging sync of sync durability: the records and
+// the metadata needed to read them back, not timestamps.
+func (w *Writer) fdatasync(f *os.File) error { return w.timedSync(f, datasync) }
+
+func (w *Writer) timedSync(f *os.File, sync func(*os.File) error) error {
+	if w.opts.syncFile != nil {
+		sync = w.opts.syncFile
+	}
 	start := time.Now()
-	err := f.Sync()
+	err := sync(f)
 	w.m.fsyncDuration.Observe(time.Since(start).Seconds())
 	return err
 }
@@ -502,7 +551,14 @@ func (w *Writer) rotateLocked(reason string) error {
 			return err
 		}
 	}
-	w.retiring = append(w.retiring, retired{f: w.f, id: w.id, records: w.records, written: w.written})
+	r := retired{f: w.f, id: w.id, records: w.records, size: w.size, written: w.written}
+	for i, sf := range w.syncFiles {
+		if !w.syncBusy[i] { // a running fsync closes its own when it ends
+			r.syncFiles[i] = sf
+		}
+	}
+	w.retiring = append(w.retiring, r)
+	w.syncFiles, w.syncBusy = [maxSyncsInFlight]*os.File{}, [maxSyncsInFlight]bool{}
 	w.log.Debug("spool segment rotated", "reason", reason, "closing", w.id, "records", w.records, "bytes", w.size, "next", id)
 	w.f, w.id, w.size, w.records, w.created = f, id, 0, 0, time.Now()
 	w.gen++
@@ -527,7 +583,7 @@ func (w *Writer) loop() {
 	age := time.NewTimer(w.opts.SegmentMaxAge)
 	defer age.Stop()
 	for {
-		syncDue := w.opts.Durability == DurabilitySync
+		syncDue := false
 		select {
 		case <-w.done:
 			return
@@ -540,7 +596,11 @@ func (w *Writer) loop() {
 		// Closing rotated-out segments comes first: an fsync of the current
 		// segment must not acknowledge writes still in an unsynced old one.
 		w.closeRetired()
-		if syncDue {
+		if w.opts.Durability == DurabilitySync {
+			w.mu.Lock()
+			w.startSyncLocked() // appends that waited for a rotated-out segment's close
+			w.mu.Unlock()
+		} else if syncDue {
 			w.syncNow()
 		}
 		w.makeSpare(false)
@@ -564,14 +624,15 @@ func (w *Writer) closeRetired() {
 		if failed {
 			r.f.Close() // leave it to recovery
 		} else {
-			err = w.closeSegment(r.f, r.id, r.records)
+			err = w.closeSegment(r.f, r.id, r.records, r.size)
 		}
+		closeAll(r.syncFiles[:])
 
 		w.mu.Lock()
 		w.retiring = w.retiring[1:]
 		if err != nil {
 			w.failLocked(err)
-		} else if !failed && r.written > w.synced {
+		} else if w.err == nil && r.written > w.synced { // an fsync of its may have failed meanwhile
 			w.synced = r.written
 			w.cond.Broadcast()
 		}
@@ -593,7 +654,7 @@ func (w *Writer) syncNow() {
 		w.wake()
 		return
 	}
-	f, gen, target := w.f, w.gen, w.written
+	f, id, gen, target := w.f, w.id, w.gen, w.written
 	w.dirty = false
 	w.mu.Unlock()
 
@@ -601,13 +662,16 @@ func (w *Writer) syncNow() {
 
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if err != nil {
+		// Even when the segment rotated out meanwhile: Linux reports a
+		// writeback error to one fsync of a file description, so the
+		// retiring close's fsync of the same file may not see it.
+		w.failLocked(fmt.Errorf("fsync segment %s: %w", id, err))
+		return
+	}
 	if gen != w.gen {
 		// Rotated meanwhile: the file is retiring, and closing it fsyncs it
 		// and advances synced past target.
-		return
-	}
-	if err != nil {
-		w.failLocked(fmt.Errorf("fsync segment %s: %w", w.id, err))
 		return
 	}
 	if target > w.synced {
@@ -716,15 +780,19 @@ func (w *Writer) Close() error {
 	w.closeOnce.Do(func() {
 		w.mu.Lock()
 		w.closed = true // no more appends, so no more rotations
+		if w.syncTimer != nil {
+			w.syncTimer.Stop()
+		}
 		w.mu.Unlock()
 		close(w.done)
-		w.wg.Wait() // the background goroutine is gone: its work is ours now
+		w.wg.Wait()     // the background goroutine is gone: its work is ours now
+		w.syncWG.Wait() // and no fsync is in flight (none starts once closed)
 		w.closeRetired()
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		defer w.cond.Broadcast()
 		if w.spare != nil {
-			if err := w.closeSegment(w.spare, w.spareID, 0); err != nil {
+			if err := w.closeSegment(w.spare, w.spareID, 0, 0); err != nil {
 				w.log.Warn("spool could not remove the unused next segment; recovery will", "err", err)
 			}
 			w.spare = nil
@@ -732,12 +800,14 @@ func (w *Writer) Close() error {
 		f := w.f
 		w.f = nil
 		w.gen++
+		closeAll(w.syncFiles[:])
+		w.syncFiles = [maxSyncsInFlight]*os.File{}
 		if w.err != nil {
 			f.Close()
 			w.closeErr = w.err
 			return
 		}
-		if err := w.closeSegment(f, w.id, w.records); err != nil {
+		if err := w.closeSegment(f, w.id, w.records, w.size); err != nil {
 			w.failLocked(err)
 			w.closeErr = w.err
 			return
@@ -746,4 +816,106 @@ func (w *Writer) Close() error {
 		w.log.Debug("spool writer closed", "segment", w.id, "records", w.records)
 	})
 	return w.closeErr
+}
+
+// startSyncLocked starts an fsync covering every write so far, unless one
+// started already covers them or maxSyncsInFlight are running; a running
+// fsync that ends starts the next. Each concurrent fsync uses its own open
+// file description of the segment: Linux reports a writeback error to
+// every description, but only to the first fsync on each, so two fsyncs
+// sharing one could see one fail and the other succeed for the same data.
+// A failed fsync fails the writer. Called with w.mu held.
+func (w *Writer) startSyncLocked() {
+	if w.err != nil || w.closed || w.f == nil || w.syncStarted >= w.written {
+		return
+	}
+	if len(w.retiring) > 0 {
+		// An fsync of the current segment must not acknowledge writes
+		// still in an unsynced old one: the background goroutine closes
+		// it first, then calls here again.
+		w.wake()
+		return
+	}
+	slot := slices.Index(w.syncBusy[:], false)
+	if slot < 0 {
+		return
+	}
+	if slices.Contains(w.syncBusy[:], true) {
+		// Group commit: wait for the running fsync, whose end starts the
+		// next one for every write that came meanwhile, unless it runs
+		// longer than fsyncs typically take here: then start another now
+		// (or when it gets that old, by the timer).
+		if age := time.Since(w.syncLast); age < w.syncTypical {
+			if w.syncArmed != w.syncLast {
+				w.syncArmed = w.syncLast
+				if w.syncTimer == nil {
+					w.syncTimer = time.AfterFunc(w.syncTypical-age, func() {
+						w.mu.Lock()
+						w.startSyncLocked()
+						w.mu.Unlock()
+					})
+				} else {
+					w.syncTimer.Reset(w.syncTypical - age)
+				}
+			}
+			return
+		}
+	}
+	sf := w.syncFiles[slot]
+	if sf == nil {
+		var err error
+		if sf, err = os.Open(filepath.Join(w.segDir, w.id+openExt)); err != nil {
+			w.failLocked(fmt.Errorf("open segment %s for fsync: %w", w.id, err))
+			return
+		}
+		w.syncFiles[slot] = sf
+	}
+	w.syncBusy[slot] = true
+	w.syncLast = time.Now()
+	w.syncStarted = w.written
+	w.dirty = false
+	w.syncWG.Add(1)
+	go w.runSync(sf, slot, w.id, w.gen, w.written)
+}
+
+// runSync is one fsync started by startSyncLocked.
+func (w *Writer) runSync(f *os.File, slot int, id string, gen, target uint64) {
+	defer w.syncWG.Done()
+	start := time.Now()
+	err := w.fdatasync(f)
+	d := time.Since(start)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.syncTypical == 0 {
+		w.syncTypical = d
+	} else {
+		w.syncTypical += (d - w.syncTypical) / 8
+	}
+	if gen != w.gen {
+		// The segment rotated out meanwhile; its close fsyncs it and
+		// advances synced, and left this descriptor to us.
+		f.Close()
+		if err != nil {
+			w.failLocked(fmt.Errorf("fsync segment %s: %w", id, err))
+		}
+		return
+	}
+	w.syncBusy[slot] = false
+	if err != nil {
+		w.failLocked(fmt.Errorf("fsync segment %s: %w", id, err))
+		return
+	}
+	if target > w.synced {
+		w.synced = target
+		w.cond.Broadcast()
+	}
+	w.startSyncLocked() // writes that came while every slot was busy
+}
+
+func closeAll(files []*os.File) {
+	for _, f := range files {
+		if f != nil {
+			f.Close()
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -109,6 +110,7 @@ func TestAppendInvalidInput(t *testing.T) {
 		payload string
 	}{
 		{"Event", `{}`}, {"", `{}`}, {"event", ``}, {"event", `[]`}, {"event", "{\n}"}, {"event", `{"a":1`},
+		{"event", "{\"a\":\"\x00\"}"},
 	}
 	for _, b := range bad {
 		if err := w.Append(b.kind, []byte(b.payload)); !errors.Is(err, ErrInvalidRecord) {
@@ -289,6 +291,131 @@ func TestFsyncFailureFailsWriter(t *testing.T) {
 	}
 	if err2 := w.Append("event", testPayload(0, 1, 0)); err2 != err {
 		t.Fatalf("second Append = %v, want %v", err2, err)
+	}
+}
+
+// blockingSync is an Options.syncFile that holds the next fsync after
+// arm() until release(), then returns fail (nil = the real fsync's result).
+type blockingSync struct {
+	armed   atomic.Bool
+	fail    error
+	started chan *os.File // the file the held fsync is on
+	gate    chan struct{}
+	once    sync.Once
+	mu      sync.Mutex
+	files   []*os.File // every file fsynced, in order
+}
+
+func newBlockingSync(fail error) *blockingSync {
+	return &blockingSync{fail: fail, started: make(chan *os.File, 1), gate: make(chan struct{})}
+}
+
+func (b *blockingSync) arm()     { b.armed.Store(true) }
+func (b *blockingSync) release() { b.once.Do(func() { close(b.gate) }) }
+
+func (b *blockingSync) sync(f *os.File) error {
+	b.mu.Lock()
+	b.files = append(b.files, f)
+	b.mu.Unlock()
+	if b.armed.CompareAndSwap(true, false) {
+		b.started <- f
+		<-b.gate
+		if b.fail != nil {
+			return b.fail
+		}
+	}
+	return f.Sync()
+}
+
+// TestSlowFsyncStartsAnother: in sync durability an append that meets a
+// slow fsync in flight does not wait for it: a second fsync starts on
+// another open file description of the segment and acknowledges it.
+func TestSlowFsyncStartsAnother(t *testing.T) {
+	t.Parallel()
+	bs := newBlockingSync(nil)
+	w, dir := setup(t, Options{Durability: DurabilitySync, syncFile: bs.sync})
+	t.Cleanup(bs.release) // runs before setup's Close: cleanups run last first
+	// The first fsync sets the typical duration a slow one is told by.
+	if err := w.Append("event", testPayload(0, 0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	bs.arm()
+	done := make(chan error, 2)
+	go func() { done <- w.Append("event", testPayload(0, 1, 0)) }()
+	held := <-bs.started
+	go func() { done <- w.Append("event", testPayload(0, 2, 0)) }()
+	for range 2 {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("appends waited for the held fsync instead of starting another")
+		}
+	}
+	bs.release()
+	w.mu.Lock()
+	main := w.f
+	w.mu.Unlock()
+	bs.mu.Lock()
+	second := bs.files[len(bs.files)-1]
+	bs.mu.Unlock()
+	if held == main || second == main || second == held {
+		t.Fatalf("fsyncs shared a file description: held %p, second %p, segment %p", held, second, main)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if recs, corrupt := readAll(t, dir); len(recs) != 3 || len(corrupt) != 0 {
+		t.Fatalf("%d records, %d corrupt; want 3, 0", len(recs), len(corrupt))
+	}
+}
+
+// TestSyncFsyncFailureFailsAppend: a failed fsync in sync durability fails
+// the append waiting for it and every later one.
+func TestSyncFsyncFailureFailsAppend(t *testing.T) {
+	t.Parallel()
+	bs := newBlockingSync(errors.New("input/output error"))
+	w, _ := setup(t, Options{Durability: DurabilitySync, syncFile: bs.sync})
+	bs.arm()
+	bs.release()
+	err := w.Append("event", testPayload(0, 0, 0))
+	if err == nil || !strings.Contains(err.Error(), "fsync") || !strings.Contains(err.Error(), "input/output error") {
+		t.Fatalf("Append with a failed fsync = %v", err)
+	}
+	if err2 := w.Append("event", testPayload(0, 1, 0)); err2 != err {
+		t.Fatalf("next Append = %v, want %v", err2, err)
+	}
+}
+
+// TestFsyncFailureAfterRotationFailsWriter: an fsync that fails after its
+// segment rotated out still fails the writer. Linux reports a writeback
+// error once per open file description, so the close's own fsync of that
+// segment may succeed without having written the data.
+func TestFsyncFailureAfterRotationFailsWriter(t *testing.T) {
+	t.Parallel()
+	bs := newBlockingSync(errors.New("input/output error"))
+	w, _ := setup(t, Options{FsyncInterval: time.Hour, SegmentMaxBytes: 1 << 10, syncFile: bs.sync})
+	t.Cleanup(bs.release)
+	if err := w.Append("event", testPayload(0, 0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	bs.arm()
+	synced := make(chan struct{})
+	go func() { w.syncNow(); close(synced) }()
+	<-bs.started
+	id := w.SegmentID()
+	for i := 1; w.SegmentID() == id; i++ {
+		if err := w.Append("event", testPayload(0, i, 100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bs.release()
+	<-synced
+	err := w.Append("event", testPayload(1, 0, 0))
+	if err == nil || !strings.Contains(err.Error(), "fsync segment "+id) {
+		t.Fatalf("Append after the rotated-out segment's fsync failed = %v", err)
 	}
 }
 
@@ -689,5 +816,87 @@ func TestPendingExactUnderConcurrentRefresh(t *testing.T) {
 	}
 	if got := w.Pending(); got != n {
 		t.Fatalf("Pending = %d, want %d", got, n)
+	}
+}
+
+// TestSyncPreallocatedSegment: in sync durability a segment's space is
+// reserved when it is created; every reader sees where its records end, not
+// the zeros after them, and closing cuts the zeros off.
+func TestSyncPreallocatedSegment(t *testing.T) {
+	t.Parallel()
+	const reserve = 64 << 10
+	m := NewMetrics(nil)
+	w, dir := setup(t, Options{Durability: DurabilitySync, SegmentMaxBytes: reserve, Metrics: m})
+	if metricValue(t, m.preallocated) == 0 {
+		t.Skip("this file system cannot preallocate (fallocate)")
+	}
+	// Another writer in the same directory, to read the pending estimate.
+	other, _ := setup(t, Options{Dir: dir})
+	var size int64
+	check := func(records int) {
+		t.Helper()
+		w.mu.Lock()
+		size = w.size
+		path := filepath.Join(w.segDir, w.id+openExt)
+		w.mu.Unlock()
+		if fi, err := os.Stat(path); err != nil || fi.Size() != reserve {
+			t.Fatalf("open segment on disk: %v, %v; want %d bytes reserved", fi, err, reserve)
+		}
+		segs, err := ListSegments(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var found bool
+		for _, s := range segs {
+			if s.Path == path {
+				found = true
+				if s.Size != size {
+					t.Fatalf("ListSegments size %d, want the records' %d", s.Size, size)
+				}
+			}
+		}
+		if !found {
+			t.Fatalf("ListSegments %+v lacks %s", segs, path)
+		}
+		entries, next, err := ReadSegment(path, 0, 0, nil)
+		if err != nil || len(entries) != records || next != size {
+			t.Fatalf("ReadSegment: %d entries, next %d, %v; want %d, %d", len(entries), next, err, records, size)
+		}
+		rep, err := Verify(dir)
+		if err != nil || rep.Records != int64(records) || rep.Bytes != size || rep.Unused != reserve-size || rep.TornBytes != 0 {
+			t.Fatalf("Verify = %+v, %v", rep, err)
+		}
+		if err := other.pend.refresh(other.mark, 0); err != nil {
+			t.Fatal(err)
+		}
+		if got := other.Pending(); got != records {
+			t.Fatalf("another writer's pending estimate %d, want %d", got, records)
+		}
+	}
+	for i := range 10 {
+		if err := w.Append("event", testPayload(0, i, 10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check(10)
+	// Records written into the zeros after a look are counted by the next.
+	for i := 10; i < 15; i++ {
+		if err := w.Append("event", testPayload(0, i, 10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check(15)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	segs, err := ListSegments(dir)
+	if err != nil || len(segs) != 2 { // w's closed one and other's open one
+		t.Fatalf("ListSegments = %+v, %v", segs, err)
+	}
+	if fi, err := os.Stat(segs[0].Path); err != nil || !segs[0].Closed || fi.Size() != size {
+		t.Fatalf("closed segment %+v on disk %v, %v; want %d bytes", segs[0], fi, err, size)
+	}
+	if recs, corrupt := readAll(t, dir); len(recs) != 15 || len(corrupt) != 0 {
+		t.Fatalf("%d records, %d corrupt", len(recs), len(corrupt))
 	}
 }

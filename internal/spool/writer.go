@@ -153,29 +153,30 @@ type Writer struct {
 	pend     *pendingTracker
 	appended atomic.Int64 // records this writer wrote, all segments
 
-	mu       sync.Mutex
-	cond     sync.Cond // on mu; broadcast when synced, err, spare or creating change
-	f        *os.File  // current segment, locked; nil after Close
-	id       string
-	size     int64
-	records  int64
-	created  time.Time
-	gen      uint64 // bumped whenever f changes
-	buf      []byte // reused line buffer
-	err      error  // sticky failure: set once, returned forever
-	closed   bool
-	dirty    bool   // written since the last fsync began
-	written  uint64 // sequence number of the last write(2)
-	synced   uint64 // every write <= synced is on stable storage
-	lastSeq  int    // highest segment sequence number taken
-	spare    *os.File
-	spareID  string    // the next segment, created ahead by the background goroutine
-	creating bool      // the background goroutine is creating the spare
-	retiring []retired // rotated-out segments the background goroutine closes, oldest first
+	mu        sync.Mutex
+	cond      sync.Cond // on mu; broadcast when synced, err, spare or creating change
+	f         *os.File  // current segment, locked; nil after Close
+	id        string
+	size      int64
+	records   int64
+	created   time.Time
+	gen       uint64 // bumped whenever f changes
+	buf       []byte // reused line buffer
+	err       error  // sticky failure: set once, returned forever
+	closed    bool
+	dirty     bool   // written since the last fsync began
+	written   uint64 // sequence number of the last write(2)
+	synced    uint64 // every write <= synced is on stable storage
+	lastSeq   int    // highest segment sequence number taken
+	spare     *os.File
+	spareID   string                     // the next segment, created ahead by the background goroutine
+	spareSync [maxSyncsInFlight]*os.File // its sync durability descriptors
+	creating  bool                       // the background goroutine is creating the spare
+	retiring  []retired                  // rotated-out segments the background goroutine closes, oldest first
 
 	// Sync durability runs up to maxSyncsInFlight fsyncs at once, each on
 	// its own open file description of the current segment (see startSyncLocked).
-	syncFiles   [maxSyncsInFlight]*os.File // opened on first use, per segment
+	syncFiles   [maxSyncsInFlight]*os.File // the segment opened again, read-only, when it was created
 	syncBusy    [maxSyncsInFlight]bool     // an fsync on syncFiles[i] is in flight
 	syncStarted uint64                     // every write <= syncStarted is covered by a started fsync
 	syncWG      sync.WaitGroup             // runSync goroutines
@@ -246,11 +247,11 @@ func Open(opts Options) (*Writer, error) {
 	}
 	w.cond.L = &w.mu
 	w.pend = newPendingTracker(opts.Dir, w.writerID+"-")
-	f, id, err := w.createSegment(1)
+	f, sf, id, err := w.createSegment(1)
 	if err != nil {
 		return nil, fmt.Errorf("open spool: %w", err)
 	}
-	w.f, w.id, w.lastSeq, w.created = f, id, 1, time.Now()
+	w.f, w.syncFiles, w.id, w.lastSeq, w.created = f, sf, id, 1, time.Now()
 	if err := w.pend.refresh(w.mark, 0); err != nil {
 		w.log.Warn("spool pending estimate unavailable", "err", err)
 	}
@@ -446,18 +447,26 @@ func (w *Writer) failLocked(err error) {
 }
 
 // createSegment creates, locks and names the writer's segment number seq:
-// created as .tmp, flocked, fsynced, renamed to .open, directory fsynced.
-func (w *Writer) createSegment(seq int) (*os.File, string, error) {
+// created as .tmp, flocked, preallocated and opened again for the fsyncs of
+// sync durability, fsynced, renamed to .open, directory fsynced.
+//
+// The fsync descriptors are opened before anything is written: Linux
+// reports a writeback error to each open file description, but only to
+// those that were open when it happened (or that opened before anyone saw
+// it), so each must exist before the first write.
+func (w *Writer) createSegment(seq int) (*os.File, [maxSyncsInFlight]*os.File, string, error) {
+	var syncFiles [maxSyncsInFlight]*os.File
 	id := fmt.Sprintf("%s-%0*d", w.writerID, seqDigits, seq)
 	tmp := filepath.Join(w.segDir, id+tmpExt)
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
 	if err != nil {
-		return nil, "", fmt.Errorf("create segment: %w", err)
+		return nil, syncFiles, "", fmt.Errorf("create segment: %w", err)
 	}
-	fail := func(err error) (*os.File, string, error) {
+	fail := func(err error) (*os.File, [maxSyncsInFlight]*os.File, string, error) {
 		f.Close()
+		closeAll(syncFiles[:])
 		os.Remove(tmp)
-		return nil, "", fmt.Errorf("create segment %s: %w", id, err)
+		return nil, [maxSyncsInFlight]*os.File{}, "", fmt.Errorf("create segment %s: %w", id, err)
 	}
 	held, err := tryLock(f)
 	if err == nil && held {
@@ -466,8 +475,15 @@ func (w *Writer) createSegment(seq int) (*os.File, string, error) {
 	if err != nil {
 		return fail(err)
 	}
-	if w.opts.Durability == DurabilitySync && preallocate(f, min(w.opts.SegmentMaxBytes, MaxPreallocate)) {
-		w.m.preallocated.Inc()
+	if w.opts.Durability == DurabilitySync {
+		if preallocate(f, min(w.opts.SegmentMaxBytes, MaxPreallocate)) {
+			w.m.preallocated.Inc()
+		}
+		for i := range syncFiles {
+			if syncFiles[i], err = os.Open(tmp); err != nil {
+				return fail(err)
+			}
+		}
 	}
 	if err := w.fsync(f); err != nil {
 		return fail(err)
@@ -477,9 +493,10 @@ func (w *Writer) createSegment(seq int) (*os.File, string, error) {
 	}
 	if err := syncDir(w.segDir); err != nil {
 		f.Close() // the .open file exists; recovery removes it (empty)
-		return nil, "", fmt.Errorf("create segment %s: %w", id, err)
+		closeAll(syncFiles[:])
+		return nil, [maxSyncsInFlight]*os.File{}, "", fmt.Errorf("create segment %s: %w", id, err)
 	}
-	return f, id, nil
+	return f, syncFiles, id, nil
 }
 
 // closeSegment makes a segment closed: cut it to the size of its records
@@ -542,12 +559,12 @@ func (w *Writer) wake() {
 // next segment itself (with its fsyncs); a failure to do so leaves the
 // writer on the old segment: the append that asked fails, the next retries.
 func (w *Writer) rotateLocked(reason string) error {
-	f, id := w.spare, w.spareID
-	w.spare, w.spareID = nil, ""
+	f, sf, id := w.spare, w.spareSync, w.spareID
+	w.spare, w.spareSync, w.spareID = nil, [maxSyncsInFlight]*os.File{}, ""
 	if f == nil {
 		w.lastSeq++ // never reused, even when creation fails half way
 		var err error
-		if f, id, err = w.createSegment(w.lastSeq); err != nil {
+		if f, sf, id, err = w.createSegment(w.lastSeq); err != nil {
 			return err
 		}
 	}
@@ -558,7 +575,7 @@ func (w *Writer) rotateLocked(reason string) error {
 		}
 	}
 	w.retiring = append(w.retiring, r)
-	w.syncFiles, w.syncBusy = [maxSyncsInFlight]*os.File{}, [maxSyncsInFlight]bool{}
+	w.syncFiles, w.syncBusy = sf, [maxSyncsInFlight]bool{}
 	w.log.Debug("spool segment rotated", "reason", reason, "closing", w.id, "records", w.records, "bytes", w.size, "next", id)
 	w.f, w.id, w.size, w.records, w.created = f, id, 0, 0, time.Now()
 	w.gen++
@@ -694,7 +711,7 @@ func (w *Writer) makeSpare(force bool) {
 	seq := w.lastSeq
 	w.mu.Unlock()
 
-	f, id, err := w.createSegment(seq)
+	f, sf, id, err := w.createSegment(seq)
 
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -705,7 +722,7 @@ func (w *Writer) makeSpare(force bool) {
 		w.log.Warn("spool could not create the next segment ahead", "err", err)
 		return
 	}
-	w.spare, w.spareID = f, id
+	w.spare, w.spareSync, w.spareID = f, sf, id
 }
 
 // rotateIfOld rotates a segment that reached SegmentMaxAge and returns when
@@ -792,6 +809,7 @@ func (w *Writer) Close() error {
 		defer w.mu.Unlock()
 		defer w.cond.Broadcast()
 		if w.spare != nil {
+			closeAll(w.spareSync[:])
 			if err := w.closeSegment(w.spare, w.spareID, 0, 0); err != nil {
 				w.log.Warn("spool could not remove the unused next segment; recovery will", "err", err)
 			}
@@ -821,10 +839,10 @@ func (w *Writer) Close() error {
 // startSyncLocked starts an fsync covering every write so far, unless one
 // started already covers them or maxSyncsInFlight are running; a running
 // fsync that ends starts the next. Each concurrent fsync uses its own open
-// file description of the segment: Linux reports a writeback error to
-// every description, but only to the first fsync on each, so two fsyncs
-// sharing one could see one fail and the other succeed for the same data.
-// A failed fsync fails the writer. Called with w.mu held.
+// file description of the segment (see createSegment): Linux reports a
+// writeback error to every description, but only to the first fsync on
+// each, so two fsyncs sharing one could see one fail and the other succeed
+// for the same data. A failed fsync fails the writer. Called with w.mu held.
 func (w *Writer) startSyncLocked() {
 	if w.err != nil || w.closed || w.f == nil || w.syncStarted >= w.written {
 		return
@@ -862,14 +880,6 @@ func (w *Writer) startSyncLocked() {
 		}
 	}
 	sf := w.syncFiles[slot]
-	if sf == nil {
-		var err error
-		if sf, err = os.Open(filepath.Join(w.segDir, w.id+openExt)); err != nil {
-			w.failLocked(fmt.Errorf("open segment %s for fsync: %w", w.id, err))
-			return
-		}
-		w.syncFiles[slot] = sf
-	}
 	w.syncBusy[slot] = true
 	w.syncLast = time.Now()
 	w.syncStarted = w.written

@@ -411,8 +411,9 @@ func trailingZeros(f *os.File, size int64, buf []byte) (int64, []byte, error) {
 		buf = make([]byte, scanReadBytes)
 	}
 	buf = buf[:scanReadBytes]
-	for end := size; end > 0; {
-		start := max(0, end-int64(len(buf)))
+	chunk := int64(4 << 10) // most segments end in data: look at a little first
+	for end := size; end > 0; chunk = min(2*chunk, int64(len(buf))) {
+		start := max(0, end-chunk)
 		b := buf[:end-start]
 		if _, err := f.ReadAt(b, start); err != nil {
 			return 0, buf, err

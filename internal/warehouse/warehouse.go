@@ -175,6 +175,32 @@ type Batch struct {
 	Quarantine []QuarantineRecord
 	// Offsets are the segment positions after this batch's records.
 	Offsets []Offset
+	// Prepared is work a driver did on this batch ahead of Load (see
+	// Preparer); nil means none. Only the driver that set it reads it, and
+	// a Load does the work itself whenever Prepared is not its own or the
+	// batch's Events were replaced since.
+	Prepared any
+}
+
+// Preparer is implemented by a driver that can do part of a Load's work
+// before the Load, without its writer lock and while another batch loads:
+// the uploader calls Prepare on the batch it builds ahead while the
+// previous one commits, so that work leaves the critical path. Prepare
+// depends on the batch alone (never on stored state, which the batch
+// loading meanwhile changes), keeps what it made in b.Prepared and cannot
+// fail; what a Load stores is the same with or without it, and the caller
+// must not change the batch after Prepare except by replacing a slice.
+// DuckDB: deduplicates the events (first wins), groups them by occurrence
+// partition in (ts, activity_id) order and converts their values for the
+// appender; the partitions' stored states, the occurrence numbers and
+// everything SQL stay in Load (duckdb/load_prepare.go).
+// Snowflake: deduplicates the events the same way and serializes the
+// batch's rows into the NDJSON body of the Snowpipe Streaming append
+// requests (one per channel, i.e. per segment, with the batch's offset
+// tokens), so that Load only sends them; the MERGE that maintains the
+// occurrence columns runs in the warehouse either way.
+type Preparer interface {
+	Prepare(b *Batch)
 }
 
 // Offset is the uploader's committed position in one spool segment.

@@ -37,7 +37,10 @@ import (
 	"github.com/activitybi/activitybi/internal/warehouse"
 )
 
-var _ warehouse.Driver = (*DB)(nil)
+var (
+	_ warehouse.Driver   = (*DB)(nil)
+	_ warehouse.Preparer = (*DB)(nil)
+)
 
 // DefaultThreads is DuckDB's thread count when Options.Threads is 0:
 // warehouse.ThreadsFor(runtime.NumCPU()), one less than the machine's CPUs

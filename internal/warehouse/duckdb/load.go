@@ -19,9 +19,11 @@ import (
 //
 //  1. quarantine rows: INSERT ... ON CONFLICT DO NOTHING (primary key
 //     (segment, offset), so a retried batch adds nothing); offsets upserted.
-//  2. events deduplicated in Go (first of each (customer, activity_id) wins),
-//     the touched partitions' states read from stream_partitions, and
-//     occurrence values planned in Go (occurrence.go).
+//  2. events deduplicated in Go (first of each (customer, activity_id) wins)
+//     and grouped by partition, their appender values made (done ahead, out
+//     of the lock, if the caller called Prepare: load_prepare.go); the
+//     touched partitions' states read from stream_partitions, and occurrence
+//     values planned in Go (occurrence.go).
 //  3. rows appended straight into claude_stream by a query appender
 //     (INSERT ... SELECT FROM the appended rows): the primary-key index
 //     (ART) checks every row, so a row already stored fails the insert —
@@ -100,15 +102,15 @@ func (db *DB) Load(ctx context.Context, b *warehouse.Batch) (warehouse.LoadResul
 		db.staged = true
 	}
 	start := time.Now()
-	evs := dedupBatch(b.Events)
-	res, err = db.loadTx(ctx, conn, b, evs)
+	p := preparedFor(b)
+	res, err = db.loadTx(ctx, conn, b, p.evs, p.rows)
 	if errors.Is(err, errStoredDuplicate) {
 		var fresh []*event.Event
-		fresh, err = db.freshEvents(ctx, conn, evs)
+		fresh, err = db.freshEvents(ctx, conn, p.evs)
 		if err != nil {
 			return warehouse.LoadResult{}, fmt.Errorf("load: %w", err)
 		}
-		res, err = db.loadTx(ctx, conn, b, fresh)
+		res, err = db.loadTx(ctx, conn, b, fresh, prepareRows(fresh))
 		if errors.Is(err, errStoredDuplicate) {
 			err = errors.New("stored rows changed between the trial insert and the load")
 		}
@@ -127,7 +129,9 @@ func (db *DB) Load(ctx context.Context, b *warehouse.Batch) (warehouse.LoadResul
 	return res, nil
 }
 
-func (db *DB) loadTx(ctx context.Context, conn *sql.Conn, b *warehouse.Batch, evs []*event.Event) (warehouse.LoadResult, error) {
+// loadTx runs one load transaction of b with evs as its events (deduplicated
+// within the batch, and prepared as prep).
+func (db *DB) loadTx(ctx context.Context, conn *sql.Conn, b *warehouse.Batch, evs []*event.Event, prep *preparedRows) (warehouse.LoadResult, error) {
 	var res warehouse.LoadResult
 	var tm loadTimes
 	var after map[partKey]partState
@@ -156,13 +160,13 @@ func (db *DB) loadTx(ctx context.Context, conn *sql.Conn, b *warehouse.Batch, ev
 		}
 		tm.offsets = time.Since(t0)
 		t := time.Now()
-		before, err := db.partitionStates(ctx, conn, evs)
+		before, err := db.partitionStates(ctx, conn, prep.groups)
 		if err != nil {
 			return err
 		}
-		plan := planOccurrences(evs, before)
+		plan := planGroups(evs, prep.groups, before)
 		tm.plan, t = time.Since(t), time.Now()
-		if err := appendRows(ctx, conn, plan.rows, true); err != nil {
+		if err := appendRows(ctx, conn, plan.rows, prep.vals, true); err != nil {
 			if isDuplicateKey(err) {
 				return errStoredDuplicate
 			}
@@ -265,7 +269,7 @@ func stage(ctx context.Context, conn *sql.Conn, rows []stageRow) error {
 	if _, err := conn.ExecContext(ctx, "DELETE FROM temp.main.load_stage"); err != nil {
 		return fmt.Errorf("clear staging table: %w", err)
 	}
-	if err := appendRows(ctx, conn, rows, false); err != nil {
+	if err := appendRows(ctx, conn, rows, nil, false); err != nil {
 		return fmt.Errorf("stage rows: %w", err)
 	}
 	return nil
@@ -306,8 +310,10 @@ func appendTypes() ([]duckdb.TypeInfo, error) {
 // either straight into claude_stream (direct) or into load_stage. Into
 // claude_stream, a row whose key is already stored fails the insert (the
 // primary-key index checks every row), as does a feature_json that is not
-// JSON.
-func appendRows(ctx context.Context, conn *sql.Conn, rows []stageRow, direct bool) error {
+// JSON. vals, if not nil, holds the rows' values as prepareRows made them
+// (appendWidth per row); appendRows sets their occurrence slots from rows.
+// If nil, the values are made here, row by row.
+func appendRows(ctx context.Context, conn *sql.Conn, rows []stageRow, vals []driver.Value, direct bool) error {
 	var types []duckdb.TypeInfo
 	if direct {
 		var err error
@@ -326,7 +332,7 @@ func appendRows(ctx context.Context, conn *sql.Conn, rows []stageRow, direct boo
 		if err != nil {
 			return err
 		}
-		vals := make([]driver.Value, 12)
+		row := make([]driver.Value, appendWidth)
 		for i := range rows {
 			if i%4096 == 0 {
 				if err := ctx.Err(); err != nil {
@@ -336,36 +342,13 @@ func appendRows(ctx context.Context, conn *sql.Conn, rows []stageRow, direct boo
 				}
 			}
 			r := &rows[i]
-			e := r.ev
-			vals[0] = e.ActivityID
-			vals[1] = e.TS
-			vals[2] = e.Customer
-			vals[3] = e.Activity
-			vals[4] = nullString(e.AnonymousCustomerID)
-			f := e.Features
-			if len(f) == 0 {
-				f = []byte("{}")
-			}
-			vals[5] = string(f)
-			if e.RevenueImpact != nil {
-				vals[6] = *e.RevenueImpact
+			if vals != nil {
+				row = vals[i*appendWidth : (i+1)*appendWidth]
 			} else {
-				vals[6] = nil
+				eventValues(row, r.ev)
 			}
-			vals[7] = nullString(e.Link)
-			if r.occ > 0 {
-				vals[8] = r.occ
-			} else {
-				vals[8] = nil
-			}
-			if r.rep.IsZero() {
-				vals[9] = nil
-			} else {
-				vals[9] = r.rep
-			}
-			vals[10] = e.ReceivedAt
-			vals[11] = e.Source
-			if err := a.AppendRow(vals...); err != nil {
+			setOccurrence(row, r)
+			if err := a.AppendRow(row...); err != nil {
 				_ = a.Clear()
 				a.Close()
 				return err
@@ -386,11 +369,11 @@ func nullString(s string) driver.Value {
 	return s
 }
 
-// partitionStates returns the stored states of the partitions evs touch.
+// partitionStates returns the stored states of the partitions of groups.
 // They come from db.parts, a copy of stream_partitions read on the first
 // load and kept in step after each commit (only Load writes the table, and
 // one process owns the file); it saves a query per load.
-func (db *DB) partitionStates(ctx context.Context, conn *sql.Conn, evs []*event.Event) (map[partKey]partState, error) {
+func (db *DB) partitionStates(ctx context.Context, conn *sql.Conn, groups []partGroup) (map[partKey]partState, error) {
 	if db.parts == nil {
 		all, err := readPartitions(ctx, conn)
 		if err != nil {
@@ -398,11 +381,10 @@ func (db *DB) partitionStates(ctx context.Context, conn *sql.Conn, evs []*event.
 		}
 		db.parts = all
 	}
-	out := make(map[partKey]partState)
-	for _, e := range evs {
-		k := partKey{e.Customer, e.Activity}
-		if s, ok := db.parts[k]; ok {
-			out[k] = s
+	out := make(map[partKey]partState, len(groups))
+	for _, g := range groups {
+		if s, ok := db.parts[g.key]; ok {
+			out[g.key] = s
 		}
 	}
 	return out, nil

@@ -80,30 +80,59 @@ func keyLess(ts1 time.Time, id1 string, ts2 time.Time, id2 string) bool {
 	return id1 < id2
 }
 
-// planOccurrences plans a batch of events that are all new (deduplicated
-// within the batch and absent from the table). before holds the stored state
-// of the touched partitions; a partition missing from it is empty.
-func planOccurrences(evs []*event.Event, before map[partKey]partState) occPlan {
-	p := occPlan{rows: make([]stageRow, len(evs)), after: make(map[partKey]partState)}
-	parts := make(map[partKey][]int)
-	var order []partKey
+// partGroup is one partition's rows of a batch: indexes into the batch's
+// events, sorted by (ts, activity_id).
+type partGroup struct {
+	key partKey
+	idx []int
+}
+
+// groupPartitions groups evs by partition, in the order each partition
+// first appears, and sorts each group by (ts, activity_id). It depends on
+// the batch alone, so Prepare runs it ahead of the load.
+func groupPartitions(evs []*event.Event) []partGroup {
+	pos := make(map[partKey]int)
+	var groups []partGroup
 	for i, e := range evs {
-		p.rows[i].ev = e
 		k := partKey{e.Customer, e.Activity}
-		if _, ok := parts[k]; !ok {
-			order = append(order, k)
+		g, ok := pos[k]
+		if !ok {
+			g = len(groups)
+			pos[k] = g
+			groups = append(groups, partGroup{key: k})
 		}
-		parts[k] = append(parts[k], i)
+		groups[g].idx = append(groups[g].idx, i)
 	}
-	for _, k := range order {
-		idx := parts[k]
-		slices.SortFunc(idx, func(a, b int) int {
+	for _, g := range groups {
+		slices.SortFunc(g.idx, func(a, b int) int {
 			ea, eb := evs[a], evs[b]
 			if c := ea.TS.Compare(eb.TS); c != 0 {
 				return c
 			}
 			return strings.Compare(ea.ActivityID, eb.ActivityID)
 		})
+	}
+	return groups
+}
+
+// planOccurrences plans a batch of events that are all new (deduplicated
+// within the batch and absent from the table). before holds the stored state
+// of the touched partitions; a partition missing from it is empty.
+func planOccurrences(evs []*event.Event, before map[partKey]partState) occPlan {
+	return planGroups(evs, groupPartitions(evs), before)
+}
+
+// planGroups is planOccurrences with the batch already grouped by
+// groupPartitions: the part that depends on the stored states, run under
+// the writer lock. Every row's occ and rep are set (zero for rows of late
+// partitions).
+func planGroups(evs []*event.Event, groups []partGroup, before map[partKey]partState) occPlan {
+	p := occPlan{rows: make([]stageRow, len(evs)), after: make(map[partKey]partState, len(groups))}
+	for i, e := range evs {
+		p.rows[i].ev = e
+	}
+	for _, g := range groups {
+		k, idx := g.key, g.idx
 		first, last := evs[idx[0]], evs[idx[len(idx)-1]]
 		st, stored := before[k]
 		if stored && st.n > 0 && !keyLess(st.lastTS, st.lastID, first.TS, first.ActivityID) {
@@ -144,7 +173,8 @@ func planOccurrences(evs []*event.Event, before map[partKey]partState) occPlan {
 // (every event decoded from the spool) is returned as a pointer into evs
 // rather than copied: copying the batch (176 bytes an event into a new
 // slice) was a third of dedupBatch's time in a CPU profile of
-// `activitybi-load upload`, and dedupBatch runs under the writer lock.
+// `activitybi-load upload`, when dedupBatch still ran under the writer lock
+// (it runs in Prepare now, ahead of the load, when the caller prepares).
 func dedupBatch(evs []event.Event) []*event.Event {
 	out := make([]*event.Event, 0, len(evs))
 	seen := make(map[[2]string]struct{}, len(evs))

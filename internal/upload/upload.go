@@ -428,8 +428,15 @@ func (u *Uploader) cycle(ctx context.Context, holdback time.Duration) (busy, cau
 		if attempt == 0 && pb.full {
 			view, buf := u.view(pb.b.Offsets), u.nextBuf()
 			ch := make(chan buildResult, 1)
+			prep, _ := u.opts.Warehouse.(warehouse.Preparer)
 			go func() {
 				p, err := u.build(view, limit, buf, holdback)
+				if err == nil && prep != nil && !p.empty() {
+					// The warehouse's own work on the batch that needs
+					// no lock, while this batch commits (see
+					// warehouse.Preparer).
+					prep.Prepare(&p.b)
+				}
 				ch <- buildResult{p, err}
 			}()
 			u.ahead = ch
@@ -502,6 +509,7 @@ func (u *Uploader) poison(pb *pendingBatch, err error) {
 	pb.b.Events, pb.origins = nil, nil
 	pb.b.Insights, pb.insightOrigins = nil, nil
 	pb.b.Audit, pb.auditOrigins = nil, nil
+	pb.b.Prepared = nil
 }
 
 func (u *Uploader) sleep(ctx context.Context, attempt int) error {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/activitybi/activitybi/internal/spool"
 	"github.com/activitybi/activitybi/internal/warehouse"
 	"github.com/activitybi/activitybi/internal/warehouse/duckdb"
 )
@@ -111,5 +112,79 @@ func TestPoisonDropsPreparation(t *testing.T) {
 	}
 	if u.Status().Quarantined != 1 {
 		t.Fatalf("status %+v", u.Status())
+	}
+}
+
+// tidyWatch wraps the DuckDB driver to see whether a commit's tidy-up
+// (publish, delete segments, forget their offsets) overlaps the next load.
+type tidyWatch struct {
+	*duckdb.DB
+	loads       atomic.Int64
+	secondLoad  chan struct{} // closed when the second Load starts
+	forgets     atomic.Int64
+	notParallel atomic.Int64 // first ForgetOffsets that saw no second Load start
+}
+
+func (w *tidyWatch) Load(ctx context.Context, b *warehouse.Batch) (warehouse.LoadResult, error) {
+	if w.loads.Add(1) == 2 {
+		close(w.secondLoad)
+	}
+	return w.DB.Load(ctx, b)
+}
+
+func (w *tidyWatch) ForgetOffsets(ctx context.Context, segments []string) error {
+	if w.forgets.Add(1) == 1 {
+		select {
+		case <-w.secondLoad:
+		case <-time.After(10 * time.Second):
+			w.notParallel.Add(1)
+		}
+	}
+	return w.DB.ForgetOffsets(ctx, segments)
+}
+
+// TestTidyBesideNextLoad: with a backlog, the segments a batch finished are
+// deleted and forgotten while the next batch loads, and by the time Drain
+// returns every segment is deleted and its offset forgotten.
+func TestTidyBesideNextLoad(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db, err := duckdb.Open(context.Background(), duckdb.Options{Path: filepath.Join(dir, "w.duckdb")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w := &tidyWatch{DB: db, secondLoad: make(chan struct{})}
+	spoolDir := filepath.Join(dir, "spool")
+	u, err := New(Options{SpoolDir: spoolDir, Warehouse: w, BatchMaxRecords: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first batch is segment a, whole: it finishes a with more to come.
+	writeN(t, spoolDir, "a", 100)
+	writeN(t, spoolDir, "b", 250)
+	drain(t, u)
+	if w.notParallel.Load() != 0 {
+		t.Fatal("segment a was forgotten before the next batch started loading")
+	}
+	segs, err := spool.ListSegments(spoolDir)
+	if err != nil || len(segs) != 0 {
+		t.Fatalf("segments left after Drain: %v, %v", segs, err)
+	}
+	if offs, err := db.Offsets(context.Background()); err != nil || len(offs) != 0 {
+		t.Fatalf("offsets left after Drain: %v, %v", offs, err)
+	}
+	if len(u.offsets) != 0 {
+		t.Fatalf("uploader still holds offsets %v", u.offsets)
+	}
+	c, err := spool.ReadCommitted(spoolDir)
+	if err != nil || len(c) != 0 {
+		t.Fatalf("published committed offsets %v, %v; want none", c, err)
+	}
+	if st := u.Status(); st.Inserted != 350 {
+		t.Fatalf("status %+v", st)
 	}
 }

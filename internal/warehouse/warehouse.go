@@ -191,9 +191,12 @@ type Batch struct {
 // fail; what a Load stores is the same with or without it, and the caller
 // must not change the batch after Prepare except by replacing a slice.
 // DuckDB: deduplicates the events (first wins), groups them by occurrence
-// partition in (ts, activity_id) order and converts their values for the
-// appender; the partitions' stored states, the occurrence numbers and
-// everything SQL stay in Load (duckdb/load_prepare.go).
+// partition in (ts, activity_id) order and appends them to a query
+// appender on a connection of its own, with each row's number within its
+// partition in the batch; Load runs the batch's transaction on that
+// connection and binds the partitions' stored counts, which the appender's
+// INSERT adds (duckdb/load_prepare.go). Stored state and the transaction
+// stay in Load.
 // Snowflake: deduplicates the events the same way and serializes the
 // batch's rows into the NDJSON body of the Snowpipe Streaming append
 // requests (one per channel, i.e. per segment, with the batch's offset

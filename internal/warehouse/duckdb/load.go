@@ -15,17 +15,20 @@ import (
 	"github.com/activitybi/activitybi/internal/warehouse"
 )
 
-// Load algorithm (one transaction on the writer connection):
+// Load algorithm (one transaction on the writer connection, or on the
+// loader connection holding the batch's prepared rows):
 //
 //  1. quarantine rows: INSERT ... ON CONFLICT DO NOTHING (primary key
 //     (segment, offset), so a retried batch adds nothing); offsets upserted.
 //  2. events deduplicated in Go (first of each (customer, activity_id) wins)
-//     and grouped by partition, their appender values made (done ahead, out
-//     of the lock, if the caller called Prepare: load_prepare.go); the
-//     touched partitions' states read from stream_partitions, and occurrence
-//     values planned in Go (occurrence.go).
+//     and grouped by partition (done ahead, out of the lock, if the caller
+//     called Prepare, which also appends the rows to an appender on a
+//     loader connection: load_prepare.go); the touched partitions' states
+//     read from stream_partitions, and occurrence values planned in Go
+//     (occurrence.go).
 //  3. rows appended straight into claude_stream by a query appender
-//     (INSERT ... SELECT FROM the appended rows): the primary-key index
+//     (INSERT ... SELECT FROM the appended rows; for a prepared batch, the
+//     loader's appender is flushed): the primary-key index
 //     (ART) checks every row, so a row already stored fails the insert —
 //     dedup against the table is an index probe per row, never a join over
 //     the table. Such a failure means the batch holds re-sent events and the
@@ -103,14 +106,25 @@ func (db *DB) Load(ctx context.Context, b *warehouse.Batch) (warehouse.LoadResul
 	}
 	start := time.Now()
 	p := preparedFor(b)
-	res, err = db.loadTx(ctx, conn, b, p.evs, p.rows)
+	lc := db.claimLoader(p)
+	if lc != nil {
+		db.preparedLoads.Add(1)
+		// Prepared rows wait in lc's appender: the transaction runs on
+		// lc's connection (load_prepare.go).
+		res, err = db.loadTx(ctx, lc.conn, b, p.evs, p.groups, lc)
+		retired := db.endLoad(ctx, lc)
+		lc.mu.Unlock()
+		db.releaseLoader(lc, retired)
+	} else {
+		res, err = db.loadTx(ctx, conn, b, p.evs, p.groups, nil)
+	}
 	if errors.Is(err, errStoredDuplicate) {
 		var fresh []*event.Event
 		fresh, err = db.freshEvents(ctx, conn, p.evs)
 		if err != nil {
 			return warehouse.LoadResult{}, fmt.Errorf("load: %w", err)
 		}
-		res, err = db.loadTx(ctx, conn, b, fresh, prepareRows(fresh))
+		res, err = db.loadTx(ctx, conn, b, fresh, groupPartitions(fresh), nil)
 		if errors.Is(err, errStoredDuplicate) {
 			err = errors.New("stored rows changed between the trial insert and the load")
 		}
@@ -125,13 +139,15 @@ func (db *DB) Load(ctx context.Context, b *warehouse.Batch) (warehouse.LoadResul
 	db.log.Debug("warehouse load", "events", len(b.Events), "inserted", res.Inserted,
 		"duplicates", res.Duplicates, "insights", len(b.Insights), "insights_inserted", res.InsightsInserted,
 		"audit", len(b.Audit), "audit_inserted", res.AuditInserted,
-		"quarantined", res.Quarantined, "took", time.Since(start))
+		"quarantined", res.Quarantined, "prepared", lc != nil, "took", time.Since(start))
 	return res, nil
 }
 
-// loadTx runs one load transaction of b with evs as its events (deduplicated
-// within the batch, and prepared as prep).
-func (db *DB) loadTx(ctx context.Context, conn *sql.Conn, b *warehouse.Batch, evs []*event.Event, prep *preparedRows) (warehouse.LoadResult, error) {
+// loadTx runs one load transaction of b on conn with evs as its events
+// (deduplicated within the batch, grouped as groups). With lc (whose
+// connection is conn), evs are the rows waiting in lc's appender; without,
+// they are appended here.
+func (db *DB) loadTx(ctx context.Context, conn *sql.Conn, b *warehouse.Batch, evs []*event.Event, groups []partGroup, lc *loaderConn) (warehouse.LoadResult, error) {
 	var res warehouse.LoadResult
 	var tm loadTimes
 	var after map[partKey]partState
@@ -160,13 +176,18 @@ func (db *DB) loadTx(ctx context.Context, conn *sql.Conn, b *warehouse.Batch, ev
 		}
 		tm.offsets = time.Since(t0)
 		t := time.Now()
-		before, err := db.partitionStates(ctx, conn, prep.groups)
+		before, err := db.partitionStates(ctx, conn, groups)
 		if err != nil {
 			return err
 		}
-		plan := planGroups(evs, prep.groups, before)
+		plan := planGroups(evs, groups, before, lc == nil)
 		tm.plan, t = time.Since(t), time.Now()
-		if err := appendRows(ctx, conn, plan.rows, prep.vals, true); err != nil {
+		if lc != nil {
+			err = flushPrepared(ctx, lc, plan.bases)
+		} else {
+			err = appendRows(ctx, conn, plan.rows, true)
+		}
+		if err != nil {
 			if isDuplicateKey(err) {
 				return errStoredDuplicate
 			}
@@ -269,7 +290,7 @@ func stage(ctx context.Context, conn *sql.Conn, rows []stageRow) error {
 	if _, err := conn.ExecContext(ctx, "DELETE FROM temp.main.load_stage"); err != nil {
 		return fmt.Errorf("clear staging table: %w", err)
 	}
-	if err := appendRows(ctx, conn, rows, nil, false); err != nil {
+	if err := appendRows(ctx, conn, rows, false); err != nil {
 		return fmt.Errorf("stage rows: %w", err)
 	}
 	return nil
@@ -310,10 +331,8 @@ func appendTypes() ([]duckdb.TypeInfo, error) {
 // either straight into claude_stream (direct) or into load_stage. Into
 // claude_stream, a row whose key is already stored fails the insert (the
 // primary-key index checks every row), as does a feature_json that is not
-// JSON. vals, if not nil, holds the rows' values as prepareRows made them
-// (appendWidth per row); appendRows sets their occurrence slots from rows.
-// If nil, the values are made here, row by row.
-func appendRows(ctx context.Context, conn *sql.Conn, rows []stageRow, vals []driver.Value, direct bool) error {
+// JSON.
+func appendRows(ctx context.Context, conn *sql.Conn, rows []stageRow, direct bool) error {
 	var types []duckdb.TypeInfo
 	if direct {
 		var err error
@@ -342,11 +361,7 @@ func appendRows(ctx context.Context, conn *sql.Conn, rows []stageRow, vals []dri
 				}
 			}
 			r := &rows[i]
-			if vals != nil {
-				row = vals[i*appendWidth : (i+1)*appendWidth]
-			} else {
-				eventValues(row, r.ev)
-			}
+			eventValues(row, r.ev)
 			setOccurrence(row, r)
 			if err := a.AppendRow(row...); err != nil {
 				_ = a.Clear()

@@ -89,10 +89,11 @@ func TestPreparedIgnoredWhenEventsReplaced(t *testing.T) {
 	}
 }
 
-// TestPreparedDependsOnBatchOnly: a batch prepared before another batch of
-// the same partitions commits, and loaded after it (and again after a
-// failed attempt), gets its occurrence numbers from the state at its load,
-// not at its preparation — as the uploader's batch built ahead does.
+// TestPreparedDependsOnBatchOnly: a batch prepared before other batches of
+// its partitions commit gets its occurrence numbers from the state at its
+// load, not at its preparation — as the uploader's batch built ahead does —
+// both through its loader's appender and, after a failed attempt, through
+// the writer's.
 func TestPreparedDependsOnBatchOnly(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -101,41 +102,66 @@ func TestPreparedDependsOnBatchOnly(t *testing.T) {
 	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
 	first := &warehouse.Batch{Events: []event.Event{testEvent("a", "x_y", "a1", at(1)), testEvent("a", "x_y", "a2", at(2))}}
 	// Prepared while nothing is stored. By the time it loads, partition a
-	// holds rows up to minute 3, so a0 makes a late; b is new.
+	// holds rows up to minute 3, so a0 makes a late; b is new; c holds one
+	// row before c5.
 	ahead := &warehouse.Batch{Events: []event.Event{
 		testEvent("a", "x_y", "a5", at(5)),
 		testEvent("a", "x_y", "a0", at(0)), // late once first is stored
 		testEvent("b", "x_y", "b1", at(1)),
 		testEvent("a", "x_y", "a5", at(9)), // repeated within the batch: the first wins
-		testEvent("c", "x_y", "c5", at(5)), // in order, numbered 1 by the failed attempt, 2 by the retry
+		testEvent("c", "x_y", "c5", at(5)),
+		testEvent("c", "x_y", "c6", at(6)),
 	}}
 	db.Prepare(first)
 	db.Prepare(ahead)
 	if _, err := db.Load(ctx, first); err != nil {
 		t.Fatal(err)
 	}
-	boom := errors.New("boom")
-	db.testHookAfterInsert = func() error { return boom }
-	if _, err := db.Load(ctx, ahead); !errors.Is(err, boom) {
-		t.Fatalf("Load with failing hook: %v", err)
-	}
-	db.testHookAfterInsert = nil
-	// Rows of partitions a and c commit between the failed attempt and
-	// the retry of the same prepared batch.
+	// Rows of partitions a and c commit between the preparation and the
+	// load, not prepared.
 	if _, err := db.Load(ctx, &warehouse.Batch{Events: []event.Event{testEvent("a", "x_y", "a3", at(3)), testEvent("c", "x_y", "c3", at(3))}}); err != nil {
 		t.Fatal(err)
 	}
 	res, err := db.Load(ctx, ahead)
-	if err != nil || res.Inserted != 4 || res.Duplicates != 1 {
-		t.Fatalf("retry = %+v, %v", res, err)
+	if err != nil || res.Inserted != 5 || res.Duplicates != 1 {
+		t.Fatalf("Load = %+v, %v", res, err)
 	}
-	got := readOcc(t, db)
+	if n := db.preparedLoads.Load(); n != 2 {
+		t.Fatalf("%d loads took their rows from a loader's appender; want 2", n)
+	}
 	as := []occRow{{"a0", 1, "01"}, {"a1", 2, "02"}, {"a2", 3, "03"}, {"a3", 4, "05"}, {"a5", 5, "-"}}
-	cs := []occRow{{"c3", 1, "05"}, {"c5", 2, "-"}}
+	cs := []occRow{{"c3", 1, "05"}, {"c5", 2, "06"}, {"c6", 3, "-"}}
 	want := slices.Concat(as, []occRow{{"b1", 1, "-"}}, cs)
-	if fmt.Sprint(got) != fmt.Sprint(want) {
+	if got := readOcc(t, db); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("rows %v\nwant %v", got, want)
 	}
+
+	// A prepared batch whose first attempt fails after its rows went in
+	// is retried without its appender (the rows were used up), after c
+	// grew meanwhile.
+	retry := &warehouse.Batch{Events: []event.Event{testEvent("c", "x_y", "c9", at(9)), testEvent("d", "x_y", "d1", at(1))}}
+	db.Prepare(retry)
+	boom := errors.New("boom")
+	db.testHookAfterInsert = func() error { return boom }
+	if _, err := db.Load(ctx, retry); !errors.Is(err, boom) {
+		t.Fatalf("Load with failing hook: %v", err)
+	}
+	db.testHookAfterInsert = nil
+	if _, err := db.Load(ctx, &warehouse.Batch{Events: []event.Event{testEvent("c", "x_y", "c7", at(7))}}); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := db.Load(ctx, retry); err != nil || res.Inserted != 2 {
+		t.Fatalf("retry = %+v, %v", res, err)
+	}
+	if n := db.preparedLoads.Load(); n != 3 {
+		t.Fatalf("%d loads took their rows from a loader's appender; want 3 (the retry appends itself)", n)
+	}
+	cs = []occRow{{"c3", 1, "05"}, {"c5", 2, "06"}, {"c6", 3, "07"}, {"c7", 4, "09"}, {"c9", 5, "-"}}
+	want = slices.Concat(as, []occRow{{"b1", 1, "-"}}, cs, []occRow{{"d1", 1, "-"}})
+	if got := readOcc(t, db); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("rows %v\nwant %v", got, want)
+	}
+
 	// A prepared batch holding an event stored meanwhile (re-sent) takes
 	// the trial-insert path and stores only the new ones.
 	resent := &warehouse.Batch{Events: []event.Event{testEvent("b", "x_y", "b1", at(1)), testEvent("b", "x_y", "b2", at(4))}}
@@ -143,9 +169,109 @@ func TestPreparedDependsOnBatchOnly(t *testing.T) {
 	if res, err := db.Load(ctx, resent); err != nil || res.Inserted != 1 || res.Duplicates != 1 {
 		t.Fatalf("re-sent = %+v, %v", res, err)
 	}
-	got = readOcc(t, db)
-	want = slices.Concat(as, []occRow{{"b1", 1, "04"}, {"b2", 2, "-"}}, cs)
-	if fmt.Sprint(got) != fmt.Sprint(want) {
+	want = slices.Concat(as, []occRow{{"b1", 1, "04"}, {"b2", 2, "-"}}, cs, []occRow{{"d1", 1, "-"}})
+	if got := readOcc(t, db); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("rows %v\nwant %v", got, want)
+	}
+}
+
+// TestPreparedNeverLoaded: preparations that are never loaded (a caller
+// that drops its batch) give their loaders up to newer ones, the older of
+// two first; a dropped batch loaded after all stores its rows once, and
+// Close releases loaders that still hold rows.
+func TestPreparedNeverLoaded(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := setup(t)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	batch := func(id string, m int) *warehouse.Batch {
+		return &warehouse.Batch{Events: []event.Event{testEvent("a", "x_y", id, t0.Add(time.Duration(m)*time.Minute))}}
+	}
+	b1, b2, b3, b4 := batch("e1", 1), batch("e2", 2), batch("e3", 3), batch("e4", 4)
+	for _, b := range []*warehouse.Batch{b1, b2, b3} {
+		db.Prepare(b)
+	}
+	// b3 took b1's loader; b2 kept its own.
+	for _, b := range []*warehouse.Batch{b2, b3, b1} {
+		if _, err := db.Load(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := db.preparedLoads.Load(); n != 2 {
+		t.Fatalf("%d loads took their rows from a loader's appender; want 2 (b1's was taken)", n)
+	}
+	want := []occRow{{"e1", 1, "02"}, {"e2", 2, "03"}, {"e3", 3, "-"}}
+	if got := readOcc(t, db); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("rows %v\nwant %v", got, want)
+	}
+	// b4 is never loaded: Close must drop its rows, not insert them.
+	db.Prepare(b4)
+	path := db.Path()
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db2 := openTest(t, Options{Path: path})
+	tab, err := db2.Query(ctx, "SELECT count(*) FROM claude_stream", 0)
+	if err != nil || tab.Rows[0][0] != int64(3) {
+		t.Fatalf("rows after reopening: %v, %v; want 3", tab, err)
+	}
+}
+
+// TestPreparedRowsOnlyInTheirLoad: rows waiting in a loader's appender
+// cannot go in outside their Load (as DuckDB's automatic flush of a full
+// appender would try): not before any load, and not after a load on the
+// same connection left its partition counts behind.
+func TestPreparedRowsOnlyInTheirLoad(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := setup(t)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	batch := func(id string) *warehouse.Batch {
+		return &warehouse.Batch{Events: []event.Event{testEvent("a", "x_y", id, t0)}}
+	}
+	flushOutside := func(b *warehouse.Batch) error {
+		t.Helper()
+		lc := b.Prepared.(*preparedBatch).loader
+		if lc == nil || lc.app == nil {
+			t.Fatal("the batch got no loader")
+		}
+		return lc.conn.Raw(func(any) error { return lc.app.Flush() })
+	}
+	count := func() int64 {
+		t.Helper()
+		tab, err := db.Query(ctx, "SELECT count(*) FROM claude_stream", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tab.Rows[0][0].(int64)
+	}
+	b1 := batch("e1")
+	db.Prepare(b1)
+	if err := flushOutside(b1); err == nil || count() != 0 {
+		t.Fatalf("flush before any load: %v, %d rows", err, count())
+	}
+	// b2 takes the other loader and loads through it; b3 then takes that
+	// loader again.
+	b2, b3 := batch("e2"), batch("e3")
+	db.Prepare(b2)
+	l2 := b2.Prepared.(*preparedBatch).loader
+	if _, err := db.Load(ctx, b2); err != nil || db.preparedLoads.Load() != 1 {
+		t.Fatalf("Load: %v; %d prepared loads", err, db.preparedLoads.Load())
+	}
+	db.Prepare(b3)
+	if l3 := b3.Prepared.(*preparedBatch).loader; l3 == nil || l3 != l2 {
+		t.Fatal("b3 did not get the loader b2 loaded through")
+	}
+	if err := flushOutside(b3); err == nil || count() != 1 {
+		t.Fatalf("flush after a load on the same connection: %v, %d rows; want an error and 1 row", err, count())
+	}
+	// Counts that do not cover a row's partition fail the insert rather
+	// than store the row without an occurrence number.
+	l1 := b1.Prepared.(*preparedBatch).loader
+	if _, err := l1.conn.ExecContext(ctx, "SET VARIABLE "+loadBasesVar+" = []::BIGINT[]"); err != nil {
+		t.Fatal(err)
+	}
+	if err := flushOutside(b1); err == nil || count() != 1 {
+		t.Fatalf("flush with no count for the row's partition: %v, %d rows; want an error and 1 row", err, count())
 	}
 }

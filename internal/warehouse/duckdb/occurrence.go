@@ -66,7 +66,10 @@ type latePart struct {
 
 // occPlan is what a batch does to the occurrence columns.
 type occPlan struct {
-	rows     []stageRow // in batch order
+	rows []stageRow // in batch order; nil unless asked for
+	// bases are, per group of groupPartitions, the partition's stored row
+	// count, or -1 for a late partition (see appendQueryPrepared).
+	bases    []int64
 	prevLast []pointUpdate
 	late     []latePart
 	after    map[partKey]partState // states after the batch, for touched partitions
@@ -119,24 +122,29 @@ func groupPartitions(evs []*event.Event) []partGroup {
 // within the batch and absent from the table). before holds the stored state
 // of the touched partitions; a partition missing from it is empty.
 func planOccurrences(evs []*event.Event, before map[partKey]partState) occPlan {
-	return planGroups(evs, groupPartitions(evs), before)
+	return planGroups(evs, groupPartitions(evs), before, true)
 }
 
 // planGroups is planOccurrences with the batch already grouped by
 // groupPartitions: the part that depends on the stored states, run under
-// the writer lock. Every row's occ and rep are set (zero for rows of late
-// partitions).
-func planGroups(evs []*event.Event, groups []partGroup, before map[partKey]partState) occPlan {
-	p := occPlan{rows: make([]stageRow, len(evs)), after: make(map[partKey]partState, len(groups))}
-	for i, e := range evs {
-		p.rows[i].ev = e
+// the writer lock. With rows, every row's occ and rep are set (zero for
+// rows of late partitions); a load whose rows were prepared needs only the
+// bases.
+func planGroups(evs []*event.Event, groups []partGroup, before map[partKey]partState, rows bool) occPlan {
+	p := occPlan{bases: make([]int64, len(groups)), after: make(map[partKey]partState, len(groups))}
+	if rows {
+		p.rows = make([]stageRow, len(evs))
+		for i, e := range evs {
+			p.rows[i].ev = e
+		}
 	}
-	for _, g := range groups {
+	for gi, g := range groups {
 		k, idx := g.key, g.idx
 		first, last := evs[idx[0]], evs[idx[len(idx)-1]]
 		st, stored := before[k]
 		if stored && st.n > 0 && !keyLess(st.lastTS, st.lastID, first.TS, first.ActivityID) {
 			p.late = append(p.late, latePart{key: k, lower: first.TS, nBefore: st.n, firstTS: st.firstTS, lastTS: st.lastTS})
+			p.bases[gi] = -1
 			next := st
 			next.n += int64(len(idx))
 			if first.TS.Before(next.firstTS) {
@@ -155,7 +163,11 @@ func planGroups(evs []*event.Event, groups []partGroup, before map[partKey]partS
 			firstTS = st.firstTS
 			p.prevLast = append(p.prevLast, pointUpdate{customer: k.customer, activityID: st.lastID, ts: st.lastTS, rep: first.TS})
 		}
+		p.bases[gi] = n
 		for j, i := range idx {
+			if !rows {
+				break
+			}
 			p.rows[i].occ = n + int64(j) + 1
 			if j+1 < len(idx) {
 				p.rows[i].rep = evs[idx[j+1]].TS

@@ -285,6 +285,9 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 		cust: newCustomerPool(connector, poolConns(opts.Threads))}
 	if !opts.ReadOnly {
 		db.writer, err = sqlDB.Conn(ctx)
+		if err == nil {
+			err = db.openLoaders(ctx)
+		}
 		if err != nil {
 			db.cust.Close()
 			sqlDB.Close()

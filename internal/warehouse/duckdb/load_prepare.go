@@ -170,9 +170,9 @@ func sameSlice(a, b []event.Event) bool {
 }
 
 // takeLoader returns a loader for p, marked busy and held by p: a free
-// one, opening it if needed, else one held by a preparation older than the
-// newest (whose rows fill then discards). nil when there is none, or the
-// database is read-only or closed.
+// one, else one held by a preparation older than the newest (whose rows
+// fill then discards). nil when there is none, or the database is
+// read-only or closed.
 func (db *DB) takeLoader(p *preparedBatch) *loaderConn {
 	db.prepMu.Lock()
 	defer db.prepMu.Unlock()
@@ -183,17 +183,8 @@ func (db *DB) takeLoader(p *preparedBatch) *loaderConn {
 	var old *loaderConn
 	for i := range db.loaders {
 		c := db.loaders[i]
-		if c == nil {
-			conn, err := db.sqlDB.Conn(context.Background())
-			if err != nil {
-				db.log.Debug("warehouse prepare: open loader connection", "err", err)
-				continue
-			}
-			c = &loaderConn{conn: conn}
-			db.loaders[i] = c
-		}
-		if c.busy {
-			continue
+		if c == nil || c.busy {
+			continue // retired (endLoad), or in use
 		}
 		if c.holder == nil {
 			lc = c
@@ -310,8 +301,9 @@ func (db *DB) claimLoader(p *preparedBatch) *loaderConn {
 }
 
 // releaseLoader makes lc free for the next Prepare after a load on it (or
-// a claim that found it unusable); a retired lc is replaced by a new
-// connection when one is next needed. lc.mu must not be held.
+// a claim that found it unusable); a retired lc is dropped (Prepare then
+// has one loader fewer, and loads it cannot prepare append themselves).
+// lc.mu must not be held.
 func (db *DB) releaseLoader(lc *loaderConn, retired bool) {
 	db.prepMu.Lock()
 	if lc.holder != nil {
@@ -356,6 +348,20 @@ func (db *DB) endLoad(ctx context.Context, lc *loaderConn) (retired bool) {
 	return false
 }
 
+// openLoaders opens the loader connections; Open calls it in read-write
+// mode. They are opened up front, beside the writer, so that readers never
+// hold the connections they need.
+func (db *DB) openLoaders(ctx context.Context) error {
+	for i := range db.loaders {
+		conn, err := db.sqlDB.Conn(ctx)
+		if err != nil {
+			return fmt.Errorf("loader connection: %w", err)
+		}
+		db.loaders[i] = &loaderConn{conn: conn}
+	}
+	return nil
+}
+
 // closeLoaders drops every loader's rows and closes its connection.
 func (db *DB) closeLoaders() error {
 	db.prepMu.Lock()
@@ -368,6 +374,10 @@ func (db *DB) closeLoaders() error {
 			continue
 		}
 		lc.mu.Lock()
+		if lc.closed {
+			lc.mu.Unlock()
+			continue
+		}
 		lc.discard()
 		lc.closed = true
 		if err := lc.conn.Close(); err != nil && !errors.Is(err, sql.ErrConnDone) {

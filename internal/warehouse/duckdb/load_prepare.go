@@ -19,7 +19,7 @@ import (
 // COMMIT, and part of the work it did there depends on the batch alone:
 // dedup, grouping the events by partition and sorting each group, and
 // handing every value to the appender (AppendRow, a cgo call per string
-// value). In a CPU profile of a 1M-event drain that was ~1.2 s of the ~5.4 s
+// value). In a CPU profile of a 1M-event drain that was ~1.3 s of the ~5.4 s
 // its loads took back to back (bench/README.md, "Session 12"). Prepare
 // does it for a batch before Load is called — the uploader calls it on the
 // batch it builds ahead while the previous batch commits, so the work runs
@@ -42,10 +42,11 @@ import (
 //
 // A preparation that is never loaded (the uploader drops a batch built
 // ahead when the batch before it fails) keeps its loader until a later
-// Prepare takes the loader back; Load of such a batch, or of one whose
-// Events were replaced, or a second Load of a batch after a failed one,
-// does all the work itself on the writer connection. What a Load stores
-// never depends on whether Prepare ran.
+// Prepare takes the loader back; Load of such a batch, or a second Load of
+// a batch after a failed one, appends the rows itself on the writer
+// connection, and Load of a batch whose Events were replaced since Prepare
+// ignores the preparation altogether. What a Load stores never depends on
+// whether Prepare ran.
 
 // loaderConns is the number of loader connections (see above).
 const loaderConns = 2

@@ -289,6 +289,14 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 			err = db.openLoaders(ctx)
 		}
 		if err != nil {
+			for _, lc := range db.loaders {
+				if lc != nil {
+					closeConn(lc.conn)
+				}
+			}
+			if db.writer != nil {
+				db.writer.Close()
+			}
 			db.cust.Close()
 			sqlDB.Close()
 			release()
@@ -324,9 +332,7 @@ func (db *DB) Close() error {
 	db.closeMu.Unlock()
 
 	var errs []error
-	if err := db.closeLoaders(); err != nil {
-		errs = append(errs, err)
-	}
+	db.closeLoaders()
 	if db.writer != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		if _, err := db.writer.ExecContext(ctx, "CHECKPOINT"); err != nil {

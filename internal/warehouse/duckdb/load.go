@@ -184,6 +184,12 @@ func (db *DB) loadTx(ctx context.Context, conn *sql.Conn, b *warehouse.Batch, ev
 		tm.plan, t = time.Since(t), time.Now()
 		if lc != nil {
 			err = flushPrepared(ctx, lc, plan.bases)
+			if err != nil && strings.Contains(err.Error(), preparedGuardMsg) {
+				// A broken invariant of ours, not a record the table
+				// refuses: not %w, so the uploader never quarantines a
+				// record for it (rejectedByData).
+				err = fmt.Errorf("prepared rows: %v", err)
+			}
 		} else {
 			err = appendRows(ctx, conn, plan.rows, true)
 		}

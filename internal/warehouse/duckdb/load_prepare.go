@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
-	"errors"
 	"fmt"
 	"sync"
 	goUnsafe "unsafe"
@@ -72,10 +71,14 @@ const appendQueryPrepared = `INSERT INTO claude_stream (activity_id, ts, custome
     _activity_occurrence, _activity_repeated_at, _received_at, _source)
 SELECT activity_id, ts, customer, activity, anonymous_customer_id,
     feature_json::JSON, revenue_impact, link,
-    CASE WHEN base IS NULL THEN error('activitybi: prepared rows flushed outside their load')
+    CASE WHEN base IS NULL THEN error('` + preparedGuardMsg + `')
          WHEN base >= 0 THEN occ + base END,
     CASE WHEN base >= 0 THEN rep END, received_at, source
 FROM (SELECT *, list_extract(getvariable('` + loadBasesVar + `'), part) AS base FROM appended_rows)`
+
+// preparedGuardMsg is the error of a prepared row inserted without its
+// partition's count (see appendQueryPrepared).
+const preparedGuardMsg = "activitybi: prepared rows flushed outside their load"
 
 // preparedMaxRows is the largest batch (after dedup) whose rows Prepare
 // appends ahead.
@@ -171,9 +174,9 @@ func sameSlice(a, b []event.Event) bool {
 }
 
 // takeLoader returns a loader for p, marked busy and held by p: a free
-// one, else one held by a preparation older than the newest (whose rows
-// fill then discards). nil when there is none, or the database is
-// read-only or closed.
+// one, else the one held by the oldest preparation not being loaded (its
+// rows fill then discards; p is newer than every holder). nil when every
+// loader is in use, or the database is read-only or closed.
 func (db *DB) takeLoader(p *preparedBatch) *loaderConn {
 	db.prepMu.Lock()
 	defer db.prepMu.Unlock()
@@ -191,8 +194,8 @@ func (db *DB) takeLoader(p *preparedBatch) *loaderConn {
 			lc = c
 			break
 		}
-		if c.gen < db.prepGen && (old == nil || c.gen < old.gen) {
-			old = c
+		if old == nil || c.gen < old.gen {
+			old = c // every holder is older than p
 		}
 	}
 	if lc == nil {
@@ -343,7 +346,7 @@ func (db *DB) endLoad(ctx context.Context, lc *loaderConn) (retired bool) {
 	if _, err := lc.conn.ExecContext(context.WithoutCancel(ctx), "RESET VARIABLE "+loadBasesVar); err != nil {
 		db.log.Warn("warehouse load: reset loader variable; closing the loader", "err", err)
 		lc.closed = true
-		_ = lc.conn.Close()
+		closeConn(lc.conn)
 		return true
 	}
 	return false
@@ -363,13 +366,20 @@ func (db *DB) openLoaders(ctx context.Context) error {
 	return nil
 }
 
+// closeConn closes the DuckDB connection of c itself: (*sql.Conn).Close
+// alone would hand it to the pool, and a loader's connection, with its
+// variable or a broken transaction, must not serve readers.
+func closeConn(c *sql.Conn) {
+	_ = c.Raw(func(any) error { return driver.ErrBadConn })
+	_ = c.Close()
+}
+
 // closeLoaders drops every loader's rows and closes its connection.
-func (db *DB) closeLoaders() error {
+func (db *DB) closeLoaders() {
 	db.prepMu.Lock()
 	db.prepClosed = true
 	loaders := db.loaders
 	db.prepMu.Unlock()
-	var errs []error
 	for _, lc := range loaders {
 		if lc == nil {
 			continue
@@ -381,12 +391,9 @@ func (db *DB) closeLoaders() error {
 		}
 		lc.discard()
 		lc.closed = true
-		if err := lc.conn.Close(); err != nil && !errors.Is(err, sql.ErrConnDone) {
-			errs = append(errs, err)
-		}
+		closeConn(lc.conn)
 		lc.mu.Unlock()
 	}
-	return errors.Join(errs...)
 }
 
 // emptyObject is feature_json for an event without features. The appender

@@ -2,9 +2,11 @@ package duckdb
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -273,5 +275,146 @@ func TestPreparedRowsOnlyInTheirLoad(t *testing.T) {
 	}
 	if err := flushOutside(b1); err == nil || count() != 1 {
 		t.Fatalf("flush with no count for the row's partition: %v, %d rows; want an error and 1 row", err, count())
+	}
+}
+
+// TestPrepareBesideLoad prepares each batch while the one before it loads,
+// as the uploader does, with ids shared by neighbouring batches, partitions
+// every batch touches and preparations abandoned now and then: every id is
+// stored once and every occurrence column equals a recomputation over the
+// whole table.
+func TestPrepareBesideLoad(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := setup(t)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	batch := func(i int) *warehouse.Batch {
+		var evs []event.Event
+		for j := range 300 {
+			k := i*250 + j // the last 50 are the next batch's first 50
+			evs = append(evs, testEvent(fmt.Sprintf("c%d", k%3), fmt.Sprintf("a_%d", k%4), fmt.Sprintf("id%06d", k), t0.Add(time.Duration(k)*time.Second)))
+		}
+		return &warehouse.Batch{Events: evs, Offsets: []warehouse.Offset{{Segment: "s", Offset: int64(i + 1), Records: int64(i + 1)}}}
+	}
+	const batches = 31
+	cur := batch(0)
+	db.Prepare(cur)
+	for i := 1; i < batches; i++ {
+		next := batch(i)
+		done := make(chan struct{})
+		go func() { defer close(done); db.Prepare(next) }()
+		if i%7 == 0 {
+			<-done
+			db.Prepare(batch(i + 100)) // never loaded
+		}
+		if _, err := db.Load(ctx, cur); err != nil {
+			t.Fatal(err)
+		}
+		<-done
+		cur = next
+	}
+	if _, err := db.Load(ctx, cur); err != nil {
+		t.Fatal(err)
+	}
+	if n := db.preparedLoads.Load(); n < batches/2 {
+		t.Errorf("only %d of %d loads used prepared rows", n, batches)
+	}
+	tab, err := db.Query(ctx, `SELECT count(*) FILTER (WHERE _activity_occurrence IS DISTINCT FROM rn OR _activity_repeated_at IS DISTINCT FROM nx),
+    count(*), count(DISTINCT activity_id)
+FROM (SELECT *, row_number() OVER w AS rn, lead(ts) OVER w AS nx FROM claude_stream
+      WINDOW w AS (PARTITION BY customer, activity ORDER BY ts, activity_id))`, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const ids = (batches-1)*250 + 300
+	if got := fmt.Sprint(tab.Rows[0]); got != fmt.Sprint([]any{int64(0), int64(ids), int64(ids)}) {
+		t.Fatalf("wrong occurrence columns, rows, distinct ids: %s; want [0 %d %d]", got, ids, ids)
+	}
+}
+
+// TestPreparedLargeBatch: a batch of preparedMaxRows rows is prepared ahead
+// (DuckDB does not flush the appender by itself on the way) and loads
+// through its loader.
+func TestPreparedLargeBatch(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := setup(t)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	feat := json.RawMessage(`{"k":"` + strings.Repeat("x", 200) + `"}`)
+	evs := make([]event.Event, preparedMaxRows)
+	for i := range evs {
+		evs[i] = testEvent("a", fmt.Sprintf("act_%d", i%50), fmt.Sprintf("id%06d", i), t0.Add(time.Duration(i)*time.Millisecond))
+		evs[i].Features = feat
+	}
+	b := &warehouse.Batch{Events: evs}
+	db.Prepare(b)
+	if b.Prepared.(*preparedBatch).loader == nil {
+		t.Fatal("the batch got no loader")
+	}
+	if _, err := db.Load(ctx, b); err != nil || db.preparedLoads.Load() != 1 {
+		t.Fatalf("Load: %v; %d prepared loads, want 1", err, db.preparedLoads.Load())
+	}
+	tab, err := db.Query(ctx, "SELECT count(*), count(_activity_occurrence), max(_activity_occurrence) FROM claude_stream", 0)
+	if err != nil || fmt.Sprint(tab.Rows[0]) != fmt.Sprint([]any{int64(preparedMaxRows), int64(preparedMaxRows), int64(preparedMaxRows / 50)}) {
+		t.Fatalf("rows, occurrences, max occurrence: %v, %v", tab, err)
+	}
+}
+
+// TestCloseDuringPrepare: Close waits for a Prepare filling a loader, and a
+// Load afterwards fails.
+func TestCloseDuringPrepare(t *testing.T) {
+	t.Parallel()
+	db := openTest(t, Options{})
+	if _, err := db.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	evs := make([]event.Event, 50_000)
+	for i := range evs {
+		evs[i] = testEvent("a", "x_y", fmt.Sprintf("id%06d", i), t0.Add(time.Duration(i)*time.Millisecond))
+	}
+	b := &warehouse.Batch{Events: evs}
+	done := make(chan struct{})
+	go func() { defer close(done); db.Prepare(b) }()
+	time.Sleep(5 * time.Millisecond)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	if _, err := db.Load(context.Background(), b); err == nil {
+		t.Fatal("Load after Close succeeded")
+	}
+}
+
+// TestCancelledPreparedLoad: a prepared load cancelled after its insert
+// stores nothing, and the retry (which appends itself) stores the batch
+// with the right occurrence numbers.
+func TestCancelledPreparedLoad(t *testing.T) {
+	t.Parallel()
+	db := setup(t)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	evs := make([]event.Event, 50_000)
+	for i := range evs {
+		evs[i] = testEvent("a", "x_y", fmt.Sprintf("id%06d", i), t0.Add(time.Duration(i)*time.Millisecond))
+	}
+	b := &warehouse.Batch{Events: evs, Offsets: []warehouse.Offset{{Segment: "s", Offset: 1, Records: 1}}}
+	db.Prepare(b)
+	ctx, cancel := context.WithCancel(context.Background())
+	db.testHookAfterInsert = func() error { cancel(); return ctx.Err() }
+	if _, err := db.Load(ctx, b); err == nil {
+		t.Fatal("cancelled Load succeeded")
+	}
+	db.testHookAfterInsert = nil
+	bg := context.Background()
+	tab, err := db.Query(bg, "SELECT (SELECT count(*) FROM claude_stream), (SELECT count(*) FROM upload_offsets)", 0)
+	if err != nil || fmt.Sprint(tab.Rows[0]) != "[0 0]" {
+		t.Fatalf("rows and offsets after the cancelled load: %v, %v; want 0, 0", tab, err)
+	}
+	if _, err := db.Load(bg, b); err != nil {
+		t.Fatal(err)
+	}
+	tab, err = db.Query(bg, "SELECT count(*), max(_activity_occurrence) FROM claude_stream", 0)
+	if err != nil || fmt.Sprint(tab.Rows[0]) != "[50000 50000]" {
+		t.Fatalf("rows and max occurrence after the retry: %v, %v", tab, err)
 	}
 }

@@ -175,6 +175,35 @@ type Batch struct {
 	Quarantine []QuarantineRecord
 	// Offsets are the segment positions after this batch's records.
 	Offsets []Offset
+	// Prepared is work a driver did on this batch ahead of Load (see
+	// Preparer); nil means none. Only the driver that set it reads it, and
+	// a Load does the work itself whenever Prepared is not its own or the
+	// batch's Events were replaced since.
+	Prepared any
+}
+
+// Preparer is implemented by a driver that can do part of a Load's work
+// before the Load, without its writer lock and while another batch loads:
+// the uploader calls Prepare on the batch it builds ahead while the
+// previous one commits, so that work leaves the critical path. Prepare
+// depends on the batch alone (never on stored state, which the batch
+// loading meanwhile changes), keeps what it made in b.Prepared and cannot
+// fail; what a Load stores is the same with or without it, and the caller
+// must not change the batch after Prepare except by replacing a slice.
+// DuckDB: deduplicates the events (first wins), groups them by occurrence
+// partition in (ts, activity_id) order and appends them to a query
+// appender on a connection of its own, with each row's number within its
+// partition in the batch; Load runs the batch's transaction on that
+// connection and binds the partitions' stored counts, which the appender's
+// INSERT adds (duckdb/load_prepare.go). Stored state and the transaction
+// stay in Load.
+// Snowflake: deduplicates the events the same way and serializes the
+// batch's rows into the NDJSON body of the Snowpipe Streaming append
+// requests (one per channel, i.e. per segment, with the batch's offset
+// tokens), so that Load only sends them; the MERGE that maintains the
+// occurrence columns runs in the warehouse either way.
+type Preparer interface {
+	Prepare(b *Batch)
 }
 
 // Offset is the uploader's committed position in one spool segment.

@@ -8,12 +8,16 @@
 // Query; the statement check in safesql.go only gives clear refusals.
 //
 // Connections: one dedicated writer connection (it holds the TEMP staging
-// tables) serialized by writeMu, a small pool for readers, and a pool of
+// tables) serialized by writeMu, two loader connections on which Prepare
+// fills appenders and Load then runs those batches' transactions (under
+// writeMu too; load_prepare.go), a small pool for readers, and a pool of
 // customer connections whose table names resolve to per-customer views
 // (customer.go). Load, Migrate and ForgetOffsets take writeMu; Query,
 // CustomerQuery, Offsets and Stats do not.
 //
-// Lock order: writeMu, then closeMu, then custMu.
+// Lock order: writeMu, then closeMu, then custMu. prepMu and a loader
+// connection's mu (load_prepare.go) are never held together; when writeMu
+// is held too, it was taken first.
 package duckdb
 
 import (
@@ -30,6 +34,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/duckdb/duckdb-go/v2"
@@ -37,7 +42,10 @@ import (
 	"github.com/activitybi/activitybi/internal/warehouse"
 )
 
-var _ warehouse.Driver = (*DB)(nil)
+var (
+	_ warehouse.Driver   = (*DB)(nil)
+	_ warehouse.Preparer = (*DB)(nil)
+)
 
 // DefaultThreads is DuckDB's thread count when Options.Threads is 0:
 // warehouse.ThreadsFor(runtime.NumCPU()), one less than the machine's CPUs
@@ -178,6 +186,13 @@ type DB struct {
 	// partitionStates.
 	parts map[partKey]partState
 
+	// prepMu guards the loaders' holder, gen and busy, prepGen and
+	// prepClosed (load_prepare.go).
+	prepMu     sync.Mutex
+	loaders    [loaderConns]*loaderConn
+	prepGen    uint64
+	prepClosed bool
+
 	// closeMu guards closing against readers starting (RLock while reading).
 	closeMu  sync.RWMutex
 	isClosed bool
@@ -192,6 +207,9 @@ type DB struct {
 	// testHookAfterInsert, when set by a test, runs inside Load's
 	// transaction after the rows are inserted; an error aborts the load.
 	testHookAfterInsert func() error
+	// preparedLoads counts Loads that ran on a loader connection with
+	// rows Prepare appended (for tests and the debug log).
+	preparedLoads atomic.Int64
 }
 
 // openPaths stops one process from opening the same file twice: DuckDB would
@@ -257,8 +275,9 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	sqlDB := sql.OpenDB(connector)
 	// One writer connection plus readers; DuckDB parallelizes inside a
 	// query, so more readers than threads would only queue.
-	sqlDB.SetMaxOpenConns(poolConns(opts.Threads))
-	sqlDB.SetMaxIdleConns(poolConns(opts.Threads))
+	// The loader connections (load_prepare.go) come on top.
+	sqlDB.SetMaxOpenConns(poolConns(opts.Threads) + loaderConns)
+	sqlDB.SetMaxIdleConns(poolConns(opts.Threads) + loaderConns)
 	sqlDB.SetConnMaxIdleTime(0)
 	sqlDB.SetConnMaxLifetime(0)
 
@@ -266,7 +285,18 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 		cust: newCustomerPool(connector, poolConns(opts.Threads))}
 	if !opts.ReadOnly {
 		db.writer, err = sqlDB.Conn(ctx)
+		if err == nil {
+			err = db.openLoaders(ctx)
+		}
 		if err != nil {
+			for _, lc := range db.loaders {
+				if lc != nil {
+					closeConn(lc.conn)
+				}
+			}
+			if db.writer != nil {
+				db.writer.Close()
+			}
 			db.cust.Close()
 			sqlDB.Close()
 			release()
@@ -302,6 +332,7 @@ func (db *DB) Close() error {
 	db.closeMu.Unlock()
 
 	var errs []error
+	db.closeLoaders()
 	if db.writer != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		if _, err := db.writer.ExecContext(ctx, "CHECKPOINT"); err != nil {

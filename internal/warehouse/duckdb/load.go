@@ -15,15 +15,20 @@ import (
 	"github.com/activitybi/activitybi/internal/warehouse"
 )
 
-// Load algorithm (one transaction on the writer connection):
+// Load algorithm (one transaction on the writer connection, or on the
+// loader connection holding the batch's prepared rows):
 //
 //  1. quarantine rows: INSERT ... ON CONFLICT DO NOTHING (primary key
 //     (segment, offset), so a retried batch adds nothing); offsets upserted.
-//  2. events deduplicated in Go (first of each (customer, activity_id) wins),
-//     the touched partitions' states read from stream_partitions, and
-//     occurrence values planned in Go (occurrence.go).
+//  2. events deduplicated in Go (first of each (customer, activity_id) wins)
+//     and grouped by partition (done ahead, out of the lock, if the caller
+//     called Prepare, which also appends the rows to an appender on a
+//     loader connection: load_prepare.go); the touched partitions' states
+//     read from stream_partitions, and occurrence values planned in Go
+//     (occurrence.go).
 //  3. rows appended straight into claude_stream by a query appender
-//     (INSERT ... SELECT FROM the appended rows): the primary-key index
+//     (INSERT ... SELECT FROM the appended rows; for a prepared batch, the
+//     loader's appender is flushed): the primary-key index
 //     (ART) checks every row, so a row already stored fails the insert —
 //     dedup against the table is an index probe per row, never a join over
 //     the table. Such a failure means the batch holds re-sent events and the
@@ -100,15 +105,26 @@ func (db *DB) Load(ctx context.Context, b *warehouse.Batch) (warehouse.LoadResul
 		db.staged = true
 	}
 	start := time.Now()
-	evs := dedupBatch(b.Events)
-	res, err = db.loadTx(ctx, conn, b, evs)
+	p := preparedFor(b)
+	lc := db.claimLoader(p)
+	if lc != nil {
+		db.preparedLoads.Add(1)
+		// Prepared rows wait in lc's appender: the transaction runs on
+		// lc's connection (load_prepare.go).
+		res, err = db.loadTx(ctx, lc.conn, b, p.evs, p.groups, lc)
+		retired := db.endLoad(ctx, lc)
+		lc.mu.Unlock()
+		db.releaseLoader(lc, retired)
+	} else {
+		res, err = db.loadTx(ctx, conn, b, p.evs, p.groups, nil)
+	}
 	if errors.Is(err, errStoredDuplicate) {
 		var fresh []*event.Event
-		fresh, err = db.freshEvents(ctx, conn, evs)
+		fresh, err = db.freshEvents(ctx, conn, p.evs)
 		if err != nil {
 			return warehouse.LoadResult{}, fmt.Errorf("load: %w", err)
 		}
-		res, err = db.loadTx(ctx, conn, b, fresh)
+		res, err = db.loadTx(ctx, conn, b, fresh, groupPartitions(fresh), nil)
 		if errors.Is(err, errStoredDuplicate) {
 			err = errors.New("stored rows changed between the trial insert and the load")
 		}
@@ -123,11 +139,15 @@ func (db *DB) Load(ctx context.Context, b *warehouse.Batch) (warehouse.LoadResul
 	db.log.Debug("warehouse load", "events", len(b.Events), "inserted", res.Inserted,
 		"duplicates", res.Duplicates, "insights", len(b.Insights), "insights_inserted", res.InsightsInserted,
 		"audit", len(b.Audit), "audit_inserted", res.AuditInserted,
-		"quarantined", res.Quarantined, "took", time.Since(start))
+		"quarantined", res.Quarantined, "prepared", lc != nil, "took", time.Since(start))
 	return res, nil
 }
 
-func (db *DB) loadTx(ctx context.Context, conn *sql.Conn, b *warehouse.Batch, evs []*event.Event) (warehouse.LoadResult, error) {
+// loadTx runs one load transaction of b on conn with evs as its events
+// (deduplicated within the batch, grouped as groups). With lc (whose
+// connection is conn), evs are the rows waiting in lc's appender; without,
+// they are appended here.
+func (db *DB) loadTx(ctx context.Context, conn *sql.Conn, b *warehouse.Batch, evs []*event.Event, groups []partGroup, lc *loaderConn) (warehouse.LoadResult, error) {
 	var res warehouse.LoadResult
 	var tm loadTimes
 	var after map[partKey]partState
@@ -156,13 +176,24 @@ func (db *DB) loadTx(ctx context.Context, conn *sql.Conn, b *warehouse.Batch, ev
 		}
 		tm.offsets = time.Since(t0)
 		t := time.Now()
-		before, err := db.partitionStates(ctx, conn, evs)
+		before, err := db.partitionStates(ctx, conn, groups)
 		if err != nil {
 			return err
 		}
-		plan := planOccurrences(evs, before)
+		plan := planGroups(evs, groups, before, lc == nil)
 		tm.plan, t = time.Since(t), time.Now()
-		if err := appendRows(ctx, conn, plan.rows, true); err != nil {
+		if lc != nil {
+			err = flushPrepared(ctx, lc, plan.bases)
+			if err != nil && strings.Contains(err.Error(), preparedGuardMsg) {
+				// A broken invariant of ours, not a record the table
+				// refuses: not %w, so the uploader never quarantines a
+				// record for it (rejectedByData).
+				err = fmt.Errorf("prepared rows: %v", err)
+			}
+		} else {
+			err = appendRows(ctx, conn, plan.rows, true)
+		}
+		if err != nil {
 			if isDuplicateKey(err) {
 				return errStoredDuplicate
 			}
@@ -326,7 +357,7 @@ func appendRows(ctx context.Context, conn *sql.Conn, rows []stageRow, direct boo
 		if err != nil {
 			return err
 		}
-		vals := make([]driver.Value, 12)
+		row := make([]driver.Value, appendWidth)
 		for i := range rows {
 			if i%4096 == 0 {
 				if err := ctx.Err(); err != nil {
@@ -336,36 +367,9 @@ func appendRows(ctx context.Context, conn *sql.Conn, rows []stageRow, direct boo
 				}
 			}
 			r := &rows[i]
-			e := r.ev
-			vals[0] = e.ActivityID
-			vals[1] = e.TS
-			vals[2] = e.Customer
-			vals[3] = e.Activity
-			vals[4] = nullString(e.AnonymousCustomerID)
-			f := e.Features
-			if len(f) == 0 {
-				f = []byte("{}")
-			}
-			vals[5] = string(f)
-			if e.RevenueImpact != nil {
-				vals[6] = *e.RevenueImpact
-			} else {
-				vals[6] = nil
-			}
-			vals[7] = nullString(e.Link)
-			if r.occ > 0 {
-				vals[8] = r.occ
-			} else {
-				vals[8] = nil
-			}
-			if r.rep.IsZero() {
-				vals[9] = nil
-			} else {
-				vals[9] = r.rep
-			}
-			vals[10] = e.ReceivedAt
-			vals[11] = e.Source
-			if err := a.AppendRow(vals...); err != nil {
+			eventValues(row, r.ev)
+			setOccurrence(row, r)
+			if err := a.AppendRow(row...); err != nil {
 				_ = a.Clear()
 				a.Close()
 				return err
@@ -386,11 +390,11 @@ func nullString(s string) driver.Value {
 	return s
 }
 
-// partitionStates returns the stored states of the partitions evs touch.
+// partitionStates returns the stored states of the partitions of groups.
 // They come from db.parts, a copy of stream_partitions read on the first
 // load and kept in step after each commit (only Load writes the table, and
 // one process owns the file); it saves a query per load.
-func (db *DB) partitionStates(ctx context.Context, conn *sql.Conn, evs []*event.Event) (map[partKey]partState, error) {
+func (db *DB) partitionStates(ctx context.Context, conn *sql.Conn, groups []partGroup) (map[partKey]partState, error) {
 	if db.parts == nil {
 		all, err := readPartitions(ctx, conn)
 		if err != nil {
@@ -398,11 +402,10 @@ func (db *DB) partitionStates(ctx context.Context, conn *sql.Conn, evs []*event.
 		}
 		db.parts = all
 	}
-	out := make(map[partKey]partState)
-	for _, e := range evs {
-		k := partKey{e.Customer, e.Activity}
-		if s, ok := db.parts[k]; ok {
-			out[k] = s
+	out := make(map[partKey]partState, len(groups))
+	for _, g := range groups {
+		if s, ok := db.parts[g.key]; ok {
+			out[g.key] = s
 		}
 	}
 	return out, nil

@@ -66,7 +66,10 @@ type latePart struct {
 
 // occPlan is what a batch does to the occurrence columns.
 type occPlan struct {
-	rows     []stageRow // in batch order
+	rows []stageRow // in batch order; nil unless asked for
+	// bases are, per group of groupPartitions, the partition's stored row
+	// count, or -1 for a late partition (see appendQueryPrepared).
+	bases    []int64
 	prevLast []pointUpdate
 	late     []latePart
 	after    map[partKey]partState // states after the batch, for touched partitions
@@ -80,34 +83,68 @@ func keyLess(ts1 time.Time, id1 string, ts2 time.Time, id2 string) bool {
 	return id1 < id2
 }
 
-// planOccurrences plans a batch of events that are all new (deduplicated
-// within the batch and absent from the table). before holds the stored state
-// of the touched partitions; a partition missing from it is empty.
-func planOccurrences(evs []*event.Event, before map[partKey]partState) occPlan {
-	p := occPlan{rows: make([]stageRow, len(evs)), after: make(map[partKey]partState)}
-	parts := make(map[partKey][]int)
-	var order []partKey
+// partGroup is one partition's rows of a batch: indexes into the batch's
+// events, sorted by (ts, activity_id).
+type partGroup struct {
+	key partKey
+	idx []int
+}
+
+// groupPartitions groups evs by partition, in the order each partition
+// first appears, and sorts each group by (ts, activity_id). It depends on
+// the batch alone, so Prepare runs it ahead of the load.
+func groupPartitions(evs []*event.Event) []partGroup {
+	pos := make(map[partKey]int)
+	var groups []partGroup
 	for i, e := range evs {
-		p.rows[i].ev = e
 		k := partKey{e.Customer, e.Activity}
-		if _, ok := parts[k]; !ok {
-			order = append(order, k)
+		g, ok := pos[k]
+		if !ok {
+			g = len(groups)
+			pos[k] = g
+			groups = append(groups, partGroup{key: k})
 		}
-		parts[k] = append(parts[k], i)
+		groups[g].idx = append(groups[g].idx, i)
 	}
-	for _, k := range order {
-		idx := parts[k]
-		slices.SortFunc(idx, func(a, b int) int {
+	for _, g := range groups {
+		slices.SortFunc(g.idx, func(a, b int) int {
 			ea, eb := evs[a], evs[b]
 			if c := ea.TS.Compare(eb.TS); c != 0 {
 				return c
 			}
 			return strings.Compare(ea.ActivityID, eb.ActivityID)
 		})
+	}
+	return groups
+}
+
+// planOccurrences plans a batch of events that are all new (deduplicated
+// within the batch and absent from the table). before holds the stored state
+// of the touched partitions; a partition missing from it is empty.
+func planOccurrences(evs []*event.Event, before map[partKey]partState) occPlan {
+	return planGroups(evs, groupPartitions(evs), before, true)
+}
+
+// planGroups is planOccurrences with the batch already grouped by
+// groupPartitions: the part that depends on the stored states, run under
+// the writer lock. With rows, every row's occ and rep are set (zero for
+// rows of late partitions); a load whose rows were prepared needs only the
+// bases.
+func planGroups(evs []*event.Event, groups []partGroup, before map[partKey]partState, rows bool) occPlan {
+	p := occPlan{bases: make([]int64, len(groups)), after: make(map[partKey]partState, len(groups))}
+	if rows {
+		p.rows = make([]stageRow, len(evs))
+		for i, e := range evs {
+			p.rows[i].ev = e
+		}
+	}
+	for gi, g := range groups {
+		k, idx := g.key, g.idx
 		first, last := evs[idx[0]], evs[idx[len(idx)-1]]
 		st, stored := before[k]
 		if stored && st.n > 0 && !keyLess(st.lastTS, st.lastID, first.TS, first.ActivityID) {
 			p.late = append(p.late, latePart{key: k, lower: first.TS, nBefore: st.n, firstTS: st.firstTS, lastTS: st.lastTS})
+			p.bases[gi] = -1
 			next := st
 			next.n += int64(len(idx))
 			if first.TS.Before(next.firstTS) {
@@ -126,7 +163,11 @@ func planOccurrences(evs []*event.Event, before map[partKey]partState) occPlan {
 			firstTS = st.firstTS
 			p.prevLast = append(p.prevLast, pointUpdate{customer: k.customer, activityID: st.lastID, ts: st.lastTS, rep: first.TS})
 		}
+		p.bases[gi] = n
 		for j, i := range idx {
+			if !rows {
+				break
+			}
 			p.rows[i].occ = n + int64(j) + 1
 			if j+1 < len(idx) {
 				p.rows[i].rep = evs[idx[j+1]].TS
@@ -144,7 +185,8 @@ func planOccurrences(evs []*event.Event, before map[partKey]partState) occPlan {
 // (every event decoded from the spool) is returned as a pointer into evs
 // rather than copied: copying the batch (176 bytes an event into a new
 // slice) was a third of dedupBatch's time in a CPU profile of
-// `activitybi-load upload`, and dedupBatch runs under the writer lock.
+// `activitybi-load upload`, when dedupBatch still ran under the writer lock
+// (it runs in Prepare now, ahead of the load, when the caller prepares).
 func dedupBatch(evs []event.Event) []*event.Event {
 	out := make([]*event.Event, 0, len(evs))
 	seen := make(map[[2]string]struct{}, len(evs))

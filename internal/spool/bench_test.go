@@ -131,42 +131,27 @@ func reportLatencies(b *testing.B, all []time.Duration, elapsed time.Duration, r
 }
 
 // BenchmarkFsyncFloor is the device's floor for sync durability: write one
-// record's bytes and sync, without the spool. "append" grows the file and
-// fsyncs it (a segment without preallocation); "preallocated" writes into
-// space reserved by preallocate and fdatasyncs it, as a sync durability
-// segment does on Linux.
+// record's bytes and fsync, without the spool.
 func BenchmarkFsyncFloor(b *testing.B) {
-	for _, prealloc := range []bool{false, true} {
-		name := map[bool]string{false: "append", true: "preallocated"}[prealloc]
-		b.Run(name, func(b *testing.B) {
-			f, err := os.Create(benchDir(b) + "/floor")
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer f.Close()
-			sync := (*os.File).Sync
-			if prealloc {
-				if !preallocate(f, DefaultSegmentMaxBytes) {
-					b.Skip("this file system cannot preallocate")
-				}
-				sync = datasync
-			}
-			line := appendRecord(nil, "event", benchPayload)
-			lat := make([]time.Duration, 0, b.N)
-			start := time.Now()
-			for b.Loop() {
-				t0 := time.Now()
-				if _, err := f.Write(line); err != nil {
-					b.Fatal(err)
-				}
-				if err := sync(f); err != nil {
-					b.Fatal(err)
-				}
-				lat = append(lat, time.Since(t0))
-			}
-			reportLatencies(b, lat, time.Since(start), "fsyncs/s")
-		})
+	f, err := os.Create(benchDir(b) + "/floor")
+	if err != nil {
+		b.Fatal(err)
 	}
+	defer f.Close()
+	line := appendRecord(nil, "event", benchPayload)
+	lat := make([]time.Duration, 0, b.N)
+	start := time.Now()
+	for b.Loop() {
+		t0 := time.Now()
+		if _, err := f.Write(line); err != nil {
+			b.Fatal(err)
+		}
+		if err := f.Sync(); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	reportLatencies(b, lat, time.Since(start), "fsyncs/s")
 }
 
 // BenchmarkReadSegment measures the uploader's read path over a closed

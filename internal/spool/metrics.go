@@ -16,8 +16,6 @@ type Metrics struct {
 	rotations               prometheus.Counter
 	recoveredSegments       prometheus.Counter
 	recoveredTruncatedBytes prometheus.Counter
-	recoveredUnusedBytes    prometheus.Counter
-	preallocated            prometheus.Counter
 	corruptRecords          prometheus.Counter
 	backpressureRejections  prometheus.Counter
 	writerFailures          prometheus.Counter
@@ -57,14 +55,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "activitybi_spool_recovered_truncated_bytes_total",
 			Help: "Bytes of torn tails truncated by recovery.",
 		}),
-		recoveredUnusedBytes: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "activitybi_spool_recovered_unused_bytes_total",
-			Help: "Reserved bytes never written (zeros after the records of a preallocated segment) cut from orphaned segments by recovery; no record is lost with them.",
-		}),
-		preallocated: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "activitybi_spool_preallocated_segments_total",
-			Help: "Segments created with their space reserved ahead (sync durability on Linux), so acknowledging fsyncs change no file size.",
-		}),
 		corruptRecords: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "activitybi_spool_corrupt_records_total",
 			Help: "Corrupt records found by recovery in the middle of segments (left for quarantine).",
@@ -86,8 +76,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.rotations = register(reg, m.rotations)
 		m.recoveredSegments = register(reg, m.recoveredSegments)
 		m.recoveredTruncatedBytes = register(reg, m.recoveredTruncatedBytes)
-		m.recoveredUnusedBytes = register(reg, m.recoveredUnusedBytes)
-		m.preallocated = register(reg, m.preallocated)
 		m.corruptRecords = register(reg, m.corruptRecords)
 		m.backpressureRejections = register(reg, m.backpressureRejections)
 		m.writerFailures = register(reg, m.writerFailures)

@@ -17,10 +17,7 @@ type SegmentInfo struct {
 	ID     string // stable id, the same before and after close: <writer ULID>-<6-digit sequence>
 	Path   string // current path (<dir>/segments/<ID>.open or .seg)
 	Closed bool   // closed by its writer or by recovery: no more appends will come
-	// Size is the file's size for a closed segment and where the records
-	// of an open one end (see dataEnd): a preallocated open segment is
-	// larger, its rest zeros.
-	Size int64
+	Size   int64
 }
 
 // ListSegments lists the open and closed segments of a spool directory,
@@ -75,103 +72,16 @@ func ListSegments(dir string) ([]SegmentInfo, error) {
 // statSegment stats a segment by id, following an .open -> .seg rename that
 // may happen at any moment.
 func statSegment(dir, id string, closed bool) (SegmentInfo, error) {
-	if !closed {
-		info, err := statOpenSegment(dir, id)
-		if err == nil || !isNotExist(err) {
-			return info, err
-		}
-		// Renamed to .seg since the caller looked.
-	}
-	path := segmentPath(dir, id, true)
+	path := segmentPath(dir, id, closed)
 	fi, err := os.Stat(path)
+	if err != nil && !closed && isNotExist(err) {
+		closed, path = true, segmentPath(dir, id, true)
+		fi, err = os.Stat(path)
+	}
 	if err != nil {
 		return SegmentInfo{}, err
 	}
-	return SegmentInfo{ID: id, Path: path, Closed: true, Size: fi.Size()}, nil
-}
-
-func statOpenSegment(dir, id string) (SegmentInfo, error) {
-	path := segmentPath(dir, id, false)
-	f, err := os.Open(path)
-	if err != nil {
-		return SegmentInfo{}, err
-	}
-	defer f.Close()
-	size, err := segmentSize(f, false)
-	if err != nil {
-		return SegmentInfo{}, err
-	}
-	return SegmentInfo{ID: id, Path: path, Size: size}, nil
-}
-
-// segmentSize is the size of a closed segment and where the records of an
-// open one end (dataEnd).
-func segmentSize(f *os.File, closed bool) (int64, error) {
-	fi, err := f.Stat()
-	if err != nil {
-		return 0, err
-	}
-	if closed {
-		return fi.Size(), nil
-	}
-	return dataEnd(f, fi.Size())
-}
-
-// dataEnd returns where the records of a live open segment of the given
-// size end: its size, unless its last byte is NUL — sync durability
-// preallocates a segment's space (see preallocate) and its writer fills
-// the zeros front to back with lines that hold no NUL byte, so the segment
-// is records, then zeros, and a binary search finds the first zero in about
-// 24 one-byte reads. Bytes only change from zero to data while it searches,
-// so everything before the boundary it finds is data (complete lines, or a
-// line being written, which readers leave alone until its '\n').
-//
-// A segment whose writer died may hold zeros in the middle (a power loss);
-// recovery scans those whole (trailingZeros) instead.
-func dataEnd(f *os.File, size int64) (int64, error) {
-	if size == 0 {
-		return 0, nil
-	}
-	var b [1]byte
-	isZero := func(off int64) (bool, error) {
-		_, err := f.ReadAt(b[:], off)
-		return b[0] == 0, err
-	}
-	zero, err := isZero(size - 1)
-	if err != nil || !zero {
-		return dataEndAfter(f, size, err)
-	}
-	lo, hi := int64(0), size-1 // the first zero is in [lo, hi]; byte hi is zero
-	for lo < hi {
-		mid := lo + (hi-lo)/2
-		zero, err := isZero(mid)
-		if err != nil {
-			return dataEndAfter(f, size, err)
-		}
-		if zero {
-			hi = mid
-		} else {
-			lo = mid + 1
-		}
-	}
-	return hi, nil
-}
-
-// dataEndAfter handles a read error of dataEnd: a read past the end means
-// the writer closed the segment meanwhile, cutting it to its records (see
-// closeSegment), so its size now is where they end.
-func dataEndAfter(f *os.File, size int64, err error) (int64, error) {
-	if err == nil {
-		return size, nil
-	}
-	if !errors.Is(err, io.EOF) {
-		return 0, err
-	}
-	fi, serr := f.Stat()
-	if serr != nil {
-		return 0, serr
-	}
-	return min(size, fi.Size()), nil
+	return SegmentInfo{ID: id, Path: path, Closed: closed, Size: fi.Size()}, nil
 }
 
 func segmentPath(dir, id string, closed bool) string {
@@ -227,20 +137,21 @@ func ReadSegment(path string, off int64, maxBytes int, buf []byte) (entries []En
 		return nil, off, fmt.Errorf("read segment: %w", err)
 	}
 	defer f.Close()
-	size, err := segmentSize(f, closed)
-	if err == nil {
-		entries, next, _, err = readEntries(f, off, size, maxBytes, buf, closed)
-	}
+	entries, next, _, err = readEntries(f, off, maxBytes, buf, closed)
 	if err != nil {
 		return nil, off, fmt.Errorf("read segment %s: %w", path, err)
 	}
 	return entries, next, nil
 }
 
-// readEntries is ReadSegment on an open file whose data ends at size. It
-// also returns the buffer it used, so a caller reading a whole file reuses a
-// grown buffer.
-func readEntries(f *os.File, off, size int64, maxBytes int, buf []byte, closed bool) (entries []Entry, next int64, _ []byte, err error) {
+// readEntries is ReadSegment on an open file. It also returns the buffer it
+// used, so a caller reading a whole file reuses a grown buffer.
+func readEntries(f *os.File, off int64, maxBytes int, buf []byte, closed bool) (entries []Entry, next int64, _ []byte, err error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, off, buf, err
+	}
+	size := fi.Size()
 	if off >= size {
 		return nil, off, buf, nil
 	}

@@ -84,10 +84,6 @@ func checkPayload(p []byte) error {
 		return fmt.Errorf("%w: payload must be a JSON object ({...})", ErrInvalidRecord)
 	case bytes.IndexByte(p, '\n') >= 0:
 		return fmt.Errorf("%w: payload contains a newline (compact JSON required)", ErrInvalidRecord)
-	case bytes.IndexByte(p, 0) >= 0:
-		// JSON has no raw NUL, and readers take a NUL for the end of a
-		// preallocated segment's records (see dataEnd).
-		return fmt.Errorf("%w: payload contains a NUL byte (JSON escapes it as \\u0000)", ErrInvalidRecord)
 	}
 	return nil
 }

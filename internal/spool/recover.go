@@ -19,7 +19,6 @@ type Report struct {
 	Bytes     int64           // sum of Segments[i].Size
 	Corrupt   int64           // sum of len(Segments[i].Corrupt) (Stat: 0, it does not check)
 	TornBytes int64           // sum of Segments[i].TornBytes
-	Unused    int64           // sum of Segments[i].UnusedBytes
 	Pending   int64           // lines not yet committed according to committed.json (Stat, Verify)
 	Orphaned  int             // open segments whose writer is gone
 	Recovered int             // segments closed or removed by this Recover call
@@ -33,14 +32,9 @@ type SegmentReport struct {
 	Orphaned  bool   // open, but no writer holds its lock: its process is gone
 	Recovered bool   // closed by this Recover call (renamed to .seg, or Removed)
 	Removed   bool   // removed by this Recover call: no valid record survived
-	Size      int64  // bytes of records (and torn tail) when inspected, before any repair
-	// UnusedBytes are the zeros after the records of an open segment whose
-	// writer preallocated it (sync durability): reserved space, not
-	// records. Recover cuts them from an orphaned segment without counting
-	// them as torn.
-	UnusedBytes int64
-	Lines       int64 // complete lines, valid or corrupt (orphaned: those that remain after repair); not set by Recover for other segments
-	Records     int64 // Stat: complete lines; Verify and Recover: valid records that remain
+	Size      int64  // bytes when inspected, before any repair
+	Lines     int64  // complete lines, valid or corrupt (orphaned: those that remain after repair); not set by Recover for other segments
+	Records   int64  // Stat: complete lines; Verify and Recover: valid records that remain
 	// Corrupt lists complete lines that fail the integrity check and stay in
 	// place (the uploader quarantines them). For an orphaned segment only
 	// those before its last valid record: the ones after it are torn tail.
@@ -168,7 +162,6 @@ func inspect(dir string, mode inspectMode, log *slog.Logger, m *Metrics) (Report
 		rep.Bytes += s.Size
 		rep.Corrupt += int64(len(s.Corrupt))
 		rep.TornBytes += s.TornBytes
-		rep.Unused += s.UnusedBytes
 		if s.Orphaned {
 			rep.Orphaned++
 		}
@@ -224,27 +217,14 @@ func inspectSegment(dir, id string, closed bool, mode inspectMode, c Committed, 
 			sr.Orphaned = true
 		}
 	}
-	fi, err := f.Stat()
-	if err != nil {
-		return sr, buf, err
-	}
-	size := fi.Size()
-	switch {
-	case closed:
-	case sr.Orphaned:
-		// Its writer is gone: it may hold zeros anywhere (a power loss),
-		// so only the trailing ones are unused space.
-		size, buf, err = trailingZeros(f, size, buf)
-	default:
-		size, err = dataEnd(f, size)
-	}
-	if err != nil {
-		return sr, buf, err
-	}
-	sr.Size, sr.UnusedBytes = size, fi.Size()-size
 	if mode == modeRecover && !sr.Orphaned {
 		// Recover runs on every Open and periodically in the uploader: it
 		// reads only what it repairs.
+		fi, err := f.Stat()
+		if err != nil {
+			return sr, buf, err
+		}
+		sr.Size = fi.Size()
 		return sr, buf, nil
 	}
 	var from fileScan
@@ -252,11 +232,11 @@ func inspectSegment(dir, id string, closed bool, mode inspectMode, c Committed, 
 		// Stat counts only: the committed part was counted by the uploader.
 		from = fileScan{lines: c.Records, lastLineEnd: c.Offset}
 	}
-	sc, buf, err := scanFile(f, size, mode != modeStat, from, buf)
+	sc, buf, err := scanFile(f, mode != modeStat, from, buf)
 	if err != nil {
 		return sr, buf, err
 	}
-	sr.Lines = sc.lines
+	sr.Size, sr.Lines = sc.size, sc.lines
 	switch {
 	case mode == modeStat:
 		sr.Records = sc.lines
@@ -299,18 +279,12 @@ func inspectSegment(dir, id string, closed bool, mode inspectMode, c Committed, 
 
 // recoverOrphan truncates, fsyncs and closes a locked orphaned segment.
 func recoverOrphan(f *os.File, dir string, sr *SegmentReport, keep int64, log *slog.Logger, m *Metrics) error {
-	if sr.TornBytes > 0 || sr.UnusedBytes > 0 {
+	if sr.TornBytes > 0 {
 		if err := f.Truncate(keep); err != nil {
 			return fmt.Errorf("truncate torn tail: %w", err)
 		}
-	}
-	if sr.TornBytes > 0 {
 		m.recoveredTruncatedBytes.Add(float64(sr.TornBytes))
 		log.Warn("spool recovery truncated a torn tail", "segment", sr.ID, "offset", keep, "bytes", sr.TornBytes)
-	}
-	if sr.UnusedBytes > 0 {
-		m.recoveredUnusedBytes.Add(float64(sr.UnusedBytes))
-		log.Debug("spool recovery cut the unused preallocated space", "segment", sr.ID, "bytes", sr.UnusedBytes)
 	}
 	if len(sr.Corrupt) > 0 {
 		m.corruptRecords.Add(float64(len(sr.Corrupt)))
@@ -342,7 +316,7 @@ func recoverOrphan(f *os.File, dir string, sr *SegmentReport, keep int64, log *s
 	sr.Recovered = true
 	m.recoveredSegments.Inc()
 	log.Info("spool recovered an orphaned segment", "segment", sr.ID, "records", sr.Records,
-		"corrupt", len(sr.Corrupt), "truncated_bytes", sr.TornBytes, "unused_bytes", sr.UnusedBytes, "removed", sr.Removed)
+		"corrupt", len(sr.Corrupt), "truncated_bytes", sr.TornBytes, "removed", sr.Removed)
 	return nil
 }
 
@@ -359,12 +333,15 @@ type fileScan struct {
 // scanReadBytes is the read size of a whole-file scan.
 const scanReadBytes = 1 << 20
 
-// scanFile reads a whole segment whose data ends at size. Without verify it
-// only counts lines, from the point given by from (lines and lastLineEnd)
-// when it lies in the file.
-func scanFile(f *os.File, size int64, verify bool, from fileScan, buf []byte) (fileScan, []byte, error) {
-	sc := fileScan{size: size}
-	var err error
+// scanFile reads a whole segment. Without verify it only counts lines, from
+// the point given by from (lines and lastLineEnd) when it lies in the file.
+func scanFile(f *os.File, verify bool, from fileScan, buf []byte) (fileScan, []byte, error) {
+	var sc fileScan
+	fi, err := f.Stat()
+	if err != nil {
+		return sc, buf, err
+	}
+	sc.size = fi.Size()
 	if !verify {
 		if from.lastLineEnd > sc.size {
 			from = fileScan{}
@@ -380,7 +357,7 @@ func scanFile(f *os.File, size int64, verify bool, from fileScan, buf []byte) (f
 	var entries []Entry
 	for off := int64(0); off < sc.size; {
 		var next int64
-		entries, next, buf, err = readEntries(f, off, sc.size, scanReadBytes, buf, false)
+		entries, next, buf, err = readEntries(f, off, scanReadBytes, buf, false)
 		if err != nil {
 			return sc, buf, err
 		}
@@ -401,31 +378,6 @@ func scanFile(f *os.File, size int64, verify bool, from fileScan, buf []byte) (f
 		entries = entries[:0]
 	}
 	return sc, buf, nil
-}
-
-// trailingZeros returns where the trailing run of NUL bytes of a file of
-// the given size begins (size when it ends in something else), reading
-// backwards with buf.
-func trailingZeros(f *os.File, size int64, buf []byte) (int64, []byte, error) {
-	if cap(buf) < scanReadBytes {
-		buf = make([]byte, scanReadBytes)
-	}
-	buf = buf[:scanReadBytes]
-	chunk := int64(4 << 10) // most segments end in data: look at a little first
-	for end := size; end > 0; chunk = min(2*chunk, int64(len(buf))) {
-		start := max(0, end-chunk)
-		b := buf[:end-start]
-		if _, err := f.ReadAt(b, start); err != nil {
-			return 0, buf, err
-		}
-		for i := len(b) - 1; i >= 0; i-- {
-			if b[i] != 0 {
-				return start + int64(i) + 1, buf, nil
-			}
-		}
-		end = start
-	}
-	return 0, buf, nil
 }
 
 // removeStaleTmp removes a segment left as .tmp by a writer that died while

@@ -71,8 +71,7 @@ func TestRecoverFaults(t *testing.T) {
 	type want struct {
 		survive []int    // payload indexes of the valid records left, in order
 		corrupt []string // reasons of the corrupt lines left in place, in order
-		torn    int      // bytes truncated, not counting unused
-		unused  int      // trailing zeros truncated (a preallocated segment's unused space)
+		torn    int      // bytes truncated
 		removed bool     // no valid record left: the segment is removed
 	}
 	all := []int{0, 1, 2, 3, 4}
@@ -80,17 +79,15 @@ func TestRecoverFaults(t *testing.T) {
 		data []byte
 		want want
 	}{
-		"clean":                  {fx.data, want{survive: all}},
-		"empty file":             {nil, want{removed: true}},
-		"trailing zeros":         {lines(fx.data, make([]byte, 64)), want{survive: all, unused: 64}},
-		"zeros over last record": {lines(fx.data[:fx.starts[4]], make([]byte, len(r(4)))), want{survive: all[:4], unused: len(r(4))}},
-		"preallocated, partial record then zeros": {lines(fx.data, r(0)[:25], make([]byte, 4096)), want{survive: all, torn: 25, unused: 4096}},
-		"preallocated, nothing written":           {make([]byte, 4096), want{removed: true, unused: 4096}},
-		"zero line at end":                        {lines(fx.data[:fx.starts[4]], make([]byte, 10), []byte("\n")), want{survive: all[:4], torn: 11}},
-		"zero line in middle":                     {lines(r(0), r(1), make([]byte, 10), []byte("\n"), r(3), r(4)), want{survive: []int{0, 1, 3, 4}, corrupt: []string{ReasonShort}}},
-		"zeros over middle record":                {lines(r(0), r(1), make([]byte, len(r(2))-1), []byte("\n"), r(3), r(4)), want{survive: []int{0, 1, 3, 4}, corrupt: []string{ReasonPrefix}}},
-		"bit flip in payload":                     {lines(r(0), r(1), flip(r(2), len(r(2))-5, 0), r(3), r(4)), want{survive: []int{0, 1, 3, 4}, corrupt: []string{ReasonChecksum}}},
-		"bit flip in crc to hex":                  {lines(r(0), r(1), flip(r(2), 8, 0), r(3), r(4)), want{survive: []int{0, 1, 3, 4}, corrupt: []string{ReasonChecksum}}},
+		"clean":                    {fx.data, want{survive: all}},
+		"empty file":               {nil, want{removed: true}},
+		"trailing zeros":           {lines(fx.data, make([]byte, 64)), want{survive: all, torn: 64}},
+		"zeros over last record":   {lines(fx.data[:fx.starts[4]], make([]byte, len(r(4)))), want{survive: all[:4], torn: len(r(4))}},
+		"zero line at end":         {lines(fx.data[:fx.starts[4]], make([]byte, 10), []byte("\n")), want{survive: all[:4], torn: 11}},
+		"zero line in middle":      {lines(r(0), r(1), make([]byte, 10), []byte("\n"), r(3), r(4)), want{survive: []int{0, 1, 3, 4}, corrupt: []string{ReasonShort}}},
+		"zeros over middle record": {lines(r(0), r(1), make([]byte, len(r(2))-1), []byte("\n"), r(3), r(4)), want{survive: []int{0, 1, 3, 4}, corrupt: []string{ReasonPrefix}}},
+		"bit flip in payload":      {lines(r(0), r(1), flip(r(2), len(r(2))-5, 0), r(3), r(4)), want{survive: []int{0, 1, 3, 4}, corrupt: []string{ReasonChecksum}}},
+		"bit flip in crc to hex":   {lines(r(0), r(1), flip(r(2), 8, 0), r(3), r(4)), want{survive: []int{0, 1, 3, 4}, corrupt: []string{ReasonChecksum}}},
 		"bit flip in crc to non-hex": {
 			lines(r(0), r(1), flip(r(2), 8, 6), r(3), r(4)), want{survive: []int{0, 1, 3, 4}, corrupt: []string{ReasonCRCField}}},
 		"bit flip in kind":        {lines(r(0), r(1), flip(r(2), crcPrefixLen+len(recKindStart), 1), r(3), r(4)), want{survive: []int{0, 1, 3, 4}, corrupt: []string{ReasonChecksum}}},
@@ -146,19 +143,16 @@ func TestRecoverFaults(t *testing.T) {
 				t.Fatalf("reports: %+v / %+v", rep, vrep)
 			}
 			sr := rep.Segments[0]
-			if !sr.Orphaned || !sr.Recovered || sr.Removed != tc.want.removed || sr.TornBytes != int64(tc.want.torn) || sr.UnusedBytes != int64(tc.want.unused) ||
+			if !sr.Orphaned || !sr.Recovered || sr.Removed != tc.want.removed || sr.TornBytes != int64(tc.want.torn) ||
 				sr.Records != int64(len(tc.want.survive)) || len(sr.Corrupt) != len(tc.want.corrupt) {
 				t.Fatalf("Recover report %+v, want %+v", sr, tc.want)
 			}
 			vs := vrep.Segments[0]
-			if !vs.Orphaned || vs.Recovered || vs.TornBytes != sr.TornBytes || vs.UnusedBytes != sr.UnusedBytes || vs.Records != sr.Records || !slices.Equal(vs.Corrupt, sr.Corrupt) {
+			if !vs.Orphaned || vs.Recovered || vs.TornBytes != sr.TornBytes || vs.Records != sr.Records || !slices.Equal(vs.Corrupt, sr.Corrupt) {
 				t.Fatalf("Verify report %+v differs from Recover's %+v", vs, sr)
 			}
 			if got := metricValue(t, m.recoveredTruncatedBytes); got != float64(tc.want.torn) {
 				t.Errorf("recovered_truncated_bytes_total = %v, want %d", got, tc.want.torn)
-			}
-			if got := metricValue(t, m.recoveredUnusedBytes); got != float64(tc.want.unused) {
-				t.Errorf("recovered_unused_bytes_total = %v, want %d", got, tc.want.unused)
 			}
 			if got := metricValue(t, m.corruptRecords); got != float64(len(tc.want.corrupt)) {
 				t.Errorf("corrupt_records_total = %v, want %d", got, len(tc.want.corrupt))
@@ -175,7 +169,7 @@ func TestRecoverFaults(t *testing.T) {
 				t.Fatalf("files after Recover: %v", files)
 			}
 			got, _ := os.ReadFile(segmentPath(dir, testID, true))
-			if want := tc.data[:len(tc.data)-tc.want.torn-tc.want.unused]; !bytes.Equal(got, want) {
+			if want := tc.data[:len(tc.data)-tc.want.torn]; !bytes.Equal(got, want) {
 				t.Fatalf("after Recover the segment is\n%q\nwant the prefix\n%q", got, want)
 			}
 			var survive []int
@@ -500,9 +494,8 @@ func FuzzRecover(f *testing.F) {
 			t.Fatal(err)
 		}
 		end, payloads := naiveLastValid(data)
-		zeros := len(data) - len(bytes.TrimRight(data, "\x00")) // unused, not torn
-		if rep.TornBytes != int64(len(data)-zeros-end) || rep.Unused != int64(zeros) || rep.Records != int64(len(payloads)) {
-			t.Fatalf("Recover report %+v, want torn %d unused %d records %d", rep, len(data)-zeros-end, zeros, len(payloads))
+		if rep.TornBytes != int64(len(data)-end) || rep.Records != int64(len(payloads)) {
+			t.Fatalf("Recover report %+v, want torn %d records %d", rep, len(data)-end, len(payloads))
 		}
 		if end == 0 {
 			if files := segFiles(t, dir); len(files) != 0 {
@@ -624,34 +617,5 @@ func TestRecoverWithBadCommittedState(t *testing.T) {
 	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// TestDataEnd: where the records of a live open segment end, for every
-// boundary between records and the zeros of a preallocated segment, and
-// when the segment was cut to its records while being looked at.
-func TestDataEnd(t *testing.T) {
-	t.Parallel()
-	path := filepath.Join(t.TempDir(), "seg")
-	for _, n := range []int{0, 1, 2, 3, 100, 4095, 4096, 4097, 70000} {
-		for _, zeros := range []int{0, 1, 2, 4096, 100000} {
-			data := append(bytes.Repeat([]byte{'x'}, n), make([]byte, zeros)...)
-			if err := os.WriteFile(path, data, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			f, err := os.Open(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := dataEnd(f, int64(len(data)))
-			if err != nil || got != int64(n) {
-				t.Errorf("dataEnd(%d bytes, then %d zeros) = %d, %v", n, zeros, got, err)
-			}
-			// Cut to its records meanwhile: the caller's size is stale.
-			if got, err := dataEnd(f, int64(len(data)+5000)); err != nil || got != int64(len(data)) && zeros == 0 {
-				t.Errorf("dataEnd past the end (%d bytes, %d zeros) = %d, %v", n, zeros, got, err)
-			}
-			f.Close()
-		}
 	}
 }

@@ -197,18 +197,11 @@ type retired struct {
 	f       *os.File
 	id      string
 	records int64
-	size    int64  // bytes of its records
 	written uint64 // the write sequence number when it was rotated out
 	// syncFiles are its sync durability descriptors no fsync is running on,
 	// closed after it.
 	syncFiles [maxSyncsInFlight]*os.File
 }
-
-// MaxPreallocate bounds the space a sync durability writer reserves for a
-// segment when it creates it (its SegmentMaxBytes, at most this). Appends
-// past the reserved space grow the file, and their fsyncs cost what they
-// cost without preallocation.
-const MaxPreallocate = DefaultSegmentMaxBytes
 
 // maxSyncsInFlight bounds the fsyncs a sync durability writer runs at once.
 // An append that arrives while an fsync is in flight starts another one at
@@ -447,8 +440,8 @@ func (w *Writer) failLocked(err error) {
 }
 
 // createSegment creates, locks and names the writer's segment number seq:
-// created as .tmp, flocked, preallocated and opened again for the fsyncs of
-// sync durability, fsynced, renamed to .open, directory fsynced.
+// created as .tmp, flocked, opened again for the fsyncs of sync durability,
+// fsynced, renamed to .open, directory fsynced.
 //
 // The fsync descriptors are opened before anything is written: Linux
 // reports a writeback error to each open file description, but only to
@@ -476,9 +469,6 @@ func (w *Writer) createSegment(seq int) (*os.File, [maxSyncsInFlight]*os.File, s
 		return fail(err)
 	}
 	if w.opts.Durability == DurabilitySync {
-		if preallocate(f, min(w.opts.SegmentMaxBytes, MaxPreallocate)) {
-			w.m.preallocated.Inc()
-		}
 		for i := range syncFiles {
 			if syncFiles[i], err = os.Open(tmp); err != nil {
 				return fail(err)
@@ -499,18 +489,12 @@ func (w *Writer) createSegment(seq int) (*os.File, [maxSyncsInFlight]*os.File, s
 	return f, syncFiles, id, nil
 }
 
-// closeSegment makes a segment closed: cut it to the size of its records
-// (sync durability preallocates more), fsync, rename .open -> .seg (or
-// remove it when it holds no record), fsync the directory, then close the
-// file, which releases the lock. The lock is held until the name has
-// changed so recovery never mistakes the segment for an orphan.
-func (w *Writer) closeSegment(f *os.File, id string, records, size int64) error {
+// closeSegment makes a segment closed: fsync, rename .open -> .seg (or remove
+// it when it holds no record), fsync the directory, then close the file,
+// which releases the lock. The lock is held until the name has changed so
+// recovery never mistakes the segment for an orphan.
+func (w *Writer) closeSegment(f *os.File, id string, records int64) error {
 	defer f.Close()
-	if w.opts.Durability == DurabilitySync {
-		if err := f.Truncate(size); err != nil {
-			return fmt.Errorf("close segment %s: %w", id, err)
-		}
-	}
 	if err := w.fsync(f); err != nil {
 		return fmt.Errorf("close segment %s: %w", id, err)
 	}
@@ -530,13 +514,8 @@ func (w *Writer) closeSegment(f *os.File, id string, records, size int64) error 
 	return nil
 }
 
-func (w *Writer) fsync(f *os.File) error { return w.timedSync(f, (*os.File).Sync) }
-
-// fdatasync is the acknowledging sync of sync durability: the records and
-// the metadata needed to read them back, not timestamps.
-func (w *Writer) fdatasync(f *os.File) error { return w.timedSync(f, datasync) }
-
-func (w *Writer) timedSync(f *os.File, sync func(*os.File) error) error {
+func (w *Writer) fsync(f *os.File) error {
+	sync := (*os.File).Sync
 	if w.opts.syncFile != nil {
 		sync = w.opts.syncFile
 	}
@@ -568,7 +547,7 @@ func (w *Writer) rotateLocked(reason string) error {
 			return err
 		}
 	}
-	r := retired{f: w.f, id: w.id, records: w.records, size: w.size, written: w.written}
+	r := retired{f: w.f, id: w.id, records: w.records, written: w.written}
 	for i, sf := range w.syncFiles {
 		if !w.syncBusy[i] { // a running fsync closes its own when it ends
 			r.syncFiles[i] = sf
@@ -641,7 +620,7 @@ func (w *Writer) closeRetired() {
 		if failed {
 			r.f.Close() // leave it to recovery
 		} else {
-			err = w.closeSegment(r.f, r.id, r.records, r.size)
+			err = w.closeSegment(r.f, r.id, r.records)
 		}
 		closeAll(r.syncFiles[:])
 
@@ -810,7 +789,7 @@ func (w *Writer) Close() error {
 		defer w.cond.Broadcast()
 		if w.spare != nil {
 			closeAll(w.spareSync[:])
-			if err := w.closeSegment(w.spare, w.spareID, 0, 0); err != nil {
+			if err := w.closeSegment(w.spare, w.spareID, 0); err != nil {
 				w.log.Warn("spool could not remove the unused next segment; recovery will", "err", err)
 			}
 			w.spare = nil
@@ -825,7 +804,7 @@ func (w *Writer) Close() error {
 			w.closeErr = w.err
 			return
 		}
-		if err := w.closeSegment(f, w.id, w.records, w.size); err != nil {
+		if err := w.closeSegment(f, w.id, w.records); err != nil {
 			w.failLocked(err)
 			w.closeErr = w.err
 			return
@@ -892,7 +871,7 @@ func (w *Writer) startSyncLocked() {
 func (w *Writer) runSync(f *os.File, slot int, id string, gen, target uint64) {
 	defer w.syncWG.Done()
 	start := time.Now()
-	err := w.fdatasync(f)
+	err := w.fsync(f)
 	d := time.Since(start)
 	w.mu.Lock()
 	defer w.mu.Unlock()

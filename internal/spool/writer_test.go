@@ -110,7 +110,6 @@ func TestAppendInvalidInput(t *testing.T) {
 		payload string
 	}{
 		{"Event", `{}`}, {"", `{}`}, {"event", ``}, {"event", `[]`}, {"event", "{\n}"}, {"event", `{"a":1`},
-		{"event", "{\"a\":\"\x00\"}"},
 	}
 	for _, b := range bad {
 		if err := w.Append(b.kind, []byte(b.payload)); !errors.Is(err, ErrInvalidRecord) {
@@ -816,87 +815,5 @@ func TestPendingExactUnderConcurrentRefresh(t *testing.T) {
 	}
 	if got := w.Pending(); got != n {
 		t.Fatalf("Pending = %d, want %d", got, n)
-	}
-}
-
-// TestSyncPreallocatedSegment: in sync durability a segment's space is
-// reserved when it is created; every reader sees where its records end, not
-// the zeros after them, and closing cuts the zeros off.
-func TestSyncPreallocatedSegment(t *testing.T) {
-	t.Parallel()
-	const reserve = 64 << 10
-	m := NewMetrics(nil)
-	w, dir := setup(t, Options{Durability: DurabilitySync, SegmentMaxBytes: reserve, Metrics: m})
-	if metricValue(t, m.preallocated) == 0 {
-		t.Skip("this file system cannot preallocate (fallocate)")
-	}
-	// Another writer in the same directory, to read the pending estimate.
-	other, _ := setup(t, Options{Dir: dir})
-	var size int64
-	check := func(records int) {
-		t.Helper()
-		w.mu.Lock()
-		size = w.size
-		path := filepath.Join(w.segDir, w.id+openExt)
-		w.mu.Unlock()
-		if fi, err := os.Stat(path); err != nil || fi.Size() != reserve {
-			t.Fatalf("open segment on disk: %v, %v; want %d bytes reserved", fi, err, reserve)
-		}
-		segs, err := ListSegments(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var found bool
-		for _, s := range segs {
-			if s.Path == path {
-				found = true
-				if s.Size != size {
-					t.Fatalf("ListSegments size %d, want the records' %d", s.Size, size)
-				}
-			}
-		}
-		if !found {
-			t.Fatalf("ListSegments %+v lacks %s", segs, path)
-		}
-		entries, next, err := ReadSegment(path, 0, 0, nil)
-		if err != nil || len(entries) != records || next != size {
-			t.Fatalf("ReadSegment: %d entries, next %d, %v; want %d, %d", len(entries), next, err, records, size)
-		}
-		rep, err := Verify(dir)
-		if err != nil || rep.Records != int64(records) || rep.Bytes != size || rep.Unused != reserve-size || rep.TornBytes != 0 {
-			t.Fatalf("Verify = %+v, %v", rep, err)
-		}
-		if err := other.pend.refresh(other.mark, 0); err != nil {
-			t.Fatal(err)
-		}
-		if got := other.Pending(); got != records {
-			t.Fatalf("another writer's pending estimate %d, want %d", got, records)
-		}
-	}
-	for i := range 10 {
-		if err := w.Append("event", testPayload(0, i, 10)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	check(10)
-	// Records written into the zeros after a look are counted by the next.
-	for i := 10; i < 15; i++ {
-		if err := w.Append("event", testPayload(0, i, 10)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	check(15)
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	segs, err := ListSegments(dir)
-	if err != nil || len(segs) != 2 { // w's closed one and other's open one
-		t.Fatalf("ListSegments = %+v, %v", segs, err)
-	}
-	if fi, err := os.Stat(segs[0].Path); err != nil || !segs[0].Closed || fi.Size() != size {
-		t.Fatalf("closed segment %+v on disk %v, %v; want %d bytes", segs[0], fi, err, size)
-	}
-	if recs, corrupt := readAll(t, dir); len(recs) != 15 || len(corrupt) != 0 {
-		t.Fatalf("%d records, %d corrupt", len(recs), len(corrupt))
 	}
 }

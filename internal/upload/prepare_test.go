@@ -51,14 +51,7 @@ func (w *prepWatch) Load(ctx context.Context, b *warehouse.Batch) (warehouse.Loa
 func TestPreparesBatchBuiltAhead(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	db, err := duckdb.Open(context.Background(), duckdb.Options{Path: filepath.Join(dir, "w.duckdb")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	db := openMigrated(t, dir)
 	w := &prepWatch{DB: db, prepared: make(chan struct{})}
 	spoolDir := filepath.Join(dir, "spool")
 	u, err := New(Options{SpoolDir: spoolDir, Warehouse: w, BatchMaxRecords: 100})
@@ -149,14 +142,7 @@ func (w *tidyWatch) ForgetOffsets(ctx context.Context, segments []string) error 
 func TestTidyBesideNextLoad(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	db, err := duckdb.Open(context.Background(), duckdb.Options{Path: filepath.Join(dir, "w.duckdb")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	db := openMigrated(t, dir)
 	w := &tidyWatch{DB: db, secondLoad: make(chan struct{})}
 	spoolDir := filepath.Join(dir, "spool")
 	u, err := New(Options{SpoolDir: spoolDir, Warehouse: w, BatchMaxRecords: 100})
@@ -187,4 +173,18 @@ func TestTidyBesideNextLoad(t *testing.T) {
 	if st := u.Status(); st.Inserted != 350 {
 		t.Fatalf("status %+v", st)
 	}
+}
+
+// openMigrated opens a migrated DuckDB warehouse in dir, closed at cleanup.
+func openMigrated(t *testing.T, dir string) *duckdb.DB {
+	t.Helper()
+	db, err := duckdb.Open(context.Background(), duckdb.Options{Path: filepath.Join(dir, "w.duckdb")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return db
 }

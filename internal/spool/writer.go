@@ -164,7 +164,7 @@ type Writer struct {
 	buf       []byte // reused line buffer
 	err       error  // sticky failure: set once, returned forever
 	closed    bool
-	dirty     bool   // written since the last fsync began
+	dirty     bool   // written since the last background fsync began (default durability)
 	written   uint64 // sequence number of the last write(2)
 	synced    uint64 // every write <= synced is on stable storage
 	lastSeq   int    // highest segment sequence number taken
@@ -862,7 +862,6 @@ func (w *Writer) startSyncLocked() {
 	w.syncBusy[slot] = true
 	w.syncLast = time.Now()
 	w.syncStarted = w.written
-	w.dirty = false
 	w.syncWG.Add(1)
 	go w.runSync(sf, slot, w.id, w.gen, w.written)
 }
